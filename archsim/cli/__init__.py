@@ -1,0 +1,64 @@
+"""The ``archsim`` command line: one subcommand per module in this package.
+
+Every subcommand module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``main(args) -> int``.
+Errors caused by the user's input (:class:`archsim.errors.ArchsimError`) become one line on stderr
+and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from archsim.errors import ArchsimError
+
+SUBCOMMANDS = ("run", "sweep", "report", "ert", "device_response", "validate")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="archsim",
+        description="Accuracy, latency and energy of training neural networks on analog in-memory computing "
+                    "hardware. Run `archsim <command> --help` for each command.")
+    from archsim import __version__
+    parser.add_argument("--version", action="version", version=f"archsim {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in SUBCOMMANDS:
+        module = importlib.import_module(f"archsim.cli.{module_name}")
+        sub = commands.add_parser(module.NAME, help=module.HELP, description=module.DESCRIPTION,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(sub)
+        sub.set_defaults(handler=module.main)
+    return parser
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, workload: bool = True) -> None:
+    """The options shared by commands that resolve a configuration."""
+    if workload:
+        parser.add_argument("workload", nargs="?", default=None,
+                            help="workload YAML (default: workloads/fcn_digits.yaml); a config.resolved.yaml "
+                                 "written by an earlier run also works")
+    parser.add_argument("--hw", default=None, help="hardware YAML (default: hw_configs/default.yaml)")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY.PATH=VALUE",
+                        help="override one field, e.g. --set hw.adc.bits=6 (repeatable)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "handler", None) is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(args.handler(args) or 0)
+    except ArchsimError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_status
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+def entry_point() -> None:
+    sys.exit(main())

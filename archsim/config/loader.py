@@ -1,0 +1,209 @@
+"""Loading configuration files: ``base:`` inheritance, ``--set`` overrides, strict validation.
+
+A hardware file (``hw_configs/*.yaml``) holds the keys of the ``hw`` section. A workload file
+(``workloads/*.yaml``) holds ``model``, ``dataset``, ``training`` and ``algorithm`` and may carry an
+``hw`` mapping of overrides (a workload may fix its device, for instance). Either may start from
+another file with ``base: other.yaml`` (relative to the file's folder). Precedence, lowest first:
+field defaults, hardware file, workload's ``hw`` overrides, ``--set``.
+
+A written ``config.resolved.yaml`` is itself a workload file with a complete ``hw`` section, so
+``archsim run config.resolved.yaml`` reproduces the run.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from archsim.config.hw import HwConfig
+from archsim.config.schema import Provenance, build, param, section, to_plain
+from archsim.config.workload import AlgorithmConfig, DatasetConfig, ModelConfig, TrainingConfig
+from archsim.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+HW_DIR = "hw_configs"
+WORKLOAD_DIR = "workloads"
+DEFAULT_HW = "default.yaml"
+DEFAULT_WORKLOAD = "fcn_digits.yaml"
+WORKLOAD_SECTIONS = ("hw", "model", "dataset", "training", "algorithm")
+
+
+@dataclass
+class RunConfig:
+    """The one resolved configuration tree of a run."""
+
+    hw: HwConfig = section(HwConfig, "hardware description")
+    model: ModelConfig = section(ModelConfig, "network")
+    dataset: DatasetConfig = section(DatasetConfig, "data set")
+    training: TrainingConfig = section(TrainingConfig, "optimisation loop")
+    algorithm: AlgorithmConfig = section(AlgorithmConfig, "training algorithm")
+
+
+def find_file(name: str | Path, folder: str) -> Path:
+    """Resolve a config file name: as given, then under ``folder`` of the cwd, then of the project."""
+    path = Path(name)
+    candidates = [path]
+    if not path.is_absolute():
+        for root in (Path.cwd(), PROJECT_ROOT):
+            candidates.append(root / folder / path)
+            if path.suffix == "":
+                candidates.append(root / folder / path.with_suffix(".yaml"))
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    return path
+
+
+def read_yaml_mapping(path: Path) -> dict:
+    """Read a YAML file that must hold a mapping; one-line ConfigError otherwise."""
+    file = str(path)
+    if not path.exists():
+        raise ConfigError(file, "(file)", "file not found")
+    if path.is_dir():
+        raise ConfigError(file, "(file)", "is a folder, expected a YAML file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(file, "(file)", f"cannot be read: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise ConfigError(file, "(file)", f"not valid YAML{where}: {problem}") from None
+    if data is None:
+        raise ConfigError(file, "(file)", "file is empty; expected a mapping of configuration keys")
+    if not isinstance(data, dict):
+        raise ConfigError(file, "(file)", f"expected a mapping of configuration keys, got a {type(data).__name__}")
+    return data
+
+
+def _merge(target: dict, overrides: dict, file: str, provenance: Provenance, path: tuple) -> None:
+    for key, value in overrides.items():
+        here = path + (key,)
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            provenance.files.setdefault(here, file)
+            _merge(target[key], value, file, provenance, here)
+        else:
+            target[key] = value
+            provenance.record(here, file)
+            for stale in [p for p in provenance.files if len(p) > len(here) and p[: len(here)] == here]:
+                provenance.files[stale] = file
+
+
+def _load_chain(path: Path, seen: tuple = ()) -> list[tuple[str, dict]]:
+    """Load ``path`` and, recursively, its ``base:``; returns (file, data) pairs, base first."""
+    resolved = path.resolve()
+    if resolved in seen:
+        chain = " -> ".join(p.name for p in seen + (resolved,))
+        raise ConfigError(str(path), "base", f"base files form a loop ({chain}); expected a chain that ends")
+    data = read_yaml_mapping(path)
+    base = data.pop("base", None)
+    chain: list[tuple[str, dict]] = []
+    if base is not None:
+        if not isinstance(base, str):
+            raise ConfigError(str(path), "base", f"expected a file name, got {base!r}")
+        base_path = path.parent / base
+        if not base_path.exists():
+            raise ConfigError(str(path), "base", f"base file {str(base_path)!r} not found")
+        chain = _load_chain(base_path, seen + (resolved,))
+    return chain + [(str(path), data)]
+
+
+def parse_set(assignment: str) -> tuple[tuple, Any]:
+    """Split ``key.path=value``; the value is read as a YAML scalar (``8``, ``true``, ``10ns``)."""
+    if "=" not in assignment:
+        raise ConfigError("--set", assignment, "expected key.path=value")
+    key, _, text = assignment.partition("=")
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ConfigError("--set", key or "(empty)", "expected a dotted key path such as hw.adc.bits")
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        value = text
+    parts = tuple(int(p) if p.isdigit() else p for p in key.split("."))
+    return parts, value
+
+
+def _apply_set(tree: dict, parts: tuple, value: Any, provenance: Provenance) -> None:
+    node: Any = tree
+    for i, part in enumerate(parts[:-1]):
+        if isinstance(node, list):
+            if not isinstance(part, int) or part >= len(node):
+                raise ConfigError("--set", ".".join(map(str, parts[: i + 1])), "no such list element")
+            node = node[part]
+        else:
+            if node.get(part) is None:
+                node[part] = {}
+            node = node[part]
+            if not isinstance(node, (dict, list)):
+                raise ConfigError("--set", ".".join(map(str, parts[: i + 1])), "is a value, not a section")
+    last = parts[-1]
+    if isinstance(node, list):
+        if not isinstance(last, int) or last >= len(node):
+            raise ConfigError("--set", ".".join(map(str, parts)), "no such list element")
+    node[last] = value
+    provenance.record(parts, "--set")
+
+
+def load_run_config(workload: str | Path | None = None, hw: str | Path | None = None,
+                    sets: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """Resolve a run's configuration from a workload file, a hardware file and ``--set`` overrides."""
+    workload_path = find_file(workload or DEFAULT_WORKLOAD, WORKLOAD_DIR)
+    hw_path = find_file(hw or DEFAULT_HW, HW_DIR)
+    provenance = Provenance(default_file=str(workload_path))
+    tree: dict = {"hw": {}}
+    provenance.record(("hw",), str(hw_path))
+    for file, data in _load_chain(hw_path):
+        _merge(tree["hw"], data, file, provenance, ("hw",))
+    for file, data in _load_chain(workload_path):
+        for key in data:
+            if key not in WORKLOAD_SECTIONS:
+                hint = difflib.get_close_matches(str(key), WORKLOAD_SECTIONS, n=1, cutoff=0.6)
+                suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
+                raise ConfigError(file, str(key),
+                                  f"unknown section{suggestion} (allowed: {', '.join(WORKLOAD_SECTIONS)})")
+        _merge(tree, data, file, provenance, ())
+    for assignment in sets:
+        parts, value = parse_set(assignment)
+        if parts[0] not in WORKLOAD_SECTIONS:
+            hint = difflib.get_close_matches(str(parts[0]), WORKLOAD_SECTIONS, n=1, cutoff=0.6)
+            suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
+            raise ConfigError("--set", ".".join(map(str, parts)),
+                              f"unknown section{suggestion} (allowed: {', '.join(WORKLOAD_SECTIONS)})")
+        _apply_set(tree, parts, value, provenance)
+    return build(RunConfig, tree, provenance)
+
+
+def load_hw_config(hw: str | Path | None = None, sets: list[str] | tuple[str, ...] = ()) -> HwConfig:
+    """Resolve just a hardware description (``--set`` keys may be written with or without ``hw.``)."""
+    hw_path = find_file(hw or DEFAULT_HW, HW_DIR)
+    provenance = Provenance(default_file=str(hw_path))
+    tree: dict = {"hw": {}}
+    for file, data in _load_chain(hw_path):
+        _merge(tree["hw"], data, file, provenance, ("hw",))
+    for assignment in sets:
+        parts, value = parse_set(assignment)
+        if parts[0] != "hw":
+            parts = ("hw",) + parts
+        _apply_set(tree, parts, value, provenance)
+    return build(HwConfig, tree["hw"], provenance, ("hw",))
+
+
+def resolved_yaml(config: RunConfig) -> str:
+    """The fully resolved configuration as YAML text (every field, quantities with units)."""
+    header = ("# archsim resolved configuration: every field, defaults included.\n"
+              "# `archsim run <this file>` reproduces the run.\n")
+    return header + yaml.safe_dump(to_plain(config), sort_keys=False, default_flow_style=False, width=100)
+
+
+def write_resolved(config: RunConfig, path: str | Path) -> Path:
+    path = Path(path)
+    path.write_text(resolved_yaml(config), encoding="utf-8")
+    return path

@@ -1,0 +1,92 @@
+"""Workload description: the ``model``, ``dataset``, ``training`` and ``algorithm`` sections."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from archsim.config.schema import Fail, param
+
+LAYER_TYPES = ("dense", "conv2d", "maxpool2d", "flatten")
+ACTIVATIONS = ("none", "sigmoid", "tanh", "relu")
+ALGORITHMS = ("digital_sgd", "analog_sgd", "tiki_taka", "residual", "ttv2", "chopped_ttv2", "agad",
+              "mixed_precision")
+DATASETS = ("digits", "mnist", "fashion_mnist", "lsq")
+
+
+@dataclass
+class LayerConfig:
+    """One layer; which fields matter depends on ``type``."""
+
+    type: str = param("dense", "layer kind", unit="-", choices=LAYER_TYPES)
+    out: int = param(0, "output units (dense) or output channels (conv2d)", unit="units", ge=0)
+    kernel: int = param(3, "square kernel size (conv2d, maxpool2d)", unit="pixels", ge=1)
+    stride: int = param(1, "stride (conv2d, maxpool2d)", unit="pixels", ge=1)
+    padding: int = param(0, "zero padding on each side (conv2d)", unit="pixels", ge=0)
+    activation: str = param("none", "activation applied after the layer", unit="-", choices=ACTIVATIONS)
+    analog: bool = param(True, "whether the layer's weights live on analog tiles", unit="-")
+    bias: bool = param(True, "whether the layer has a bias (an extra always-on input row)", unit="-")
+
+    def check(self, fail: Fail) -> None:
+        if self.type in ("dense", "conv2d") and self.out < 1:
+            fail("out", f"a {self.type} layer needs out >= 1")
+
+
+@dataclass
+class ModelConfig:
+    """The network."""
+
+    input_shape: list[int] = param([64], "shape of one input sample: [features] or [channels, height, width]",
+                                   unit="-")
+    layers: list[LayerConfig] = param([LayerConfig(out=64, activation="sigmoid"), LayerConfig(out=10)],
+                                      "layers from input to output", unit="-")
+    loss: str = param("cross_entropy", "training loss (cross_entropy includes the softmax)", unit="-",
+                      choices=("cross_entropy", "mse"))
+
+    def check(self, fail: Fail) -> None:
+        if not self.input_shape or len(self.input_shape) not in (1, 3) or min(self.input_shape) < 1:
+            fail("input_shape", f"{self.input_shape} is not a positive [features] or [channels, height, width]")
+        if not self.layers:
+            fail("layers", "the model needs at least one layer")
+
+
+@dataclass
+class DatasetConfig:
+    """Training and test data."""
+
+    name: str = param("digits", "data set", unit="-", choices=DATASETS)
+    path: str | None = param(None, "folder holding the IDX files (mnist, fashion_mnist)", unit="-")
+    test_fraction: float = param(0.2, "fraction held out for testing (digits, lsq)", unit="1", gt=0.0, lt=1.0)
+    max_train: int | None = param(None, "use at most this many training samples", unit="samples", ge=1)
+    lsq_inputs: int = param(40, "least squares: input dimension D", unit="1", ge=1,
+                            source="seed paper (least-squares experiment)")
+    lsq_outputs: int = param(100, "least squares: output dimension (rows of the target W*)", unit="1", ge=1,
+                             source="seed paper (least-squares experiment)")
+    lsq_samples: int = param(1000, "least squares: number of (x, y) pairs generated", unit="samples", ge=1)
+    lsq_noise: float = param(0.0, "least squares: std of the label noise", unit="1", ge=0.0)
+
+
+@dataclass
+class TrainingConfig:
+    """Optimisation loop."""
+
+    epochs: int = param(10, "passes over the training set", unit="epochs", ge=1)
+    batch_size: int = param(10, "samples per training step", unit="samples", ge=1)
+    lr: float = param(0.05, "learning rate (of the analog array for analog algorithms)", unit="1", gt=0.0)
+    seed: int = param(0, "seed of every random stream in the run", unit="-", ge=0)
+
+
+@dataclass
+class AlgorithmConfig:
+    """Training algorithm and its Tiki-Taka transfer schedule."""
+
+    name: str = param("tiki_taka", "training algorithm", unit="-", choices=ALGORITHMS)
+    fast_lr: float = param(0.01, "learning rate of the fast array A (Tiki-Taka family)", unit="1", gt=0.0)
+    transfer_lr: float = param(1.0, "scale of a transfer from A to C", unit="1", gt=0.0)
+    transfer_every: int = param(1, "samples between transfers", unit="samples", ge=1)
+    n_reads_per_transfer: int = param(1, "columns (or rows) of A read per transfer", unit="vectors", ge=1)
+    transfer_direction: str = param("column", "read columns or rows of A", unit="-", choices=("column", "row"))
+    gamma: float = param(0.0, "weight of the fast array in the effective weight gamma*A + C", unit="1", ge=0.0)
+    ttv2_threshold: float = param(1.0, "TTv2 buffer threshold in units of C's dw_min", unit="1", gt=0.0)
+    ttv2_max_pulses: int = param(5, "TTv2 maximum pulses written per device per transfer", unit="pulses", ge=1)
+    mp_threshold: float = param(1.0, "mixed precision: write when the accumulated gradient exceeds this many "
+                                "dw_min", unit="1", gt=0.0)

@@ -1,0 +1,123 @@
+"""The operation stream: the only meeting point of the functional side and the cost side.
+
+A training step is a list of plain-data operations. An operation's ``deps`` are the indices (in the
+same step list) of the operations it must wait for. ``phase`` is one of :data:`PHASES`. Arrays are
+named logically by :class:`ArrayId` (layer, role, row block, column block); the mapping decides which
+physical tile holds each one, so algorithms never see hardware placement, and the engine never sees
+devices or algorithms.
+
+Counts that depend on data (device pulses, bound-management re-reads, which columns a TTv2 transfer
+wrote) only scale energy; everything else is the step's *structure* and fixes its timing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple, Union
+
+PHASES = ("forward", "backward", "update", "transfer")
+#: Roles of the arrays one layer may use.
+ROLES = ("W", "A", "C", "R")  # W: single array; A fast; C slow; R reference (zero shifting)
+
+
+class ArrayId(NamedTuple):
+    """One physical-tile-sized block of one logical array of one layer."""
+
+    layer: int
+    role: str        # one of ROLES
+    row_block: int   # which block of tile.rows inputs
+    col_block: int   # which block of tile.cols outputs
+
+
+#: A place on the chip that data moves between: an array block, or a shared unit ("digital", "buffer", "io").
+Location = Union[ArrayId, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Mvm:
+    """Analog matrix-vector products on one array block (forward: W x; backward: W^T d)."""
+
+    array: ArrayId
+    direction: str            # "forward" or "backward"
+    vectors: int              # input vectors (batch rows, conv positions)
+    active_rows: int          # driven inputs (DACs used)
+    active_cols: int          # read outputs (ADC conversions per vector and read)
+    in_bits: int              # DAC resolution used
+    out_bits: int             # ADC resolution used
+    retries: int = 0          # extra reads taken by bound management (data-dependent), over all vectors
+    phase: str = "forward"
+    deps: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PulseUpdate:
+    """Stochastic pulsed rank-1 updates, one per sample, on one array block."""
+
+    array: ArrayId
+    samples: int              # rank-1 updates applied
+    bl: int                   # pulse slots per update actually used (after update-BL management), summed
+    row_pulses: int           # row driver pulses over all samples
+    col_pulses: int           # column driver pulses over all samples
+    device_pulses: int        # coincidences = device write pulses (data-dependent)
+    phase: str = "update"
+    deps: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRead:
+    """Tiki-Taka: read ``columns`` one-hot vectors of the fast array through the real IO path."""
+
+    array: ArrayId
+    columns: int
+    active_rows: int          # outputs read per vector
+    in_bits: int
+    out_bits: int
+    retries: int = 0
+    phase: str = "transfer"
+    deps: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TransferWrite:
+    """Tiki-Taka: write the read columns as pulses onto the slow array."""
+
+    array: ArrayId
+    columns: int
+    bl: int                   # pulse slots used, summed over written columns
+    device_pulses: int        # device write pulses (data-dependent)
+    phase: str = "transfer"
+    deps: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Digital:
+    """Digital arithmetic on a shared unit: ``count`` operations of ``kind``."""
+
+    kind: str                 # "add", "mult", "activation", "compare", "exp", "div"
+    count: int
+    phase: str = "forward"
+    deps: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """``bits`` moved over the NoC from ``src`` to ``dst``."""
+
+    src: Location
+    dst: Location
+    bits: int
+    phase: str = "forward"
+    deps: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BufferAccess:
+    """SRAM buffer traffic."""
+
+    kind: str                 # "read" or "write"
+    bits: int
+    phase: str = "forward"
+    deps: tuple[int, ...] = ()
+
+
+Operation = Union[Mvm, PulseUpdate, TransferRead, TransferWrite, Digital, Move, BufferAccess]
