@@ -1,0 +1,125 @@
+"""Data sets: scikit-learn's 8x8 digits (offline), MNIST / Fashion-MNIST from IDX files, and the seed
+paper's synthetic least-squares problem. Splits and shuffling are deterministic in the run's seed."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from archsim.config.workload import DatasetConfig
+from archsim.errors import ConfigError
+
+
+@dataclass
+class Dataset:
+    """Arrays ready for training. Inputs are float64 of shape (n, *input_shape)."""
+
+    train_x: np.ndarray
+    train_y: np.ndarray      # class indices (classification) or target vectors (regression)
+    test_x: np.ndarray
+    test_y: np.ndarray
+    task: str                # "classification" or "regression"
+    classes: int = 0
+    target_weights: np.ndarray | None = None   # least squares: the W* that generated the data
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.train_x.shape[1:])
+
+
+IDX_FILES = {
+    "train_x": "train-images-idx3-ubyte", "train_y": "train-labels-idx1-ubyte",
+    "test_x": "t10k-images-idx3-ubyte", "test_y": "t10k-labels-idx1-ubyte",
+}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read one IDX file (raw or gzip-compressed) into a numpy array of its stored dtype."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as handle:
+        data = handle.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+        raise ValueError(f"{path} is not an IDX file (bad magic number)")
+    dtype_code, ndim = data[2], data[3]
+    dtypes = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+    if dtype_code not in dtypes:
+        raise ValueError(f"{path}: unknown IDX data type 0x{dtype_code:02x}")
+    shape = struct.unpack(f">{ndim}I", data[4: 4 + 4 * ndim])
+    array = np.frombuffer(data, dtype=dtypes[dtype_code], offset=4 + 4 * ndim)
+    if array.size != int(np.prod(shape)):
+        raise ValueError(f"{path}: holds {array.size} values, header says {shape}")
+    return array.reshape(shape)
+
+
+def _find_idx(folder: Path, stem: str) -> Path | None:
+    for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def load_idx_dataset(config: DatasetConfig, source: str) -> Dataset:
+    if config.path is None:
+        raise ConfigError(source, "dataset.path", f"{config.name} is read from IDX files; set dataset.path to "
+                          "their folder (e.g. --set dataset.path=/data/mnist)")
+    folder = Path(config.path).expanduser()
+    if not folder.is_dir():
+        raise ConfigError(source, "dataset.path", f"folder {str(folder)!r} not found; expected the folder holding "
+                          f"{IDX_FILES['train_x']}[.gz] and the other three IDX files")
+    arrays = {}
+    for key, stem in IDX_FILES.items():
+        path = _find_idx(folder, stem)
+        if path is None:
+            raise ConfigError(source, "dataset.path", f"{stem}[.gz] not found in {str(folder)!r}")
+        try:
+            arrays[key] = read_idx(path)
+        except (OSError, ValueError, EOFError) as exc:
+            raise ConfigError(source, "dataset.path", f"cannot read {path}: {exc}") from None
+    train_x = arrays["train_x"].astype(np.float64) / 255.0
+    test_x = arrays["test_x"].astype(np.float64) / 255.0
+    return Dataset(train_x.reshape(len(train_x), -1), arrays["train_y"].astype(np.int64),
+                   test_x.reshape(len(test_x), -1), arrays["test_y"].astype(np.int64), "classification", 10)
+
+
+def load_digits_dataset(config: DatasetConfig, seed: int) -> Dataset:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = digits.data.astype(np.float64) / 16.0
+    y = digits.target.astype(np.int64)
+    order = np.random.default_rng([seed, 0xD1617]).permutation(len(x))
+    n_test = int(round(config.test_fraction * len(x)))
+    test, train = order[:n_test], order[n_test:]
+    return Dataset(x[train], y[train], x[test], y[test], "classification", 10)
+
+
+def load_lsq_dataset(config: DatasetConfig, seed: int) -> Dataset:
+    """The seed paper's least squares: y = W* x + noise, x ~ N(0, I), so f(W) = 1/2 E||W x - y||^2 has
+    its minimum at W* and its Hessian is the identity. W* is drawn uniformly in [-0.5, 0.5]."""
+    rng = np.random.default_rng([seed, 0x15A])
+    target = rng.uniform(-0.5, 0.5, size=(config.lsq_outputs, config.lsq_inputs))
+    n_total = config.lsq_samples
+    n_test = max(1, int(round(config.test_fraction * n_total)))
+    x = rng.standard_normal((n_total + n_test, config.lsq_inputs))
+    y = x @ target.T + config.lsq_noise * rng.standard_normal((n_total + n_test, config.lsq_outputs))
+    return Dataset(x[:n_total], y[:n_total], x[n_total:], y[n_total:], "regression", 0, target)
+
+
+def load_dataset(config: DatasetConfig, seed: int, source: str = "workload") -> Dataset:
+    """Load the configured data set; ``source`` names the configuration file in error messages."""
+    if config.name == "digits":
+        data = load_digits_dataset(config, seed)
+    elif config.name in ("mnist", "fashion_mnist"):
+        data = load_idx_dataset(config, source)
+    elif config.name == "lsq":
+        data = load_lsq_dataset(config, seed)
+    else:  # pragma: no cover - the schema restricts the choices
+        raise ConfigError(source, "dataset.name", f"unknown data set {config.name!r}")
+    if config.max_train is not None and config.max_train < len(data.train_x):
+        data.train_x = data.train_x[: config.max_train]
+        data.train_y = data.train_y[: config.max_train]
+    return data

@@ -1,0 +1,72 @@
+"""The functional training loop: data, network, algorithm; one callback per costed step."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from archsim.algorithms.recorder import StepRecorder
+from archsim.config.loader import RunConfig
+from archsim.nn import functional as F
+from archsim.nn.data import Dataset, load_dataset
+from archsim.nn.network import Network
+
+
+@dataclass
+class EpochResult:
+    epoch: int
+    train_loss: float
+    metric: float
+    steps: int
+    samples: int
+
+
+@dataclass
+class Trainer:
+    """Trains ``config``'s workload; ``on_step(ops)`` receives each step's operations when recording."""
+
+    config: RunConfig
+    source: str = "workload"
+    record: bool = True
+    data: Dataset = field(init=False)
+    network: Network = field(init=False)
+
+    def __post_init__(self):
+        self.data = load_dataset(self.config.dataset, self.config.training.seed, self.source)
+        outputs = self.data.classes if self.data.task == "classification" else self.data.train_y.shape[1]
+        self.network = Network(self.config, self.data.input_shape, outputs, self.source)
+        self.shuffle_rng = np.random.default_rng([self.config.training.seed, 0x5EED])
+        self.metric_name = "test_accuracy" if self.data.task == "classification" else "test_loss"
+        hw = self.config.hw
+        self.in_bits, self.out_bits = hw.dac.bits, hw.adc.bits
+
+    def loss_grad(self, labels: np.ndarray) -> Callable:
+        if self.data.task == "classification":
+            return lambda out: F.softmax_cross_entropy(out, labels)
+        return lambda out: F.mean_squared_error(out, labels)
+
+    def evaluate(self) -> float:
+        """Accuracy in percent (classification) or mean 1/2||y - y*||^2 (regression) on the test set."""
+        out = self.network.predict(self.data.test_x)
+        if self.data.task == "classification":
+            return float(100.0 * np.mean(out.argmax(axis=1) == self.data.test_y))
+        return F.mean_squared_error(out, self.data.test_y)[0]
+
+    def steps_per_epoch(self) -> int:
+        return -(-len(self.data.train_x) // self.config.training.batch_size)
+
+    def run_epoch(self, epoch: int, on_step: Callable | None = None) -> EpochResult:
+        batch = self.config.training.batch_size
+        order = self.shuffle_rng.permutation(len(self.data.train_x))
+        losses, steps = [], 0
+        for start in range(0, len(order), batch):
+            index = order[start: start + batch]
+            rec = StepRecorder(self.in_bits, self.out_bits) if self.record else None
+            loss = self.network.train_step(self.data.train_x[index], self.loss_grad(self.data.train_y[index]), rec)
+            losses.append(loss)
+            steps += 1
+            if on_step is not None:
+                on_step(rec.ops if rec is not None else None, len(index), loss)
+        return EpochResult(epoch, float(np.mean(losses)), self.evaluate(), steps, len(order))

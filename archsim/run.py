@@ -1,0 +1,143 @@
+"""The main job: train a workload on a hardware description and cost every step.
+
+:func:`execute` joins the functional side (:class:`archsim.nn.trainer.Trainer`, which emits each
+step's operations) and the cost side (mapping + SimPy engine), and returns the report dictionary.
+Everything in the report except ``simulation`` is a deterministic function of the resolved
+configuration (the seed is ``training.seed``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+
+from archsim.config.hw import HwConfig
+from archsim.config.loader import RunConfig, write_resolved
+from archsim.ops import PHASES
+
+SCHEMA = "archsim.report/1"
+COMPONENTS = ("adc", "dac", "array_read", "array_write", "pulse_generator", "digital", "buffer", "noc", "leakage")
+
+
+class CostModel:
+    """The cost side of a run: architecture, mapping and engine for one network's arrays."""
+
+    def __init__(self, hw: HwConfig, arrays: dict, trace: bool = False, cache: bool = True):
+        from archsim.engine import Engine
+        from archsim.hw import Architecture
+        from archsim.mapping import Mapping
+
+        self.architecture = Architecture(hw)
+        self.mapping = Mapping.build(self.architecture, arrays)
+        self.engine = Engine(self.architecture, self.mapping, transfer_policy=hw.mapping.transfer_policy,
+                             cache=cache, trace=trace)
+        self.steps = 0
+
+    def cost_step(self, ops) -> None:
+        self.engine.run_step(ops)
+        self.steps += 1
+
+
+def _per_step(totals, steps: int, clock_hz: float) -> dict:
+    steps = max(steps, 1)
+    by_component = {c: totals.energy_pj_by_component.get(c, 0.0) / steps for c in COMPONENTS}
+    by_phase = {p: totals.energy_pj_by_phase.get(p, 0.0) / steps for p in PHASES}
+    return {
+        "latency_cycles": totals.latency_cycles / steps,
+        "latency_ns": totals.latency_ns / steps,
+        "energy_pj": totals.energy_pj / steps,
+        "energy_pj_by_component": by_component,
+        "energy_pj_by_phase": by_phase,
+        "latency_ns_by_phase": {p: totals.latency_ns_by_phase.get(p, 0.0) / steps for p in PHASES},
+    }
+
+
+def execute(config: RunConfig, out_dir: Path | None = None, *, progress: bool = False, trace: bool = False,
+            source: str = "workload", costing: bool = True) -> dict:
+    """Train and cost ``config``; write outputs to ``out_dir`` when given; return the report."""
+    from archsim.nn.trainer import Trainer
+
+    wall_start = time.perf_counter()
+    trainer = Trainer(config, source=source, record=costing)
+    cost = CostModel(config.hw, trainer.network.arrays(), trace=trace) if costing else None
+    epochs = config.training.epochs
+    steps_per_epoch = trainer.steps_per_epoch()
+    per_epoch: list[dict] = []
+    step_latency_ns: list[float] = []
+    bar = _progress(progress)
+
+    def on_step(ops, samples, loss):
+        if cost is not None:
+            cost.cost_step(ops)
+        if bar is not None:
+            bar.advance(task, 1)
+
+    with (bar if bar is not None else _Null()):
+        task = bar.add_task("training", total=epochs * steps_per_epoch, metric="") if bar else None
+        for epoch in range(epochs):
+            result = trainer.run_epoch(epoch, on_step)
+            per_epoch.append({"epoch": epoch + 1, "train_loss": result.train_loss, "metric": result.metric,
+                              "steps": result.steps, "samples": result.samples})
+            if bar is not None:
+                bar.update(task, metric=f"{trainer.metric_name} {result.metric:.4g}")
+    wall = time.perf_counter() - wall_start
+    steps = sum(e["steps"] for e in per_epoch)
+    samples = sum(e["samples"] for e in per_epoch)
+    report = {
+        "schema": SCHEMA,
+        "seed": config.training.seed,
+        "metric": {"name": trainer.metric_name, "final": per_epoch[-1]["metric"],
+                   "per_epoch": [e["metric"] for e in per_epoch]},
+        "train_loss": {"per_epoch": [e["train_loss"] for e in per_epoch]},
+        "algorithm": config.algorithm.name,
+    }
+    if cost is not None:
+        totals = cost.engine.totals()
+        report["per_step"] = _per_step(totals, steps, config.hw.clock)
+        report["totals"] = {"steps": steps, "samples": samples, "latency_ns": totals.latency_ns,
+                            "energy_pj": totals.energy_pj}
+        report["hardware"] = {"name": config.hw.name, "tiles_used": cost.mapping.tiles_used,
+                              "tile_rows": config.hw.tile.rows, "tile_cols": config.hw.tile.cols,
+                              "adc_bits": config.hw.adc.bits, "dac_bits": config.hw.dac.bits,
+                              "clock_hz": config.hw.clock}
+    else:
+        report["totals"] = {"steps": steps, "samples": samples}
+    report["simulation"] = {"wall_s": wall, "samples_per_s": samples / wall if wall > 0 else 0.0,
+                            "costing": costing}
+    if out_dir is not None:
+        write_outputs(config, report, per_epoch, Path(out_dir), cost if trace else None)
+    return report
+
+
+def write_outputs(config: RunConfig, report: dict, per_epoch: list[dict], out: Path, traced=None) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    write_resolved(config, out / "config.resolved.yaml")
+    (out / "report.json").write_text(json.dumps(report, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    with open(out / "epochs.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(per_epoch[0]))
+        writer.writeheader()
+        writer.writerows(per_epoch)
+    from archsim.report.plots import plot_run
+
+    plot_run(report, out)
+    if traced is not None:
+        (out / "trace.json").write_text(json.dumps(traced.engine.chrome_trace()), encoding="utf-8")
+
+
+class _Null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _progress(enabled: bool):
+    if not enabled:
+        return None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[metric]}"), TimeRemainingColumn(), transient=False)
