@@ -1,19 +1,86 @@
-"""``archsim sweep``."""
+"""``archsim sweep``: run a design-space sweep in parallel and keep every result in SQLite."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from archsim.errors import ArchsimError
 
 NAME = "sweep"
-HELP = "sweep (not built yet)"
-DESCRIPTION = "Not built yet: this command arrives with its issue."
+HELP = "run a design-space sweep on local worker processes or a Dask cluster; results go to SQLite"
+DESCRIPTION = """Expand the sweep file SPEC (keys hw, workload, set, grid, zip, random, seeds; see
+workloads/sweeps/ for examples) into points, validate every point, then run them in parallel: on N local
+worker processes (a Dask LocalCluster on 127.0.0.1), or on an existing Dask cluster with
+--scheduler tcp://host:port. Each finished point is written to the SQLite database --db in one
+transaction. Running the same command again skips the points already done and retries failed ones,
+so an interrupted sweep resumes where it stopped. Exit status: 0 when every point is done, 1 when
+some failed (their errors are in the database), 2 for an invalid sweep file.
+Then: archsim report results.db"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("rest", nargs=argparse.REMAINDER)
+    parser.add_argument("spec", help="sweep YAML file")
+    parser.add_argument("--db", default="results.db", help="SQLite results database (default: results.db)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="local worker processes, i.e. points run at once (default: one per CPU)")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="run on an existing Dask cluster, e.g. tcp://10.0.0.5:8786, instead of local workers")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="validate and list the points, and which are already done, without running them")
 
 
 def main(args: argparse.Namespace) -> int:
-    raise ArchsimError("archsim sweep is not built yet")
+    from archsim.sweep.runner import (RichDisplay, default_workers, describe_summary, open_client,
+                                      pending_points, run_sweep)
+    from archsim.sweep.spec import load_spec, resolve_points
+    from archsim.sweep.store import ResultStore
+
+    if args.scheduler is not None and args.workers is not None:
+        raise ArchsimError("--workers sets the size of the local cluster; with --scheduler the cluster's "
+                           "own workers run the points (give one or the other)")
+    if args.workers is not None and args.workers < 1:
+        raise ArchsimError(f"--workers: expected at least 1, got {args.workers}")
+    spec = load_spec(args.spec)
+    points = resolve_points(spec)  # every point validated before anything runs
+    db = Path(args.db)
+
+    if args.dry_run:
+        return _list_points(spec, points, db)
+
+    with ResultStore(db) as store:
+        todo, _ = pending_points(points, store)
+        if not todo:
+            summary = run_sweep(points, store, None)
+            print(describe_summary(summary, db))
+            return 0
+        workers = None if args.scheduler else min(args.workers or default_workers(), len(todo))
+        with open_client(workers, args.scheduler) as client:
+            summary = run_sweep(points, store, client, display=RichDisplay())
+    print(describe_summary(summary, db))
+    if summary.lost:
+        raise ArchsimError(f"{summary.lost} points were cancelled by the Dask cluster and not recorded; "
+                           "run the same command again to run them")
+    return 1 if summary.failed else 0
+
+
+def _list_points(spec, points, db: Path) -> int:
+    from archsim.sweep.store import ResultStore
+
+    statuses: dict[str, str] = {}
+    if db.is_file():
+        with ResultStore(db, create=False) as store:
+            statuses = store.statuses()
+    if spec.description:
+        print(spec.description)
+    seen: dict[str, int] = {}
+    for point in points:
+        if point.run_id in seen:
+            state = f"repeats point {seen[point.run_id]}"
+        else:
+            seen[point.run_id] = point.number
+            state = statuses.get(point.run_id, "to run")
+        print(f"point {point.number:>4}  {point.run_id}  {state:<10}  {point.describe()}")
+    to_run = sum(1 for run_id in seen if statuses.get(run_id) != "done")
+    print(f"{len(points)} points valid; {to_run} to run")
+    return 0
