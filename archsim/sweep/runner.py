@@ -106,12 +106,20 @@ class RichDisplay:
         self.progress.stop()
 
 
-@contextmanager
-def open_client(workers: int | None = None, scheduler: str | None = None) -> Iterator["object"]:
-    """A Dask client: on ``scheduler`` if given, else on a new local cluster of ``workers`` processes.
+#: Every socket of a local cluster listens on loopback: the scheduler and workers (``host``) and also
+#: the HTTP servers Dask starts even with the dashboard off (they would bind all interfaces otherwise).
+LOOPBACK_HTTP = "127.0.0.1:0"
 
-    The local cluster listens on 127.0.0.1 only and has no dashboard; each worker process runs one
-    point at a time (``threads_per_worker=1``), so ``workers`` is the number of points run at once.
+
+@contextmanager
+def open_client(workers: int | None = None, scheduler: str | None = None, *,
+                processes: bool = True) -> Iterator["object"]:
+    """A Dask client: on ``scheduler`` if given, else on a new local cluster of ``workers`` workers.
+
+    The local cluster listens on 127.0.0.1 only and shows no dashboard; each worker runs one point at a
+    time (``threads_per_worker=1``), so ``workers`` is the number of points run at once. Workers are
+    processes (the simulator holds the GIL); ``processes=False`` makes them threads of this process,
+    connected in-process, which only tests of the bookkeeping want.
     """
     from distributed import Client, LocalCluster
 
@@ -126,8 +134,11 @@ def open_client(workers: int | None = None, scheduler: str | None = None) -> Ite
         return
     if workers is None or workers < 1:
         raise ArchsimError(f"--workers: expected at least 1 worker, got {workers}")
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None, silence_logs=logging.ERROR) as cluster:
+    network = {"host": "127.0.0.1"} if processes else {}  # threads talk in-process, no sockets
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes, dashboard_address=None,
+                      worker_dashboard_address=LOOPBACK_HTTP, silence_logs=logging.ERROR,
+                      scheduler_kwargs={"dashboard": False, "dashboard_address": LOOPBACK_HTTP},
+                      **network) as cluster:
         with Client(cluster, set_as_default=False) as client:
             yield client
 
@@ -176,7 +187,7 @@ def run_sweep(points: Sequence[SweepPoint], store: ResultStore, client: object |
             by_key[key] = point
             futures.append(client.submit(run_point_outcome, point_function, point.config_yaml, key=key,
                                          pure=False))
-        remaining = as_completed(futures)
+        remaining = as_completed(futures, loop=client.loop)  # type: ignore[attr-defined]
         running, last_running_check = 0, 0.0
         try:
             while not remaining.is_empty():
