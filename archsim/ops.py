@@ -40,8 +40,8 @@ class Mvm:
     array: ArrayId
     direction: str            # "forward" or "backward"
     vectors: int              # input vectors (batch rows, conv positions)
-    active_rows: int          # driven inputs (DACs used)
-    active_cols: int          # read outputs (ADC conversions per vector and read)
+    active_rows: int          # active crossbar rows: driven inputs of a forward read, read outputs of a backward one
+    active_cols: int          # active crossbar columns: read outputs of a forward read, driven inputs of a backward one
     in_bits: int              # DAC resolution used
     out_bits: int             # ADC resolution used
     retries: int = 0          # extra reads taken by bound management (data-dependent), over all vectors
@@ -87,6 +87,10 @@ class TransferWrite:
     device_pulses: int        # device write pulses (data-dependent)
     phase: str = "transfer"
     deps: tuple[int, ...] = ()
+    # Driver pulses (data-dependent). None: one row pulse per device pulse (a one-column write drives a
+    # row only where it writes) and one column pulse per BL slot.
+    row_pulses: int | None = None
+    col_pulses: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

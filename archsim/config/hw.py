@@ -1,7 +1,8 @@
 """Hardware description: the ``hw`` section, loaded from a file in ``hw_configs/``.
 
 Every field acts on the functional model, the cost model or both (DESIGN section 2); none is
-duplicated elsewhere. Defaults cite their source.
+duplicated elsewhere. Defaults cite their source. The cost models that read these fields live in
+:mod:`archsim.hw.components`; their formulas are documented there.
 """
 
 from __future__ import annotations
@@ -44,6 +45,11 @@ class ArrayConfig:
     write_pulse_width: float = param(50e-9, "width of one write pulse; one BL slot of a pulsed update lasts "
                                      "this long", kind="time", gt=0.0,
                                      source="NeuroSim V2 RRAM: 50 ns")
+    wire_capacitance_per_cell: float = param(
+        0.1e-15, "row/column wire capacitance per crossbar cell, charged by every driver pulse",
+        kind="capacitance", ge=0.0,
+        source="NeuroSim V2 interconnect: ~0.2 fF/um wire over a ~0.25 um 1T1R cell pitch at 32 nm, "
+               "plus the access-device load (order of magnitude)")
 
 
 @dataclass
@@ -55,6 +61,31 @@ class AdcConfig:
                                source="ISAAC (ISCA 2016): 1.2 GS/s")
     out_bound: float = param(12.0, "output range +/- covered by the ADC (normalised units)", unit="1", gt=0.0,
                              source="aihwkit IOParameters.out_bound default")
+    fom_walden: float = param(1e-15, "Walden figure of merit of the survey envelope below the speed corner: "
+                              "energy per conversion step (energy per conversion = FoM_W * 2^bits)",
+                              kind="energy", gt=0.0,
+                              source="Murmann ADC Performance Survey 1997-2021: low-speed Walden envelope "
+                                     "~1 fJ/conversion-step")
+    fom_schreier_db: float = param(180.14, "Schreier figure of merit of the survey envelope below the speed "
+                                   "corner (thermal-noise-limited regime)", unit="dB", gt=100.0, lt=220.0,
+                                   source="Murmann ADC survey, Pareto fit of FoM_S vs sample rate "
+                                          "(Accelergy ADC plug-in model.yaml): 180.14 dB")
+    fom_corner_frequency: float = param(174.3e6, "sample rate above which the survey envelope degrades",
+                                        kind="frequency", gt=0.0,
+                                        source="Murmann ADC survey Pareto fit (Accelergy ADC plug-in): "
+                                               "FoM_S = 302.74 dB - 6.461 dB * ln(fs) meets 180.14 dB at "
+                                               "174 MHz")
+    fom_rolloff_db_per_decade: float = param(14.88, "fall of the Schreier envelope per decade of sample "
+                                             "rate above the corner", unit="dB/decade", ge=0.0,
+                                             source="Murmann ADC survey Pareto fit (Accelergy ADC plug-in): "
+                                                    "6.461 dB per e-fold = 14.88 dB/decade")
+    max_conversion_cycles: int = param(64, "longest single conversion, in chip clock cycles, that the tile "
+                                       "sequencer accepts; a slower ADC stalls the clocked read pipeline",
+                                       unit="cycles", ge=1)
+    hold_time: float = param(1e-6, "how long a column sample-and-hold keeps a read result; every conversion "
+                             "of one read (columns per ADC x conversion time) must finish within it",
+                             kind="time", gt=0.0,
+                             source="design limit (sample-and-hold droop), not a fitted number")
 
 
 @dataclass
@@ -66,6 +97,11 @@ class DacConfig:
                       unit="-", choices=("multi_level", "bit_serial"))
     inp_bound: float = param(1.0, "input range +/- after noise management (normalised units)", unit="1",
                              gt=0.0, source="aihwkit IOParameters.inp_bound default")
+    drive_energy_per_bit: float = param(0.39e-12, "energy of one row drive per input bit per read (a "
+                                        "multi-level drive of b bits costs b times this)", kind="energy",
+                                        ge=0.0,
+                                        source="ISAAC (ISCA 2016): 4 mW for 8x128 1-bit DACs over a 100 ns "
+                                               "read = 0.39 pJ per 1-bit drive")
 
 
 @dataclass
@@ -78,6 +114,14 @@ class NocConfig:
     energy_per_bit_hop: float = param(0.08e-12, "router+link energy per bit per hop", kind="energy", ge=0.0,
                                       source="ISAAC (ISCA 2016): 20.7 pJ per 256-bit flit per hop")
     router_delay: int = param(1, "router pipeline delay per hop", unit="cycles", ge=0)
+    link_delay: int = param(1, "wire delay of one link traversal", unit="cycles", ge=0)
+    concentration: int = param(1, "tiles attached to one router (ISAAC's c-mesh shares a router among 4)",
+                               unit="tiles/router", ge=1)
+    mesh_width: int = param(0, "routers per row of a mesh or torus; 0 picks the most square grid that the "
+                            "router count fills exactly", unit="routers", ge=0)
+    tree_arity: int = param(4, "children per router of a tree topology", unit="routers", ge=2)
+    removed_links: list[str] = param([], "router pairs 'a-b' whose link is absent (faulty or power-gated); the "
+                                     "network must stay connected", unit="-")
 
 
 @dataclass
@@ -87,6 +131,17 @@ class DigitalConfig:
     units: int = param(4, "number of digital vector units", unit="units", ge=1)
     lanes: int = param(32, "operations per cycle of one unit", unit="ops/cycle", ge=1)
     precision: str = param("fp32", "arithmetic precision", unit="-", choices=("fp32", "int8"))
+    fp32_add_energy: float = param(0.9e-12, "energy of one fp32 add", kind="energy", ge=0.0,
+                                   source="Horowitz ISSCC 2014, 45 nm: fp32 add 0.9 pJ")
+    fp32_mult_energy: float = param(3.7e-12, "energy of one fp32 multiply", kind="energy", ge=0.0,
+                                    source="Horowitz ISSCC 2014, 45 nm: fp32 mult 3.7 pJ")
+    int8_add_energy: float = param(0.03e-12, "energy of one int8 add", kind="energy", ge=0.0,
+                                   source="Horowitz ISSCC 2014, 45 nm: 8-bit add 0.03 pJ")
+    int8_mult_energy: float = param(0.2e-12, "energy of one int8 multiply", kind="energy", ge=0.0,
+                                    source="Horowitz ISSCC 2014, 45 nm: 8-bit mult 0.2 pJ")
+    reference_node_nm: int = param(45, "technology node of the energies above; they scale linearly with "
+                                   "hw.tech_node_nm / this", unit="nm", ge=1,
+                                   source="Horowitz ISSCC 2014 figures are for 45 nm")
 
 
 @dataclass
@@ -95,6 +150,15 @@ class BufferConfig:
 
     size: int = param(262144, "capacity", unit="bytes", ge=1)
     width: int = param(64, "bits per access", unit="bits", ge=1)
+    reference_access_energy: float = param(10e-12, "energy of one 64-bit read of an 8 KB SRAM; other sizes "
+                                           "scale with sqrt(size / 8 KB) (Horowitz: 8 KB 10 pJ, 32 KB 20 pJ, "
+                                           "1 MB 100 pJ)", kind="energy", ge=0.0,
+                                           source="Horowitz ISSCC 2014, 45 nm: 64-bit read of 8 KB SRAM 10 pJ")
+    write_read_ratio: float = param(1.0, "write energy per bit relative to read energy per bit", unit="1",
+                                    ge=0.0, source="assumption: symmetric 6T SRAM read/write (Horowitz quotes "
+                                                   "reads only)")
+    ports: int = param(2, "independent access ports (concurrent accesses)", unit="ports", ge=1)
+    access_cycles: int = param(1, "cycles per width-bit access of one port", unit="cycles", ge=1)
 
 
 @dataclass
@@ -106,6 +170,30 @@ class MappingConfig:
                                  choices=("same_tile", "separate_tiles"))
     transfer_policy: str = param("inline", "transfers block the step, or run on idle resources", unit="-",
                                  choices=("inline", "background"))
+
+
+@dataclass
+class LeakageConfig:
+    """Static power of each component, charged for the whole simulated time.
+
+    ISAAC reports total power, not leakage; defaults are 10 % of ISAAC's per-component power
+    (Shafiee et al., ISCA 2016, Table 6, 32 nm), a stated assumption to be replaced by measured values.
+    """
+
+    adc_power: float = param(0.2e-3, "static power of one ADC", kind="power", ge=0.0,
+                             source="assumption: 10 % of ISAAC's 2 mW 8-bit 1.2 GS/s ADC")
+    tile_power: float = param(0.08e-3, "static power of one tile's crossbar drivers, DACs and sample-and-holds",
+                              kind="power", ge=0.0,
+                              source="assumption: 10 % of ISAAC's per-crossbar array (0.3 mW) + DAC (0.5 mW)")
+    router_power: float = param(4.2e-3, "static power of one NoC router with its links", kind="power", ge=0.0,
+                                source="assumption: 10 % of ISAAC's 42 mW router")
+    digital_unit_power: float = param(0.052e-3, "static power of one digital vector unit", kind="power", ge=0.0,
+                                      source="assumption: 10 % of ISAAC's 0.52 mW sigmoid unit")
+    buffer_power_per_kib: float = param(0.0323e-3, "static power of the SRAM buffer per KiB of capacity",
+                                        kind="power", ge=0.0,
+                                        source="assumption: 10 % of ISAAC's 20.7 mW per 64 KB eDRAM buffer")
+    gate_unused_tiles: bool = param(True, "power-gate tiles the mapping leaves empty (they do not leak)",
+                                    unit="-")
 
 
 @dataclass
@@ -126,3 +214,24 @@ class HwConfig:
     digital: DigitalConfig = section(DigitalConfig, "digital units")
     buffer: BufferConfig = section(BufferConfig, "SRAM buffer")
     mapping: MappingConfig = section(MappingConfig, "placement and scheduling policies")
+    leakage: LeakageConfig = section(LeakageConfig, "static power")
+
+    def check(self, fail: Fail) -> None:
+        """Cross-section checks: the ADC must keep up with the clock and the read, the NoC must fit."""
+        conversion_cycles = self.clock / self.adc.sample_rate
+        if conversion_cycles > self.adc.max_conversion_cycles + 1e-9:
+            fail("adc.sample_rate", f"one conversion at {self.adc.sample_rate:.4g} Hz lasts "
+                                    f"{conversion_cycles:.4g} cycles of the {self.clock:.4g} Hz clock; expected at "
+                                    f"most adc.max_conversion_cycles = {self.adc.max_conversion_cycles}")
+        columns_per_adc = -(-self.tile.cols // self.tile.adcs)
+        conversion_time = columns_per_adc / self.adc.sample_rate
+        if conversion_time > self.adc.hold_time * (1 + 1e-12):
+            fail("adc.sample_rate", f"{columns_per_adc} columns per ADC take {conversion_time * 1e9:.4g} ns to "
+                                    f"convert one read; expected them to finish within adc.hold_time = "
+                                    f"{self.adc.hold_time * 1e9:.4g} ns (raise sample_rate or tile.adcs)")
+        # The same graph builder the architecture uses, so validation and simulation cannot disagree.
+        from archsim.hw.noc import TopologyError, build_router_graph
+        try:
+            build_router_graph(self.noc, self.tile.count)
+        except TopologyError as problem:
+            fail(problem.key, problem.message)

@@ -1,1 +1,111 @@
-"""archsim.mapping."""
+"""Placing logical arrays onto tiles and tiles onto NoC routers.
+
+A layer's logical matrix of ``out_size x in_size`` is cut into blocks of ``hw.tile.rows`` inputs (row
+blocks) by ``hw.tile.cols`` outputs (column blocks); each block is one crossbar, named
+:class:`archsim.ops.ArrayId` ``(layer, role, row_block, col_block)``. The partial sums of a layer's row
+blocks travel over the NoC to where they are added (the algorithms emit those moves; the engine routes them).
+
+Tiki-Taka's fast (A), slow (C) and reference (R) arrays of one block are placed by
+``hw.mapping.array_placement``:
+
+- ``same_tile``: the blocks of all roles with the same (layer, row block, column block) are crossbars of
+  one tile and share its periphery (ADC bank, DACs, pulse generators);
+- ``separate_tiles``: every block gets its own tile; the tiles of one block's roles are numbered
+  consecutively so they sit on the same or neighbouring routers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from archsim.errors import ArchsimError
+from archsim.ops import ROLES, ArrayId, Location
+
+__all__ = ["Mapping"]
+
+
+@dataclass(frozen=True)
+class BlockShape:
+    """Active inputs (rows) and outputs (cols) of one block."""
+
+    rows: int
+    cols: int
+
+
+class Mapping:
+    """Where every array block lives. Build with :meth:`Mapping.build`."""
+
+    def __init__(self, arch, tiles: dict[ArrayId, int], shapes: dict[ArrayId, BlockShape]):
+        self.arch = arch
+        self._tile_of = tiles
+        self._shapes = shapes
+        self.tiles_used = len(set(tiles.values()))
+
+    @classmethod
+    def build(cls, arch, arrays: dict[tuple[int, str], tuple[int, int]]) -> "Mapping":
+        """Place ``arrays`` ((layer, role) -> (out_size, in_size)) on ``arch``'s tiles.
+
+        Raises :class:`ArchsimError` when the chip has too few tiles.
+        """
+        hw = arch.hw
+        rows, cols = hw.tile.rows, hw.tile.cols
+        shapes: dict[ArrayId, BlockShape] = {}
+        for (layer, role), (out_size, in_size) in sorted(arrays.items(), key=lambda kv: (kv[0][0], ROLES.index(kv[0][1]) if kv[0][1] in ROLES else 99)):
+            if role not in ROLES:
+                raise ArchsimError(f"array role {role!r} of layer {layer} is unknown; expected one of {', '.join(ROLES)}")
+            if out_size < 1 or in_size < 1:
+                raise ArchsimError(f"array ({layer}, {role}) has shape {out_size}x{in_size}; expected positive sizes")
+            for row_block in range(-(-in_size // rows)):
+                for col_block in range(-(-out_size // cols)):
+                    shapes[ArrayId(layer, role, row_block, col_block)] = BlockShape(
+                        min(rows, in_size - row_block * rows), min(cols, out_size - col_block * cols))
+        # Group the roles of one block position; a group is one tile (same_tile) or consecutive tiles.
+        groups: dict[tuple[int, int, int], list[ArrayId]] = {}
+        for array_id in shapes:
+            groups.setdefault((array_id.layer, array_id.row_block, array_id.col_block), []).append(array_id)
+        tiles: dict[ArrayId, int] = {}
+        next_tile = 0
+        same_tile = hw.mapping.array_placement == "same_tile"
+        for position in sorted(groups):
+            members = sorted(groups[position], key=lambda a: ROLES.index(a.role))
+            if same_tile:
+                for array_id in members:
+                    tiles[array_id] = next_tile
+                next_tile += 1
+            else:
+                for array_id in members:
+                    tiles[array_id] = next_tile
+                    next_tile += 1
+        if next_tile > hw.tile.count:
+            raise ArchsimError(f"the workload needs {next_tile} tiles but the chip has {hw.tile.count} "
+                               f"(hw.tile.count; {rows}x{cols} tiles, array_placement {hw.mapping.array_placement})")
+        return cls(arch, tiles, shapes)
+
+    # -- queries -----------------------------------------------------------------------------------
+    def tile_of(self, array_id: ArrayId) -> int:
+        """The tile holding ``array_id``."""
+        try:
+            return self._tile_of[array_id]
+        except KeyError:
+            raise ArchsimError(f"array block {tuple(array_id)} is not placed by the mapping; expected one of the "
+                               f"blocks of the arrays given to Mapping.build") from None
+
+    def node_of(self, location: Location) -> int:
+        """The NoC router of an array block or of a shared unit ("digital", "buffer", "io")."""
+        if isinstance(location, str):
+            return self.arch.shared_router(location)
+        return self.arch.tile_router(self.tile_of(location))
+
+    def shape_of(self, array_id: ArrayId) -> BlockShape:
+        """Active rows (inputs) and columns (outputs) of a block."""
+        return self._shapes[array_id]
+
+    def blocks(self, layer: int | None = None, role: str | None = None) -> list[ArrayId]:
+        """Placed blocks, optionally of one layer and/or role, in (layer, role, row, col) order."""
+        return sorted((a for a in self._tile_of if (layer is None or a.layer == layer)
+                       and (role is None or a.role == role)), key=lambda a: (a.layer, ROLES.index(a.role),
+                                                                              a.row_block, a.col_block))
+
+    def tiles(self) -> dict[ArrayId, int]:
+        """A copy of the block -> tile placement."""
+        return dict(self._tile_of)

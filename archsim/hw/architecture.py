@@ -1,0 +1,144 @@
+"""The architecture built from one hardware description: components, tiles, NoC graph and timing in cycles.
+
+Latencies given in seconds are converted to integer clock cycles here, once, when the architecture is
+built; the engine only ever sees cycles.
+"""
+
+from __future__ import annotations
+
+import math
+
+import networkx as nx
+
+from archsim.config.hw import HwConfig
+from archsim.errors import ArchsimError
+from archsim.hw.components import (Action, AdcModel, CrossbarModel, DacModel, DigitalUnitModel, LeakageModel,
+                                   NocModel, PulseGeneratorModel, SramBufferModel)
+from archsim.hw.noc import TopologyError, build_router_graph, hub_router
+
+#: Where the shared units sit: "digital" and "buffer" on the hub router, "io" on router 0 (a chip edge).
+SHARED_LOCATIONS = ("digital", "buffer", "io")
+_ROUNDING_SLACK = 1e-9  # cycles; keeps 10 ns at 1 GHz at 10 cycles despite float error
+
+
+def to_cycles(seconds: float, clock_hz: float) -> int:
+    """Whole clock cycles covering ``seconds`` (rounded up)."""
+    return max(0, math.ceil(seconds * clock_hz - _ROUNDING_SLACK))
+
+
+class Architecture:
+    """One accelerator: cost models of every component, the tiles and the NoC (a networkx graph).
+
+    ``graph`` has one node per router (tile ``t`` sits on router ``t // noc.concentration``); the global
+    digital units and the SRAM buffer sit on the hub router (lowest-numbered barycentre), chip I/O on router 0.
+    """
+
+    def __init__(self, hw: HwConfig):
+        self.hw = hw
+        self.clock_hz = hw.clock
+        self.cycle_ns = 1e9 / hw.clock
+        tile, array = hw.tile, hw.array
+        self.adc = AdcModel(hw.adc.bits, hw.adc.sample_rate, hw.tech_node_nm, tile.adcs, tile.cols,
+                            hw.adc.fom_walden, hw.adc.fom_schreier_db, hw.adc.fom_corner_frequency,
+                            hw.adc.fom_rolloff_db_per_decade)
+        self.dac = DacModel(hw.dac.bits, hw.dac.mode, hw.dac.drive_energy_per_bit)
+        self.crossbar = CrossbarModel(tile.rows, tile.cols, array.read_voltage, array.r_on, array.on_off_ratio,
+                                      array.read_time, array.write_voltage, array.write_pulse_width)
+        self.pulse_generator = PulseGeneratorModel(tile.rows, tile.cols, array.wire_capacitance_per_cell,
+                                                   array.write_voltage, array.write_pulse_width)
+        digital = hw.digital
+        primitives = ({"add": digital.fp32_add_energy, "mult": digital.fp32_mult_energy}
+                      if digital.precision == "fp32" else
+                      {"add": digital.int8_add_energy, "mult": digital.int8_mult_energy})
+        self.digital = DigitalUnitModel(digital.precision, digital.lanes, primitives, hw.tech_node_nm,
+                                        digital.reference_node_nm, self.cycle_ns)
+        self.buffer = SramBufferModel(hw.buffer.size, hw.buffer.width, hw.buffer.reference_access_energy,
+                                      hw.buffer.write_read_ratio, hw.buffer.ports, hw.buffer.access_cycles,
+                                      hw.tech_node_nm / digital.reference_node_nm, self.cycle_ns)
+        self.noc = NocModel(hw.noc.link_width, hw.noc.energy_per_bit_hop, hw.noc.router_delay, hw.noc.link_delay,
+                            self.cycle_ns, hw.noc.topology)
+        try:
+            self.graph: nx.Graph = build_router_graph(hw.noc, tile.count)
+        except TopologyError as problem:  # a programmatically built HwConfig that skipped validation
+            raise ArchsimError(f"hw.{problem.key}: {problem.message}") from None
+        self.routers = [n for n in self.graph.nodes if not self.graph.nodes[n].get("bus")]
+        self.hub = hub_router(self.graph)
+        self.io_router = 0
+        leak = hw.leakage
+        self.leakage = LeakageModel(
+            {"adc": leak.adc_power, "tile": leak.tile_power, "router": leak.router_power,
+             "digital_unit": leak.digital_unit_power, "buffer": leak.buffer_power_per_kib * hw.buffer.size / 1024},
+            {"adc": tile.adcs * tile.count, "tile": tile.count, "router": len(self.routers),
+             "digital_unit": digital.units, "buffer": 1},
+            self.cycle_ns, "LeakageConfig defaults: 10 % of ISAAC (ISCA 2016) Table 6 component power (assumption)")
+
+        # -- timing in cycles, converted once ------------------------------------------------------
+        self.read_cycles = to_cycles(array.read_time, self.clock_hz)
+        widest = max(tile.rows, tile.cols)
+        conversion_s = 1.0 / hw.adc.sample_rate
+        #: conversion_cycles[k]: cycles for one ADC to make k conversions back to back
+        self.conversion_cycles = [to_cycles(k * conversion_s, self.clock_hz) for k in range(widest + 1)]
+        self.slot_cycles_exact = array.write_pulse_width * self.clock_hz  # cycles per BL slot (may be fractional)
+        self._routes: dict[tuple[int, int], tuple] = {}
+
+    # -- tiles and NoC ---------------------------------------------------------------------------
+    def tile_router(self, tile: int) -> int:
+        """Router a tile is attached to."""
+        return tile // self.hw.noc.concentration
+
+    def shared_router(self, location: str) -> int:
+        """Router of a shared unit: ``"digital"``, ``"buffer"`` or ``"io"``."""
+        if location == "io":
+            return self.io_router
+        if location in ("digital", "buffer"):
+            return self.hub
+        raise ArchsimError(f"unknown location {location!r}; expected an array block or one of "
+                           f"{', '.join(SHARED_LOCATIONS)}")
+
+    def route(self, src: int, dst: int) -> tuple[int, ...]:
+        """Routers on the shortest path from ``src`` to ``dst`` (networkx BFS; deterministic)."""
+        key = (src, dst)
+        found = self._routes.get(key)
+        if found is None:
+            found = tuple(nx.shortest_path(self.graph, src, dst))
+            self._routes[key] = found
+        return found
+
+    def channels(self, path: tuple[int, ...]) -> tuple[tuple, ...]:
+        """The physical channels (resources) a transfer along ``path`` occupies, one per hop."""
+        out = []
+        for a, b in zip(path, path[1:]):
+            shared = self.graph.edges[a, b]["channel"]
+            out.append(("link", shared) if shared is not None else ("link", a, b))
+        return tuple(dict.fromkeys(out))  # a bus is one channel however many hops cross it
+
+    # -- timing helpers ----------------------------------------------------------------------------
+    def mvm_cycles(self, passes: int, outputs: int) -> int:
+        """Cycles of ``passes`` array reads each converting ``outputs`` outputs.
+
+        The column sample-and-holds decouple integration from conversion (as in ISAAC), so pass ``i+1``
+        integrates while pass ``i`` converts: ``passes * max(read, convert) + min(read, convert)``.
+        """
+        if passes <= 0:
+            return 0
+        read = self.read_cycles
+        convert = self.conversion_cycles[min(self.adc.conversions_per_adc(outputs), len(self.conversion_cycles) - 1)]
+        return passes * max(read, convert) + min(read, convert)
+
+    def pulse_cycles(self, slots: int) -> int:
+        """Cycles of ``slots`` BL slots of ``array.write_pulse_width`` each."""
+        return max(0, math.ceil(slots * self.slot_cycles_exact - _ROUNDING_SLACK))
+
+    def ert(self) -> list[dict]:
+        """The energy reference table of this architecture (see :func:`build_ert`)."""
+        return [action.as_dict() for action in self.actions()]
+
+    def actions(self) -> list[Action]:
+        return [self.adc.convert(), self.dac.drive(), *self.crossbar.actions(), *self.pulse_generator.actions(),
+                *self.digital.actions(), *self.buffer.actions(), *self.noc.actions(), *self.leakage.actions()]
+
+
+def build_ert(hw: HwConfig) -> list[dict]:
+    """Energy reference table of ``hw``: one dict per (component, action) with ``component``, ``action``,
+    ``energy_pj``, ``latency_ns``, ``source`` and ``parameters``."""
+    return Architecture(hw).ert()

@@ -1,0 +1,338 @@
+"""Component cost models: each component exposes named actions that return an :class:`Action`.
+
+Units: energies in picojoules (pJ), latencies in nanoseconds (ns), powers in watts. Every default
+number comes from the hardware configuration (:mod:`archsim.config.hw`), whose fields cite their source;
+the formulas below say how a component turns those numbers into the cost of one action. The models
+know nothing of the engine, of devices or of algorithms.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+PJ_PER_J = 1e12
+NS_PER_S = 1e9
+
+
+@dataclass(frozen=True)
+class Action:
+    """The cost of one named action of one component: one row of the energy reference table."""
+
+    component: str
+    action: str
+    energy_pj: float
+    latency_ns: float
+    source: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"component": self.component, "action": self.action, "energy_pj": self.energy_pj,
+                "latency_ns": self.latency_ns, "source": self.source, "parameters": dict(self.parameters)}
+
+
+# --------------------------------------------------------------------------------------------------
+# ADC
+# --------------------------------------------------------------------------------------------------
+
+def sndr_db(enob: float) -> float:
+    """Signal-to-noise-and-distortion ratio of an ADC with ``enob`` effective bits (dB)."""
+    return 6.02 * enob + 1.76
+
+
+def survey_energy_per_conversion(enob: float, sample_rate_hz: float, fom_walden_j: float,
+                                 fom_schreier_db: float, corner_hz: float,
+                                 rolloff_db_per_decade: float) -> tuple[float, str]:
+    """Energy of one conversion (J) on the envelope of Murmann's ADC survey, and the limiting regime.
+
+    The envelope is the larger of two asymptotes (B. Murmann, "ADC Performance Survey 1997-2021"):
+
+    - technology-limited (Walden): ``E_W = FoM_W * 2^ENOB``, doubling per bit; ``FoM_W`` ~ 1 fJ/step for the
+      best low-speed designs;
+    - thermal-noise-limited (Schreier): ``FoM_S = SNDR + 10 log10(fs / 2 / P)``, so
+      ``E_S = P / fs = 0.5 * 10^((SNDR - FoM_S) / 10)``, quadrupling per bit; ``FoM_S`` = 180.14 dB is the
+      Pareto fit of the survey by the Accelergy ADC plug-in.
+
+    Above the speed corner (174 MHz in the same Pareto fit) the envelope degrades: the Schreier figure
+    falls by ``rolloff_db_per_decade`` (14.88 dB/decade in the fit) and the Walden energy rises in
+    proportion to the sample rate (10 dB/decade, the slope of the survey's high-speed Walden envelope).
+    Below ~10 effective bits the Walden term dominates at low speed; at 1.2 GS/s the crossover is ~9 bits.
+    With these defaults an 8-bit 1.2 GS/s ADC costs 1.76 pJ per conversion, within 6 % of the 1.67 pJ
+    ISAAC (ISCA 2016) assumed for its 8-bit SAR ADC. The survey spans many nodes; no node scaling is applied.
+    """
+    decades_above_corner = max(0.0, math.log10(sample_rate_hz / corner_hz))
+    walden = fom_walden_j * 2.0 ** enob * 10.0 ** decades_above_corner
+    schreier = fom_schreier_db - rolloff_db_per_decade * decades_above_corner
+    thermal = 0.5 * 10.0 ** ((sndr_db(enob) - schreier) / 10.0)
+    return (walden, "walden") if walden >= thermal else (thermal, "thermal")
+
+
+class AdcModel:
+    """A bank of ``adcs`` column ADCs per tile; columns share them round-robin.
+
+    Action ``convert``: one conversion, energy from :func:`survey_energy_per_conversion`, latency one
+    sample period ``1 / sample_rate``. An ADC shared by ``k`` columns needs ``k`` conversions per read.
+    """
+
+    name = "adc"
+
+    def __init__(self, bits: int, sample_rate_hz: float, tech_node_nm: int, adcs_per_tile: int,
+                 cols: int, fom_walden_j: float, fom_schreier_db: float, corner_hz: float,
+                 rolloff_db_per_decade: float):
+        self.bits = bits
+        self.sample_rate_hz = sample_rate_hz
+        self.tech_node_nm = tech_node_nm
+        self.adcs_per_tile = adcs_per_tile
+        self.cols = cols
+        self.fom = (fom_walden_j, fom_schreier_db, corner_hz, rolloff_db_per_decade)
+        self.conversion_time_ns = NS_PER_S / sample_rate_hz
+        self._energy = {b: survey_energy_per_conversion(b, sample_rate_hz, *self.fom) for b in range(1, 17)}
+
+    def energy_per_conversion_pj(self, bits: int | None = None) -> float:
+        """Energy of one conversion at ``bits`` effective bits (default: the ADC's resolution), pJ."""
+        return self._energy[bits or self.bits][0] * PJ_PER_J
+
+    def conversions_per_adc(self, outputs: int) -> int:
+        """Conversions the busiest ADC makes to read ``outputs`` outputs (round-robin sharing)."""
+        return -(-outputs // self.adcs_per_tile)
+
+    def convert(self, bits: int | None = None) -> Action:
+        bits = bits or self.bits
+        energy_j, regime = self._energy[bits]
+        return Action(self.name, "convert", energy_j * PJ_PER_J, self.conversion_time_ns,
+                      "Murmann ADC survey envelope: max(Walden FoM_W*2^b, Schreier FoM_S thermal limit), "
+                      "FoM_S fit and speed corner from the Accelergy ADC plug-in; ISAAC (ISCA 2016) 8b 1.2 GS/s "
+                      "= 1.67 pJ as check",
+                      {"bits": bits, "sample_rate_hz": self.sample_rate_hz, "tech_node_nm": self.tech_node_nm,
+                       "regime": regime, "fom_walden_j": self.fom[0], "fom_schreier_db": self.fom[1],
+                       "corner_hz": self.fom[2], "columns_per_adc": self.conversions_per_adc(self.cols)})
+
+
+# --------------------------------------------------------------------------------------------------
+# DAC
+# --------------------------------------------------------------------------------------------------
+
+class DacModel:
+    """Row DACs, one per row. ``multi_level``: one read with a b-bit level per row; ``bit_serial``: b reads
+    with 1-bit inputs. A b-bit multi-level drive costs b 1-bit drives (stated assumption; ISAAC gives the
+    1-bit figure)."""
+
+    name = "dac"
+
+    def __init__(self, bits: int, mode: str, drive_energy_per_bit_j: float):
+        self.bits = bits
+        self.mode = mode
+        self.drive_energy_per_bit_pj = drive_energy_per_bit_j * PJ_PER_J
+
+    def passes(self, in_bits: int) -> int:
+        """Array reads one input vector takes at ``in_bits`` input resolution."""
+        return in_bits if self.mode == "bit_serial" else 1
+
+    def drive_energy_pj(self, in_bits: int) -> float:
+        """Energy to drive one row for one pass (pJ)."""
+        bits_per_pass = 1 if self.mode == "bit_serial" else in_bits
+        return bits_per_pass * self.drive_energy_per_bit_pj
+
+    def drive(self) -> Action:
+        return Action(self.name, "drive", self.drive_energy_pj(self.bits), 0.0,
+                      "ISAAC (ISCA 2016): 0.39 pJ per 1-bit row drive; b-bit level = b drives",
+                      {"bits": self.bits, "mode": self.mode, "passes_per_read": self.passes(self.bits)})
+
+
+# --------------------------------------------------------------------------------------------------
+# Crossbar array and pulse generators
+# --------------------------------------------------------------------------------------------------
+
+class CrossbarModel:
+    """Resistive crossbar cells.
+
+    Read: each active cell conducts ``V_read^2 * G * t_read`` (pJ), with ``G`` the mean of the on and off
+    conductances (weights spread over the range). Write: one device pulse dissipates
+    ``V_write^2 * G * t_pulse``; with NeuroSim V2 numbers (4 V, 50 ns, 10-100 uS) this is 0.8-8 pJ, 4.4 pJ
+    at the mean conductance.
+    """
+
+    def __init__(self, rows: int, cols: int, read_voltage: float, r_on: float, on_off_ratio: float,
+                 read_time_s: float, write_voltage: float, write_pulse_width_s: float):
+        self.rows, self.cols = rows, cols
+        g_on = 1.0 / r_on
+        self.conductance_s = 0.5 * (g_on + g_on / on_off_ratio)
+        self.read_voltage, self.read_time_s = read_voltage, read_time_s
+        self.write_voltage, self.write_pulse_width_s = write_voltage, write_pulse_width_s
+        self.read_cell_pj = read_voltage ** 2 * self.conductance_s * read_time_s * PJ_PER_J
+        self.write_pulse_pj = write_voltage ** 2 * self.conductance_s * write_pulse_width_s * PJ_PER_J
+
+    def actions(self) -> list[Action]:
+        source_read = "V_read^2 * G_mean * t_read; NeuroSim V2 RRAM cell electrics"
+        return [
+            Action("array_read", "read_cell", self.read_cell_pj, self.read_time_s * NS_PER_S, source_read,
+                   {"read_voltage_v": self.read_voltage, "conductance_s": self.conductance_s,
+                    "read_time_ns": self.read_time_s * NS_PER_S}),
+            Action("array_read", "read_tile", self.read_cell_pj * self.rows * self.cols,
+                   self.read_time_s * NS_PER_S, source_read + "; all rows x cols cells",
+                   {"rows": self.rows, "cols": self.cols}),
+            Action("array_write", "device_pulse", self.write_pulse_pj, self.write_pulse_width_s * NS_PER_S,
+                   "V_write^2 * G_mean * t_pulse; NeuroSim V2 RRAM 4 V / 50 ns",
+                   {"write_voltage_v": self.write_voltage, "conductance_s": self.conductance_s,
+                    "pulse_width_ns": self.write_pulse_width_s * NS_PER_S}),
+        ]
+
+
+class PulseGeneratorModel:
+    """Row and column drivers of a pulsed update, one BL slot (``write_pulse_width``) per pulse.
+
+    A pulse charges one line: a row spans ``cols`` cells, a column ``rows`` cells, each cell adding
+    ``wire_capacitance_per_cell``; rows and columns swing to half the write voltage so that only
+    coincident pulses see the full amplitude (half-select scheme of Gokmen & Vlasov, Front. Neurosci.
+    10:333, 2016). Energy per pulse ``C_line * (V_write / 2)^2``.
+    """
+
+    name = "pulse_generator"
+
+    def __init__(self, rows: int, cols: int, wire_capacitance_per_cell_f: float, write_voltage: float,
+                 slot_time_s: float):
+        swing = write_voltage / 2.0
+        self.row_pulse_pj = cols * wire_capacitance_per_cell_f * swing ** 2 * PJ_PER_J
+        self.col_pulse_pj = rows * wire_capacitance_per_cell_f * swing ** 2 * PJ_PER_J
+        self.slot_time_ns = slot_time_s * NS_PER_S
+        self.parameters = {"rows": rows, "cols": cols, "wire_capacitance_per_cell_f": wire_capacitance_per_cell_f,
+                           "swing_v": swing}
+
+    def actions(self) -> list[Action]:
+        source = "C_line * (V_write/2)^2, half-select (Gokmen & Vlasov 2016); wire capacitance NeuroSim V2"
+        return [Action(self.name, "row_pulse", self.row_pulse_pj, self.slot_time_ns, source, self.parameters),
+                Action(self.name, "col_pulse", self.col_pulse_pj, self.slot_time_ns, source, self.parameters)]
+
+
+# --------------------------------------------------------------------------------------------------
+# Digital units and SRAM buffer
+# --------------------------------------------------------------------------------------------------
+
+#: Operation kinds as recipes of primitive add/mult operations; the number of primitives is also the
+#: number of lane-cycles one operation occupies.
+DIGITAL_RECIPES: dict[str, dict[str, int]] = {
+    "add": {"add": 1},
+    "mult": {"mult": 1},
+    "compare": {"add": 1},                 # a comparison is a subtraction
+    "activation": {"add": 2, "mult": 1},   # piecewise-linear sigmoid/tanh: compare, multiply, add
+    "exp": {"add": 4, "mult": 4},          # degree-4 polynomial by Horner's rule
+    "div": {"add": 3, "mult": 7},          # Newton-Raphson reciprocal (3 iterations of 2 mult + 1 add) + 1 mult
+}
+DIGITAL_KINDS = tuple(DIGITAL_RECIPES)
+
+
+class DigitalUnitModel:
+    """A digital vector unit of ``lanes`` lanes at ``precision``; energies from Horowitz (ISSCC 2014, 45 nm)
+    scaled linearly by ``tech_node_nm / reference_node_nm`` (switched capacitance ~ feature size at a
+    roughly constant supply below 45 nm)."""
+
+    name = "digital"
+
+    def __init__(self, precision: str, lanes: int, primitive_energy_j: dict[str, float], tech_node_nm: int,
+                 reference_node_nm: int, cycle_ns: float):
+        self.precision = precision
+        self.lanes = lanes
+        self.scale = tech_node_nm / reference_node_nm
+        self.primitive_pj = {k: v * PJ_PER_J * self.scale for k, v in primitive_energy_j.items()}
+        self.cycle_ns = cycle_ns
+        self.energy_pj = {kind: sum(n * self.primitive_pj[p] for p, n in recipe.items())
+                          for kind, recipe in DIGITAL_RECIPES.items()}
+        self.lane_cycles = {kind: sum(recipe.values()) for kind, recipe in DIGITAL_RECIPES.items()}
+
+    def cycles(self, kind: str, count: int) -> int:
+        """Cycles one unit needs for ``count`` operations of ``kind``."""
+        return -(-count * self.lane_cycles[kind] // self.lanes)
+
+    def actions(self) -> list[Action]:
+        return [Action(self.name, kind, self.energy_pj[kind], self.lane_cycles[kind] * self.cycle_ns,
+                       f"Horowitz ISSCC 2014 ({self.precision} add/mult at 45 nm, scaled x{self.scale:.3g}); "
+                       f"recipe {DIGITAL_RECIPES[kind]}",
+                       {"precision": self.precision, "lanes": self.lanes, "recipe": DIGITAL_RECIPES[kind]})
+                for kind in DIGITAL_KINDS]
+
+
+class SramBufferModel:
+    """On-chip SRAM buffer. A 64-bit access of an 8 KB SRAM costs ``reference_access_energy``; larger
+    arrays cost ``sqrt(size / 8 KB)`` times more (Horowitz's 8 KB / 32 KB / 1 MB figures follow this), scaled
+    to the technology node like the digital units."""
+
+    name = "buffer"
+    REFERENCE_BYTES = 8192
+    REFERENCE_BITS = 64
+
+    def __init__(self, size_bytes: int, width_bits: int, reference_access_energy_j: float,
+                 write_read_ratio: float, ports: int, access_cycles: int, node_scale: float, cycle_ns: float):
+        self.size_bytes, self.width_bits = size_bytes, width_bits
+        self.ports, self.access_cycles = ports, access_cycles
+        per_bit = (reference_access_energy_j * PJ_PER_J / self.REFERENCE_BITS
+                   * math.sqrt(size_bytes / self.REFERENCE_BYTES) * node_scale)
+        self.energy_per_bit_pj = {"read": per_bit, "write": per_bit * write_read_ratio}
+        self.cycle_ns = cycle_ns
+
+    def cycles(self, bits: int) -> int:
+        return -(-bits // self.width_bits) * self.access_cycles
+
+    def actions(self) -> list[Action]:
+        return [Action(self.name, f"{kind}_bit", self.energy_per_bit_pj[kind],
+                       self.access_cycles * self.cycle_ns / self.width_bits,
+                       "Horowitz ISSCC 2014: 10 pJ per 64-bit read of 8 KB SRAM, x sqrt(size/8 KB)",
+                       {"size_bytes": self.size_bytes, "width_bits": self.width_bits, "ports": self.ports})
+                for kind in ("read", "write")]
+
+
+# --------------------------------------------------------------------------------------------------
+# NoC and leakage
+# --------------------------------------------------------------------------------------------------
+
+class NocModel:
+    """Routers and links: a flit of ``link_width`` bits costs ``link_width * energy_per_bit_hop`` per hop
+    (ISAAC: 20.7 pJ per 256-bit flit per hop) and ``router_delay + link_delay`` cycles per hop; a packet of
+    ``f`` flits streams behind its head (wormhole), adding ``f`` cycles."""
+
+    name = "noc"
+
+    def __init__(self, link_width: int, energy_per_bit_hop_j: float, router_delay: int, link_delay: int,
+                 cycle_ns: float, topology: str):
+        self.link_width = link_width
+        self.flit_hop_pj = link_width * energy_per_bit_hop_j * PJ_PER_J
+        self.hop_cycles = router_delay + link_delay
+        self.router_delay, self.link_delay = router_delay, link_delay
+        self.cycle_ns = cycle_ns
+        self.topology = topology
+
+    def flits(self, bits: int) -> int:
+        return -(-bits // self.link_width)
+
+    def move_cycles(self, bits: int, hops: int) -> int:
+        return 0 if hops == 0 else hops * self.hop_cycles + self.flits(bits)
+
+    def move_energy_pj(self, bits: int, hops: int) -> float:
+        return self.flits(bits) * hops * self.flit_hop_pj
+
+    def actions(self) -> list[Action]:
+        return [Action(self.name, "flit_hop", self.flit_hop_pj, self.hop_cycles * self.cycle_ns,
+                       "ISAAC (ISCA 2016): 20.7 pJ per 256-bit flit per hop",
+                       {"link_width_bits": self.link_width, "router_delay_cycles": self.router_delay,
+                        "link_delay_cycles": self.link_delay, "topology": self.topology})]
+
+
+class LeakageModel:
+    """Static power of each component kind (W per instance); energy per clock cycle in pJ."""
+
+    name = "leakage"
+
+    def __init__(self, powers_w: dict[str, float], counts: dict[str, int], cycle_ns: float, source: str):
+        self.powers_w = powers_w
+        self.counts = counts
+        self.cycle_ns = cycle_ns
+        self.source = source
+
+    def chip_power_w(self, counts: dict[str, int] | None = None) -> float:
+        counts = counts or self.counts
+        return math.fsum(self.powers_w[k] * counts[k] for k in sorted(self.powers_w))
+
+    def actions(self) -> list[Action]:
+        return [Action(self.name, kind, self.powers_w[kind] * self.cycle_ns * 1e-9 * PJ_PER_J, self.cycle_ns,
+                       self.source, {"power_w": self.powers_w[kind], "instances": self.counts[kind]})
+                for kind in sorted(self.powers_w)]
