@@ -3,6 +3,10 @@
 Parameter names follow IBM aihwkit (``dw_min``, ``up_down``, ``w_max``, ``w_min``, ``*_dtod``,
 ``*_std``, ``gamma_up``/``gamma_down``, ``write_noise_std``) so that fitted devices carry over.
 Weights are in normalised units (1 = the nominal full conductance range of aihwkit).
+
+A device's mean step for one pulse is ``scale_up * q_up(w)`` up and ``scale_down * q_down(w)`` down,
+where ``scale_up/down`` are ``dw_min`` times the device-to-device gain and the up/down asymmetry, and
+``q`` is the response shape of ``model`` (formulas in :mod:`archsim.devices.models`).
 """
 
 from __future__ import annotations
@@ -10,45 +14,103 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from archsim.config.schema import Fail, param
+from archsim.devices.presets import DEVICE_PRESETS
 
 DEVICE_MODELS = ("constant_step", "linear_step", "soft_bounds", "power", "exponential", "exp_step",
-                 "piecewise")
+                 "pow_step", "piecewise")
+
+#: Models whose step depends on ``gamma_up``/``gamma_down``, and the value an unset (null) gamma takes.
+GAMMA_DEFAULTS = {
+    "linear_step": (0.0, 0.0),          # aihwkit LinearStepDevice.gamma_up/down default
+    "power": (1.0, 1.0),                # gamma 1 makes the power device the soft-bounds device
+    "exponential": (1.0, 1.0),          # a mildly non-linear default; gamma -> 0 is soft bounds
+    "pow_step": (1.0, 1.0),             # aihwkit PowStepDevice.pow_gamma default
+    "exp_step": (12.44625, 12.78785),   # aihwkit ExpStepDevice.gamma_up/down defaults
+}
+
+#: How ``up_down`` scales the up and down steps (see ``DeviceConfig.up_down_scaling``).
+UP_DOWN_SCALINGS = ("plus_minus", "shrink_smaller")
 
 
 @dataclass
 class DeviceConfig:
     """Pulse response of one resistive device (see DESIGN section 5)."""
 
-    PRESETS = {}  # filled by archsim.devices.presets (name -> field values), each citing its source
+    PRESETS = DEVICE_PRESETS  # name -> field values, each preset citing its source in archsim.devices.presets
 
     model: str = param("soft_bounds", "device response family", unit="-", choices=DEVICE_MODELS)
     preset: str | None = param(None, "named device preset whose values replace these defaults", unit="-")
     dw_min: float = param(0.001, "mean weight change of one pulse at the symmetric point", unit="1", gt=0.0,
                           source="aihwkit PulsedDevice default")
-    dw_min_dtod: float = param(0.3, "device-to-device spread of dw_min (relative std)", unit="1", ge=0.0)
-    dw_min_std: float = param(0.3, "cycle-to-cycle multiplicative noise of each pulse (relative std)",
-                              unit="1", ge=0.0)
-    dw_min_std_add: float = param(0.0, "cycle-to-cycle additive noise of each pulse (in units of dw_min)",
-                                  unit="1", ge=0.0)
-    up_down: float = param(0.0, "up/down asymmetry c: up steps scale by (1+c), down by (1-c)", unit="1",
-                           gt=-1.0, lt=1.0)
-    up_down_dtod: float = param(0.01, "device-to-device spread of up_down (absolute std)", unit="1", ge=0.0)
-    w_max: float = param(0.6, "upper weight bound (tau for soft bounds)", unit="1")
-    w_min: float = param(-0.6, "lower weight bound (-tau for soft bounds)", unit="1")
-    w_max_dtod: float = param(0.3, "device-to-device spread of w_max (relative std)", unit="1", ge=0.0)
-    w_min_dtod: float = param(0.3, "device-to-device spread of w_min (relative std)", unit="1", ge=0.0)
-    gamma_up: float = param(0.0, "slope/shape parameter of the up response (linear_step, power, exponential)",
-                            unit="1")
-    gamma_down: float = param(0.0, "slope/shape parameter of the down response", unit="1")
-    gamma_up_dtod: float = param(0.05, "device-to-device spread of gamma_up (absolute std)", unit="1", ge=0.0)
+    dw_min_dtod: float = param(0.3, "device-to-device spread of dw_min (relative std)", unit="1", ge=0.0,
+                               source="aihwkit PulsedDevice default")
+    dw_min_std: float = param(0.3, "cycle-to-cycle multiplicative noise of each pulse (relative std of the "
+                              "step)", unit="1", ge=0.0, source="aihwkit PulsedDevice default")
+    dw_min_std_add: float = param(0.0, "cycle-to-cycle additive noise of each pulse (std in units of the "
+                                  "device's own step scale; aihwkit's mult_noise=False noise)", unit="1",
+                                  ge=0.0)
+    up_down: float = param(0.0, "up/down asymmetry c (see up_down_scaling); with plus_minus a soft-bounds "
+                           "device has its symmetric point at c*tau", unit="1", gt=-1.0, lt=1.0)
+    up_down_scaling: str = param("plus_minus", "how c scales the steps: plus_minus = up x(1+c), down x(1-c) "
+                                 "(aihwkit's documented formula, DESIGN section 5); shrink_smaller = the "
+                                 "weaker direction x(1-|c|), the other keeps dw_min (aihwkit's C++ code)",
+                                 unit="-", choices=UP_DOWN_SCALINGS)
+    up_down_dtod: float = param(0.01, "device-to-device spread of up_down (absolute std)", unit="1", ge=0.0,
+                                source="aihwkit PulsedDevice default")
+    w_max: float = param(0.6, "upper weight bound (tau for soft bounds); [w_min, w_max] must contain 0, as "
+                         "aihwkit requires", unit="1", ge=0.0,
+                         source="aihwkit PulsedDevice default")
+    w_min: float = param(-0.6, "lower weight bound (-tau for soft bounds)", unit="1", le=0.0,
+                         source="aihwkit PulsedDevice default")
+    w_max_dtod: float = param(0.3, "device-to-device spread of w_max (relative std)", unit="1", ge=0.0,
+                              source="aihwkit PulsedDevice default")
+    w_min_dtod: float = param(0.3, "device-to-device spread of w_min (relative std)", unit="1", ge=0.0,
+                              source="aihwkit PulsedDevice default")
+    gamma_up: float | None = param(None, "shape of the up response (linear_step: slope at the bound; power, "
+                                   "pow_step: exponent; exponential, exp_step: exponential rate); null = the "
+                                   "model's default (linear_step 0, power 1, exponential 1, pow_step 1, "
+                                   "exp_step 12.44625)", unit="1")
+    gamma_down: float | None = param(None, "shape of the down response; null = the model's default "
+                                     "(linear_step 0, power 1, exponential 1, pow_step 1, exp_step 12.78785)",
+                                     unit="1")
+    gamma_up_dtod: float = param(0.05, "device-to-device spread of gamma_up (absolute std; not used by "
+                                 "exp_step, whose fit parameters are tile-wide as in aihwkit)", unit="1", ge=0.0,
+                                 source="aihwkit LinearStepDevice default")
     gamma_down_dtod: float = param(0.05, "device-to-device spread of gamma_down (absolute std)", unit="1",
-                                   ge=0.0)
-    write_noise_std: float = param(0.0, "std of write noise added to the programmed weight (units of dw_min)",
-                                   unit="1", ge=0.0)
+                                   ge=0.0, source="aihwkit LinearStepDevice default")
+    es_A_up: float = param(0.00081, "exp_step: factor A of the up direction, step ~ 1 - A_up*exp(gamma_up*z)",
+                           unit="1", source="aihwkit ExpStepDevice.A_up default")
+    es_A_down: float = param(0.36833, "exp_step: factor A of the down direction", unit="1",
+                             source="aihwkit ExpStepDevice.A_down default")
+    es_a: float = param(0.244, "exp_step: slope a of z = 2*a*w/(b_max - b_min) + b", unit="1",
+                        source="aihwkit ExpStepDevice.a default")
+    es_b: float = param(0.2425, "exp_step: offset b of z", unit="1", source="aihwkit ExpStepDevice.b default")
+    piecewise_up: list[float] = param([1.0], "piecewise: relative up step at equally spaced nodes from "
+                                      "w_min to w_max, linearly interpolated", unit="1",
+                                      source="aihwkit PiecewiseStepDevice default")
+    piecewise_down: list[float] = param([1.0], "piecewise: relative down step at the same nodes", unit="1",
+                                        source="aihwkit PiecewiseStepDevice default")
+    write_noise_std: float = param(0.0, "std of write noise on the apparent weight of a device each time it is "
+                                   "pulsed (units of dw_min)", unit="1", ge=0.0,
+                                   source="aihwkit write_noise_std (scaled by dw_min)")
 
     def check(self, fail: Fail) -> None:
         if self.w_min >= self.w_max:
             fail("w_min", f"w_min ({self.w_min}) must be below w_max ({self.w_max})")
+        if len(self.piecewise_up) == 0:
+            fail("piecewise_up", "expected at least one node value")
+        if len(self.piecewise_up) != len(self.piecewise_down):
+            fail("piecewise_down", f"expected as many nodes as piecewise_up ({len(self.piecewise_up)}), "
+                                   f"got {len(self.piecewise_down)}")
+        for name in ("piecewise_up", "piecewise_down"):
+            if any(v < 0 for v in getattr(self, name)):
+                fail(name, "node values are relative step sizes and must be >= 0")
+
+    def gammas(self) -> tuple[float, float]:
+        """``(gamma_up, gamma_down)`` with the model's default filling an unset value."""
+        up, down = GAMMA_DEFAULTS.get(self.model, (0.0, 0.0))
+        return (up if self.gamma_up is None else self.gamma_up,
+                down if self.gamma_down is None else self.gamma_down)
 
 
 @dataclass
@@ -59,8 +121,10 @@ class UpdateConfig:
                     source="aihwkit UpdateParameters.desired_bl default")
     mode: str = param("stochastic", "stochastic pulse trains, deterministic mean counts, or the expected-value "
                       "update of the theory", unit="-", choices=("stochastic", "mean_count", "expected"))
-    update_management: bool = param(True, "balance row and column pulse probabilities", unit="-")
-    update_bl_management: bool = param(True, "shorten BL when the step needs fewer pulses", unit="-")
+    update_management: bool = param(True, "balance row and column pulse probabilities", unit="-",
+                                    source="aihwkit UpdateParameters default")
+    update_bl_management: bool = param(True, "shorten BL when the step needs fewer pulses", unit="-",
+                                       source="aihwkit UpdateParameters default")
 
 
 @dataclass
@@ -69,9 +133,13 @@ class IOConfig:
 
     out_noise: float = param(0.06, "output-referred additive Gaussian read noise (std, normalised units)",
                              unit="1", ge=0.0, source="aihwkit IOParameters.out_noise default")
-    w_noise: float = param(0.0, "weight read noise std (normalised units)", unit="1", ge=0.0)
+    w_noise: float = param(0.0, "weight read noise std (normalised units), fresh at every read", unit="1",
+                           ge=0.0)
     noise_management: str = param("abs_max", "input scaling before the DAC", unit="-",
-                                  choices=("abs_max", "none"))
+                                  choices=("abs_max", "none"), source="aihwkit IOParameters default")
     bound_management: str = param("iterative", "re-read with halved input scale when outputs saturate",
-                                  unit="-", choices=("iterative", "none"))
+                                  unit="-", choices=("iterative", "none"), source="aihwkit IOParameters default")
     max_bm_retries: int = param(3, "maximum extra reads bound management may take", unit="reads", ge=0)
+    serial_input_bits: int = param(8, "input resolution streamed one bit per read when hw.dac.mode is "
+                                   "bit_serial (hw.dac.bits is then the per-pass DAC width)", unit="bits",
+                                   ge=1, le=32, source="aihwkit IOParameters.inp_res: 7 bits + sign")

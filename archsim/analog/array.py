@@ -1,0 +1,335 @@
+"""One logical analog weight matrix, split across physical tiles, with reads and pulsed updates.
+
+The matrix has shape (outputs, inputs). Physical tiles hold ``hw.tile.rows`` inputs x ``hw.tile.cols`` outputs;
+block ``(row_block, col_block)`` holds inputs ``row_block * rows ...`` and outputs ``col_block * cols ...``. Each
+block quantises its own partial outputs; the partial sums over row blocks are added digitally.
+
+Randomness: device-to-device parameters come from a NumPy generator seeded with ``(seed, 0)``; read noise from
+one seeded with ``(seed, 1)``; update noise from counter-based keys of ``(seed, block)`` and the running
+sample number, so an update does not depend on thread count or on which other blocks were updated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from archsim.analog.io import IOModel, analog_read
+from archsim.config.device import DeviceConfig
+from archsim.config.hw import HwConfig
+from archsim.devices.models import DeviceState, device_model, sample_device_state, symmetric_points
+from archsim.devices.rng import MASK64, py_stream, seed_key
+from archsim.devices.update import apply_pulse_counts, pulsed_update
+
+_PURPOSE_D2D, _PURPOSE_READ, _PURPOSE_UPDATE = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class BlockReadStats:
+    """What one physical block did for a read call."""
+
+    row_block: int
+    col_block: int
+    vectors: int        # input vectors read
+    active_rows: int    # tile rows (inputs) involved: driven for forward, read for transpose reads
+    active_cols: int    # tile columns (outputs) involved: read for forward, driven for transpose reads
+    retries: int        # bound-management re-reads, summed over vectors
+    conversions: int    # ADC conversions: (vectors + retries) x outputs read x passes (bit-serial inputs)
+
+
+@dataclass(frozen=True)
+class BlockUpdateStats:
+    """What one physical block did for an update call."""
+
+    row_block: int
+    col_block: int
+    samples: int        # rank-1 updates (or, for apply_pulses, write steps) applied
+    bl: int             # pulse slots used, summed over samples
+    row_pulses: int     # pulses driven on the output-side lines (d), summed
+    col_pulses: int     # pulses driven on the input-side lines (x), summed
+    device_pulses: int  # coincidences = device write pulses, summed
+
+
+@dataclass
+class ReadStats:
+    """Per-block statistics of one read call (forward, backward, read_columns, read_rows)."""
+
+    blocks: list[BlockReadStats] = field(default_factory=list)
+
+    @property
+    def vectors(self) -> int:
+        return sum(b.vectors for b in self.blocks)
+
+    @property
+    def retries(self) -> int:
+        return sum(b.retries for b in self.blocks)
+
+    @property
+    def conversions(self) -> int:
+        return sum(b.conversions for b in self.blocks)
+
+
+@dataclass
+class UpdateStats:
+    """Per-block statistics of one update call (update or apply_pulses)."""
+
+    blocks: list[BlockUpdateStats] = field(default_factory=list)
+
+    @property
+    def device_pulses(self) -> int:
+        return sum(b.device_pulses for b in self.blocks)
+
+    @property
+    def row_pulses(self) -> int:
+        return sum(b.row_pulses for b in self.blocks)
+
+    @property
+    def col_pulses(self) -> int:
+        return sum(b.col_pulses for b in self.blocks)
+
+    @property
+    def bl(self) -> int:
+        return sum(b.bl for b in self.blocks)
+
+
+class AnalogArray:
+    """A logical (out_size, in_size) weight matrix on analog tiles (weights in normalised units)."""
+
+    def __init__(self, out_size: int, in_size: int, hw: HwConfig, seed: int, device: DeviceConfig | None = None):
+        if int(out_size) < 1 or int(in_size) < 1:
+            raise ValueError(f"array size must be at least 1 x 1, got {out_size} x {in_size}")
+        self.out_size, self.in_size = int(out_size), int(in_size)
+        self.hw = hw
+        self.device = device if device is not None else hw.device
+        self.seed = int(seed)
+        self.model = device_model(self.device)
+        self.io = IOModel.from_hw(hw)
+        self.update_config = hw.update
+        self.tile_rows, self.tile_cols = hw.tile.rows, hw.tile.cols
+        entropy = self.seed & MASK64
+        d2d_rng = np.random.default_rng(np.random.SeedSequence([entropy, _PURPOSE_D2D]))
+        self._read_rng = np.random.default_rng(np.random.SeedSequence([entropy, _PURPOSE_READ]))
+        full = sample_device_state(self.device, (self.out_size, self.in_size), d2d_rng)
+        self._row_slices = [slice(r, min(r + self.tile_rows, self.in_size))
+                            for r in range(0, self.in_size, self.tile_rows)]
+        self._col_slices = [slice(c, min(c + self.tile_cols, self.out_size))
+                            for c in range(0, self.out_size, self.tile_cols)]
+        self._states: dict[tuple[int, int], DeviceState] = {}
+        self._keys: dict[tuple[int, int], int] = {}
+        for r, rows in enumerate(self._row_slices):
+            for c, cols in enumerate(self._col_slices):
+                self._states[(r, c)] = full.view(cols, rows).copy()
+                self._keys[(r, c)] = seed_key(self.seed, _PURPOSE_UPDATE, r, c)
+        self._read_cache: dict[tuple[int, int], np.ndarray] = {}
+        self.samples_applied = 0  # running sample number: keys the update noise
+
+    # -- layout ----------------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.out_size, self.in_size
+
+    @property
+    def blocks(self) -> list[tuple[int, int, int, int]]:
+        """``(row_block, col_block, rows_in_block, cols_in_block)`` for every physical block."""
+        return [(r, c, rows.stop - rows.start, cols.stop - cols.start)
+                for r, rows in enumerate(self._row_slices) for c, cols in enumerate(self._col_slices)]
+
+    @property
+    def input_bits(self) -> int:
+        """Effective DAC input resolution of a read (bits)."""
+        return self.io.input_bits
+
+    @property
+    def output_bits(self) -> int:
+        """ADC resolution (bits)."""
+        return self.hw.adc.bits
+
+    # -- weights ---------------------------------------------------------------------------------
+    def _assemble(self, name: str) -> np.ndarray:
+        out = np.empty((self.out_size, self.in_size))
+        for (r, c), state in self._states.items():
+            value = state.apparent() if name == "apparent" else getattr(state, name)
+            out[self._col_slices[c], self._row_slices[r]] = value
+        return out
+
+    def get_weights(self) -> np.ndarray:
+        """Copy of the weights a read sees (true conductance-encoded weight plus any write noise), (out, in)."""
+        return self._assemble("apparent")
+
+    def get_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each device's ``(w_min, w_max)`` after device-to-device variation, (out, in) each."""
+        return self._assemble("bound_min"), self._assemble("bound_max")
+
+    def set_weights(self, weights: np.ndarray) -> None:
+        """Program the weights exactly (clipped to each device's bounds): ideal programming, no write noise."""
+        weights = np.asarray(weights, dtype=np.float64)
+        if weights.shape != self.shape:
+            raise ValueError(f"expected weights of shape {self.shape}, got {weights.shape}")
+        if not np.isfinite(weights).all():
+            raise ValueError("weights must be finite")
+        for (r, c), state in self._states.items():
+            np.clip(weights[self._col_slices[c], self._row_slices[r]], state.bound_min, state.bound_max,
+                    out=state.w)
+            if state.w_apparent is not None:
+                state.w_apparent[...] = state.w
+        self._read_cache.clear()
+
+    def symmetric_points(self) -> np.ndarray:
+        """Each device's symmetric point (normalised units), (out, in)."""
+        out = np.empty((self.out_size, self.in_size))
+        for (r, c), state in self._states.items():
+            out[self._col_slices[c], self._row_slices[r]] = symmetric_points(self.model, state)
+        return out
+
+    def _read_matrix(self, key: tuple[int, int]) -> np.ndarray:
+        matrix = self._read_cache.get(key)
+        if matrix is None:
+            matrix = self._states[key].apparent().astype(np.float32)
+            self._read_cache[key] = matrix
+        return matrix
+
+    # -- reads -----------------------------------------------------------------------------------
+    def _vectors(self, values: np.ndarray, width: int, what: str) -> np.ndarray:
+        values = np.asarray(values, dtype=np.float64)
+        if values.ndim != 2 or values.shape[1] != width:
+            raise ValueError(f"expected {what} of shape (batch, {width}), got {values.shape}")
+        if not np.isfinite(values).all():
+            raise ValueError(f"{what} must be finite")
+        return values
+
+    def _block_stats(self, r: int, c: int, vectors: int, active_rows: int, active_cols: int, retries: int,
+                     outputs: int) -> BlockReadStats:
+        return BlockReadStats(r, c, vectors, active_rows, active_cols, retries,
+                              (vectors + retries) * outputs * self.io.passes)
+
+    def forward(self, x: np.ndarray) -> tuple[np.ndarray, ReadStats]:
+        """``Y = X W^T`` through the IO path: X (batch, in) -> Y (batch, out)."""
+        x = self._vectors(x, self.in_size, "inputs")
+        y = np.zeros((x.shape[0], self.out_size))
+        stats = ReadStats()
+        for r, rows in enumerate(self._row_slices):
+            x_block = np.ascontiguousarray(x[:, rows])
+            for c, cols in enumerate(self._col_slices):
+                part, retries = analog_read(self._read_matrix((r, c)).T, x_block, self.io, self._read_rng)
+                y[:, cols] += part
+                n_rows, n_cols = rows.stop - rows.start, cols.stop - cols.start
+                stats.blocks.append(self._block_stats(r, c, x.shape[0], n_rows, n_cols, int(retries.sum()), n_cols))
+        return y, stats
+
+    def backward(self, d: np.ndarray) -> tuple[np.ndarray, ReadStats]:
+        """Transpose read ``Z = D W``: D (batch, out) -> Z (batch, in)."""
+        d = self._vectors(d, self.out_size, "errors")
+        z = np.zeros((d.shape[0], self.in_size))
+        stats = ReadStats()
+        for c, cols in enumerate(self._col_slices):
+            d_block = np.ascontiguousarray(d[:, cols])
+            for r, rows in enumerate(self._row_slices):
+                part, retries = analog_read(self._read_matrix((r, c)), d_block, self.io, self._read_rng)
+                z[:, rows] += part
+                n_rows, n_cols = rows.stop - rows.start, cols.stop - cols.start
+                stats.blocks.append(self._block_stats(r, c, d.shape[0], n_rows, n_cols, int(retries.sum()), n_rows))
+        return z, stats
+
+    def _indices(self, ks, limit: int, what: str) -> np.ndarray:
+        ks = np.asarray(ks)
+        if ks.ndim != 1 or not np.issubdtype(ks.dtype, np.integer) and ks.size:
+            raise ValueError(f"expected a 1-D sequence of integer {what} indices")
+        ks = ks.astype(np.int64)
+        if ks.size and (ks.min() < 0 or ks.max() >= limit):
+            raise ValueError(f"{what} indices must lie in [0, {limit}), got {ks.min()}..{ks.max()}")
+        return ks
+
+    def read_columns(self, ks) -> tuple[np.ndarray, ReadStats]:
+        """One-hot forward reads ``W e_k`` for each input index k -> V (len(ks), out).
+
+        Only the row block holding k is driven (one row), and all its column blocks are read.
+        """
+        ks = self._indices(ks, self.in_size, "column")
+        values = np.zeros((ks.size, self.out_size))
+        stats = ReadStats()
+        for r, rows in enumerate(self._row_slices):
+            picked = np.nonzero((ks >= rows.start) & (ks < rows.stop))[0]
+            if picked.size == 0:
+                continue
+            one_hot = np.zeros((picked.size, rows.stop - rows.start))
+            one_hot[np.arange(picked.size), ks[picked] - rows.start] = 1.0
+            for c, cols in enumerate(self._col_slices):
+                part, retries = analog_read(self._read_matrix((r, c)).T, one_hot, self.io, self._read_rng)
+                values[picked, cols] = part
+                n_cols = cols.stop - cols.start
+                stats.blocks.append(self._block_stats(r, c, picked.size, 1, n_cols, int(retries.sum()), n_cols))
+        return values, stats
+
+    def read_rows(self, ks) -> tuple[np.ndarray, ReadStats]:
+        """One-hot transpose reads ``W^T e_k`` for each output index k -> V (len(ks), in)."""
+        ks = self._indices(ks, self.out_size, "row")
+        values = np.zeros((ks.size, self.in_size))
+        stats = ReadStats()
+        for c, cols in enumerate(self._col_slices):
+            picked = np.nonzero((ks >= cols.start) & (ks < cols.stop))[0]
+            if picked.size == 0:
+                continue
+            one_hot = np.zeros((picked.size, cols.stop - cols.start))
+            one_hot[np.arange(picked.size), ks[picked] - cols.start] = 1.0
+            for r, rows in enumerate(self._row_slices):
+                part, retries = analog_read(self._read_matrix((r, c)), one_hot, self.io, self._read_rng)
+                values[picked, rows] = part
+                n_rows = rows.stop - rows.start
+                stats.blocks.append(self._block_stats(r, c, picked.size, n_rows, 1, int(retries.sum()), n_rows))
+        return values, stats
+
+    # -- updates ---------------------------------------------------------------------------------
+    def update(self, x: np.ndarray, d: np.ndarray, lr: float) -> UpdateStats:
+        """One pulsed rank-1 update ``dW = -lr d_b x_b^T`` per sample, in order (mode: ``hw.update.mode``)."""
+        x = self._vectors(x, self.in_size, "inputs")
+        d = self._vectors(d, self.out_size, "errors")
+        if x.shape[0] != d.shape[0]:
+            raise ValueError(f"inputs and errors need the same batch size, got {x.shape[0]} and {d.shape[0]}")
+        lr = float(lr)
+        stats = UpdateStats()
+        for (r, c), state in self._states.items():
+            rows, cols = self._row_slices[r], self._col_slices[c]
+            counts = pulsed_update(state, self.model, x[:, rows], d[:, cols], lr, self.update_config,
+                                   self._keys[(r, c)], self.samples_applied)
+            stats.blocks.append(BlockUpdateStats(r, c, counts.samples, int(counts.bl.sum()),
+                                                 int(counts.row_pulses.sum()), int(counts.col_pulses.sum()),
+                                                 int(counts.device_pulses.sum())))
+            self._read_cache.pop((r, c), None)
+        self.samples_applied += x.shape[0]
+        return stats
+
+    def apply_pulses(self, counts: np.ndarray) -> UpdateStats:
+        """Fire ``counts[i, j]`` pulses at device (i, j): up where positive, down where negative.
+
+        Cost accounting: each block writes its devices line by line along whichever direction needs fewer
+        pulse slots — one input line (column) at a time with its rows driven by their own counts, or one
+        output line at a time; a line with counts up to m takes m slots. So ``samples`` is the number of
+        lines written, ``bl`` the slots summed over them, ``device_pulses`` the pulses fired.
+        """
+        counts = np.asarray(counts)
+        if counts.shape != self.shape:
+            raise ValueError(f"expected counts of shape {self.shape}, got {counts.shape}")
+        if not np.issubdtype(counts.dtype, np.integer):
+            if not np.isfinite(counts).all() or not np.array_equal(counts, np.round(counts)):
+                raise ValueError("pulse counts must be integers")
+        counts = counts.astype(np.int64)
+        stats = UpdateStats()
+        for (r, c), state in self._states.items():
+            block = np.ascontiguousarray(counts[self._col_slices[c], self._row_slices[r]])
+            magnitude = np.abs(block)
+            if not magnitude.any():
+                continue
+            key = py_stream(self._keys[(r, c)], self.samples_applied)
+            fired = apply_pulse_counts(state, self.model, block, key)
+            by_input, by_output = magnitude.max(axis=0), magnitude.max(axis=1)
+            if by_input.sum() <= by_output.sum():
+                lines, slots = int((by_input > 0).sum()), int(by_input.sum())
+                row_pulses, col_pulses = fired, slots
+            else:
+                lines, slots = int((by_output > 0).sum()), int(by_output.sum())
+                row_pulses, col_pulses = slots, fired
+            stats.blocks.append(BlockUpdateStats(r, c, lines, slots, row_pulses, col_pulses, fired))
+            self._read_cache.pop((r, c), None)
+        self.samples_applied += 1
+        return stats

@@ -1,0 +1,115 @@
+"""The analog read path of one physical tile: DAC, noisy MVM, ADC, noise and bound management.
+
+Per input vector (aihwkit's forward pass, ``IOParameters``):
+
+1. noise management (``abs_max``): the vector is scaled by ``inp_bound / max|x|``;
+2. the DAC quantises it to ``2 L_in + 1`` levels over ``+-inp_bound`` (``L = 2^(bits-1) - 1`` levels per sign,
+   at least 1), clipping what lies beyond;
+3. the crossbar computes ``y = W x_q``, plus output noise ``out_noise * xi`` and, for weight read noise,
+   ``w_noise * ||x_q||_2 * xi`` (fresh Gaussian weight noise on every device summed over the column);
+4. the ADC clips ``y`` to ``+-out_bound`` and quantises it to ``2 L_out + 1`` levels;
+5. bound management (``iterative``): if any output of the vector reached ``+-out_bound``, the vector is read
+   again with its input halved (up to ``max_bm_retries`` times); the result is scaled back by the same factor.
+
+Outputs are finally multiplied back by the noise-management scale. Analog values are float32 (the noise is
+orders of magnitude above float32 rounding), results float64.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from archsim.config.hw import HwConfig
+
+
+def signed_levels(bits: int) -> int:
+    """Levels per sign of a symmetric (mid-tread) converter of ``bits`` bits, sign included; at least 1."""
+    return max((1 << (bits - 1)) - 1, 1)
+
+
+@dataclass(frozen=True)
+class IOModel:
+    """Read-path parameters of a tile, unpacked from a hardware description."""
+
+    inp_bound: float
+    inp_levels: int          # DAC levels per sign
+    out_bound: float
+    out_levels: int          # ADC levels per sign
+    out_noise: float
+    w_noise: float
+    noise_management: bool
+    bound_management: bool
+    max_retries: int
+    input_bits: int          # effective input resolution (DAC bits, or bits streamed when bit-serial)
+    passes: int              # reads per vector: 1 for multi-level DACs, input_bits when bit-serial
+
+    @classmethod
+    def from_hw(cls, hw: HwConfig) -> "IOModel":
+        serial = hw.dac.mode == "bit_serial"
+        input_bits = hw.io.serial_input_bits if serial else hw.dac.bits
+        return cls(inp_bound=hw.dac.inp_bound, inp_levels=signed_levels(input_bits), out_bound=hw.adc.out_bound,
+                   out_levels=signed_levels(hw.adc.bits), out_noise=hw.io.out_noise, w_noise=hw.io.w_noise,
+                   noise_management=hw.io.noise_management == "abs_max",
+                   bound_management=hw.io.bound_management == "iterative", max_retries=hw.io.max_bm_retries,
+                   input_bits=input_bits, passes=input_bits if serial else 1)
+
+    @property
+    def inp_step(self) -> float:
+        return self.inp_bound / self.inp_levels
+
+    @property
+    def out_step(self) -> float:
+        """ADC quantisation step (normalised output units)."""
+        return self.out_bound / self.out_levels
+
+
+def quantise(values: np.ndarray, step: float, levels: int) -> np.ndarray:
+    """Mid-tread quantiser: nearest multiple of ``step``, clipped to ``+-levels * step``."""
+    return np.clip(np.rint(values / step), -levels, levels) * step
+
+
+def analog_read(matrix: np.ndarray, x: np.ndarray, io: IOModel, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Read ``y = x @ matrix`` through the IO path for each row of ``x``.
+
+    ``matrix`` (float32, inputs x outputs of this read direction) is the tile's weight matrix transposed for a
+    forward read, itself for a transpose read. Returns ``y`` (float64, vectors x outputs) and the
+    bound-management re-reads each vector took (int64).
+    """
+    n_vectors = x.shape[0]
+    n_out = matrix.shape[1]
+    y_out = np.empty((n_vectors, n_out))
+    retries = np.zeros(n_vectors, dtype=np.int64)
+    if n_vectors == 0:
+        return y_out, retries
+    if io.noise_management:
+        scale = np.abs(x).max(axis=1)
+        scale[scale == 0.0] = 1.0   # an all-zero vector is read as is (only noise comes out)
+        scaled = x * (io.inp_bound / scale)[:, None]
+    else:
+        scale = np.full(n_vectors, io.inp_bound)
+        scaled = x
+    pending = np.arange(n_vectors)
+    inp_step, out_step = io.inp_step, io.out_step
+    for attempt in range(io.max_retries + 1 if io.bound_management else 1):
+        halving = 0.5 ** attempt
+        x_q = quantise(scaled[pending] * halving if attempt else scaled[pending], inp_step, io.inp_levels)
+        x_q = x_q.astype(np.float32)
+        y = x_q @ matrix
+        if io.out_noise > 0.0:
+            y += rng.standard_normal(y.shape, dtype=np.float32) * np.float32(io.out_noise)
+        if io.w_noise > 0.0:
+            norms = np.sqrt(np.einsum("ij,ij->i", x_q, x_q))
+            y += rng.standard_normal(y.shape, dtype=np.float32) * (np.float32(io.w_noise) * norms[:, None])
+        last = not io.bound_management or attempt == io.max_retries
+        saturated = np.zeros(len(pending), dtype=bool) if last else (np.abs(y) >= io.out_bound).any(axis=1)
+        done = ~saturated
+        finished = pending[done]
+        y_out[finished] = (quantise(y[done], out_step, io.out_levels)
+                           * ((scale[finished] / io.inp_bound) / halving)[:, None])
+        retries[finished] = attempt
+        pending = pending[saturated]
+        if pending.size == 0:
+            break
+    return y_out, retries

@@ -1,0 +1,346 @@
+"""Device response models, per-device parameters (device-to-device variation) and symmetric points.
+
+A pulse moves a device by a mean step ``m`` (up: ``+scale_up * q_up(w)``, down: ``-scale_down * q_down(w)``),
+plus cycle-to-cycle noise of std ``sqrt((dw_min_std * m)^2 + (dw_min_std_add * scale)^2)``, then the weight is
+clipped to the device's own bounds ``[b_min, b_max]``. Shapes ``q`` (weights in normalised units):
+
+=============  =====================================================  ===============================================
+model          q_up(w)                                                q_down(w)
+=============  =====================================================  ===============================================
+constant_step  1                                                      1
+linear_step    1 - g_up * w / w_max   (nominal w_max, aihwkit          1 - g_down * w / w_min   (nominal w_min)
+               LinearStep with mean_bound_reference)
+soft_bounds    1 - w / b_max          (aihwkit SoftBounds)             1 - w / b_min
+power          (1 - w / b_max)^g_up   (seed paper: (1 - w/tau)^gamma)  (1 - w / b_min)^g_down
+exponential    (e^{g_up (1 - w/b_max)} - 1) / (e^{g_up} - 1)            same with g_down and b_min
+pow_step       ((b_max - w) / (b_max - b_min))^g_up (aihwkit PowStep)   ((w - b_min) / (b_max - b_min))^g_down
+exp_step       max(1 - A_up e^{g_up z}, 0) (aihwkit ExpStep)            max(1 - A_down e^{-g_down z}, 0)
+               z = 2 a w / (b_max - b_min) + b
+piecewise      linear interpolation of piecewise_up over nodes          same with piecewise_down
+               equally spaced in [b_min, b_max] (aihwkit PiecewiseStep)
+=============  =====================================================  ===============================================
+
+With ``w_max = tau``, ``w_min = -tau`` and ``up_down = c`` (``plus_minus`` scaling) the soft-bounds device is
+the seed paper's offset device ``q+ = (1 + c)(1 - w/tau)``, ``q- = (1 - c)(1 + w/tau)``, symmetric point ``c*tau``.
+
+Device-to-device variation follows aihwkit's ``PulsedDevice.populate``: ``b_max = w_max (1 + w_max_dtod xi)``,
+``b_min = w_min (1 + w_min_dtod xi)`` (signs enforced), gain ``= 1 + dw_min_dtod xi``, ``r = up_down_dtod xi``,
+``scale_up = dw_min (gain + c + r)``, ``scale_down = dw_min (gain - c - r)`` (absolute values), and slopes
+``g = |gamma + gamma_dtod xi|``. All of it is drawn once per device from the array's seed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numba as nb
+import numpy as np
+
+from archsim.config.device import DeviceConfig
+
+MODEL_CODES = {"constant_step": 0, "linear_step": 1, "soft_bounds": 2, "power": 3, "exponential": 4,
+               "exp_step": 5, "pow_step": 6, "piecewise": 7}
+CONSTANT_STEP, LINEAR_STEP, SOFT_BOUNDS, POWER, EXPONENTIAL, EXP_STEP, POW_STEP, PIECEWISE = range(8)
+
+#: Indices into the ``glob`` vector of tile-wide parameters the kernels take.
+G_STD_MULT, G_STD_ADD, G_WRITE_STD, G_W_MAX, G_W_MIN, G_ES_A, G_ES_B, G_ES_A_UP, G_ES_A_DOWN = range(9)
+N_GLOBALS = 9
+
+_SMALL_GAMMA = 1e-9  # below this |gamma| the exponential model is evaluated as its gamma -> 0 limit
+
+
+@dataclass
+class DeviceState:
+    """Conductance state and per-device parameters of a 2-D block of devices (outputs x inputs).
+
+    ``w`` is the device's true (persistent) weight; ``w_apparent`` what a read sees (``w`` plus write noise)
+    and is ``None`` when the device has no write noise. Parameters are float32 to halve memory traffic in
+    the update kernels; weights stay float64 so that tiny expected-value updates are not rounded away.
+    """
+
+    w: np.ndarray
+    w_apparent: np.ndarray | None
+    scale_up: np.ndarray
+    scale_down: np.ndarray
+    bound_max: np.ndarray
+    bound_min: np.ndarray
+    gamma_up: np.ndarray
+    gamma_down: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.w.shape
+
+    def apparent(self) -> np.ndarray:
+        """The weights a read sees."""
+        return self.w if self.w_apparent is None else self.w_apparent
+
+    def view(self, rows: slice, cols: slice) -> "DeviceState":
+        """A sub-block sharing memory with this state."""
+        return DeviceState(self.w[rows, cols], None if self.w_apparent is None else self.w_apparent[rows, cols],
+                           *(getattr(self, name)[rows, cols] for name in PARAMETER_NAMES))
+
+    def copy(self) -> "DeviceState":
+        return DeviceState(self.w.copy(), None if self.w_apparent is None else self.w_apparent.copy(),
+                           *(np.ascontiguousarray(getattr(self, name)) for name in PARAMETER_NAMES))
+
+
+PARAMETER_NAMES = ("scale_up", "scale_down", "bound_max", "bound_min", "gamma_up", "gamma_down")
+
+
+@dataclass(frozen=True)
+class DeviceModel:
+    """Tile-wide description of a device family, unpacked for the kernels."""
+
+    code: int
+    glob: np.ndarray            # float64 (N_GLOBALS,)
+    piecewise_up: np.ndarray    # float64 nodes
+    piecewise_down: np.ndarray
+    dw_min: float               # nominal dw_min (update management granularity), normalised units
+
+    @property
+    def noisy(self) -> bool:
+        return bool(self.glob[G_STD_MULT] > 0.0 or self.glob[G_STD_ADD] > 0.0)
+
+    @property
+    def write_noise(self) -> bool:
+        return bool(self.glob[G_WRITE_STD] > 0.0)
+
+
+def device_model(cfg: DeviceConfig) -> DeviceModel:
+    """Unpack ``cfg`` into the tile-wide arrays the kernels take."""
+    glob = np.zeros(N_GLOBALS)
+    glob[G_STD_MULT] = cfg.dw_min_std
+    glob[G_STD_ADD] = cfg.dw_min_std_add
+    glob[G_WRITE_STD] = cfg.write_noise_std * cfg.dw_min   # aihwkit scales write noise by dw_min
+    glob[G_W_MAX] = cfg.w_max
+    glob[G_W_MIN] = cfg.w_min
+    glob[G_ES_A] = cfg.es_a
+    glob[G_ES_B] = cfg.es_b
+    glob[G_ES_A_UP] = cfg.es_A_up
+    glob[G_ES_A_DOWN] = cfg.es_A_down
+    return DeviceModel(MODEL_CODES[cfg.model], glob, np.asarray(cfg.piecewise_up, dtype=np.float64),
+                       np.asarray(cfg.piecewise_down, dtype=np.float64), float(cfg.dw_min))
+
+
+def sample_device_state(cfg: DeviceConfig, shape: tuple[int, int], rng: np.random.Generator) -> DeviceState:
+    """Draw every device's parameters once (device-to-device variation); weights start at 0 (clipped).
+
+    The draws come in a fixed order, one full array per quantity, so a seed fixes every device.
+    """
+    gauss = lambda: rng.standard_normal(shape)  # noqa: E731 - one full array per quantity, in a fixed order
+    bound_max = cfg.w_max * (1.0 + cfg.w_max_dtod * gauss())
+    bound_min = cfg.w_min * (1.0 + cfg.w_min_dtod * gauss())
+    # aihwkit enforce_consistency: bounds keep their side of zero, and never cross.
+    bound_max, bound_min = np.abs(bound_max), -np.abs(bound_min)
+    gain = 1.0 + cfg.dw_min_dtod * gauss()
+    asym = cfg.up_down_dtod * gauss()
+    c = cfg.up_down
+    if cfg.up_down_scaling == "plus_minus":
+        up_bias, down_bias = c, -c
+    else:  # aihwkit C++: the weaker direction shrinks by |c|
+        up_bias, down_bias = min(c, 0.0), -max(c, 0.0)
+    scale_up = np.abs(cfg.dw_min * (gain + up_bias + asym))
+    scale_down = np.abs(cfg.dw_min * (gain + down_bias - asym))
+    gamma_up0, gamma_down0 = cfg.gammas()
+    spread_gamma = cfg.model != "exp_step"  # aihwkit: exp-step fit parameters are tile-wide
+    gamma_up = np.full(shape, gamma_up0) + (cfg.gamma_up_dtod * gauss() if spread_gamma else 0.0)
+    gamma_down = np.full(shape, gamma_down0) + (cfg.gamma_down_dtod * gauss() if spread_gamma else 0.0)
+    if cfg.model in ("linear_step", "power", "pow_step"):
+        # aihwkit: slopes/exponents may not change sign (no step growing towards the bound)
+        gamma_up, gamma_down = np.abs(gamma_up), np.abs(gamma_down)
+    f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)  # noqa: E731
+    state = DeviceState(np.zeros(shape), None, f32(scale_up), f32(scale_down), f32(bound_max), f32(bound_min),
+                        f32(gamma_up), f32(gamma_down))
+    np.clip(state.w, state.bound_min, state.bound_max, out=state.w)
+    if cfg.write_noise_std > 0.0:
+        state.w_apparent = state.w.copy()
+    return state
+
+
+# ---------------------------------------------------------------------------------------------
+# mean step of one pulse (numba, used by every kernel)
+# ---------------------------------------------------------------------------------------------
+@nb.njit(cache=True, inline="always")
+def _piecewise(nodes, w, b_min, b_max):
+    n_sections = nodes.shape[0] - 1
+    if n_sections <= 0 or b_max <= b_min:
+        return nodes[0]
+    w_scaled = max((w - b_min) / (b_max - b_min) * n_sections, 0.0)
+    index = min(np.int64(math.floor(w_scaled)), n_sections - 1)
+    t = min(w_scaled - index, 1.0)
+    return (1.0 - t) * nodes[index] + t * nodes[index + 1]
+
+
+@nb.njit(cache=True, inline="always")
+def _exp_shape(gamma, x):
+    """(e^{gamma x} - 1) / (e^gamma - 1), and its gamma -> 0 limit x."""
+    if abs(gamma) < _SMALL_GAMMA:
+        return x
+    return math.expm1(gamma * x) / math.expm1(gamma)
+
+
+@nb.njit(cache=True, inline="always")
+def _mean_step(model, w, up, scale_up, scale_down, b_max, b_min, g_up, g_down, glob, pw_up, pw_down):
+    """Magnitude (>= 0 for physical devices) of the mean step of one pulse from weight ``w``.
+
+    Written with selects rather than branches on ``up``: pulse directions are random, and a mispredicted
+    branch per pulse would cost more than the arithmetic.
+    """
+    scale = scale_up if up else scale_down
+    if model == 0:  # constant_step
+        return scale
+    bound = b_max if up else b_min
+    if model == 2:  # soft_bounds
+        return scale * (1.0 - w / bound) if bound != 0.0 else 0.0
+    gamma = g_up if up else g_down
+    if model == 1:  # linear_step (slope referenced to the nominal bounds, aihwkit mean_bound_reference)
+        w_ref = glob[3] if up else glob[4]
+        return scale * (1.0 - gamma * w / w_ref) if w_ref != 0.0 else scale
+    if model == 3:  # power
+        return scale * max(1.0 - w / bound, 0.0) ** gamma if bound != 0.0 else 0.0
+    if model == 4:  # exponential
+        return scale * _exp_shape(gamma, 1.0 - w / bound) if bound != 0.0 else 0.0
+    span = b_max - b_min
+    if model == 5:  # exp_step
+        if span <= 0.0:
+            return 0.0
+        z = 2.0 * w / span * glob[5] + glob[6]
+        factor = glob[7] if up else glob[8]
+        exponent = gamma * z if up else -gamma * z
+        return scale * max(1.0 - factor * math.exp(exponent), 0.0)
+    if model == 6:  # pow_step
+        if span <= 0.0:
+            return 0.0
+        distance = b_max - w if up else w - b_min
+        return scale * max(distance / span, 0.0) ** gamma
+    # piecewise
+    return scale * _piecewise(pw_up if up else pw_down, w, b_min, b_max)
+
+
+@nb.njit(cache=True, inline="always")
+def _noise_std(mean_step, scale, glob):
+    """Cycle-to-cycle std of one pulse: multiplicative on the mean step, additive on the step scale."""
+    mult = glob[0] * mean_step
+    if glob[1] == 0.0:
+        return abs(mult)
+    add = glob[1] * scale
+    return math.sqrt(mult * mult + add * add)
+
+
+@nb.njit(cache=True)
+def _mean_steps(model, w, up, scale_up, scale_down, b_max, b_min, g_up, g_down, glob, pw_up, pw_down):
+    """Element-wise :func:`_mean_step` over flat arrays (for F/G and tests)."""
+    out = np.empty(w.shape[0])
+    for k in range(w.shape[0]):
+        out[k] = _mean_step(model, w[k], up, scale_up[k], scale_down[k], b_max[k], b_min[k], g_up[k],
+                            g_down[k], glob, pw_up, pw_down)
+    return out
+
+
+def mean_steps(model: DeviceModel, state: DeviceState, w: np.ndarray | None = None, up: bool = True) -> np.ndarray:
+    """Mean step magnitude of one up (or down) pulse for every device of ``state`` at weights ``w``."""
+    w = state.w if w is None else np.asarray(w, dtype=np.float64)
+    flat = lambda a: np.ascontiguousarray(a).reshape(-1)  # noqa: E731
+    out = _mean_steps(model.code, flat(w), up, *(flat(getattr(state, n)) for n in PARAMETER_NAMES),
+                      model.glob, model.piecewise_up, model.piecewise_down)
+    return out.reshape(state.shape)
+
+
+def response_parts(model: DeviceModel, state: DeviceState, w: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(F, G)`` of the theory at weights ``w``: ``F = (q- + q+)/2``, ``G = (q- - q+)/2``, q = step/dw_min."""
+    up = mean_steps(model, state, w, True) / model.dw_min
+    down = mean_steps(model, state, w, False) / model.dw_min
+    return (down + up) / 2.0, (down - up) / 2.0
+
+
+# ---------------------------------------------------------------------------------------------
+# symmetric points
+# ---------------------------------------------------------------------------------------------
+@nb.njit(cache=True, inline="always")
+def _alternate(model, w, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down):
+    """One noise-free up pulse then one down pulse, with clipping."""
+    w = min(max(w + _mean_step(model, w, True, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down), bmin), bmax)
+    return min(max(w - _mean_step(model, w, False, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down), bmin), bmax)
+
+
+@nb.njit(cache=True, parallel=True)
+def _alternating_fixed_points(model, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, iterations):
+    """Where a noise-free alternating up/down train settles: the zero of g(w) = alternate(w) - w.
+
+    g(b_min) >= 0 and g(b_max) <= 0 (clipping), so bisection brackets a fixed point of the train.
+    """
+    out = np.empty(su.shape[0])
+    for k in nb.prange(su.shape[0]):
+        lo, hi = np.float64(bmin[k]), np.float64(bmax[k])
+        for _ in range(iterations):
+            mid = 0.5 * (lo + hi)
+            g = _alternate(model, mid, su[k], sd[k], bmax[k], bmin[k], gu[k], gd[k], glob, pw_up, pw_down) - mid
+            if g > 0.0:
+                lo = mid
+            else:
+                hi = mid
+        out[k] = 0.5 * (lo + hi)
+    return out
+
+
+@nb.njit(cache=True, parallel=True)
+def _simulate_alternating(model, w0, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, cycles):
+    out = np.empty(su.shape[0])
+    for k in nb.prange(su.shape[0]):
+        w = w0[k]
+        for _ in range(cycles):
+            w = _alternate(model, w, su[k], sd[k], bmax[k], bmin[k], gu[k], gd[k], glob, pw_up, pw_down)
+        out[k] = w
+    return out
+
+
+def symmetric_points(model: DeviceModel, state: DeviceState, method: str = "auto",
+                     cycles: int = 0) -> np.ndarray:
+    """Each device's symmetric point, where up and down steps balance (normalised weight units).
+
+    ``auto`` uses the closed form where one exists (soft_bounds; linear_step; power with equal exponents;
+    constant_step, where the steps never balance and an alternating train ends at the bound the larger
+    step drives towards, or stays put if they are equal — reported as 0 clipped to the bounds), and
+    otherwise the fixed point of the noise-free alternating up/down train, found by bisection (the exact
+    limit of simulating that train). ``simulate`` runs ``cycles`` noise-free alternating cycles from 0.
+    """
+    flat = lambda a: np.ascontiguousarray(a, dtype=np.float64).reshape(-1)  # noqa: E731
+    su, sd, bmax, bmin, gu, gd = (flat(getattr(state, n)) for n in PARAMETER_NAMES)
+    args = (model.glob, model.piecewise_up, model.piecewise_down)
+    if method == "simulate":
+        if cycles < 1:
+            raise ValueError("method='simulate' needs cycles >= 1")
+        w0 = np.clip(np.zeros_like(su), bmin, bmax)
+        return _simulate_alternating(model.code, w0, su, sd, bmax, bmin, gu, gd, *args, cycles).reshape(state.shape)
+    if method not in ("auto", "closed_form", "fixed_point"):
+        raise ValueError(f"unknown method {method!r}")
+    closed = None
+    if method != "fixed_point":
+        closed = _closed_form(model, su, sd, bmax, bmin, gu, gd)
+    if closed is None:
+        if method == "closed_form":
+            raise ValueError("this device model has no closed-form symmetric point")
+        closed = _alternating_fixed_points(model.code, su, sd, bmax, bmin, gu, gd, *args, 200)
+    return np.clip(closed, bmin, bmax).reshape(state.shape)
+
+
+def _closed_form(model: DeviceModel, su, sd, bmax, bmin, gu, gd) -> np.ndarray | None:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if model.code == SOFT_BOUNDS:
+            # su (1 - w/bmax) = sd (1 - w/bmin)
+            return (su - sd) / (su / bmax - sd / bmin)
+        if model.code == LINEAR_STEP:
+            w_max, w_min = model.glob[G_W_MAX], model.glob[G_W_MIN]
+            slope = su * gu / w_max - sd * gd / w_min
+            return np.where(slope != 0.0, (su - sd) / np.where(slope != 0.0, slope, 1.0),
+                            np.where(su > sd, bmax, np.where(su < sd, bmin, 0.0)))
+        if model.code == POWER and np.array_equal(gu, gd):
+            # (1 - w/bmax)^g su = (1 - w/bmin)^g sd  ->  1 - w/bmax = r (1 - w/bmin), r = (sd/su)^(1/g)
+            ratio = (sd / su) ** (1.0 / np.where(gu != 0.0, gu, 1.0))
+            solution = (ratio - 1.0) / (ratio / bmin - 1.0 / bmax)
+            return np.where(gu != 0.0, solution, np.where(su > sd, bmax, np.where(su < sd, bmin, 0.0)))
+        if model.code == CONSTANT_STEP:
+            return np.where(su > sd, bmax, np.where(su < sd, bmin, 0.0))
+    return None

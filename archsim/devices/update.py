@@ -1,0 +1,188 @@
+"""Public drivers of the pulsed update: update management, then the kernels of :mod:`archsim.devices.kernels`.
+
+``dW = -lr * d x^T`` per sample. With update management (Gokmen & Vlasov 2016; aihwkit
+``PulsedUpdateMetaParameter.performUpdateManagement``) row i fires in each of BL slots with probability
+``p_i = min(A |d_i|, 1)`` and column j with ``q_j = min(B |x_j|, 1)``, where ``A B BL = lr / dw_min``, so a
+device expects ``BL p_i q_j = lr |d_i| |x_j| / dw_min`` coincidences. ``A`` and ``B`` are balanced so
+``A max|d| = B max|x|``; update-BL management shortens BL to ``ceil(lr max|x| max|d| / dw_min)``. When that
+count exceeds BL, ``d`` is scaled so that the ``x`` side does not clip (as aihwkit does).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from archsim.config.device import UpdateConfig
+from archsim.devices import kernels
+from archsim.devices.models import DeviceModel, DeviceState
+from archsim.devices.rng import NORMAL_TABLE, _sample_keys
+
+_DUMMY = np.zeros((1, 1))
+_DUMMY_FLAT = np.zeros(1)
+
+
+@dataclass
+class SampleStats:
+    """Per-sample counts of one block's update; arrays of shape (samples,), int64."""
+
+    bl: np.ndarray             # BL slots used (0 when the sample needs no pulses)
+    row_pulses: np.ndarray     # row (output side) driver pulses
+    col_pulses: np.ndarray     # column (input side) driver pulses
+    device_pulses: np.ndarray  # coincidences: device write pulses
+
+    @property
+    def samples(self) -> int:
+        return int(self.bl.shape[0])
+
+
+@dataclass
+class ManagedUpdate:
+    """Per-sample pulse-train plan: BL and the probability scales of the d (row) and x (column) sides."""
+
+    bl: np.ndarray        # int64 (samples,)
+    scale_d: np.ndarray   # float64 (samples,): p_i = min(scale_d |d_i|, 1)
+    scale_x: np.ndarray   # float64 (samples,): q_j = min(scale_x |x_j|, 1)
+
+
+def update_management(x_abs_max: np.ndarray, d_abs_max: np.ndarray, lr: float, dw_min: float,
+                      cfg: UpdateConfig) -> ManagedUpdate:
+    """BL and probability scales per sample (aihwkit's ``performUpdateManagement``, um_grad_scale = 1)."""
+    x_abs_max = np.asarray(x_abs_max, dtype=np.float64)
+    d_abs_max = np.asarray(d_abs_max, dtype=np.float64)
+    n = x_abs_max.shape[0]
+    bl = np.full(n, cfg.bl, dtype=np.int64)
+    base = np.sqrt(lr / (dw_min * cfg.bl)) if lr > 0 else 0.0
+    scale_d = np.full(n, base)
+    scale_x = np.full(n, base)
+    active = (x_abs_max > 0) & (d_abs_max > 0) & (lr > 0)
+    bl[~active] = 0
+    scale_d[~active] = 0.0
+    scale_x[~active] = 0.0
+    if not (cfg.update_management or cfg.update_bl_management) or not active.any():
+        return ManagedUpdate(bl, scale_d, scale_x)
+    xa, da = x_abs_max[active], d_abs_max[active].copy()
+    expected_max = lr * xa * da / dw_min  # pulses the largest |x| |d| pair needs
+    if cfg.update_bl_management:
+        bl_active = np.clip(np.ceil(expected_max), 1, cfg.bl).astype(np.int64)
+        bl[active] = bl_active
+        a = np.sqrt(lr / (dw_min * bl_active))
+    else:
+        a = np.full(xa.shape, base)
+    b = a.copy()
+    if cfg.update_management:
+        over = expected_max > cfg.bl
+        da[over] *= cfg.bl / expected_max[over]  # keep the x side from clipping
+        a = a * np.sqrt(xa / da)
+        b = b * np.sqrt(da / xa)
+    scale_d[active] = a
+    scale_x[active] = b
+    return ManagedUpdate(bl, scale_d, scale_x)
+
+
+def _check_update_inputs(state: DeviceState, x: np.ndarray, d: np.ndarray, lr: float) -> tuple[np.ndarray, np.ndarray]:
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    d = np.ascontiguousarray(d, dtype=np.float64)
+    n_out, n_in = state.shape
+    if x.ndim != 2 or d.ndim != 2 or x.shape[0] != d.shape[0]:
+        raise ValueError(f"expected x (batch, {n_in}) and d (batch, {n_out}), got {x.shape} and {d.shape}")
+    if x.shape[1] != n_in or d.shape[1] != n_out:
+        raise ValueError(f"expected x (batch, {n_in}) and d (batch, {n_out}), got {x.shape} and {d.shape}")
+    if not (np.isfinite(x).all() and np.isfinite(d).all()):
+        raise ValueError("x and d must be finite")
+    if not np.isfinite(lr) or lr < 0:
+        raise ValueError(f"lr must be a finite number >= 0, got {lr!r}")
+    return x, d
+
+
+def _state_args(state: DeviceState, model: DeviceModel) -> tuple:
+    w_app = state.w_apparent if state.w_apparent is not None else _DUMMY
+    return (state.w, w_app, state.scale_up, state.scale_down, state.bound_max, state.bound_min, state.gamma_up,
+            state.gamma_down, model.code, model.glob, model.piecewise_up, model.piecewise_down)
+
+
+def pulsed_update(state: DeviceState, model: DeviceModel, x: np.ndarray, d: np.ndarray, lr: float,
+                  cfg: UpdateConfig, block_key: int, first_sample: int) -> SampleStats:
+    """Apply ``dW = -lr d_b x_b^T`` for each sample b in order, in place on ``state``.
+
+    ``x`` is (samples, inputs), ``d`` (samples, outputs). Random numbers are keyed by ``block_key`` and the
+    global sample numbers ``first_sample, first_sample + 1, ...``. ``cfg.mode`` selects stochastic pulse
+    trains, deterministic mean counts, or the expected-value update.
+    """
+    x, d = _check_update_inputs(state, x, d, lr)
+    n_samples = x.shape[0]
+    zeros = np.zeros(n_samples, dtype=np.int64)
+    if n_samples == 0:
+        return SampleStats(zeros, zeros, zeros, zeros)
+    keys = _sample_keys(np.uint64(block_key), first_sample, n_samples)
+    x_abs, d_abs = np.abs(x), np.abs(d)
+    plan = update_management(x_abs.max(axis=1), d_abs.max(axis=1), lr, model.dw_min, cfg)
+    args = _state_args(state, model)
+    if cfg.mode == "expected":
+        kernels._expected_update(*args, x, d, float(lr), model.dw_min, keys, NORMAL_TABLE, model.noisy,
+                                 model.write_noise)
+        p_d = np.minimum(d_abs * plan.scale_d[:, None], 1.0)
+        p_x = np.minimum(x_abs * plan.scale_x[:, None], 1.0)
+        expected_device = np.rint((lr / model.dw_min) * d_abs.sum(axis=1) * x_abs.sum(axis=1)).astype(np.int64)
+        return SampleStats(plan.bl, np.rint(plan.bl * p_d.sum(axis=1)).astype(np.int64),
+                           np.rint(plan.bl * p_x.sum(axis=1)).astype(np.int64), expected_device)
+    d_sign = np.sign(d).astype(np.int8)
+    x_sign = np.sign(x).astype(np.int8)
+    device_pulses = np.zeros((state.shape[0], n_samples), dtype=np.int64)
+    if cfg.mode == "mean_count":
+        # aihwkit DenseBitLineMaker::generateCountsMean: round(BL * |v| * scale), at most BL
+        d_counts = np.minimum(np.floor(plan.bl[:, None] * d_abs * plan.scale_d[:, None] + 0.5),
+                              plan.bl[:, None]).astype(np.int64)
+        x_counts = np.minimum(np.floor(plan.bl[:, None] * x_abs * plan.scale_x[:, None] + 0.5),
+                              plan.bl[:, None]).astype(np.int64)
+        kernels._mean_count_update(*args, d_sign, x_sign, d_counts, x_counts, plan.bl, keys, NORMAL_TABLE,
+                                   model.noisy, model.write_noise, device_pulses)
+        return SampleStats(plan.bl, d_counts.sum(axis=1), x_counts.sum(axis=1), device_pulses.sum(axis=0))
+    if cfg.mode != "stochastic":
+        raise ValueError(f"unknown update mode {cfg.mode!r}")
+    n_words = max(1, -(-int(plan.bl.max()) // 64))
+    row_bits = np.empty((n_samples, state.shape[0], n_words), dtype=np.uint64)
+    col_bits = np.empty((n_samples, state.shape[1], n_words), dtype=np.uint64)
+    row_counts = np.empty((n_samples, state.shape[0]), dtype=np.int64)
+    col_counts = np.empty((n_samples, state.shape[1]), dtype=np.int64)
+    kernels._pulse_trains(d_abs, plan.scale_d, plan.bl, keys, True, row_bits, row_counts)
+    kernels._pulse_trains(x_abs, plan.scale_x, plan.bl, keys, False, col_bits, col_counts)
+    kernels._stochastic_update(*args, d_sign, x_sign, row_bits, col_bits, keys, NORMAL_TABLE, model.noisy,
+                               model.write_noise, device_pulses)
+    return SampleStats(plan.bl, row_counts.sum(axis=1), col_counts.sum(axis=1), device_pulses.sum(axis=0))
+
+
+def apply_pulse_counts(state: DeviceState, model: DeviceModel, counts: np.ndarray, key: int) -> int:
+    """Fire ``|counts[i, j]|`` pulses at each device (up where positive); returns the pulses fired."""
+    counts = np.ascontiguousarray(counts)
+    if counts.shape != state.shape:
+        raise ValueError(f"expected counts of shape {state.shape}, got {counts.shape}")
+    if not np.issubdtype(counts.dtype, np.integer):
+        if not np.all(np.isfinite(counts)) or not np.all(counts == np.round(counts)):
+            raise ValueError("pulse counts must be integers")
+    counts = counts.astype(np.int64, copy=False)
+    args = _state_args(state, model)
+    kernels._apply_counts(*args, counts, np.uint64(key), NORMAL_TABLE, model.noisy, model.write_noise)
+    return int(np.abs(counts).sum())
+
+
+def pulse_protocol(state: DeviceState, model: DeviceModel, directions: np.ndarray, key: int) -> tuple[np.ndarray, np.ndarray]:
+    """One pulse per device per step (``directions``: +1 up, -1 down) on a (1, M) state, in place.
+
+    Returns the mean and population std over devices of the apparent weight after each step.
+    """
+    if state.shape[0] != 1:
+        raise ValueError("pulse_protocol expects a (1, devices) state")
+    flat = DeviceState(state.w.reshape(-1), None if state.w_apparent is None else state.w_apparent.reshape(-1),
+                       *(getattr(state, n).reshape(-1) for n in
+                         ("scale_up", "scale_down", "bound_max", "bound_min", "gamma_up", "gamma_down")))
+    directions = np.ascontiguousarray(directions, dtype=np.int8)
+    mean = np.empty(directions.shape[0])
+    std = np.empty(directions.shape[0])
+    w_app = flat.w_apparent if flat.w_apparent is not None else _DUMMY_FLAT
+    kernels._pulse_protocol(flat.w, w_app, flat.scale_up, flat.scale_down, flat.bound_max, flat.bound_min,
+                            flat.gamma_up, flat.gamma_down, model.code, model.glob, model.piecewise_up,
+                            model.piecewise_down, directions, np.uint64(key), NORMAL_TABLE, model.noisy,
+                            model.write_noise, mean, std)
+    return mean, std
