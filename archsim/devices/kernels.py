@@ -1,8 +1,11 @@
 """Private numba kernels of the pulsed update. Public drivers are in :mod:`archsim.devices.update`.
 
-Every kernel takes arrays and scalars only, runs ``parallel=True`` over weight rows (outputs) where the
-work is large, and draws its random numbers from :mod:`archsim.devices.rng` keyed by (sample, device,
-pulse), so results do not depend on the number of threads. Each has a slow reference in
+All jitted code of the package lives in this one file: numba's on-disk cache (``cache=True``) is keyed on
+the file a function is defined in, so keeping callees here guarantees a cached kernel is rebuilt whenever
+anything it calls changes. Every kernel takes arrays and scalars only, runs ``parallel=True`` over weight
+rows (outputs) where the work is large, and draws its random numbers from counter-based streams (see
+:mod:`archsim.devices.rng`) keyed by (sample, device, pulse), so results do not depend on the number of
+threads. Each has a slow reference in
 :mod:`archsim.devices.reference` that the tests compare against.
 
 Conventions: ``w`` is (outputs, inputs); an update applies ``dW = -lr * d x^T``, so a device (i, j) gets
@@ -13,23 +16,218 @@ and its column's words.
 
 from __future__ import annotations
 
+import math
+
 import numba as nb
 import numpy as np
 from numba.extending import intrinsic
 
-from archsim.devices.models import _mean_step, _noise_std
-from archsim.devices.rng import (COL_SALT, DEVICE_SALT, ROW_SALT, WRITE_NOISE_DRAW, _normal, _stream,
-                                 _subkey)
+from archsim.devices.rng import (COL_SALT, DEVICE_SALT, FRACTION_BITS, GOLDEN, NORMAL_BIN_BITS, NORMAL_BINS, ROW_SALT,
+                                 WRITE_NOISE_DRAW)
 
 _DEVICE_SALT = np.uint64(DEVICE_SALT)
 _ROW_SALT = np.uint64(ROW_SALT)
 _COL_SALT = np.uint64(COL_SALT)
-_LOW32 = np.uint64(0xFFFFFFFF)
-_S32 = np.uint64(32)
-_ONE = np.uint64(1)
 _TWO32 = 4294967296.0
+_SMALL_GAMMA = 1e-9  # below this |gamma| the exponential model is evaluated as its gamma -> 0 limit
+
+# ---------------------------------------------------------------------------------------------
+# counter-based random numbers (plain-Python twins in archsim.devices.rng)
+# ---------------------------------------------------------------------------------------------
+_GOLDEN = np.uint64(GOLDEN)
+_C1 = np.uint64(0xBF58476D1CE4E5B9)
+_C2 = np.uint64(0x94D049BB133111EB)
+_S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
+_S32, _S12 = np.uint64(32), np.uint64(12)
+_S52 = np.uint64(64 - NORMAL_BIN_BITS)
+_S11 = np.uint64(11)
+_ONE = np.uint64(1)
+_FRACTION_MASK = np.uint64((1 << FRACTION_BITS) - 1)
+_LOW32 = np.uint64(0xFFFFFFFF)
+_TOP_BIN = NORMAL_BINS - 1
 
 
+@nb.njit(cache=True, inline="always")
+def _mix64(z):
+    z = (z ^ (z >> _S30)) * _C1
+    z = (z ^ (z >> _S27)) * _C2
+    return z ^ (z >> _S31)
+
+
+@nb.njit(cache=True, inline="always")
+def _stream(key, index):
+    """Hash number ``index`` (0, 1, ...) of the stream ``key``."""
+    return _mix64(key + (np.uint64(index) + _ONE) * _GOLDEN)
+
+
+@nb.njit(cache=True, inline="always")
+def _subkey(key, index, salt):
+    """Key of sub-stream ``index`` (a device, a row, a column) of ``key``."""
+    return _mix64(key ^ ((np.uint64(index) + _ONE) * salt))
+
+
+@nb.njit(cache=True, inline="always")
+def _unit_open(h):
+    """Uniform in (0, 1] from the top 53 bits of ``h``."""
+    return (np.float64(h >> _S11) + 1.0) * (1.0 / 9007199254740992.0)
+
+
+@nb.njit(cache=True)
+def _normal_tail(h, r):
+    """Exact Gaussian tail beyond ``r`` (Marsaglia 1964), draws taken from the stream keyed by ``h``."""
+    attempt = 0
+    while True:
+        x = -math.log(_unit_open(_stream(h, 2 * attempt))) / r
+        y = -math.log(_unit_open(_stream(h, 2 * attempt + 1)))
+        if 2.0 * y > x * x:
+            return r + x
+        attempt += 1
+
+
+@nb.njit(cache=True, inline="always")
+def _normal(key, index, table):
+    """Standard normal draw number ``index`` of stream ``key``."""
+    h = _stream(key, index)
+    b = np.int64(h >> _S52)
+    if b == 0:
+        return -_normal_tail(h, table[_TOP_BIN])
+    if b == _TOP_BIN:
+        return _normal_tail(h, table[_TOP_BIN])
+    frac = np.float64((h >> _S12) & _FRACTION_MASK) * (1.0 / 1099511627776.0)
+    return table[b] + (table[b + 1] - table[b]) * frac
+
+
+@nb.njit(cache=True)
+def _sample_keys(block_key, first_sample, count):
+    """Keys of samples ``first_sample .. first_sample + count - 1`` of a block."""
+    keys = np.empty(count, dtype=np.uint64)
+    for s in range(count):
+        keys[s] = _stream(np.uint64(block_key), first_sample + s)
+    return keys
+
+
+# ---------------------------------------------------------------------------------------------
+# mean step of one pulse (numba, used by every kernel)
+# ---------------------------------------------------------------------------------------------
+@nb.njit(cache=True, inline="always")
+def _piecewise(nodes, w, b_min, b_max):
+    n_sections = nodes.shape[0] - 1
+    if n_sections <= 0 or b_max <= b_min:
+        return nodes[0]
+    w_scaled = max((w - b_min) / (b_max - b_min) * n_sections, 0.0)
+    index = min(np.int64(math.floor(w_scaled)), n_sections - 1)
+    t = min(w_scaled - index, 1.0)
+    return (1.0 - t) * nodes[index] + t * nodes[index + 1]
+
+
+@nb.njit(cache=True, inline="always")
+def _exp_shape(gamma, x):
+    """(e^{gamma x} - 1) / (e^gamma - 1), and its gamma -> 0 limit x."""
+    if abs(gamma) < _SMALL_GAMMA:
+        return x
+    return math.expm1(gamma * x) / math.expm1(gamma)
+
+
+@nb.njit(cache=True, inline="always")
+def _mean_step(model, w, up, scale_up, scale_down, b_max, b_min, g_up, g_down, glob, pw_up, pw_down):
+    """Magnitude (>= 0 for physical devices) of the mean step of one pulse from weight ``w``.
+
+    Written with selects rather than branches on ``up``: pulse directions are random, and a mispredicted
+    branch per pulse would cost more than the arithmetic.
+    """
+    # Parameters are stored as float32; compute in float64 (math functions of a float32 would run in float32).
+    scale = np.float64(scale_up if up else scale_down)
+    if model == 0:  # constant_step
+        return scale
+    bound = np.float64(b_max if up else b_min)
+    if model == 2:  # soft_bounds
+        return scale * (1.0 - w / bound) if bound != 0.0 else 0.0
+    gamma = np.float64(g_up if up else g_down)
+    if model == 1:  # linear_step (slope referenced to the nominal bounds, aihwkit mean_bound_reference)
+        w_ref = glob[3] if up else glob[4]
+        return scale * (1.0 - gamma * w / w_ref) if w_ref != 0.0 else scale
+    if model == 3:  # power
+        return scale * max(1.0 - w / bound, 0.0) ** gamma if bound != 0.0 else 0.0
+    if model == 4:  # exponential
+        return scale * _exp_shape(gamma, 1.0 - w / bound) if bound != 0.0 else 0.0
+    span = np.float64(b_max) - np.float64(b_min)
+    if model == 5:  # exp_step
+        if span <= 0.0:
+            return 0.0
+        z = 2.0 * w / span * glob[5] + glob[6]
+        factor = glob[7] if up else glob[8]
+        exponent = gamma * z if up else -gamma * z
+        return scale * max(1.0 - factor * math.exp(exponent), 0.0)
+    if model == 6:  # pow_step
+        if span <= 0.0:
+            return 0.0
+        distance = b_max - w if up else w - b_min
+        return scale * max(distance / span, 0.0) ** gamma
+    # piecewise
+    return scale * _piecewise(pw_up if up else pw_down, w, np.float64(b_min), np.float64(b_max))
+
+
+@nb.njit(cache=True, inline="always")
+def _noise_std(mean_step, scale, glob):
+    """Cycle-to-cycle std of one pulse: multiplicative on the mean step, additive on the step scale."""
+    mult = glob[0] * mean_step
+    if glob[1] == 0.0:
+        return abs(mult)
+    add = glob[1] * scale
+    return math.sqrt(mult * mult + add * add)
+
+
+@nb.njit(cache=True)
+def _mean_steps(model, w, up, scale_up, scale_down, b_max, b_min, g_up, g_down, glob, pw_up, pw_down):
+    """Element-wise :func:`_mean_step` over flat arrays (for F/G and tests)."""
+    out = np.empty(w.shape[0])
+    for k in range(w.shape[0]):
+        out[k] = _mean_step(model, w[k], up, scale_up[k], scale_down[k], b_max[k], b_min[k], g_up[k],
+                            g_down[k], glob, pw_up, pw_down)
+    return out
+
+
+@nb.njit(cache=True, inline="always")
+def _alternate(model, w, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down):
+    """One noise-free up pulse then one down pulse, with clipping."""
+    w = min(max(w + _mean_step(model, w, True, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down), bmin), bmax)
+    return min(max(w - _mean_step(model, w, False, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down), bmin), bmax)
+
+
+@nb.njit(cache=True, parallel=True)
+def _alternating_fixed_points(model, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, iterations):
+    """Where a noise-free alternating up/down train settles: the zero of g(w) = alternate(w) - w.
+
+    g(b_min) >= 0 and g(b_max) <= 0 (clipping), so bisection brackets a fixed point of the train.
+    """
+    out = np.empty(su.shape[0])
+    for k in nb.prange(su.shape[0]):
+        lo, hi = np.float64(bmin[k]), np.float64(bmax[k])
+        for _ in range(iterations):
+            mid = 0.5 * (lo + hi)
+            g = _alternate(model, mid, su[k], sd[k], bmax[k], bmin[k], gu[k], gd[k], glob, pw_up, pw_down) - mid
+            if g > 0.0:
+                lo = mid
+            else:
+                hi = mid
+        out[k] = 0.5 * (lo + hi)
+    return out
+
+
+@nb.njit(cache=True, parallel=True)
+def _simulate_alternating(model, w0, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, cycles):
+    out = np.empty(su.shape[0])
+    for k in nb.prange(su.shape[0]):
+        w = w0[k]
+        for _ in range(cycles):
+            w = _alternate(model, w, su[k], sd[k], bmax[k], bmin[k], gu[k], gd[k], glob, pw_up, pw_down)
+        out[k] = w
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# update kernels
+# ---------------------------------------------------------------------------------------------
 @intrinsic
 def _popcount(typingctx, word):
     """Population count of a uint64 (one ``popcnt`` instruction on x86-64)."""

@@ -31,13 +31,12 @@ Device-to-device variation follows aihwkit's ``PulsedDevice.populate``: ``b_max 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-import numba as nb
 import numpy as np
 
 from archsim.config.device import DeviceConfig
+from archsim.devices.kernels import _alternating_fixed_points, _mean_steps, _simulate_alternating
 
 MODEL_CODES = {"constant_step": 0, "linear_step": 1, "soft_bounds": 2, "power": 3, "exponential": 4,
                "exp_step": 5, "pow_step": 6, "piecewise": 7}
@@ -46,9 +45,6 @@ CONSTANT_STEP, LINEAR_STEP, SOFT_BOUNDS, POWER, EXPONENTIAL, EXP_STEP, POW_STEP,
 #: Indices into the ``glob`` vector of tile-wide parameters the kernels take.
 G_STD_MULT, G_STD_ADD, G_WRITE_STD, G_W_MAX, G_W_MIN, G_ES_A, G_ES_B, G_ES_A_UP, G_ES_A_DOWN = range(9)
 N_GLOBALS = 9
-
-_SMALL_GAMMA = 1e-9  # below this |gamma| the exponential model is evaluated as its gamma -> 0 limit
-
 
 @dataclass
 class DeviceState:
@@ -159,86 +155,6 @@ def sample_device_state(cfg: DeviceConfig, shape: tuple[int, int], rng: np.rando
     return state
 
 
-# ---------------------------------------------------------------------------------------------
-# mean step of one pulse (numba, used by every kernel)
-# ---------------------------------------------------------------------------------------------
-@nb.njit(cache=True, inline="always")
-def _piecewise(nodes, w, b_min, b_max):
-    n_sections = nodes.shape[0] - 1
-    if n_sections <= 0 or b_max <= b_min:
-        return nodes[0]
-    w_scaled = max((w - b_min) / (b_max - b_min) * n_sections, 0.0)
-    index = min(np.int64(math.floor(w_scaled)), n_sections - 1)
-    t = min(w_scaled - index, 1.0)
-    return (1.0 - t) * nodes[index] + t * nodes[index + 1]
-
-
-@nb.njit(cache=True, inline="always")
-def _exp_shape(gamma, x):
-    """(e^{gamma x} - 1) / (e^gamma - 1), and its gamma -> 0 limit x."""
-    if abs(gamma) < _SMALL_GAMMA:
-        return x
-    return math.expm1(gamma * x) / math.expm1(gamma)
-
-
-@nb.njit(cache=True, inline="always")
-def _mean_step(model, w, up, scale_up, scale_down, b_max, b_min, g_up, g_down, glob, pw_up, pw_down):
-    """Magnitude (>= 0 for physical devices) of the mean step of one pulse from weight ``w``.
-
-    Written with selects rather than branches on ``up``: pulse directions are random, and a mispredicted
-    branch per pulse would cost more than the arithmetic.
-    """
-    scale = scale_up if up else scale_down
-    if model == 0:  # constant_step
-        return scale
-    bound = b_max if up else b_min
-    if model == 2:  # soft_bounds
-        return scale * (1.0 - w / bound) if bound != 0.0 else 0.0
-    gamma = g_up if up else g_down
-    if model == 1:  # linear_step (slope referenced to the nominal bounds, aihwkit mean_bound_reference)
-        w_ref = glob[3] if up else glob[4]
-        return scale * (1.0 - gamma * w / w_ref) if w_ref != 0.0 else scale
-    if model == 3:  # power
-        return scale * max(1.0 - w / bound, 0.0) ** gamma if bound != 0.0 else 0.0
-    if model == 4:  # exponential
-        return scale * _exp_shape(gamma, 1.0 - w / bound) if bound != 0.0 else 0.0
-    span = b_max - b_min
-    if model == 5:  # exp_step
-        if span <= 0.0:
-            return 0.0
-        z = 2.0 * w / span * glob[5] + glob[6]
-        factor = glob[7] if up else glob[8]
-        exponent = gamma * z if up else -gamma * z
-        return scale * max(1.0 - factor * math.exp(exponent), 0.0)
-    if model == 6:  # pow_step
-        if span <= 0.0:
-            return 0.0
-        distance = b_max - w if up else w - b_min
-        return scale * max(distance / span, 0.0) ** gamma
-    # piecewise
-    return scale * _piecewise(pw_up if up else pw_down, w, b_min, b_max)
-
-
-@nb.njit(cache=True, inline="always")
-def _noise_std(mean_step, scale, glob):
-    """Cycle-to-cycle std of one pulse: multiplicative on the mean step, additive on the step scale."""
-    mult = glob[0] * mean_step
-    if glob[1] == 0.0:
-        return abs(mult)
-    add = glob[1] * scale
-    return math.sqrt(mult * mult + add * add)
-
-
-@nb.njit(cache=True)
-def _mean_steps(model, w, up, scale_up, scale_down, b_max, b_min, g_up, g_down, glob, pw_up, pw_down):
-    """Element-wise :func:`_mean_step` over flat arrays (for F/G and tests)."""
-    out = np.empty(w.shape[0])
-    for k in range(w.shape[0]):
-        out[k] = _mean_step(model, w[k], up, scale_up[k], scale_down[k], b_max[k], b_min[k], g_up[k],
-                            g_down[k], glob, pw_up, pw_down)
-    return out
-
-
 def mean_steps(model: DeviceModel, state: DeviceState, w: np.ndarray | None = None, up: bool = True) -> np.ndarray:
     """Mean step magnitude of one up (or down) pulse for every device of ``state`` at weights ``w``."""
     w = state.w if w is None else np.asarray(w, dtype=np.float64)
@@ -258,44 +174,6 @@ def response_parts(model: DeviceModel, state: DeviceState, w: np.ndarray | None 
 # ---------------------------------------------------------------------------------------------
 # symmetric points
 # ---------------------------------------------------------------------------------------------
-@nb.njit(cache=True, inline="always")
-def _alternate(model, w, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down):
-    """One noise-free up pulse then one down pulse, with clipping."""
-    w = min(max(w + _mean_step(model, w, True, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down), bmin), bmax)
-    return min(max(w - _mean_step(model, w, False, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down), bmin), bmax)
-
-
-@nb.njit(cache=True, parallel=True)
-def _alternating_fixed_points(model, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, iterations):
-    """Where a noise-free alternating up/down train settles: the zero of g(w) = alternate(w) - w.
-
-    g(b_min) >= 0 and g(b_max) <= 0 (clipping), so bisection brackets a fixed point of the train.
-    """
-    out = np.empty(su.shape[0])
-    for k in nb.prange(su.shape[0]):
-        lo, hi = np.float64(bmin[k]), np.float64(bmax[k])
-        for _ in range(iterations):
-            mid = 0.5 * (lo + hi)
-            g = _alternate(model, mid, su[k], sd[k], bmax[k], bmin[k], gu[k], gd[k], glob, pw_up, pw_down) - mid
-            if g > 0.0:
-                lo = mid
-            else:
-                hi = mid
-        out[k] = 0.5 * (lo + hi)
-    return out
-
-
-@nb.njit(cache=True, parallel=True)
-def _simulate_alternating(model, w0, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, cycles):
-    out = np.empty(su.shape[0])
-    for k in nb.prange(su.shape[0]):
-        w = w0[k]
-        for _ in range(cycles):
-            w = _alternate(model, w, su[k], sd[k], bmax[k], bmin[k], gu[k], gd[k], glob, pw_up, pw_down)
-        out[k] = w
-    return out
-
-
 def symmetric_points(model: DeviceModel, state: DeviceState, method: str = "auto",
                      cycles: int = 0) -> np.ndarray:
     """Each device's symmetric point, where up and down steps balance (normalised weight units).

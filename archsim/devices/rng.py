@@ -16,8 +16,9 @@ tail method (Marsaglia, Ann. Math. Stat. 35, 1964). Each bin therefore carries e
 probability; within the body bins the density is flat (error in the variance below 1e-6). One hash and
 two table loads instead of Box-Muller's log, sqrt and cos is what makes per-pulse noise cheap.
 
-Each function exists twice: a numba version (``_name``) for the kernels, and a plain-Python version
-(``py_name``) on Python integers, obviously correct and used by :mod:`archsim.devices.reference`.
+Each function exists twice: a numba version (``_name``, in :mod:`archsim.devices.kernels`, where all jitted
+code lives so that numba's per-file cache is invalidated whenever any of it changes) and the plain-Python
+version here (``py_name``) on Python integers, obviously correct and used by :mod:`archsim.devices.reference`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from __future__ import annotations
 import math
 from statistics import NormalDist
 
-import numba as nb
 import numpy as np
 
 MASK64 = (1 << 64) - 1
@@ -37,7 +37,7 @@ WRITE_NOISE_DRAW = (1 << 40)      # draw index reserved for write noise (far bey
 
 NORMAL_BIN_BITS = 12
 NORMAL_BINS = 1 << NORMAL_BIN_BITS
-_FRACTION_BITS = 40
+FRACTION_BITS = 40
 
 
 def normal_table() -> np.ndarray:
@@ -51,82 +51,6 @@ def normal_table() -> np.ndarray:
 
 
 NORMAL_TABLE = normal_table()
-
-_U64 = nb.types.uint64
-_GOLDEN = np.uint64(GOLDEN)
-_C1 = np.uint64(0xBF58476D1CE4E5B9)
-_C2 = np.uint64(0x94D049BB133111EB)
-_S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
-_S32, _S12 = np.uint64(32), np.uint64(12)
-_S52 = np.uint64(64 - NORMAL_BIN_BITS)
-_S11 = np.uint64(11)
-_ONE = np.uint64(1)
-_FRACTION_MASK = np.uint64((1 << _FRACTION_BITS) - 1)
-_LOW32 = np.uint64(0xFFFFFFFF)
-_TOP_BIN = NORMAL_BINS - 1
-
-
-# ---------------------------------------------------------------------------------------------
-# numba versions
-# ---------------------------------------------------------------------------------------------
-@nb.njit(cache=True, inline="always")
-def _mix64(z):
-    z = (z ^ (z >> _S30)) * _C1
-    z = (z ^ (z >> _S27)) * _C2
-    return z ^ (z >> _S31)
-
-
-@nb.njit(cache=True, inline="always")
-def _stream(key, index):
-    """Hash number ``index`` (0, 1, ...) of the stream ``key``."""
-    return _mix64(key + (np.uint64(index) + _ONE) * _GOLDEN)
-
-
-@nb.njit(cache=True, inline="always")
-def _subkey(key, index, salt):
-    """Key of sub-stream ``index`` (a device, a row, a column) of ``key``."""
-    return _mix64(key ^ ((np.uint64(index) + _ONE) * salt))
-
-
-@nb.njit(cache=True, inline="always")
-def _unit_open(h):
-    """Uniform in (0, 1] from the top 53 bits of ``h``."""
-    return (np.float64(h >> _S11) + 1.0) * (1.0 / 9007199254740992.0)
-
-
-@nb.njit(cache=True)
-def _normal_tail(h, r):
-    """Exact Gaussian tail beyond ``r`` (Marsaglia 1964), draws taken from the stream keyed by ``h``."""
-    attempt = 0
-    while True:
-        x = -math.log(_unit_open(_stream(h, 2 * attempt))) / r
-        y = -math.log(_unit_open(_stream(h, 2 * attempt + 1)))
-        if 2.0 * y > x * x:
-            return r + x
-        attempt += 1
-
-
-@nb.njit(cache=True, inline="always")
-def _normal(key, index, table):
-    """Standard normal draw number ``index`` of stream ``key``."""
-    h = _stream(key, index)
-    b = np.int64(h >> _S52)
-    if b == 0:
-        return -_normal_tail(h, table[_TOP_BIN])
-    if b == _TOP_BIN:
-        return _normal_tail(h, table[_TOP_BIN])
-    frac = np.float64((h >> _S12) & _FRACTION_MASK) * (1.0 / 1099511627776.0)
-    return table[b] + (table[b + 1] - table[b]) * frac
-
-
-@nb.njit(cache=True)
-def _sample_keys(block_key, first_sample, count):
-    """Keys of samples ``first_sample .. first_sample + count - 1`` of a block."""
-    keys = np.empty(count, dtype=np.uint64)
-    for s in range(count):
-        keys[s] = _stream(np.uint64(block_key), first_sample + s)
-    return keys
-
 
 # ---------------------------------------------------------------------------------------------
 # plain-Python versions (Python integers, explicit masking)
@@ -162,7 +86,7 @@ def py_normal(key: int, index: int, table: np.ndarray = NORMAL_TABLE) -> float:
             if 2.0 * y > x * x:
                 return -(r + x) if b == 0 else r + x
             attempt += 1
-    frac = ((h >> 12) & ((1 << _FRACTION_BITS) - 1)) / 2.0 ** _FRACTION_BITS
+    frac = ((h >> 12) & ((1 << FRACTION_BITS) - 1)) / 2.0 ** FRACTION_BITS
     return float(table[b] + (table[b + 1] - table[b]) * frac)
 
 

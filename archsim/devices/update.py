@@ -17,7 +17,8 @@ import numpy as np
 from archsim.config.device import UpdateConfig
 from archsim.devices import kernels
 from archsim.devices.models import DeviceModel, DeviceState
-from archsim.devices.rng import NORMAL_TABLE, _sample_keys
+from archsim.devices.kernels import _sample_keys
+from archsim.devices.rng import NORMAL_TABLE
 
 _DUMMY = np.zeros((1, 1))
 _DUMMY_FLAT = np.zeros(1)

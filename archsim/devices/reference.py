@@ -1,0 +1,216 @@
+"""Slow, obviously correct references for the kernels of :mod:`archsim.devices.kernels`.
+
+Plain Python loops over samples, devices, slots and pulses, on Python floats and integers, drawing the same
+counter-based random numbers (:mod:`archsim.devices.rng`, ``py_*`` versions). They follow the formulas of
+:mod:`archsim.devices.models` and the update-management rules of :mod:`archsim.devices.update` line by
+line, for small arrays in tests only.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from archsim.config.device import UpdateConfig
+from archsim.devices.models import DeviceModel, DeviceState
+from archsim.devices.rng import (COL_SALT, DEVICE_SALT, NORMAL_TABLE, ROW_SALT, WRITE_NOISE_DRAW, py_normal,
+                                 py_stream, py_subkey, py_uniform32)
+
+
+def ref_mean_step(model: DeviceModel, w: float, up: bool, su: float, sd: float, bmax: float, bmin: float,
+                  gu: float, gd: float) -> float:
+    """Mean step magnitude of one pulse, straight from the table in :mod:`archsim.devices.models`."""
+    g = model.glob
+    name = ["constant_step", "linear_step", "soft_bounds", "power", "exponential", "exp_step", "pow_step",
+            "piecewise"][model.code]
+    scale = su if up else sd
+    if name == "constant_step":
+        return scale
+    if name == "linear_step":
+        if up:
+            return su * (1.0 - gu * w / g[3]) if g[3] != 0 else su
+        return sd * (1.0 - gd * w / g[4]) if g[4] != 0 else sd
+    if name == "soft_bounds":
+        return su * (1.0 - w / bmax) if up else sd * (1.0 - w / bmin)
+    if name == "power":
+        return su * max(1.0 - w / bmax, 0.0) ** gu if up else sd * max(1.0 - w / bmin, 0.0) ** gd
+    if name == "exponential":
+        gamma, x = (gu, 1.0 - w / bmax) if up else (gd, 1.0 - w / bmin)
+        shape = x if abs(gamma) < 1e-9 else math.expm1(gamma * x) / math.expm1(gamma)
+        return scale * shape
+    if name == "exp_step":
+        z = 2.0 * w / (bmax - bmin) * g[5] + g[6]
+        if up:
+            return su * max(1.0 - g[7] * math.exp(gu * z), 0.0)
+        return sd * max(1.0 - g[8] * math.exp(-gd * z), 0.0)
+    if name == "pow_step":
+        span = bmax - bmin
+        return su * max((bmax - w) / span, 0.0) ** gu if up else sd * max((w - bmin) / span, 0.0) ** gd
+    nodes = model.piecewise_up if up else model.piecewise_down
+    n_sections = len(nodes) - 1
+    if n_sections <= 0:
+        return scale * float(nodes[0])
+    w_scaled = max((w - bmin) / (bmax - bmin) * n_sections, 0.0)
+    index = min(math.floor(w_scaled), n_sections - 1)
+    t = min(w_scaled - index, 1.0)
+    return scale * ((1.0 - t) * float(nodes[index]) + t * float(nodes[index + 1]))
+
+
+def _params(state: DeviceState, i: int, j: int) -> tuple[float, ...]:
+    return tuple(float(getattr(state, n)[i, j]) for n in
+                 ("scale_up", "scale_down", "bound_max", "bound_min", "gamma_up", "gamma_down"))
+
+
+def ref_pulse_device(model: DeviceModel, w: float, n: int, up: bool, params: tuple[float, ...], dev_key: int) -> float:
+    su, sd, bmax, bmin, gu, gd = params
+    std_mult, std_add = float(model.glob[0]), float(model.glob[1])
+    noisy = std_mult > 0 or std_add > 0
+    for k in range(n):
+        step = ref_mean_step(model, w, up, su, sd, bmax, bmin, gu, gd)
+        if noisy:
+            scale = su if up else sd
+            std = abs(std_mult * step) if std_add == 0 else math.sqrt((std_mult * step) ** 2 + (std_add * scale) ** 2)
+            step += std * py_normal(dev_key, k)
+        w = w + step if up else w - step
+        w = min(max(w, bmin), bmax)
+    return w
+
+
+def _write_noise(model: DeviceModel, state: DeviceState, i: int, j: int, dev_key: int) -> None:
+    if model.glob[2] > 0:
+        state.w_apparent[i, j] = state.w[i, j] + float(model.glob[2]) * py_normal(dev_key, WRITE_NOISE_DRAW)
+
+
+def ref_management(x_row, d_row, lr: float, dw_min: float, cfg: UpdateConfig) -> tuple[int, float, float]:
+    """BL, scale_d, scale_x of one sample (aihwkit performUpdateManagement)."""
+    x_max = max(abs(v) for v in x_row)
+    d_max = max(abs(v) for v in d_row)
+    if lr <= 0 or x_max == 0 or d_max == 0:
+        return 0, 0.0, 0.0
+    bl = cfg.bl
+    a = b = math.sqrt(lr / (dw_min * cfg.bl))
+    if not (cfg.update_management or cfg.update_bl_management):
+        return bl, a, b
+    k = lr * x_max * d_max / dw_min
+    if cfg.update_bl_management:
+        bl = min(max(math.ceil(k), 1), cfg.bl)
+        a = b = math.sqrt(lr / (dw_min * bl))
+    if cfg.update_management:
+        d_val = d_max * cfg.bl / k if k > cfg.bl else d_max
+        a = a * math.sqrt(x_max / d_val)
+        b = b * math.sqrt(d_val / x_max)
+    return bl, a, b
+
+
+def ref_train(key: int, index: int, salt: int, magnitude: float, scale: float, bl: int) -> list[bool]:
+    """Slot-by-slot Bernoulli train of one row or column."""
+    p = magnitude * scale
+    if p <= 0 or bl <= 0:
+        return [False] * bl
+    threshold = 1 << 32 if p >= 1.0 else int(p * 4294967296.0)
+    sub = py_subkey(key, index, salt)
+    return [py_uniform32(sub, t) < threshold for t in range(bl)]
+
+
+def ref_pulsed_update(state: DeviceState, model: DeviceModel, x: np.ndarray, d: np.ndarray, lr: float,
+                      cfg: UpdateConfig, block_key: int, first_sample: int) -> dict[str, list[int]]:
+    """Reference of :func:`archsim.devices.update.pulsed_update`, in place on ``state``; returns per-sample stats."""
+    n_out, n_in = state.shape
+    stats = {"bl": [], "row_pulses": [], "col_pulses": [], "device_pulses": []}
+    for b in range(x.shape[0]):
+        key = py_stream(block_key, first_sample + b)
+        bl, scale_d, scale_x = ref_management(x[b], d[b], lr, model.dw_min, cfg)
+        fired = 0
+        if cfg.mode == "expected":
+            for i in range(n_out):
+                for j in range(n_in):
+                    dw = -lr * float(d[b, i]) * float(x[b, j])
+                    if dw == 0.0:
+                        continue
+                    up = dw > 0
+                    params = _params(state, i, j)
+                    pulses = abs(dw) / model.dw_min
+                    step = ref_mean_step(model, float(state.w[i, j]), up, *params)
+                    change = pulses * step
+                    dev_key = py_subkey(key, i * n_in + j, DEVICE_SALT)
+                    if model.noisy:
+                        scale = params[0] if up else params[1]
+                        std_mult, std_add = float(model.glob[0]), float(model.glob[1])
+                        std = abs(std_mult * step) if std_add == 0 else math.sqrt((std_mult * step) ** 2
+                                                                                 + (std_add * scale) ** 2)
+                        change += math.sqrt(pulses) * std * py_normal(dev_key, 0)
+                    w = float(state.w[i, j]) + (change if up else -change)
+                    state.w[i, j] = min(max(w, params[3]), params[2])
+                    _write_noise(model, state, i, j, dev_key)
+            p_d = [min(abs(v) * scale_d, 1.0) for v in d[b]]
+            p_x = [min(abs(v) * scale_x, 1.0) for v in x[b]]
+            stats["bl"].append(bl)
+            stats["row_pulses"].append(round(bl * sum(p_d)))
+            stats["col_pulses"].append(round(bl * sum(p_x)))
+            stats["device_pulses"].append(round(lr / model.dw_min * sum(abs(v) for v in d[b])
+                                                * sum(abs(v) for v in x[b])))
+            continue
+        if cfg.mode == "mean_count":
+            d_counts = [min(math.floor(bl * abs(float(v)) * scale_d + 0.5), bl) for v in d[b]]
+            x_counts = [min(math.floor(bl * abs(float(v)) * scale_x + 0.5), bl) for v in x[b]]
+            pulses = [[math.floor(d_counts[i] / bl * x_counts[j] + 0.5) if bl else 0 for j in range(n_in)]
+                      for i in range(n_out)]
+            rows, cols = sum(d_counts), sum(x_counts)
+        else:
+            row_trains = [ref_train(key, i, ROW_SALT, abs(float(d[b, i])), scale_d, bl) for i in range(n_out)]
+            col_trains = [ref_train(key, j, COL_SALT, abs(float(x[b, j])), scale_x, bl) for j in range(n_in)]
+            pulses = [[sum(1 for t in range(bl) if row_trains[i][t] and col_trains[j][t]) for j in range(n_in)]
+                      for i in range(n_out)]
+            rows, cols = sum(map(sum, row_trains)), sum(map(sum, col_trains))
+        for i in range(n_out):
+            for j in range(n_in):
+                n = pulses[i][j]
+                if n == 0:
+                    continue
+                up = np.sign(d[b, i]) * np.sign(x[b, j]) < 0
+                dev_key = py_subkey(key, i * n_in + j, DEVICE_SALT)
+                state.w[i, j] = ref_pulse_device(model, float(state.w[i, j]), n, up, _params(state, i, j), dev_key)
+                _write_noise(model, state, i, j, dev_key)
+                fired += n
+        stats["bl"].append(bl)
+        stats["row_pulses"].append(rows)
+        stats["col_pulses"].append(cols)
+        stats["device_pulses"].append(fired)
+    return stats
+
+
+def ref_apply_counts(state: DeviceState, model: DeviceModel, counts: np.ndarray, key: int) -> int:
+    n_out, n_in = state.shape
+    fired = 0
+    for i in range(n_out):
+        for j in range(n_in):
+            c = int(counts[i, j])
+            if c == 0:
+                continue
+            dev_key = py_subkey(key, i * n_in + j, DEVICE_SALT)
+            state.w[i, j] = ref_pulse_device(model, float(state.w[i, j]), abs(c), c > 0, _params(state, i, j), dev_key)
+            _write_noise(model, state, i, j, dev_key)
+            fired += abs(c)
+    return fired
+
+
+def ref_pulse_protocol(state: DeviceState, model: DeviceModel, directions, key: int) -> tuple[list[float], list[float]]:
+    n_devices = state.shape[1]
+    means, stds = [], []
+    for step, direction in enumerate(directions):
+        step_key = py_stream(key, step)
+        for k in range(n_devices):
+            dev_key = py_subkey(step_key, k, DEVICE_SALT)
+            state.w[0, k] = ref_pulse_device(model, float(state.w[0, k]), 1, direction > 0, _params(state, 0, k),
+                                             dev_key)
+            _write_noise(model, state, 0, k, dev_key)
+        values = state.apparent()[0]
+        mean = sum(float(v) for v in values) / n_devices
+        means.append(mean)
+        stds.append(math.sqrt(sum((float(v) - mean) ** 2 for v in values) / n_devices))
+    return means, stds
+
+
+__all__ = ["ref_mean_step", "ref_pulse_device", "ref_management", "ref_train", "ref_pulsed_update",
+           "ref_apply_counts", "ref_pulse_protocol", "NORMAL_TABLE"]

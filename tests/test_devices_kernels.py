@@ -1,0 +1,241 @@
+"""Every numba kernel against its slow reference (archsim.devices.reference) on small arrays.
+
+Kernels and references draw the same counter-based random numbers, so the same seed must give the same
+result up to floating-point rounding (both evaluate the same float64 expressions; 1e-12 relative leaves
+room only for a last-bit difference in a libm call).
+"""
+
+import dataclasses
+
+import numba
+import numpy as np
+import pytest
+
+from archsim.config.device import DEVICE_MODELS, DeviceConfig, UpdateConfig
+from archsim.devices import kernels, reference
+from archsim.devices.models import device_model, mean_steps, sample_device_state
+from archsim.devices.kernels import _normal, _sample_keys
+from archsim.devices.rng import NORMAL_BINS, NORMAL_TABLE, ROW_SALT, py_normal, py_stream, seed_key
+from archsim.devices.update import apply_pulse_counts, pulse_protocol, pulsed_update, update_management
+
+RTOL = 1e-12
+
+# Model-specific settings that make every branch of each response formula matter.
+MODEL_SETTINGS = {
+    "constant_step": {},
+    "linear_step": {"gamma_up": 0.4, "gamma_down": 0.7},
+    "soft_bounds": {"up_down": 0.2},
+    "power": {"gamma_up": 1.5, "gamma_down": 0.6},
+    "exponential": {"gamma_up": 2.0, "gamma_down": -1.0},
+    "exp_step": {},
+    "pow_step": {"gamma_up": 1.3, "gamma_down": 0.8},
+    "piecewise": {"piecewise_up": [1.2, 1.0, 0.6, 0.2], "piecewise_down": [0.1, 0.5, 1.0, 1.4]},
+}
+
+
+def make_device(model, **extra):
+    values = dict(model=model, dw_min=0.02, w_max=0.8, w_min=-0.7, dw_min_std=0.3, dw_min_std_add=0.1,
+                  write_noise_std=0.5)
+    values.update(MODEL_SETTINGS[model])
+    values.update(extra)
+    return DeviceConfig(**values)
+
+
+def make_state(cfg, shape, seed=0):
+    state = sample_device_state(cfg, shape, np.random.default_rng(seed))
+    start = np.random.default_rng(seed + 1).uniform(-0.5, 0.5, shape)
+    np.clip(start, state.bound_min, state.bound_max, out=state.w)
+    if state.w_apparent is not None:
+        state.w_apparent[...] = state.w
+    return state
+
+
+def assert_same_state(fast, slow):
+    np.testing.assert_allclose(fast.w, slow.w, rtol=RTOL, atol=1e-15)
+    if fast.w_apparent is not None:
+        np.testing.assert_allclose(fast.w_apparent, slow.w_apparent, rtol=RTOL, atol=1e-15)
+
+
+def test_all_models_covered():
+    assert set(MODEL_SETTINGS) == set(DEVICE_MODELS)
+
+
+def test_normal_draws_match_reference():
+    @numba.njit
+    def draws(key, n, table):
+        out = np.empty(n)
+        for k in range(n):
+            out[k] = _normal(key, k, table)
+        return out
+
+    key = seed_key(11, 3)
+    # 40_000 draws visit both tail bins (probability 2/4096 each draw) about 20 times
+    fast = draws(np.uint64(key), 40_000, NORMAL_TABLE)
+    slow = np.array([py_normal(key, k) for k in range(40_000)])
+    np.testing.assert_allclose(fast, slow, rtol=RTOL)
+    assert (np.abs(fast) > NORMAL_TABLE[NORMAL_BINS - 1]).sum() > 0
+
+
+def test_normal_draws_are_standard_normal():
+    @numba.njit
+    def draws(key, n, table):
+        out = np.empty(n)
+        for k in range(n):
+            out[k] = _normal(key, k, table)
+        return out
+
+    n = 2_000_000
+    z = draws(np.uint64(seed_key(5)), n, NORMAL_TABLE)
+    # Standard errors for n draws of N(0,1): mean 1/sqrt(n), variance sqrt(2/n), E z^4 sqrt(96/n)
+    # (Var z^4 = E z^8 - 9 = 96); the tail beyond Phi^-1(1 - 1/4096) has probability 2/4096 per draw,
+    # binomial standard error sqrt(p (1 - p) / n). Five standard errors each.
+    assert abs(z.mean()) < 5 / np.sqrt(n)
+    assert abs(z.var() - 1.0) < 5 * np.sqrt(2 / n)
+    assert abs((z ** 4).mean() - 3.0) < 5 * np.sqrt(96 / n)
+    p_tail = 2 / NORMAL_BINS
+    tail = (np.abs(z) > NORMAL_TABLE[NORMAL_BINS - 1]).mean()
+    assert abs(tail - p_tail) < 5 * np.sqrt(p_tail * (1 - p_tail) / n)
+    assert abs(z).max() > 4.0  # the exact tail reaches beyond the last table quantile
+
+
+@pytest.mark.parametrize("model", DEVICE_MODELS)
+def test_mean_step_matches_reference(model):
+    cfg = make_device(model)
+    state = make_state(cfg, (4, 6))
+    dm = device_model(cfg)
+    w = np.random.default_rng(3).uniform(-0.9, 0.9, (4, 6))
+    for up in (True, False):
+        fast = mean_steps(dm, state, w, up)
+        slow = [[reference.ref_mean_step(dm, float(w[i, j]), up, *reference._params(state, i, j))
+                 for j in range(6)] for i in range(4)]
+        np.testing.assert_allclose(fast, slow, rtol=RTOL, atol=1e-15)
+
+
+def test_pulse_trains_match_reference():
+    rng = np.random.default_rng(0)
+    magnitudes = np.abs(rng.normal(size=(3, 9)))
+    magnitudes[1, 4] = 0.0
+    scale = np.array([0.4, 2.0, 0.05])
+    for bl in (7, 64, 150):
+        bls = np.array([bl, bl, 0], dtype=np.int64)
+        keys = _sample_keys(np.uint64(99), 5, 3)
+        words = -(-bl // 64)
+        bits = np.empty((3, 9, words), dtype=np.uint64)
+        counts = np.empty((3, 9), dtype=np.int64)
+        kernels._pulse_trains(magnitudes, scale, bls, keys, True, bits, counts)
+        for b in range(3):
+            for v in range(9):
+                train = reference.ref_train(int(keys[b]), v, ROW_SALT, magnitudes[b, v], scale[b], int(bls[b]))
+                unpacked = [bool((int(bits[b, v, t // 64]) >> (t % 64)) & 1) for t in range(bl)]
+                assert unpacked[: len(train)] == train and not any(unpacked[len(train):])
+                assert counts[b, v] == sum(train)
+
+
+@pytest.mark.parametrize("mode", ["stochastic", "mean_count", "expected"])
+@pytest.mark.parametrize("model", DEVICE_MODELS)
+def test_pulsed_update_matches_reference(model, mode):
+    cfg = make_device(model)
+    dm = device_model(cfg)
+    rng = np.random.default_rng(7)
+    x = rng.uniform(-1, 1, (4, 6))
+    d = rng.normal(0, 0.5, (4, 5))
+    x[1, 2] = 0.0
+    d[2] = 0.0  # a sample with no error: no pulses
+    for bl, bl_management in ((31, True), (100, False)):  # 100 slots: bit trains span two words
+        ucfg = UpdateConfig(bl=bl, mode=mode, update_bl_management=bl_management)
+        fast, slow = make_state(cfg, (5, 6)), make_state(cfg, (5, 6))
+        stats = pulsed_update(fast, dm, x, d, 0.05, ucfg, 1234, 17)
+        expected = reference.ref_pulsed_update(slow, dm, x, d, 0.05, ucfg, 1234, 17)
+        assert_same_state(fast, slow)
+        for name, values in expected.items():
+            # expected-mode counts are rounded sums that may differ in summation order: allow 1
+            tolerance = 1 if mode == "expected" else 0
+            np.testing.assert_allclose(getattr(stats, name), values, atol=tolerance, err_msg=name)
+        assert sum(expected["device_pulses"]) > 0
+
+
+@pytest.mark.parametrize("model", DEVICE_MODELS)
+def test_apply_counts_matches_reference(model):
+    cfg = make_device(model)
+    dm = device_model(cfg)
+    counts = np.random.default_rng(2).integers(-6, 7, (5, 4))
+    fast, slow = make_state(cfg, (5, 4)), make_state(cfg, (5, 4))
+    fired = apply_pulse_counts(fast, dm, counts, 4321)
+    assert fired == reference.ref_apply_counts(slow, dm, counts, 4321)
+    assert_same_state(fast, slow)
+
+
+@pytest.mark.parametrize("model", ["soft_bounds", "exp_step"])
+def test_pulse_protocol_matches_reference(model):
+    cfg = make_device(model)
+    dm = device_model(cfg)
+    fast, slow = make_state(cfg, (1, 7)), make_state(cfg, (1, 7))
+    directions = np.array([1] * 5 + [-1] * 5 + [1] * 3, dtype=np.int8)
+    mean, std = pulse_protocol(fast, dm, directions, 77)
+    ref_mean, ref_std = reference.ref_pulse_protocol(slow, dm, directions, 77)
+    np.testing.assert_allclose(mean, ref_mean, rtol=1e-10)
+    np.testing.assert_allclose(std, ref_std, rtol=1e-9, atol=1e-15)
+    assert_same_state(fast, slow)
+
+
+def test_update_management_matches_reference():
+    rng = np.random.default_rng(4)
+    for um in (True, False):
+        for ublm in (True, False):
+            cfg = UpdateConfig(bl=31, update_management=um, update_bl_management=ublm)
+            x_max = np.abs(rng.normal(size=20)) + 1e-3
+            d_max = np.abs(rng.normal(size=20)) * 10.0 ** rng.uniform(-4, 1, 20)
+            for lr in (1e-4, 0.01, 1.0):
+                plan = update_management(x_max, d_max, lr, 0.001, cfg)
+                for k in range(20):
+                    bl, a, b = reference.ref_management([x_max[k]], [d_max[k]], lr, 0.001, cfg)
+                    assert plan.bl[k] == bl
+                    np.testing.assert_allclose([plan.scale_d[k], plan.scale_x[k]], [a, b], rtol=1e-14)
+
+
+def test_update_is_independent_of_thread_count():
+    cfg = make_device("soft_bounds")
+    dm = device_model(cfg)
+    rng = np.random.default_rng(9)
+    x, d = rng.uniform(-1, 1, (8, 40)), rng.normal(0, 0.3, (8, 60))
+    results = []
+    threads = numba.get_num_threads()
+    try:
+        for n in sorted({1, threads}):
+            numba.set_num_threads(n)
+            for mode in ("stochastic", "expected"):
+                state = make_state(cfg, (60, 40))
+                pulsed_update(state, dm, x, d, 0.05, UpdateConfig(mode=mode), 5, 0)
+                results.append((n, mode, state.w.copy()))
+    finally:
+        numba.set_num_threads(threads)
+    for n, mode, w in results:
+        same_mode = [r for r in results if r[1] == mode]
+        np.testing.assert_array_equal(w, same_mode[0][2])
+
+
+def test_same_sample_numbers_give_same_update_and_different_ones_do_not():
+    cfg = make_device("soft_bounds")
+    dm = device_model(cfg)
+    x, d = np.ones((1, 8)), np.full((1, 8), -0.5)
+    ucfg = UpdateConfig()
+    a, b, c = (make_state(cfg, (8, 8)) for _ in range(3))
+    pulsed_update(a, dm, x, d, 0.1, ucfg, 5, 3)
+    pulsed_update(b, dm, x, d, 0.1, ucfg, 5, 3)
+    pulsed_update(c, dm, x, d, 0.1, ucfg, 5, 4)
+    np.testing.assert_array_equal(a.w, b.w)
+    assert not np.array_equal(a.w, c.w)
+
+
+def test_bad_update_inputs():
+    cfg = make_device("soft_bounds")
+    dm = device_model(cfg)
+    state = make_state(cfg, (3, 4))
+    with pytest.raises(ValueError):
+        pulsed_update(state, dm, np.ones((2, 3)), np.ones((2, 3)), 0.1, UpdateConfig(), 1, 0)
+    with pytest.raises(ValueError):
+        pulsed_update(state, dm, np.ones((2, 4)), np.ones((2, 3)), -0.1, UpdateConfig(), 1, 0)
+    with pytest.raises(ValueError):
+        apply_pulse_counts(state, dm, np.full((3, 4), 0.5), 1)
+    assert py_stream(1, 0) != py_stream(1, 1)
+    assert dataclasses.is_dataclass(state)
