@@ -112,6 +112,19 @@ class Architecture:
             out.append(("link", shared) if shared is not None else ("link", a, b))
         return tuple(dict.fromkeys(out))  # a bus is one channel however many hops cross it
 
+    def leakage_counts(self, powered_tiles: int | None = None) -> dict[str, int]:
+        """Instances that leak when only tiles ``0 .. powered_tiles-1`` are powered (None: every tile).
+
+        With gating, a router leaks only if it hosts a powered tile or a shared unit (gated routers are
+        assumed to keep forwarding in a retentive sleep state, a stated simplification).
+        """
+        tiles = self.hw.tile.count if powered_tiles is None else powered_tiles
+        counts = dict(self.leakage.counts, adc=self.hw.tile.adcs * tiles, tile=tiles)
+        if powered_tiles is not None:
+            routers = {self.tile_router(t) for t in range(tiles)} | {self.hub, self.io_router}
+            counts["router"] = len(routers & set(self.routers))
+        return counts
+
     # -- timing helpers ----------------------------------------------------------------------------
     def mvm_cycles(self, passes: int, outputs: int) -> int:
         """Cycles of ``passes`` array reads each converting ``outputs`` outputs.

@@ -1,0 +1,157 @@
+"""From operations to plans (resources held, cycles) and ledger charges (component energies).
+
+An operation's *structure key* is the operation with its data-dependent, energy-only counts removed
+(device pulses, driver pulses, samples of a pulsed update). Everything in the key fixes timing, so
+bound-management ``retries`` (extra MVM passes) and the BL actually used are part of it. Plans are
+compiled once per structure key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from archsim.engine.ledger import to_quanta
+from archsim.errors import ArchsimError
+from archsim.hw.components import DIGITAL_KINDS
+from archsim.ops import PHASES, ArrayId, BufferAccess, Digital, Move, Mvm, PulseUpdate, TransferRead, TransferWrite
+
+#: Resource kinds in the global order in which an operation acquires them (ordered acquisition: no deadlock).
+#: "readout" is a tile's DACs and ADC bank, which serve one read at a time; "pulse" its pulse generators.
+RESOURCE_RANK = {"array": 0, "readout": 1, "pulse": 2, "link": 3, "buffer": 4, "digital": 5}
+
+
+@dataclass(frozen=True, slots=True)
+class OpPlan:
+    """What one operation of a step structure does to time: resources held for ``cycles`` cycles."""
+
+    label: str
+    resources: tuple[tuple, ...]
+    cycles: int
+    phase: str
+    deps: tuple[int, ...]
+    background: bool
+    static_quanta: tuple[tuple[str, int], ...] | None  # charges when no data-dependent count exists
+
+
+def structure_key(op) -> tuple:
+    """The timing-relevant content of ``op`` (hashable)."""
+    kind = type(op)
+    if kind is Mvm:
+        return (kind, op.array, op.direction, op.vectors, op.active_rows, op.active_cols, op.in_bits, op.out_bits,
+                op.retries, op.phase, op.deps)
+    if kind is PulseUpdate:
+        return (kind, op.array, op.bl, op.phase, op.deps)
+    if kind is TransferWrite:
+        return (kind, op.array, op.bl, op.phase, op.deps)
+    if kind is Move:
+        return (kind, op.src, op.dst, op.bits, op.phase, op.deps)
+    if kind is Digital:
+        return (kind, op.kind, op.count, op.phase, op.deps)
+    if kind is TransferRead:
+        return (kind, op.array, op.columns, op.active_rows, op.in_bits, op.out_bits, op.retries, op.phase, op.deps)
+    if kind is BufferAccess:
+        return (kind, op.kind, op.bits, op.phase, op.deps)
+    raise ArchsimError(f"unknown operation {op!r}; expected one of the classes of archsim.ops")
+
+
+class Costing:
+    """Turns operations into :class:`OpPlan` s and ledger charges against one architecture and mapping."""
+
+    def __init__(self, arch, mapping, background_transfers: bool):
+        self.arch = arch
+        self.mapping = mapping
+        self.background_transfers = background_transfers
+        self.capacity = {("digital",): arch.hw.digital.units, ("buffer",): arch.hw.buffer.ports}
+        crossbar, pulses = arch.crossbar, arch.pulse_generator
+        self.write_pulse_pj = crossbar.write_pulse_pj
+        self.row_pulse_pj = pulses.row_pulse_pj
+        self.col_pulse_pj = pulses.col_pulse_pj
+
+    # -- plans -----------------------------------------------------------------------------------
+    def plan(self, op, index: int) -> OpPlan:
+        """Compile one operation (at position ``index`` of its step)."""
+        if op.phase not in PHASES:
+            raise ArchsimError(f"operation {index} ({type(op).__name__}) has phase {op.phase!r}; expected one of "
+                               f"{', '.join(PHASES)}")
+        for dep in op.deps:
+            if not (isinstance(dep, int) and 0 <= dep < index):
+                raise ArchsimError(f"operation {index} ({type(op).__name__}) depends on {dep!r}; expected indices "
+                                   f"of earlier operations of the same step")
+        background = self.background_transfers and op.phase == "transfer"
+        arch = self.arch
+        kind = type(op)
+        if kind in (Mvm, TransferRead):
+            tile = self.mapping.tile_of(op.array)
+            dac, adc = arch.dac, arch.adc
+            if kind is Mvm:
+                if op.direction not in ("forward", "backward"):
+                    raise ArchsimError(f"operation {index} (Mvm) has direction {op.direction!r}; expected forward "
+                                       f"or backward")
+                driven, outputs = ((op.active_rows, op.active_cols) if op.direction == "forward"
+                                   else (op.active_cols, op.active_rows))
+                reads = op.vectors + op.retries
+                cells_per_pass = op.active_rows * op.active_cols
+                label = f"mvm {op.direction} {_name(op.array)}"
+            else:  # one-hot reads: one driven line, one line of cells conducts
+                driven, outputs = 1, op.active_rows
+                reads = op.columns + op.retries
+                cells_per_pass = op.active_rows
+                label = f"transfer_read {_name(op.array)}"
+            passes = reads * dac.passes(op.in_bits)
+            out_bits = min(max(op.out_bits, 1), 16)
+            charges = (("adc", to_quanta(passes * outputs * adc.energy_per_conversion_pj(out_bits))),
+                       ("dac", to_quanta(passes * driven * dac.drive_energy_pj(op.in_bits))),
+                       ("array_read", to_quanta(passes * cells_per_pass * arch.crossbar.read_cell_pj)))
+            return OpPlan(label, _ordered((("array", *op.array), ("readout", tile))),
+                          arch.mvm_cycles(passes, outputs), op.phase, op.deps, background, _nonzero(charges))
+        if kind in (PulseUpdate, TransferWrite):
+            tile = self.mapping.tile_of(op.array)
+            label = f"{'update' if kind is PulseUpdate else 'transfer_write'} {_name(op.array)}"
+            return OpPlan(label, _ordered((("array", *op.array), ("pulse", tile))), arch.pulse_cycles(op.bl),
+                          op.phase, op.deps, background, None)
+        if kind is Digital:
+            if op.kind not in DIGITAL_KINDS:
+                raise ArchsimError(f"operation {index} (Digital) has kind {op.kind!r}; expected one of "
+                                   f"{', '.join(DIGITAL_KINDS)}")
+            charges = (("digital", to_quanta(op.count * arch.digital.energy_pj[op.kind])),)
+            return OpPlan(f"digital {op.kind} x{op.count}", (("digital",),), arch.digital.cycles(op.kind, op.count),
+                          op.phase, op.deps, background, _nonzero(charges))
+        if kind is Move:
+            src, dst = self.mapping.node_of(op.src), self.mapping.node_of(op.dst)
+            path = arch.route(src, dst)
+            hops = len(path) - 1
+            charges = (("noc", to_quanta(arch.noc.move_energy_pj(op.bits, hops))),)
+            return OpPlan(f"move {_name(op.src)}->{_name(op.dst)} {op.bits}b", _ordered(arch.channels(path)),
+                          arch.noc.move_cycles(op.bits, hops), op.phase, op.deps, background, _nonzero(charges))
+        if kind is BufferAccess:
+            if op.kind not in ("read", "write"):
+                raise ArchsimError(f"operation {index} (BufferAccess) has kind {op.kind!r}; expected read or write")
+            charges = (("buffer", to_quanta(op.bits * arch.buffer.energy_per_bit_pj[op.kind])),)
+            return OpPlan(f"buffer {op.kind} {op.bits}b", (("buffer",),), arch.buffer.cycles(op.bits), op.phase,
+                          op.deps, background, _nonzero(charges))
+        raise ArchsimError(f"unknown operation {op!r}")  # pragma: no cover - structure_key rejects it first
+
+    # -- energy of data-dependent operations ------------------------------------------------------
+    def dynamic_quanta(self, op) -> tuple[tuple[str, int], ...]:
+        """Charges of a pulsed write, whose pulse counts depend on data."""
+        if type(op) is PulseUpdate:
+            row_pulses, col_pulses = op.row_pulses, op.col_pulses
+        else:
+            row_pulses = op.device_pulses if op.row_pulses is None else op.row_pulses
+            col_pulses = op.bl if op.col_pulses is None else op.col_pulses
+        return (("array_write", to_quanta(op.device_pulses * self.write_pulse_pj)),
+                ("pulse_generator", to_quanta(row_pulses * self.row_pulse_pj + col_pulses * self.col_pulse_pj)))
+
+
+def _ordered(resources) -> tuple[tuple, ...]:
+    return tuple(sorted(resources, key=lambda key: (RESOURCE_RANK[key[0]], key[1:])))
+
+
+def _nonzero(charges) -> tuple[tuple[str, int], ...]:
+    return tuple((component, q) for component, q in charges if q)
+
+
+def _name(location) -> str:
+    if isinstance(location, ArrayId):
+        return f"L{location.layer}{location.role}[{location.row_block},{location.col_block}]"
+    return str(location)

@@ -1,0 +1,448 @@
+"""The SimPy engine: executes each step's operation DAG against the architecture's resources.
+
+Every operation is a SimPy process: it waits for its dependencies, acquires its resources one by one in a
+global order (crossbar, the tile's readout = DACs + ADC bank, its pulse generators, NoC channels, buffer
+port, digital unit; ordered acquisition cannot deadlock), holds them for its latency in whole clock
+cycles and releases them. The process itself is the event its dependants wait for. A resource
+(:class:`_Slots`) grants a free slot at once; a busy one queues requests by priority
+``(background, step, op index)`` (foreground work first, then older work, then program order) and a
+release hands the slot straight to the first in the queue; a resource is never taken away from an
+operation holding it.
+
+Transfer policies: ``inline`` transfer operations are part of the step; a step ends when all its
+operations have finished. ``background`` transfer operations run at the lowest priority, on resources as
+they become idle; a step ends when its foreground operations have finished, and unfinished transfers carry
+over into the next step on the same timeline, where they contend with its reads.
+
+Leakage is static power x simulated time. A step's window runs from its start to its end; each cycle of
+the window is charged to one phase: the first in :data:`archsim.ops.PHASES` order whose span (first start to
+last end of its operations within the window) covers it, idle cycles to the next phase that starts (or the
+last one that ran). :meth:`Engine.totals` finishes outstanding background work and charges that tail too.
+
+Caching. The future of the timeline after a step boundary is fully determined by the step's structure and
+by the *carry state* at the boundary: which operations of earlier steps are still outstanding and where
+they are (running with so many cycles left, queued after holding so many of their resources, or waiting
+for dependencies), in the order SimPy will wake them. With ``cache=True`` the engine memoises each step's
+timing by (structure, carry state); on a hit it skips SimPy and rebuilds the carried operations, in that
+same order, on a fresh environment at the new time. The result is identical to the continuous simulation;
+``tests/test_engine.py`` checks it on multi-step runs with background transfers.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from dataclasses import dataclass
+
+import simpy
+
+from archsim.engine.costing import Costing, OpPlan, structure_key
+from archsim.engine.ledger import StepCost, add_into, to_quanta
+from archsim.errors import ArchsimError
+from archsim.ops import PHASES
+
+TRANSFER_POLICIES = ("inline", "background")
+
+
+class _Slots:
+    """A resource of ``capacity`` identical slots with a priority queue (lighter than simpy.PriorityResource:
+    an uncontended acquisition schedules no event)."""
+
+    __slots__ = ("capacity", "users", "queue")
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.users = 0
+        self.queue: list = []  # heap of (priority, event); priorities are unique
+
+    def release(self) -> None:
+        if self.queue:
+            heapq.heappop(self.queue)[1].succeed()  # the slot passes straight to the first waiter
+        else:
+            self.users -= 1
+
+
+class _LiveOp:
+    """One operation on the timeline."""
+
+    __slots__ = ("step", "index", "sid", "plan", "priority", "pending", "held", "waiting", "timeout", "start",
+                 "end_at", "seq", "done")
+
+    def __init__(self, step: int, index: int, sid: int, plan: OpPlan):
+        self.step, self.index, self.sid, self.plan = step, index, sid, plan
+        self.priority = (1 if plan.background else 0, step, index)
+        self.pending = None      # dependency events still awaited, or None
+        self.held = 0            # resources granted so far, a prefix of plan.resources
+        self.waiting = None      # the event of the queued request for the next resource
+        self.timeout = None      # the hold timeout once running
+        self.start = None
+        self.end_at = None
+        self.seq = 0
+        self.done = None
+
+
+@dataclass(frozen=True)
+class _Timing:
+    """The timing of one step window, relative to its start (what the cache stores)."""
+
+    latency: int
+    phase_spans: tuple[tuple[str, int, int], ...]   # (phase, first start, last end), window-relative
+    leak_cycles: tuple[tuple[str, int], ...]        # cycles of the window charged to each phase
+    trace: tuple[tuple[int, int, int, int, int], ...]  # (step offset back, sid, op index, start, end)
+    carry_out: tuple
+
+
+class Engine:
+    """Costs training steps: ``run_step(ops) -> StepCost``; ``totals()``; ``chrome_trace()``.
+
+    ``transfer_policy`` None takes ``hw.mapping.transfer_policy``. ``cache`` memoises step timing by
+    structure (results identical to ``cache=False``). ``trace`` records every operation for
+    :meth:`chrome_trace`.
+    """
+
+    def __init__(self, arch, mapping, transfer_policy: str | None = "inline", cache: bool = True,
+                 trace: bool = False):
+        policy = transfer_policy or arch.hw.mapping.transfer_policy
+        if policy not in TRANSFER_POLICIES:
+            raise ArchsimError(f"transfer policy {policy!r} is unknown; expected one of {', '.join(TRANSFER_POLICIES)}")
+        self.arch, self.mapping = arch, mapping
+        self.transfer_policy = policy
+        self.cache_enabled, self.trace_enabled = cache, trace
+        self.costing = Costing(arch, mapping, policy == "background")
+        self.cycle_ns = arch.cycle_ns
+        leak = arch.hw.leakage
+        counts = arch.leakage_counts(mapping.tiles_used if leak.gate_unused_tiles else None)
+        self.static_power_w = arch.leakage.chip_power_w(counts)
+        self.leak_pj_per_cycle = self.static_power_w * self.cycle_ns * 1e3  # W * ns = nJ; x1e3 -> pJ
+        # structure interning and compiled plans
+        self._sids: dict[tuple, int] = {}
+        self._plans: list[list[OpPlan]] = []
+        self._op_plans: dict[tuple, OpPlan] = {}
+        self._cache: dict[tuple, _Timing] = {}
+        self.cache_hits = 0
+        self.cache_misses = 0
+        # timeline
+        self._env = simpy.Environment()
+        self._resources: dict[tuple, _Slots] = {}
+        self._outstanding: dict[tuple[int, int], _LiveOp] = {}
+        self._seq = itertools.count()
+        self._carry: tuple = ((), ())
+        self._step = 0
+        self._window_start = 0
+        self._spans: dict[str, list[int]] = {}
+        self._window_trace: list[tuple] = []
+        self._trace: list[tuple[int, int, int, int, int]] = []   # (step, sid, index, start, end), absolute
+        # totals
+        self._total_quanta: dict[tuple[str, str], int] = {}
+        self._total_phase_cycles: dict[str, int] = {}
+        self._total_ops = 0
+
+    # ------------------------------------------------------------------------------------------
+    # public API
+    # ------------------------------------------------------------------------------------------
+    def run_step(self, ops) -> StepCost:
+        """Cost one training step: simulate (or recall) its timing, charge its energy, advance the timeline."""
+        ops = list(ops)
+        keys = [structure_key(op) for op in ops]
+        sid = self._sids.get(tuple(keys))
+        if sid is None:
+            sid = self._compile(ops, keys)
+        plans = self._plans[sid]
+
+        quanta: dict[tuple[str, str], int] = {}
+        dynamic = self.costing.dynamic_quanta
+        for op, plan in zip(ops, plans):
+            charges = plan.static_quanta if plan.static_quanta is not None else dynamic(op)
+            for component, q in charges:
+                key = (component, plan.phase)
+                quanta[key] = quanta.get(key, 0) + q
+
+        start = self._env.now
+        timing = None
+        if self.cache_enabled:
+            cache_key = (sid, self._carry)
+            timing = self._cache.get(cache_key)
+        if timing is None:
+            timing = self._simulate_step(sid, plans)
+            if self.cache_enabled:
+                self.cache_misses += 1
+                self._cache[cache_key] = timing
+            cached = False
+        else:
+            self.cache_hits += 1
+            self._replay(timing, start)
+            cached = True
+        self._carry = timing.carry_out
+        self._step += 1
+        return self._close_window(quanta, timing, len(ops), cached)
+
+    def finish(self) -> StepCost | None:
+        """Run outstanding background work to completion; returns the cost of that tail (leakage), if any."""
+        if not self._outstanding:
+            return None
+        start = self._env.now
+        self._open_window(start)
+        self._env.run()
+        timing = self._measure_window(start, carry_out=((), ()))
+        self._carry = timing.carry_out
+        return self._close_window({}, timing, 0, False, count_step=False)
+
+    def totals(self) -> StepCost:
+        """Totals over all steps so far, leakage included; finishes outstanding background work first."""
+        self.finish()
+        return StepCost.from_quanta(self._total_quanta, self._env.now, self.cycle_ns, self._total_phase_cycles,
+                                    steps=self._step, ops=self._total_ops)
+
+    @property
+    def now_cycles(self) -> int:
+        """The timeline's current time (cycles)."""
+        return self._env.now
+
+    def chrome_trace(self) -> dict:
+        """Every traced operation as Chrome trace-event JSON (open in Perfetto or chrome://tracing).
+
+        One process per tile (its crossbars, DACs, ADC bank, pulse generators), one for the NoC channels and
+        one per shared unit pool; one thread per resource (pool slots assigned greedily).
+        """
+        from archsim.engine.trace import chrome_trace
+        return chrome_trace(self)
+
+    # ------------------------------------------------------------------------------------------
+    # compilation
+    # ------------------------------------------------------------------------------------------
+    def _compile(self, ops, keys) -> int:
+        plans = []
+        for index, (op, key) in enumerate(zip(ops, keys)):
+            plan = self._op_plans.get(key)
+            if plan is None:
+                plan = self.costing.plan(op, index)
+                self._op_plans[key] = plan
+            plans.append(plan)
+        sid = len(self._plans)
+        self._plans.append(plans)
+        self._sids[tuple(keys)] = sid
+        return sid
+
+    # ------------------------------------------------------------------------------------------
+    # simulation
+    # ------------------------------------------------------------------------------------------
+    def _resource(self, key: tuple) -> _Slots:
+        found = self._resources.get(key)
+        if found is None:
+            found = _Slots(self.costing.capacity.get(key, 1))
+            self._resources[key] = found
+        return found
+
+    def _open_window(self, start: int) -> None:
+        self._window_start = start
+        self._spans = {}
+        self._window_trace = []
+
+    def _simulate_step(self, sid: int, plans: list[OpPlan]) -> _Timing:
+        env = self._env
+        start = env.now
+        self._open_window(start)
+        live = [_LiveOp(self._step, index, sid, plan) for index, plan in enumerate(plans)]
+        foreground = []
+        outstanding = self._outstanding
+        run = self._run
+        for op in live:
+            outstanding[(op.step, op.index)] = op
+            deps = op.plan.deps
+            op.done = env.process(run(op, [live[d].done for d in deps] if deps else None))
+            if not op.plan.background:
+                foreground.append(op.done)
+        step_done = env.all_of(foreground)
+        try:
+            while not step_done.processed:
+                env.step()
+            while env.peek() == env.now:  # settle everything that happens at the boundary instant
+                env.step()
+        except simpy.core.EmptySchedule:  # pragma: no cover - ordered acquisition cannot deadlock
+            raise RuntimeError("engine deadlock: operations wait on each other") from None
+        return self._measure_window(start, carry_out=self._capture() if self.cache_enabled else None)
+
+    def _run(self, op: _LiveOp, pending):
+        """The process of one operation; it can resume from any state a carry rebuild leaves it in."""
+        env = self._env
+        if pending:
+            op.pending = pending
+            # A single dependency is awaited directly; several through one condition. A rebuild keeps the
+            # same choice (by the plan's dependency count) so that SimPy schedules the same events.
+            yield env.all_of(pending) if len(op.plan.deps) > 1 else pending[0]
+            op.pending = None
+        resources = op.plan.resources
+        while op.held < len(resources):
+            if op.waiting is None:
+                slots = self._resource(resources[op.held])
+                if slots.users < slots.capacity:
+                    slots.users += 1
+                    op.held += 1
+                    continue
+                op.waiting = env.event()
+                heapq.heappush(slots.queue, (op.priority, op.waiting))
+            yield op.waiting
+            op.waiting = None
+            op.held += 1
+        cycles = op.plan.cycles
+        if op.timeout is None:
+            op.start = env.now
+            op.end_at = env.now + cycles
+            op.seq = next(self._seq)
+            if cycles:  # a zero-cycle operation finishes at once (it never straddles a boundary)
+                op.timeout = env.timeout(cycles)
+        if op.timeout is not None:
+            yield op.timeout
+        for key in resources:
+            self._resources[key].release()
+        del self._outstanding[(op.step, op.index)]
+        self._note_span(op.plan.phase, op.start, env.now)
+        if self.trace_enabled:
+            self._window_trace.append((op.step, op.sid, op.index, op.start, env.now))
+
+    def _note_span(self, phase: str, start: int, end: int) -> None:
+        start = max(start, self._window_start)
+        span = self._spans.get(phase)
+        if span is None:
+            self._spans[phase] = [start, end]
+        else:
+            if start < span[0]:
+                span[0] = start
+            if end > span[1]:
+                span[1] = end
+
+    def _measure_window(self, start: int, carry_out: tuple) -> _Timing:
+        end = self._env.now
+        for op in self._outstanding.values():  # running across the boundary: active up to it
+            if op.start is not None:
+                self._note_span(op.plan.phase, op.start, end)
+        latency = end - start
+        spans = tuple((phase, self._spans[phase][0] - start, self._spans[phase][1] - start)
+                      for phase in PHASES if phase in self._spans)
+        step = self._step
+        trace = tuple((step - s, sid, index, a - start, b - start) for s, sid, index, a, b in self._window_trace)
+        return _Timing(latency, spans, _leak_cycles(latency, spans), trace, carry_out)
+
+    # ------------------------------------------------------------------------------------------
+    # carry state: capture and rebuild
+    # ------------------------------------------------------------------------------------------
+    def _capture(self) -> tuple:
+        """The canonical state of outstanding operations at the boundary, relative to the next step."""
+        if not self._outstanding:
+            return ((), ())
+        now = self._env.now
+        following = self._step + 1
+        running = sorted((op for op in self._outstanding.values() if op.timeout is not None),
+                         key=lambda op: (op.end_at, op.seq))
+        keep_start = self.trace_enabled
+        running_state = tuple((following - op.step, op.sid, op.index, op.end_at - now,
+                               (op.start - now) if keep_start else 0) for op in running)
+        others = sorted((op for op in self._outstanding.values() if op.timeout is None),
+                        key=lambda op: (op.step, op.index))
+        other_state = []
+        for op in others:
+            if op.pending is not None:
+                waiting_for = tuple(d for d in op.plan.deps if (op.step, d) in self._outstanding)
+                other_state.append((following - op.step, op.sid, op.index, -1, waiting_for))
+            else:
+                other_state.append((following - op.step, op.sid, op.index, op.held, ()))
+        return running_state, tuple(other_state)
+
+    def _replay(self, timing: _Timing, start: int) -> None:
+        """Apply a cached window: advance time and rebuild the carried operations on a fresh environment."""
+        if self.trace_enabled:
+            step = self._step
+            self._trace.extend((step - back, sid, index, start + a, start + b)
+                               for back, sid, index, a, b in timing.trace)
+        self._rebuild(timing.carry_out, start + timing.latency, self._step + 1)
+
+    def _rebuild(self, carry: tuple, now: int, following: int) -> None:
+        env = simpy.Environment(initial_time=now)
+        self._env = env
+        self._resources = {}
+        self._outstanding = {}
+        running_state, other_state = carry
+        running = []
+        for back, sid, index, remaining, start_offset in running_state:  # timeouts first, in wake-up order
+            op = _LiveOp(following - back, index, sid, self._plans[sid][index])
+            op.start = now + start_offset
+            op.end_at = now + remaining
+            op.seq = next(self._seq)
+            op.timeout = env.timeout(remaining)
+            running.append(op)
+        others = []
+        for back, sid, index, held, waiting_for in other_state:
+            op = _LiveOp(following - back, index, sid, self._plans[sid][index])
+            others.append((op, held, waiting_for))
+        for op in running:  # holders first, so that every holder gets its slots back ...
+            op.held = len(op.plan.resources)
+            for key in op.plan.resources:
+                self._resource(key).users += 1
+        for op, held, _ in others:
+            if held > 0:
+                op.held = held
+                for key in op.plan.resources[:held]:
+                    self._resource(key).users += 1
+        for op, held, _ in others:  # ... then the queues, ordered by priority whatever the insertion order
+            if held >= 0:
+                op.waiting = env.event()
+                heapq.heappush(self._resource(op.plan.resources[held]).queue, (op.priority, op.waiting))
+        every = running + [op for op, _, _ in others]
+        for op in every:
+            self._outstanding[(op.step, op.index)] = op
+        pending_of = {id(op): waiting_for for op, held, waiting_for in others if held < 0}
+        # Processes in program order: a dependency's process exists before its dependants wait on it, and
+        # dependants register on it in the order the continuous timeline registered them.
+        for op in sorted(every, key=lambda o: (o.step, o.index)):
+            waiting_for = pending_of.get(id(op))
+            pending = [self._outstanding[(op.step, d)].done for d in waiting_for] if waiting_for else None
+            op.done = env.process(self._run(op, pending))
+
+    # ------------------------------------------------------------------------------------------
+    # ledger
+    # ------------------------------------------------------------------------------------------
+    def _close_window(self, quanta: dict, timing: _Timing, n_ops: int, cached: bool,
+                      count_step: bool = True) -> StepCost:
+        if not cached and self.trace_enabled:
+            start = self._window_start
+            step = self._step - (1 if count_step else 0)
+            self._trace.extend((step - back, sid, index, start + a, start + b)
+                               for back, sid, index, a, b in timing.trace)
+        for phase, cycles in timing.leak_cycles:
+            q = to_quanta(cycles * self.leak_pj_per_cycle)
+            if q:
+                quanta[("leakage", phase)] = quanta.get(("leakage", phase), 0) + q
+        phase_cycles = {phase: b - a for phase, a, b in timing.phase_spans}
+        add_into(self._total_quanta, quanta)
+        add_into(self._total_phase_cycles, phase_cycles)
+        self._total_ops += n_ops
+        return StepCost.from_quanta(quanta, timing.latency, self.cycle_ns, phase_cycles, ops=n_ops, cached=cached)
+
+
+def _leak_cycles(latency: int, spans: tuple) -> tuple[tuple[str, int], ...]:
+    """Charge each cycle of a window to one phase (see the module docstring)."""
+    if latency <= 0:
+        return ()
+    if not spans:
+        return (("forward", latency),)
+    points = sorted({0, latency, *(a for _, a, _ in spans), *(b for _, _, b in spans)})
+    owners = []
+    for a, b in zip(points, points[1:]):
+        owner = next((phase for phase, lo, hi in spans if lo <= a and b <= hi), None)  # spans in PHASES order
+        owners.append([owner, b - a])
+    following = None
+    for segment in reversed(owners):  # idle cycles go to the phase that starts next ...
+        if segment[0] is None:
+            segment[0] = following
+        else:
+            following = segment[0]
+    previous = None
+    for segment in owners:  # ... or, at the end of the window, to the one that ran last
+        if segment[0] is None:
+            segment[0] = previous
+        else:
+            previous = segment[0]
+    cycles: dict[str, int] = {}
+    for phase, length in owners:
+        cycles[phase] = cycles.get(phase, 0) + length
+    return tuple((phase, cycles[phase]) for phase in PHASES if phase in cycles)

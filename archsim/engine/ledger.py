@@ -1,0 +1,72 @@
+"""The energy ledger: exact integer accounting by (component, phase).
+
+Energies are counted in quanta of 2^-12 pJ (about 0.24 fJ). Every charge is rounded once to a whole
+number of quanta, so sums are exact integers; and because every float a ledger reports is a whole
+multiple of 2^-12 pJ below 2^41 pJ (2.2 J), adding those floats in any order is exact too: the
+components of a step sum to its phases and to its total bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from archsim.ops import PHASES
+
+#: Ledger component keys.
+COMPONENTS = ("adc", "dac", "array_read", "array_write", "pulse_generator", "digital", "buffer", "noc", "leakage")
+QUANTUM_EXPONENT = 12
+QUANTA_PER_PJ = 1 << QUANTUM_EXPONENT
+
+
+def to_quanta(energy_pj: float) -> int:
+    """Round an energy in pJ to whole ledger quanta."""
+    return round(energy_pj * QUANTA_PER_PJ)
+
+
+def to_pj(quanta: int) -> float:
+    """Ledger quanta as pJ (exact while below 2^41 pJ)."""
+    return math.ldexp(quanta, -QUANTUM_EXPONENT)
+
+
+@dataclass
+class StepCost:
+    """Latency and energy of one step (or, from :meth:`Engine.totals`, of all steps so far).
+
+    ``latency_ns_by_phase`` is each phase's span (first start to last end) within the step's window.
+    ``energy_quanta`` is the exact ledger: (component, phase) -> integer quanta of 2^-12 pJ.
+    """
+
+    latency_cycles: int
+    latency_ns: float
+    energy_pj: float
+    energy_pj_by_component: dict[str, float]
+    energy_pj_by_phase: dict[str, float]
+    energy_pj_by_component_phase: dict[tuple[str, str], float]
+    latency_ns_by_phase: dict[str, float]
+    energy_quanta: dict[tuple[str, str], int] = field(default_factory=dict)
+    steps: int = 1
+    ops: int = 0
+    cached: bool = False
+
+    @classmethod
+    def from_quanta(cls, quanta: dict[tuple[str, str], int], latency_cycles: int, cycle_ns: float,
+                    phase_cycles: dict[str, int], *, steps: int = 1, ops: int = 0, cached: bool = False) -> "StepCost":
+        by_component = {c: 0 for c in COMPONENTS}
+        by_phase = {p: 0 for p in PHASES}
+        for (component, phase), q in quanta.items():
+            by_component[component] += q
+            by_phase[phase] += q
+        total = sum(quanta.values())
+        return cls(latency_cycles=latency_cycles, latency_ns=latency_cycles * cycle_ns, energy_pj=to_pj(total),
+                   energy_pj_by_component={c: to_pj(q) for c, q in by_component.items()},
+                   energy_pj_by_phase={p: to_pj(q) for p, q in by_phase.items()},
+                   energy_pj_by_component_phase={k: to_pj(q) for k, q in sorted(quanta.items())},
+                   latency_ns_by_phase={p: phase_cycles.get(p, 0) * cycle_ns for p in PHASES},
+                   energy_quanta=dict(quanta), steps=steps, ops=ops, cached=cached)
+
+
+def add_into(target: dict, source: dict) -> None:
+    """target[k] += source[k] for every key."""
+    for key, value in source.items():
+        target[key] = target.get(key, 0) + value
