@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from archsim.errors import ArchsimError
@@ -55,7 +56,11 @@ def main(args: argparse.Namespace) -> int:
             print(describe_summary(summary, db))
             return 0
         workers = None if args.scheduler else min(args.workers or default_workers(), len(todo))
+        where = f"the Dask cluster at {args.scheduler}" if args.scheduler else f"{workers} local worker(s)"
+        print(f"sweep: {len(points)} points valid; {len(todo)} to run on {where}", flush=True)
         with open_client(workers, args.scheduler) as client:
+            if args.scheduler and not client.scheduler_info().get("workers"):
+                print("note: the scheduler has no workers yet; points wait until workers join", file=sys.stderr)
             summary = run_sweep(points, store, client, display=RichDisplay())
     print(describe_summary(summary, db))
     if summary.lost:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import os
 import time
 import uuid
 from contextlib import contextmanager
@@ -255,8 +256,6 @@ def _record(store: ResultStore, point: SweepPoint, future: object, summary: Swee
 
 def default_workers() -> int:
     """One worker per CPU this process may use."""
-    import os
-
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
