@@ -1,19 +1,52 @@
-"""``archsim ert``."""
+"""``archsim ert``: print the energy reference table of an architecture."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 
-from archsim.errors import ArchsimError
+from archsim.config.loader import load_hw_config
 
 NAME = "ert"
-HELP = "ert (not built yet)"
-DESCRIPTION = "Not built yet: this command arrives with its issue."
+HELP = "print the energy reference table (energy and latency per component action) of a hardware file"
+DESCRIPTION = """Print one entry per (component, action) of the architecture described by HW: its energy (pJ),
+latency (ns), the source of its defaults and the parameters that determine it. For example the ADC's
+`convert` action gives the energy of one conversion from the survey fit at the configured bits and sample
+rate. --json prints a JSON list of {component, action, energy_pj, latency_ns, source, parameters} and
+nothing else."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("rest", nargs=argparse.REMAINDER)
+    parser.add_argument("hw", metavar="HW", help="hardware YAML (a name in hw_configs/ such as isaac_like works)")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY.PATH=VALUE",
+                        help="override one hardware field, e.g. --set adc.bits=6 (repeatable)")
+    parser.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
 
 
 def main(args: argparse.Namespace) -> int:
-    raise ArchsimError("archsim ert is not built yet")
+    from archsim.hw import build_ert
+
+    hw = load_hw_config(args.hw, args.sets)
+    entries = build_ert(hw)
+    if args.json:
+        json.dump(entries, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Energy reference table: {hw.name} ({hw.clock / 1e9:g} GHz, {hw.tech_node_nm} nm)")
+    for column, justify in (("component", "left"), ("action", "left"), ("energy (pJ)", "right"),
+                            ("latency (ns)", "right"), ("parameters", "left"), ("source", "left")):
+        table.add_column(column, justify=justify, overflow="fold")
+    for entry in entries:
+        parameters = ", ".join(f"{k}={_short(v)}" for k, v in entry["parameters"].items())
+        table.add_row(entry["component"], entry["action"], f"{entry['energy_pj']:.4g}", f"{entry['latency_ns']:.4g}",
+                      parameters, entry["source"])
+    Console(width=200).print(table)
+    return 0
+
+
+def _short(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -194,6 +194,11 @@ class Engine:
                                     steps=self._step, ops=self._total_ops)
 
     @property
+    def carried_operations(self) -> int:
+        """Operations of earlier steps still outstanding at the current step boundary (background transfers)."""
+        return len(self._outstanding)
+
+    @property
     def now_cycles(self) -> int:
         """The timeline's current time (cycles)."""
         return self._env.now

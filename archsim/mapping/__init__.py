@@ -16,7 +16,7 @@ Tiki-Taka's fast (A), slow (C) and reference (R) arrays of one block are placed 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from archsim.errors import ArchsimError
 from archsim.ops import ROLES, ArrayId, Location
@@ -24,8 +24,7 @@ from archsim.ops import ROLES, ArrayId, Location
 __all__ = ["Mapping"]
 
 
-@dataclass(frozen=True)
-class BlockShape:
+class BlockShape(NamedTuple):
     """Active inputs (rows) and outputs (cols) of one block."""
 
     rows: int
@@ -50,7 +49,7 @@ class Mapping:
         hw = arch.hw
         rows, cols = hw.tile.rows, hw.tile.cols
         shapes: dict[ArrayId, BlockShape] = {}
-        for (layer, role), (out_size, in_size) in sorted(arrays.items(), key=lambda kv: (kv[0][0], ROLES.index(kv[0][1]) if kv[0][1] in ROLES else 99)):
+        for (layer, role), (out_size, in_size) in sorted(arrays.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
             if role not in ROLES:
                 raise ArchsimError(f"array role {role!r} of layer {layer} is unknown; expected one of {', '.join(ROLES)}")
             if out_size < 1 or in_size < 1:

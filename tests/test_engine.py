@@ -1,0 +1,302 @@
+"""The SimPy engine: hand-computed latencies and energies from the ERT, the exact ledger, caching, trace."""
+
+import dataclasses
+import json
+import math
+import random
+
+import networkx as nx
+import pytest
+
+from archsim.config import load_hw_config
+from archsim.engine import COMPONENTS, Engine
+from archsim.errors import ArchsimError
+from archsim.hw import Architecture
+from archsim.mapping import Mapping
+from archsim.ops import PHASES, ArrayId, Digital, Move, Mvm, PulseUpdate, TransferRead, TransferWrite
+
+QUANTUM_PJ = 2.0 ** -12  # ledger resolution: each charge is rounded to this once
+
+
+def setup(*sets, arrays=None, **engine_options):
+    hw = load_hw_config("default", ["leakage.gate_unused_tiles=false", *sets])
+    arch = Architecture(hw)
+    mapping = Mapping.build(arch, arrays or {(0, "W"): (hw.tile.cols, hw.tile.rows)})
+    engine = Engine(arch, mapping, **engine_options)
+    ert = {(e["component"], e["action"]): e for e in arch.ert()}
+    return hw, arch, mapping, engine, ert
+
+
+def cycles(ns, hw):
+    return math.ceil(ns * hw.clock / 1e9 - 1e-9)
+
+
+def leakage_pj(ert, n_cycles):
+    """Static energy over n_cycles from the ERT's per-instance, per-cycle leakage entries."""
+    return sum(e["energy_pj"] * e["parameters"]["instances"] for (c, _), e in ert.items() if c == "leakage") * n_cycles
+
+
+# ------------------------------------------------------------------------------------------------
+# hand-computed single operations
+# ------------------------------------------------------------------------------------------------
+
+def test_one_mvm_on_one_tile():
+    hw, arch, mapping, engine, ert = setup("tile.adcs=256")  # one ADC per column
+    rows, cols = hw.tile.rows, hw.tile.cols
+    cost = engine.run_step([Mvm(ArrayId(0, "W", 0, 0), "forward", 1, rows, cols, 8, 8)])
+    read = cycles(ert[("array_read", "read_cell")]["latency_ns"], hw)
+    convert = cycles(ert[("adc", "convert")]["latency_ns"], hw)  # one conversion per ADC
+    assert cost.latency_cycles == read + convert == 11
+    expected = {"adc": cols * ert[("adc", "convert")]["energy_pj"],
+                "dac": rows * ert[("dac", "drive")]["energy_pj"],
+                "array_read": rows * cols * ert[("array_read", "read_cell")]["energy_pj"],
+                "leakage": leakage_pj(ert, cost.latency_cycles)}
+    for component, energy in expected.items():
+        assert cost.energy_pj_by_component[component] == pytest.approx(energy, abs=QUANTUM_PJ)
+    assert cost.energy_pj == pytest.approx(sum(expected.values()), abs=4 * QUANTUM_PJ)
+    assert cost.energy_pj_by_phase["forward"] == cost.energy_pj
+    assert cost.latency_ns == pytest.approx(11 * 1e9 / hw.clock)
+
+
+def test_adc_shared_by_eight_columns_takes_eight_conversion_times():
+    rate = "100MHz"  # 10 ns conversions, so that conversion dominates the 10 ns read
+    _, _, _, alone, ert = setup("tile.adcs=256", f"adc.sample_rate={rate}")
+    hw, _, _, shared, ert_shared = setup("tile.adcs=32", f"adc.sample_rate={rate}")
+    mvm = Mvm(ArrayId(0, "W", 0, 0), "forward", 1, hw.tile.rows, hw.tile.cols, 8, 8)
+    one, eight = alone.run_step([mvm]), shared.run_step([mvm])
+    read = cycles(ert[("array_read", "read_cell")]["latency_ns"], hw)
+    conversion = cycles(ert[("adc", "convert")]["latency_ns"], hw)
+    assert one.latency_cycles == read + conversion == 20
+    assert eight.latency_cycles == read + cycles(8 * ert_shared[("adc", "convert")]["latency_ns"], hw) == 90
+    # the same 256 conversions either way: ADC energy does not change with sharing
+    assert eight.energy_pj_by_component["adc"] == one.energy_pj_by_component["adc"]
+    # four vectors pipeline through the sample-and-holds: 4 x max(read, convert) + min(read, convert)
+    four = shared.run_step([Mvm(ArrayId(0, "W", 0, 0), "forward", 4, hw.tile.rows, hw.tile.cols, 8, 8)])
+    assert four.latency_cycles == 4 * 80 + 10
+
+
+def test_two_tiles_in_parallel_take_the_max_two_reads_on_one_digital_unit_the_sum():
+    hw, arch, mapping, engine, ert = setup("tile.adcs=256", "digital.units=1", arrays={(0, "W"): (256, 512)})
+    a, b = ArrayId(0, "W", 0, 0), ArrayId(0, "W", 1, 0)
+    assert mapping.tile_of(a) != mapping.tile_of(b)
+    read = cycles(ert[("array_read", "read_cell")]["latency_ns"], hw)
+    convert = cycles(ert[("adc", "convert")]["latency_ns"], hw)
+    single = [engine.run_step([Mvm(x, "forward", v, 256, 256, 8, 8)]).latency_cycles for x, v in ((a, 1), (b, 3))]
+    assert single == [read + convert, 3 * read + convert]
+    both = engine.run_step([Mvm(a, "forward", 1, 256, 256, 8, 8), Mvm(b, "forward", 3, 256, 256, 8, 8)])
+    assert both.latency_cycles == max(single)
+    # the same two reads on one tile queue on its crossbar and readout
+    same_tile = engine.run_step([Mvm(a, "forward", 1, 256, 256, 8, 8), Mvm(a, "forward", 3, 256, 256, 8, 8)])
+    assert same_tile.latency_cycles == sum(single)
+
+    lane_cycles = round(ert[("digital", "activation")]["latency_ns"] / arch.cycle_ns)
+    work = [math.ceil(n * lane_cycles / hw.digital.lanes) for n in (100, 300)]
+    queued = engine.run_step([Digital("activation", 100), Digital("activation", 300)])
+    assert queued.latency_cycles == sum(work)
+    assert queued.energy_pj_by_component["digital"] == pytest.approx(400 * ert[("digital", "activation")]["energy_pj"],
+                                                                     abs=2 * QUANTUM_PJ)
+    _, _, _, two_units, _ = setup("digital.units=2")
+    assert two_units.run_step([Digital("activation", 100), Digital("activation", 300)]).latency_cycles == max(work)
+
+
+def test_noc_move_hops_follow_the_networkx_shortest_path():
+    hw, arch, mapping, engine, ert = setup("tile.count=16", arrays={(0, "W"): (256, 256 * 16)})  # 4x4 mesh
+    far, near = ArrayId(0, "W", 15, 0), ArrayId(0, "W", 0, 0)
+    src, dst = mapping.node_of(far), mapping.node_of(near)
+    hops = nx.shortest_path_length(arch.graph, src, dst)
+    assert hops == 6
+    bits = 1000
+    flits = math.ceil(bits / hw.noc.link_width)
+    cost = engine.run_step([Move(far, near, bits)])
+    hop_cycles = round(ert[("noc", "flit_hop")]["latency_ns"] / arch.cycle_ns)
+    assert hop_cycles == hw.noc.router_delay + hw.noc.link_delay
+    assert cost.latency_cycles == hops * hop_cycles + flits
+    assert cost.energy_pj_by_component["noc"] == pytest.approx(flits * hops * ert[("noc", "flit_hop")]["energy_pj"],
+                                                               abs=QUANTUM_PJ)
+    # two moves over the same links queue; moves on disjoint routes overlap
+    other = ArrayId(0, "W", 14, 0)
+    both = engine.run_step([Move(far, near, bits), Move(other, near, bits)])
+    assert both.latency_cycles > cost.latency_cycles
+    disjoint = engine.run_step([Move(far, ArrayId(0, "W", 11, 0), bits), Move(near, ArrayId(0, "W", 1, 0), bits)])
+    assert disjoint.latency_cycles == max(1 * hop_cycles + flits, 1 * hop_cycles + flits)
+
+
+def test_pulsed_update_latency_is_bl_slots_and_energy_scales_with_pulses():
+    hw, arch, mapping, engine, ert = setup()
+    block = ArrayId(0, "W", 0, 0)
+    cost = engine.run_step([PulseUpdate(block, samples=10, bl=310, row_pulses=500, col_pulses=700,
+                                        device_pulses=1234)])
+    assert cost.latency_cycles == cycles(310 * ert[("array_write", "device_pulse")]["latency_ns"], hw)
+    assert cost.energy_pj_by_component["array_write"] == pytest.approx(
+        1234 * ert[("array_write", "device_pulse")]["energy_pj"], abs=QUANTUM_PJ)
+    assert cost.energy_pj_by_component["pulse_generator"] == pytest.approx(
+        500 * ert[("pulse_generator", "row_pulse")]["energy_pj"] + 700 * ert[("pulse_generator", "col_pulse")]["energy_pj"],
+        abs=QUANTUM_PJ)
+    assert cost.energy_pj_by_phase["update"] == cost.energy_pj
+
+
+# ------------------------------------------------------------------------------------------------
+# multi-step Tiki-Taka runs: ledger, policies, cache
+# ------------------------------------------------------------------------------------------------
+
+SIZES = (96, 48, 10)
+TT_ARRAYS = {(layer, role): (SIZES[layer + 1], SIZES[layer]) for layer in range(2) for role in "AC"}
+TT_SETS = ("tile.rows=64", "tile.cols=32", "tile.count=16", "tile.adcs=8")
+
+
+def tiki_taka_step(mapping, rng, batch=4, retry_probability=0.15):
+    """A Tiki-Taka step as the algorithms emit it: reads of C, pulsed updates of A, transfers A -> C."""
+    ops = []
+
+    def add(op):
+        ops.append(op)
+        return len(ops) - 1
+
+    previous = ()
+    for layer in range(2):
+        outs = []
+        for block in mapping.blocks(layer, "C"):
+            rows, cols = mapping.shape_of(block)
+            move_in = add(Move("digital", block, batch * rows * 8, "forward", previous))
+            retries = rng.choice((1, 2)) if rng.random() < retry_probability else 0
+            read = add(Mvm(block, "forward", batch, rows, cols, 8, 8, retries, "forward", (move_in,)))
+            outs.append(add(Move(block, "digital", batch * cols * 8, "forward", (read,))))
+        total = add(Digital("add", batch * SIZES[layer + 1] * len(outs), "forward", tuple(outs)))
+        previous = (add(Digital("activation", batch * SIZES[layer + 1], "forward", (total,))),)
+    for layer in reversed(range(2)):
+        outs = []
+        for block in mapping.blocks(layer, "C"):
+            rows, cols = mapping.shape_of(block)
+            move_in = add(Move("digital", block, batch * cols * 8, "backward", previous))
+            read = add(Mvm(block, "backward", batch, rows, cols, 8, 8, 0, "backward", (move_in,)))
+            outs.append(add(Move(block, "digital", batch * rows * 8, "backward", (read,))))
+        previous = (add(Digital("mult", batch * SIZES[layer], "backward", tuple(outs))),)
+    updates = []
+    for block in mapping.blocks(role="A"):
+        rows, cols = mapping.shape_of(block)
+        updates.append(add(PulseUpdate(block, batch, batch * 31, rng.randrange(batch * 31 * rows),
+                                       rng.randrange(batch * 31 * cols), rng.randrange(2000), "update", previous)))
+    for block in mapping.blocks(role="A"):
+        rows, cols = mapping.shape_of(block)
+        read = add(TransferRead(block, 1, rows, 8, 8, 0, "transfer", tuple(updates)))
+        slow = ArrayId(block.layer, "C", block.row_block, block.col_block)
+        move = add(Move(block, slow, rows * 8, "transfer", (read,)))
+        add(TransferWrite(slow, 1, 31, rng.randrange(100), "transfer", (move,)))
+    return ops
+
+
+def run(policy, cache, steps, placement="separate_tiles", trace=True):
+    hw = load_hw_config("default", [*TT_SETS, f"mapping.array_placement={placement}"])
+    arch = Architecture(hw)
+    mapping = Mapping.build(arch, TT_ARRAYS)
+    engine = Engine(arch, mapping, transfer_policy=policy, cache=cache, trace=trace)
+    costs, carried = [], []
+    for ops in steps:
+        costs.append(engine.run_step(ops))
+        carried.append(engine.carried_operations)
+    return engine, costs, carried, engine.totals()
+
+
+def make_steps(n, seed=3, placement="separate_tiles"):
+    hw = load_hw_config("default", [*TT_SETS, f"mapping.array_placement={placement}"])
+    mapping = Mapping.build(Architecture(hw), TT_ARRAYS)
+    rng = random.Random(seed)
+    return [tiki_taka_step(mapping, rng) for _ in range(n)]
+
+
+def comparable(cost):
+    return (cost.latency_cycles, cost.energy_quanta, cost.latency_ns_by_phase, cost.energy_pj_by_component,
+            cost.energy_pj_by_phase, cost.energy_pj_by_component_phase, cost.energy_pj, cost.ops)
+
+
+@pytest.mark.parametrize("placement", ["same_tile", "separate_tiles"])
+def test_cached_equals_uncached_with_background_transfers(placement):
+    steps = make_steps(60, placement=placement)
+    full, full_costs, full_carried, full_totals = run("background", False, steps, placement)
+    fast, fast_costs, fast_carried, fast_totals = run("background", True, steps, placement)
+    # the cache was really used, also on boundaries where transfers carry over into the next step
+    assert fast.cache_hits >= 20
+    assert any(n > 0 for n in full_carried)
+    assert sum(1 for cost, n in zip(fast_costs, [0] + fast_carried) if cost.cached and n) >= 5
+    assert any(cost.cached for cost in fast_costs) and not any(cost.cached for cost in full_costs)
+    assert full_carried == fast_carried
+    assert [comparable(c) for c in full_costs] == [comparable(c) for c in fast_costs]
+    assert comparable(full_totals) == comparable(fast_totals)
+    assert full.chrome_trace() == fast.chrome_trace()
+
+
+def test_retries_are_part_of_the_structure():
+    ops = make_steps(1)[0]
+    index = next(i for i, op in enumerate(ops) if isinstance(op, Mvm))
+    again = list(ops)
+    again[index] = dataclasses.replace(ops[index], retries=ops[index].retries + 3)
+    engine = run("inline", True, [])[0]
+    first, second = engine.run_step(ops), engine.run_step(again)
+    assert not second.cached  # a different structure, not a cache hit
+    assert second.latency_cycles > first.latency_cycles  # bound-management re-reads are extra MVM passes
+    repeat = engine.run_step(again)
+    assert repeat.cached and repeat.latency_cycles == second.latency_cycles
+
+
+def test_ledger_balances_exactly():
+    engine, costs, _, totals = run("background", True, make_steps(30))
+    for cost in costs + [totals]:
+        assert set(cost.energy_pj_by_component) == set(COMPONENTS)
+        assert set(cost.energy_pj_by_phase) == set(PHASES)
+        assert sum(cost.energy_pj_by_component.values()) == cost.energy_pj
+        assert sum(cost.energy_pj_by_phase.values()) == cost.energy_pj
+        assert sum(cost.energy_pj_by_component_phase.values()) == cost.energy_pj
+        assert math.fsum(cost.energy_pj_by_component.values()) == cost.energy_pj
+        for phase in PHASES:
+            assert sum(v for (c, p), v in cost.energy_pj_by_component_phase.items() if p == phase) == \
+                cost.energy_pj_by_phase[phase]
+    # totals are the sum of the steps plus the leakage of the background tail
+    step_quanta = sum(sum(c.energy_quanta.values()) for c in costs)
+    assert sum(totals.energy_quanta.values()) >= step_quanta
+    tail = sum(totals.energy_quanta.values()) - step_quanta
+    assert tail == sum(q for (c, _), q in totals.energy_quanta.items() if c == "leakage") - \
+        sum(q for c in costs for (comp, _), q in c.energy_quanta.items() if comp == "leakage")
+    # leakage = static power x simulated time (up to one quantum per window and phase)
+    leak = totals.energy_pj_by_component["leakage"]
+    assert leak == pytest.approx(engine.static_power_w * totals.latency_ns * 1e3, abs=len(costs) * 8 * QUANTUM_PJ)
+
+
+def test_background_transfers_overlap_the_next_step():
+    steps = make_steps(20)
+    _, inline_costs, inline_carried, inline_totals = run("inline", True, steps, trace=False)
+    _, background_costs, background_carried, background_totals = run("background", True, steps, trace=False)
+    assert not any(inline_carried)
+    assert background_totals.latency_cycles < inline_totals.latency_cycles
+    assert sum(c.latency_cycles for c in background_costs) < sum(c.latency_cycles for c in inline_costs)
+    # same work, same dynamic energy; only leakage differs with the time taken
+    dynamic = [sum(v for k, v in t.energy_quanta.items() if k[0] != "leakage") for t in (inline_totals, background_totals)]
+    assert dynamic[0] == dynamic[1]
+
+
+def test_chrome_trace_is_valid_trace_event_json():
+    engine, costs, _, _ = run("background", True, make_steps(3))
+    trace = json.loads(json.dumps(engine.chrome_trace()))
+    events = [e for e in trace["traceEvents"] if e["ph"] == "X"]
+    assert len(events) >= sum(c.ops for c in costs)
+    for event in events:
+        assert {"name", "ts", "dur", "pid", "tid", "cat"} <= set(event) and event["dur"] >= 0
+        assert event["cat"] in PHASES
+    names = {e["args"]["name"] for e in trace["traceEvents"] if e["ph"] == "M"}
+    assert any(name.startswith("tile ") for name in names) and "noc" in names
+    # events on one thread never overlap (Perfetto draws them as one lane)
+    lanes = {}
+    for event in events:
+        lanes.setdefault((event["pid"], event["tid"]), []).append((event["ts"], event["ts"] + event["dur"]))
+    for spans in lanes.values():
+        spans.sort()
+        assert all(b[0] >= a[1] - 1e-9 for a, b in zip(spans, spans[1:]))
+
+
+def test_bad_operations_are_archsim_errors():
+    _, _, _, engine, _ = setup()
+    with pytest.raises(ArchsimError, match="not placed"):
+        engine.run_step([Mvm(ArrayId(5, "W", 0, 0), "forward", 1, 1, 1, 8, 8)])
+    with pytest.raises(ArchsimError, match="earlier operations"):
+        engine.run_step([Digital("add", 1, "forward", (0,))])
+    with pytest.raises(ArchsimError, match="kind"):
+        engine.run_step([Digital("sqrt", 1)])
