@@ -300,3 +300,13 @@ def test_bad_operations_are_archsim_errors():
         engine.run_step([Digital("add", 1, "forward", (0,))])
     with pytest.raises(ArchsimError, match="kind"):
         engine.run_step([Digital("sqrt", 1)])
+
+
+def test_forgetting_structures_keeps_results_identical(monkeypatch):
+    steps = make_steps(25)
+    full = run("background", False, steps)
+    monkeypatch.setattr("archsim.engine.engine.MAX_REMEMBERED_STRUCTURES", 4)
+    small = run("background", True, steps)
+    assert [comparable(c) for c in full[1]] == [comparable(c) for c in small[1]]
+    assert comparable(full[3]) == comparable(small[3])
+    assert full[0].chrome_trace() == small[0].chrome_trace()

@@ -42,6 +42,8 @@ from archsim.errors import ArchsimError
 from archsim.ops import PHASES
 
 TRANSFER_POLICIES = ("inline", "background")
+#: Structures remembered before the tables are cleared (bounds memory when BL or retries vary every step).
+MAX_REMEMBERED_STRUCTURES = 20000
 
 
 class _Slots:
@@ -116,7 +118,8 @@ class Engine:
         self.leak_pj_per_cycle = self.static_power_w * self.cycle_ns * 1e3  # W * ns = nJ; x1e3 -> pJ
         # structure interning and compiled plans
         self._sids: dict[tuple, int] = {}
-        self._plans: list[list[OpPlan]] = []
+        self._plans: dict[int, list[OpPlan]] = {}
+        self._next_sid = 0
         self._op_plans: dict[tuple, OpPlan] = {}
         self._cache: dict[tuple, _Timing] = {}
         self.cache_hits = 0
@@ -223,10 +226,25 @@ class Engine:
                 plan = self.costing.plan(op, index)
                 self._op_plans[key] = plan
             plans.append(plan)
-        sid = len(self._plans)
-        self._plans.append(plans)
+        if len(self._sids) >= MAX_REMEMBERED_STRUCTURES:
+            self._forget()
+        sid = self._next_sid
+        self._next_sid += 1
+        self._plans[sid] = plans
         self._sids[tuple(keys)] = sid
         return sid
+
+    def _forget(self) -> None:
+        """Drop remembered structures and timings, keeping the plans the outstanding operations still need.
+
+        Structure ids are never reused, so the carry state stays valid; only future cache hits are lost."""
+        keep = {op.sid for op in self._outstanding.values()}
+        if self.trace_enabled:
+            keep |= {sid for _, sid, _, _, _ in self._trace}
+        self._plans = {sid: plans for sid, plans in self._plans.items() if sid in keep}
+        self._sids.clear()
+        self._op_plans.clear()
+        self._cache.clear()
 
     # ------------------------------------------------------------------------------------------
     # simulation
