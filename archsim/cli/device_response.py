@@ -1,19 +1,112 @@
-"""``archsim device-response``."""
+"""``archsim device-response``: the pulse response of a population of devices, as CSV and an optional plot."""
 
 from __future__ import annotations
 
 import argparse
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
 
 from archsim.errors import ArchsimError
 
 NAME = "device-response"
-HELP = "device-response (not built yet)"
-DESCRIPTION = "Not built yet: this command arrives with its issue."
+HELP = "pulse response of a population of devices (CSV, optional plot)"
+DESCRIPTION = """Start M devices (device-to-device variation drawn from --seed) at --w-init (default: each device's
+own lower bound w_min) and apply K cycles of N up pulses then N down pulses, one pulse per device per step,
+with the configured cycle-to-cycle and write noise. Writes one CSV row per pulse with the columns
+pulse,direction,mean_w,std_w: the pulse number (from 1), up or down, and the mean and standard deviation over
+devices of the weight (normalised units) after that pulse. The device is hw.device of --hw, changed with
+--set, e.g. --set hw.device.model=exp_step or --set hw.device.preset=reram_sb."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("rest", nargs=argparse.REMAINDER)
+    parser.add_argument("--hw", default=None, help="hardware YAML (default: hw_configs/default.yaml)")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY.PATH=VALUE",
+                        help="override one field, e.g. --set hw.device.dw_min=0.002 (repeatable)")
+    parser.add_argument("--pulses", type=int, required=True, metavar="N", help="pulses per up (and down) phase")
+    parser.add_argument("--cycles", type=int, required=True, metavar="K", help="up/down cycles")
+    parser.add_argument("--devices", type=int, required=True, metavar="M", help="devices simulated")
+    parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of device variation and noise")
+    parser.add_argument("--w-init", type=float, default=None, metavar="W",
+                        help="starting weight, clipped to each device's bounds (default: each device's w_min)")
+    parser.add_argument("--csv", required=True, metavar="OUT", help="CSV file to write")
+    parser.add_argument("--plot", default=None, metavar="OUT.png", help="also plot the response to this file")
+
+
+def _check_positive(value: int, option: str, limit: int) -> None:
+    if value < 1 or value > limit:
+        raise ArchsimError(f"{option}: {value} is out of range; expected an integer in [1, {limit}]")
 
 
 def main(args: argparse.Namespace) -> int:
-    raise ArchsimError("archsim device-response is not built yet")
+    from archsim.config.loader import load_hw_config
+    from archsim.devices.models import device_model, sample_device_state
+    from archsim.devices.rng import MASK64, seed_key
+    from archsim.devices.update import pulse_protocol
+
+    _check_positive(args.pulses, "--pulses", 10_000_000)
+    _check_positive(args.cycles, "--cycles", 1_000_000)
+    _check_positive(args.devices, "--devices", 10_000_000)
+    steps = 2 * args.pulses * args.cycles
+    if steps * args.devices > 2_000_000_000:
+        raise ArchsimError(f"--pulses/--cycles/--devices: {steps} steps x {args.devices} devices is too much work; "
+                           f"expected at most 2e9 device pulses")
+    if args.w_init is not None and not math.isfinite(args.w_init):
+        raise ArchsimError(f"--w-init: expected a finite weight, got {args.w_init}")
+    csv_path = Path(args.csv)
+    for option, path in (("--csv", csv_path), ("--plot", Path(args.plot) if args.plot else None)):
+        if path is not None and not path.parent.is_dir():
+            raise ArchsimError(f"{option}: folder {str(path.parent)!r} does not exist")
+    hw = load_hw_config(args.hw, args.sets)
+    device = hw.device
+    seed = args.seed & MASK64
+    state = sample_device_state(device, (1, args.devices), np.random.default_rng(np.random.SeedSequence([seed, 0])))
+    if args.w_init is None:
+        state.w[...] = state.bound_min
+    else:
+        state.w[...] = np.clip(args.w_init, state.bound_min, state.bound_max)
+    if state.w_apparent is not None:
+        state.w_apparent[...] = state.w
+    directions = np.tile(np.repeat(np.array([1, -1], dtype=np.int8), args.pulses), args.cycles)
+    mean, std = pulse_protocol(state, device_model(device), directions, seed_key(seed, 2))
+
+    try:
+        with csv_path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["pulse", "direction", "mean_w", "std_w"])
+            for step in range(steps):
+                writer.writerow([step + 1, "up" if directions[step] > 0 else "down", repr(float(mean[step])),
+                                 repr(float(std[step]))])
+    except OSError as exc:
+        raise ArchsimError(f"--csv: cannot write {str(csv_path)!r}: {exc.strerror or exc}") from None
+    if args.plot:
+        _plot(Path(args.plot), mean, std, directions, device, args)
+    print(f"device-response: {device.model}, {args.devices} devices, {args.cycles} x ({args.pulses} up + "
+          f"{args.pulses} down) pulses -> {csv_path}" + (f", {args.plot}" if args.plot else ""))
+    return 0
+
+
+def _plot(path: Path, mean: np.ndarray, std: np.ndarray, directions: np.ndarray, device, args) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pulses = np.arange(1, mean.size + 1)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.fill_between(pulses, mean - std, mean + std, alpha=0.3, label="mean ± std over devices")
+    ax.plot(pulses, mean, lw=1.2, label="mean")
+    ax.set_xlabel("pulse number (pulses)")
+    ax.set_ylabel("weight w (normalised units)")
+    title = device.model + (f" (preset {device.preset})" if device.preset else "")
+    ax.set_title(f"{title}: {args.devices} devices, dw_min = {device.dw_min:g}")
+    ax.legend(loc="best")
+    fig.tight_layout()
+    try:
+        fig.savefig(path, dpi=120)
+    except OSError as exc:
+        raise ArchsimError(f"--plot: cannot write {str(path)!r}: {exc.strerror or exc}") from None
+    finally:
+        plt.close(fig)

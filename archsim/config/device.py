@@ -58,9 +58,9 @@ class DeviceConfig:
     up_down_dtod: float = param(0.01, "device-to-device spread of up_down (absolute std)", unit="1", ge=0.0,
                                 source="aihwkit PulsedDevice default")
     w_max: float = param(0.6, "upper weight bound (tau for soft bounds); [w_min, w_max] must contain 0, as "
-                         "aihwkit requires", unit="1", ge=0.0,
+                         "aihwkit requires", unit="1",
                          source="aihwkit PulsedDevice default")
-    w_min: float = param(-0.6, "lower weight bound (-tau for soft bounds)", unit="1", le=0.0,
+    w_min: float = param(-0.6, "lower weight bound (-tau for soft bounds)", unit="1",
                          source="aihwkit PulsedDevice default")
     w_max_dtod: float = param(0.3, "device-to-device spread of w_max (relative std)", unit="1", ge=0.0,
                               source="aihwkit PulsedDevice default")
@@ -97,6 +97,10 @@ class DeviceConfig:
     def check(self, fail: Fail) -> None:
         if self.w_min >= self.w_max:
             fail("w_min", f"w_min ({self.w_min}) must be below w_max ({self.w_max})")
+        if self.w_min > 0.0 or self.w_max < 0.0:
+            key = "w_min" if self.w_min > 0.0 else "w_max"
+            fail(key, f"[w_min, w_max] = [{self.w_min}, {self.w_max}] must contain 0 (weights are signed, "
+                      f"as in aihwkit)")
         if len(self.piecewise_up) == 0:
             fail("piecewise_up", "expected at least one node value")
         if len(self.piecewise_up) != len(self.piecewise_down):

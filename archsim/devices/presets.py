@@ -11,6 +11,14 @@ This module is pure data: the configuration loader imports it without pulling in
 from __future__ import annotations
 
 DEVICE_PRESETS: dict[str, dict] = {
+    # The seed paper's MNIST device: Wu, Gokmen, Rasch & Chen, "Towards exact gradient-based training on analog
+    # in-memory computing", NeurIPS 2024 (DESIGN section 7): soft bounds with tau = 0.7 and dw_min = 1e-3;
+    # spreads and cycle-to-cycle noise are aihwkit's PulsedDevice defaults. The default hardware's device.
+    "seed_mnist": {
+        "model": "soft_bounds", "dw_min": 0.001, "dw_min_dtod": 0.3, "dw_min_std": 0.3, "dw_min_std_add": 0.0,
+        "up_down": 0.0, "up_down_dtod": 0.01, "w_max": 0.7, "w_min": -0.7, "w_max_dtod": 0.3, "w_min_dtod": 0.3,
+        "write_noise_std": 0.0,
+    },
     # aihwkit ReRamESPresetDevice: ExpStep fit to Gong et al., Nat. Commun. 9:2102 (2018),
     # https://www.nature.com/articles/s41467-018-04485-1
     "reram_es": {
