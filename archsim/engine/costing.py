@@ -97,6 +97,7 @@ class Costing:
                 reads = op.columns + op.retries
                 cells_per_pass = op.active_rows
                 label = f"transfer_read {_name(op.array)}"
+            # multi-level DACs apply an in_bits-bit level in one pass; bit-serial ones stream in_bits 1-bit passes
             passes = reads * dac.passes(op.in_bits)
             out_bits = min(max(op.out_bits, 1), 16)
             charges = (("adc", to_quanta(passes * outputs * adc.energy_per_conversion_pj(out_bits))),

@@ -52,16 +52,17 @@ class StepCost:
     @classmethod
     def from_quanta(cls, quanta: dict[tuple[str, str], int], latency_cycles: int, cycle_ns: float,
                     phase_cycles: dict[str, int], *, steps: int = 1, ops: int = 0, cached: bool = False) -> "StepCost":
-        by_component = {c: 0 for c in COMPONENTS}
-        by_phase = {p: 0 for p in PHASES}
+        by_component = dict.fromkeys(COMPONENTS, 0)
+        by_phase = dict.fromkeys(PHASES, 0)
         for (component, phase), q in quanta.items():
             by_component[component] += q
             by_phase[phase] += q
-        total = sum(quanta.values())
-        return cls(latency_cycles=latency_cycles, latency_ns=latency_cycles * cycle_ns, energy_pj=to_pj(total),
-                   energy_pj_by_component={c: to_pj(q) for c, q in by_component.items()},
-                   energy_pj_by_phase={p: to_pj(q) for p, q in by_phase.items()},
-                   energy_pj_by_component_phase={k: to_pj(q) for k, q in sorted(quanta.items())},
+        ldexp = math.ldexp
+        return cls(latency_cycles=latency_cycles, latency_ns=latency_cycles * cycle_ns,
+                   energy_pj=ldexp(sum(by_component.values()), -QUANTUM_EXPONENT),
+                   energy_pj_by_component={c: ldexp(q, -QUANTUM_EXPONENT) for c, q in by_component.items()},
+                   energy_pj_by_phase={p: ldexp(q, -QUANTUM_EXPONENT) for p, q in by_phase.items()},
+                   energy_pj_by_component_phase={k: ldexp(q, -QUANTUM_EXPONENT) for k, q in quanta.items()},
                    latency_ns_by_phase={p: phase_cycles.get(p, 0) * cycle_ns for p in PHASES},
                    energy_quanta=dict(quanta), steps=steps, ops=ops, cached=cached)
 
