@@ -17,11 +17,34 @@ orders of magnitude above float32 rounding), results float64.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
 
 from archsim.config.hw import HwConfig
+
+_blas_controller = None
+
+
+def _one_blas_thread():
+    """Context in which BLAS runs on the calling thread only.
+
+    Why: OpenBLAS worker threads busy-wait after every call and then compete with numba's update threads
+    (and other processes) for the cores; a tile-sized product is too small to gain from them (a 64 x 512 x
+    512 float32 product runs at ~50 G MAC/s on one core); and one thread makes reads independent of the
+    BLAS thread count.
+    """
+    global _blas_controller
+    if _blas_controller is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+            _blas_controller = ThreadpoolController()
+        except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn, a dependency
+            _blas_controller = False
+    if _blas_controller is False:
+        return contextlib.nullcontext()
+    return _blas_controller.limit(limits=1, user_api="blas")
 
 
 def signed_levels(bits: int) -> int:
@@ -96,7 +119,8 @@ def analog_read(matrix: np.ndarray, x: np.ndarray, io: IOModel, rng: np.random.G
         halving = 0.5 ** attempt
         x_q = quantise(scaled[pending] * halving if attempt else scaled[pending], inp_step, io.inp_levels)
         x_q = x_q.astype(np.float32)
-        y = x_q @ matrix
+        with _one_blas_thread():
+            y = x_q @ matrix
         if io.out_noise > 0.0:
             y += rng.standard_normal(y.shape, dtype=np.float32) * np.float32(io.out_noise)
         if io.w_noise > 0.0:

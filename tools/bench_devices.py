@@ -1,0 +1,103 @@
+"""Throughput of the analog tile kernels: pulsed update and forward read of a 512 x 512 tile.
+
+Update: stochastic pulse trains, BL 31 (update-BL management off, so every sample uses all 31 slots),
+update management on, soft-bounds devices with cycle-to-cycle noise (dw_min_std 0.3) and device-to-device
+variation; x and d uniform in [-1, 1] and lr = 0.004 with dw_min = 0.001, so a device expects
+lr |x| |d| / dw_min = 1 coincidence per sample on average. One device-update = one device considered for
+one sample's BL-long train: 512 * 512 per sample. Measured through ``AnalogArray.update`` (Python overhead
+included), for single samples and for batches of 64.
+
+Read: ``AnalogArray.forward`` of a batch of 64 vectors, 8-bit DAC and ADC, output noise 0.06, noise and
+bound management on; every timed read starts from weights just updated (the float32 read copy is rebuilt),
+as in training. 512 * 512 * 64 multiply-accumulates per call.
+
+Every figure is the median over ``--runs`` timed runs. ``--json`` prints one JSON object and nothing else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from archsim.analog import AnalogArray  # noqa: E402
+from archsim.config import load_hw_config  # noqa: E402
+
+SIZE = 512
+BATCH = 64
+LR = 0.004
+
+SETTINGS = [f"hw.tile.rows={SIZE}", f"hw.tile.cols={SIZE}", "hw.tile.adcs=512", "hw.update.bl=31",
+            "hw.update.mode=stochastic", "hw.update.update_management=true", "hw.update.update_bl_management=false",
+            "hw.device.model=soft_bounds", "hw.device.dw_min=0.001", "hw.device.dw_min_std=0.3",
+            "hw.device.write_noise_std=0", "hw.adc.bits=8", "hw.dac.bits=8", "hw.dac.mode=multi_level",
+            "hw.io.out_noise=0.06", "hw.io.w_noise=0", "hw.io.noise_management=abs_max",
+            "hw.io.bound_management=iterative"]
+
+
+def median_rate(work, units_per_call: float, calls: int, runs: int) -> float:
+    """Median over runs of units per second, each run timing ``calls`` calls of ``work(call_index)``."""
+    rates = []
+    for run in range(runs):
+        start = time.perf_counter()
+        for call in range(calls):
+            work(run * calls + call)
+        rates.append(units_per_call * calls / (time.perf_counter() - start))
+    return float(np.median(rates))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object only")
+    parser.add_argument("--runs", type=int, default=7, help="timed runs per figure (median reported)")
+    args = parser.parse_args(argv)
+
+    hw = load_hw_config(None, SETTINGS)
+    array = AnalogArray(SIZE, SIZE, hw, seed=0)
+    rng = np.random.default_rng(1)
+    pool = 16 * BATCH
+    xs, ds = rng.uniform(-1, 1, (pool, SIZE)), rng.uniform(-1, 1, (pool, SIZE))
+
+    def update_single(k):
+        i = k % pool
+        array.update(xs[i:i + 1], ds[i:i + 1], LR)
+
+    def update_batch(k):
+        i = (k * BATCH) % pool
+        array.update(xs[i:i + BATCH], ds[i:i + BATCH], LR)
+
+    read_input = rng.uniform(-1, 1, (BATCH, SIZE))
+
+    def read_batch(k):
+        array._read_cache.clear()  # the weights changed since the last read, as after every training update
+        array.forward(read_input)
+
+    update_batch(0)  # compile / load the cached kernels
+    read_batch(0)
+    stats = array.update(xs[:BATCH], ds[:BATCH], LR)
+    pulses_per_device_update = stats.device_pulses / (SIZE * SIZE * BATCH)
+
+    single = median_rate(update_single, SIZE * SIZE, 40, args.runs) / 1e6
+    batch = median_rate(update_batch, SIZE * SIZE * BATCH, 3, args.runs) / 1e6
+    read = median_rate(read_batch, SIZE * SIZE * BATCH, 20, args.runs) / 1e9
+    result = {"update_mdev_per_s_single": round(single, 1), "update_mdev_per_s_batch64": round(batch, 1),
+              "read_gmac_per_s": round(read, 2)}
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"512x512 tile, soft bounds with cycle-to-cycle noise, stochastic update BL 31, "
+          f"{pulses_per_device_update:.2f} device pulses per device-update; medians of {args.runs} runs")
+    print(f"update, single sample : {single:8.1f} M device-updates/s")
+    print(f"update, batch of 64   : {batch:8.1f} M device-updates/s")
+    print(f"forward read, batch 64: {read:8.2f} G MAC/s (8-bit DAC/ADC, output noise, noise+bound management)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
