@@ -43,15 +43,18 @@ class StepRecorder:
         return done
 
     def transfer_reads(self, layer: int, role: str, stats, direction: str,
-                       deps: Iterable[int]) -> dict[tuple[int, int], int]:
-        """One-hot transfer reads (column transfer: forward; row transfer: transpose); op index per block."""
+                       deps: Iterable[int]) -> dict[tuple[int, int], tuple[int, int]]:
+        """One-hot transfer reads (column transfer: forward; row transfer: transpose).
+
+        Returns, per (row_block, col_block), the read's op index and the bits of values it produced."""
         deps = tuple(deps)
         done = {}
         for block in stats.blocks:
             array = ArrayId(layer, role, block.row_block, block.col_block)
             outputs = block.active_cols if direction == "column" else block.active_rows
-            done[(block.row_block, block.col_block)] = self.add(TransferRead(
-                array, block.vectors, outputs, self.in_bits, self.out_bits, block.retries, "transfer", deps))
+            op = self.add(TransferRead(array, block.vectors, outputs, self.in_bits, self.out_bits, block.retries,
+                                       "transfer", deps))
+            done[(block.row_block, block.col_block)] = (op, block.vectors * outputs * self.out_bits)
         return done
 
     # -- analog writes -----------------------------------------------------------------------

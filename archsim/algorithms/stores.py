@@ -27,6 +27,10 @@ ANALOG_ROLES = {"analog_sgd": ("W",), "mixed_precision": ("W",), "tiki_taka": ("
                 "residual": ("A", "C", "R"), "ttv2": ("A", "C"), "chopped_ttv2": ("A", "C"), "agad": ("A", "C")}
 
 
+#: Bits that carry one device's signed pulse count to a tile's pulse generators (|count| <= BL < 128).
+PULSE_COUNT_BITS = 8
+
+
 def array_seed(run_seed: int, layer: int, role: str) -> int:
     """Independent, reproducible seed of one array's device-to-device sampling and noise streams."""
     return int(np.random.SeedSequence([run_seed, layer, ord(role[0])]).generate_state(1)[0])
@@ -132,14 +136,10 @@ class MixedPrecisionStore(AnalogSgdStore):
         if np.any(pulses):
             stats = self.W.apply_pulses(pulses)
             if rec is not None:
-                moves = [rec.move("digital", _array(self.layer, "W", b.row_block, b.col_block), b.samples * 8, "update", done)
-                         for b in stats.blocks]
+                moves = [rec.move("digital", ArrayId(self.layer, "W", b.row_block, b.col_block),
+                                  b.device_pulses * PULSE_COUNT_BITS, "update", done) for b in stats.blocks]
                 done = rec.updates(self.layer, "W", stats, moves)
         return done
-
-
-def _array(layer: int, role: str, row_block: int, col_block: int) -> ArrayId:
-    return ArrayId(layer, role, row_block, col_block)
 
 
 class TikiTakaStore:
@@ -262,14 +262,16 @@ class TikiTakaStore:
         indices = self._next_indices()
         read = self.A.read_columns if self.by_column else self.A.read_rows
         values, stats = read(indices)                      # (n, out) for columns, (n, in) for rows
-        read_ops = rec.transfer_reads(self.layer, "A", stats, self.transfer_direction, deps) if rec else {}
+        reads = rec.transfer_reads(self.layer, "A", stats, self.transfer_direction, deps) if rec else {}
         if self.R is not None:
             reference, r_stats = (self.R.read_columns if self.by_column else self.R.read_rows)(indices)
             values = values - reference
             if rec:
-                read_ops.update({("R",) + k: v for k, v in
-                                 rec.transfer_reads(self.layer, "R", r_stats, self.transfer_direction,
-                                                    deps).items()})
+                # A and R share a tile's periphery (or sit side by side); the difference is formed before
+                # the values leave, so R's reads gate the same moves as A's.
+                r_reads = rec.transfer_reads(self.layer, "R", r_stats, self.transfer_direction, deps)
+                reads = {key: (rec.digital("add", bits // rec.out_bits, "transfer", [op, r_reads[key][0]]), bits)
+                         for key, (op, bits) in reads.items()}
         if self.chopped:
             values = values * chopper[indices][:, None]
         if self.variant == "agad":
@@ -278,7 +280,7 @@ class TikiTakaStore:
             self._set_reference_slice(indices, ref + self.agad_beta * (values - ref))
             values = values_minus_ref
         if self.buffered:
-            return self._buffered_write(indices, values, rec, list(read_ops.values()))
+            return self._buffered_write(indices, values, rec, reads)
         one_hot = np.zeros((len(indices), self.n_vectors))
         one_hot[np.arange(len(indices)), indices] = 1.0
         if self.by_column:
@@ -287,7 +289,7 @@ class TikiTakaStore:
             stats = self.C.update(values, -one_hot, self.transfer_scale)
         if rec is None:
             return []
-        moves = self._moves_to_c(rec, stats, read_ops, len(indices))
+        moves = self._moves_to_c(rec, stats, reads)
         return rec.updates(self.layer, "C", stats, moves, phase="transfer")
 
     @property
@@ -303,20 +305,18 @@ class TikiTakaStore:
         else:
             self.reference[indices, :] = values
 
-    def _moves_to_c(self, rec: StepRecorder, stats, read_ops: dict, n_reads: int) -> list[int]:
-        """Read values travel from each A block to the C block at the same position (A and C share the
-        same block grid, and a one-hot read of A block (r, c) feeds exactly C block (r, c))."""
+    def _moves_to_c(self, rec: StepRecorder, stats, reads: dict) -> list[int]:
+        """Read values travel from each A block to the C block at the same position (A and C share one
+        block grid, and a one-hot read of A block (r, c) feeds exactly C block (r, c))."""
         moves = []
         for block in stats.blocks:
             key = (block.row_block, block.col_block)
-            source_op = read_ops.get(key)
-            values_per_read = block.active_cols if self.by_column else block.active_rows
-            deps = [source_op] if source_op is not None else list(read_ops.values())
-            moves.append(rec.move(_array(self.layer, "A", *key), _array(self.layer, "C", *key),
-                                  n_reads * values_per_read * rec.out_bits, "transfer", deps))
+            op, bits = reads[key]
+            moves.append(rec.move(ArrayId(self.layer, "A", *key), ArrayId(self.layer, "C", *key), bits,
+                                  "transfer", [op]))
         return moves
 
-    def _buffered_write(self, indices, values, rec, read_ops: list[int]) -> list[int]:
+    def _buffered_write(self, indices, values, rec, reads: dict) -> list[int]:
         """TTv2: accumulate into H; write whole pulses where |H| passed the threshold."""
         increment = self.transfer_scale * values          # weight units
         if self.by_column:
@@ -336,7 +336,9 @@ class TikiTakaStore:
         done: list[int] = []
         if rec is not None:
             size = values.size
-            load = rec.buffer("read", size * rec.digital_bits, "transfer", read_ops)
+            arrivals = [rec.move(ArrayId(self.layer, "A", *key), "digital", bits, "transfer", [op])
+                        for key, (op, bits) in reads.items()]
+            load = rec.buffer("read", size * rec.digital_bits, "transfer", arrivals)
             acc = rec.digital("add", size, "transfer", (load,))
             cmp_ = rec.digital("compare", size, "transfer", (acc,))
             done = [rec.buffer("write", size * rec.digital_bits, "transfer", (cmp_,))]
@@ -344,8 +346,8 @@ class TikiTakaStore:
             # C's pulses are positive for an increase; apply_pulses takes signed counts in that sense.
             stats = self.C.apply_pulses(counts)
             if rec is not None:
-                moves = [rec.move("digital", _array(self.layer, "C", b.row_block, b.col_block), b.samples * 8, "transfer", done)
-                         for b in stats.blocks]
+                moves = [rec.move("digital", ArrayId(self.layer, "C", b.row_block, b.col_block),
+                                  b.device_pulses * PULSE_COUNT_BITS, "transfer", done) for b in stats.blocks]
                 done = rec.updates(self.layer, "C", stats, moves, phase="transfer")
         return done
 

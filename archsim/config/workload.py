@@ -72,6 +72,9 @@ class TrainingConfig:
     epochs: int = param(10, "passes over the training set", unit="epochs", ge=1)
     batch_size: int = param(10, "samples per training step", unit="samples", ge=1)
     lr: float = param(0.05, "learning rate (of the analog array for analog algorithms)", unit="1", gt=0.0)
+    reduction: str = param("sum", "how a batch's losses combine: sum (each sample's rank-1 update is lr*d*x^T, "
+                           "as pulsed hardware applies them) or mean (PyTorch/aihwkit default, lr/batch per "
+                           "sample)", unit="-", choices=("sum", "mean"))
     seed: int = param(0, "seed of every random stream in the run", unit="-", ge=0)
 
 

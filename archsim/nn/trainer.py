@@ -40,12 +40,16 @@ class Trainer:
         self.shuffle_rng = np.random.default_rng([self.config.training.seed, 0x5EED])
         self.metric_name = "test_accuracy" if self.data.task == "classification" else "test_loss"
         hw = self.config.hw
-        self.in_bits, self.out_bits = hw.dac.bits, hw.adc.bits
+        # a bit-serial DAC streams io.serial_input_bits one-bit passes; the engine makes one read per bit
+        self.in_bits = hw.io.serial_input_bits if hw.dac.mode == "bit_serial" else hw.dac.bits
+        self.out_bits = hw.adc.bits
 
     def loss_grad(self, labels: np.ndarray) -> Callable:
-        if self.data.task == "classification":
-            return lambda out: F.softmax_cross_entropy(out, labels)
-        return lambda out: F.mean_squared_error(out, labels)
+        loss = F.softmax_cross_entropy if self.data.task == "classification" else F.mean_squared_error
+        if self.config.training.reduction == "mean":
+            return lambda out: loss(out, labels)
+        scale = float(len(labels))
+        return lambda out: tuple(v * scale for v in loss(out, labels))
 
     def evaluate(self) -> float:
         """Accuracy in percent (classification) or mean 1/2||y - y*||^2 (regression) on the test set."""
