@@ -200,7 +200,7 @@ def symmetric_points(model: DeviceModel, state: DeviceState, method: str = "auto
     if closed is None:
         if method == "closed_form":
             raise ValueError("this device model has no closed-form symmetric point")
-        closed = _alternating_fixed_points(model.code, su, sd, bmax, bmin, gu, gd, *args, 200)
+        closed = _alternating_fixed_points(model.code, su, sd, bmax, bmin, gu, gd, *args, 64)  # 2^-64 of the range
     return np.clip(closed, bmin, bmax).reshape(state.shape)
 
 
