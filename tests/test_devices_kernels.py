@@ -13,6 +13,7 @@ import pytest
 
 from archsim.config.device import DEVICE_MODELS, DeviceConfig, UpdateConfig
 from archsim.devices import kernels, reference
+from archsim.devices import update as update_module
 from archsim.devices.models import device_model, mean_steps, sample_device_state
 from archsim.devices.kernels import _normal, _sample_keys
 from archsim.devices.rng import NORMAL_BINS, NORMAL_TABLE, ROW_SALT, py_normal, py_stream, seed_key
@@ -197,14 +198,15 @@ def test_update_is_independent_of_thread_count():
     cfg = make_device("soft_bounds")
     dm = device_model(cfg)
     rng = np.random.default_rng(9)
-    x, d = rng.uniform(-1, 1, (8, 40)), rng.normal(0, 0.3, (8, 60))
+    x, d = rng.uniform(-1, 1, (8, 100)), rng.normal(0, 0.3, (8, 100))
     results = []
     threads = numba.get_num_threads()
+    assert x.shape[0] * 100 * 100 >= update_module.PARALLEL_MIN_WORK  # the parallel kernels run
     try:
         for n in sorted({1, threads}):
             numba.set_num_threads(n)
             for mode in ("stochastic", "expected"):
-                state = make_state(cfg, (60, 40))
+                state = make_state(cfg, (100, 100))
                 pulsed_update(state, dm, x, d, 0.05, UpdateConfig(mode=mode), 5, 0)
                 results.append((n, mode, state.w.copy()))
     finally:
@@ -212,6 +214,26 @@ def test_update_is_independent_of_thread_count():
     for n, mode, w in results:
         same_mode = [r for r in results if r[1] == mode]
         np.testing.assert_array_equal(w, same_mode[0][2])
+
+
+@pytest.mark.parametrize("mode", ["stochastic", "mean_count", "expected", "counts"])
+def test_parallel_and_serial_kernels_agree(monkeypatch, mode):
+    cfg = make_device("exp_step")
+    dm = device_model(cfg)
+    rng = np.random.default_rng(10)
+    x, d = rng.uniform(-1, 1, (3, 30)), rng.normal(0, 0.3, (3, 20))
+    counts = rng.integers(-4, 5, (20, 30))
+    states = []
+    for threshold in (0, 1 << 62):  # every call parallel, then every call serial
+        monkeypatch.setattr(update_module, "PARALLEL_MIN_WORK", threshold)
+        state = make_state(cfg, (20, 30))
+        if mode == "counts":
+            apply_pulse_counts(state, dm, counts, 3)
+        else:
+            pulsed_update(state, dm, x, d, 0.05, UpdateConfig(mode=mode), 5, 0)
+        states.append(state)
+    np.testing.assert_array_equal(states[0].w, states[1].w)
+    np.testing.assert_array_equal(states[0].w_apparent, states[1].w_apparent)
 
 
 def test_same_sample_numbers_give_same_update_and_different_ones_do_not():

@@ -257,179 +257,242 @@ def _pulse_device(w, n, up, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_d
     return w
 
 
-@nb.njit(cache=True, parallel=True)
+@nb.njit(cache=True)
 def _pulse_trains(magnitudes, prob_scale, bl, keys, row_salt, bits, counts):
     """Bernoulli pulse trains: slot t of vector element v in sample b fires with p = min(|v| * scale_b, 1).
 
     Slot t compares 32-bit uniform number t of the element's stream with p * 2^32 (two uniforms per hash).
-    ``bits`` (B, n, n_words) and ``counts`` (B, n) are written.
+    ``bits`` (B, n, n_words) and ``counts`` (B, n) are written. Serial: a few microseconds per sample, less
+    than waking worker threads would cost.
     """
     n_samples, size = magnitudes.shape
     n_words = bits.shape[2]
-    for flat in nb.prange(n_samples * size):
-        b = flat // size
-        v = flat - b * size
+    for b in range(n_samples):
+        for v in range(size):
+            for q in range(n_words):
+                bits[b, v, q] = 0
+            p = magnitudes[b, v] * prob_scale[b]
+            length = bl[b]
+            if p <= 0.0 or length <= 0:
+                counts[b, v] = 0
+                continue
+            threshold = np.uint64(_TWO32) if p >= 1.0 else np.uint64(p * _TWO32)
+            key = _subkey(keys[b], v, _ROW_SALT if row_salt else _COL_SALT)
+            fired = 0
+            h = np.uint64(0)
+            for t in range(length):
+                if t % 2 == 0:
+                    h = _stream(key, t // 2)
+                    u = h & _LOW32
+                else:
+                    u = h >> _S32
+                if u < threshold:
+                    bits[b, v, t // 64] |= _ONE << np.uint64(t % 64)
+                    fired += 1
+            counts[b, v] = fired
+
+
+# Each update kernel below is one row's work (``_*_row``, inlined) and two drivers over the rows: a parallel
+# one (``prange``) for large updates and a serial twin for small ones, where waking worker threads costs more
+# than the work (and, on a loaded machine, waits for a time slice). Both give identical results.
+
+@nb.njit(cache=True, inline="always")
+def _stochastic_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, d_sign, x_sign,
+                    row_bits, col_bits, keys, table, noisy, write_noise, device_pulses):
+    """Row i of a bit-packed stochastic update, samples in order.
+
+    A first branch-free pass counts every device's coincidences and compacts the devices that got any; a
+    second pass pulses only those (random zero/non-zero patterns would otherwise cost a mispredicted branch
+    per device). ``device_pulses[i, b]`` receives row i's coincidences in sample b.
+    """
+    n_in = w.shape[1]
+    n_samples = keys.shape[0]
+    n_words = row_bits.shape[2]
+    write_std = glob[2]
+    hit_cols = np.empty(n_in, dtype=np.int64)
+    hit_counts = np.empty(n_in, dtype=np.int64)
+    for b in range(n_samples):
+        device_pulses[i, b] = 0
+        any_bit = np.uint64(0)
         for q in range(n_words):
-            bits[b, v, q] = 0
-        p = magnitudes[b, v] * prob_scale[b]
-        length = bl[b]
-        if p <= 0.0 or length <= 0:
-            counts[b, v] = 0
+            any_bit |= row_bits[b, i, q]
+        if any_bit == 0:
             continue
-        threshold = np.uint64(_TWO32) if p >= 1.0 else np.uint64(p * _TWO32)
-        key = _subkey(keys[b], v, _ROW_SALT if row_salt else _COL_SALT)
+        hits = 0
+        if n_words == 1:
+            row_word = row_bits[b, i, 0]
+            for j in range(n_in):
+                n = _popcount(row_word & col_bits[b, j, 0])
+                hit_cols[hits] = j
+                hit_counts[hits] = n
+                hits += n != 0
+        else:
+            for j in range(n_in):
+                n = 0
+                for q in range(n_words):
+                    n += _popcount(row_bits[b, i, q] & col_bits[b, j, q])
+                hit_cols[hits] = j
+                hit_counts[hits] = n
+                hits += n != 0
+        key = keys[b]
+        sign_d = d_sign[b, i]
         fired = 0
-        h = np.uint64(0)
-        for t in range(length):
-            if t % 2 == 0:
-                h = _stream(key, t // 2)
-                u = h & _LOW32
-            else:
-                u = h >> _S32
-            if u < threshold:
-                bits[b, v, t // 64] |= _ONE << np.uint64(t % 64)
-                fired += 1
-        counts[b, v] = fired
+        for h in range(hits):
+            j = hit_cols[h]
+            n = hit_counts[h]
+            up = sign_d * x_sign[b, j] < 0
+            dev_key = _subkey(key, i * n_in + j, _DEVICE_SALT)
+            w[i, j] = _pulse_device(w[i, j], n, up, su[i, j], sd[i, j], bmax[i, j], bmin[i, j], gu[i, j],
+                                    gd[i, j], model, glob, pw_up, pw_down, dev_key, table, noisy)
+            if write_noise:
+                w_app[i, j] = w[i, j] + write_std * _normal(dev_key, WRITE_NOISE_DRAW, table)
+            fired += n
+        device_pulses[i, b] = fired
 
 
 @nb.njit(cache=True, parallel=True)
 def _stochastic_update(w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, d_sign, x_sign,
                        row_bits, col_bits, keys, table, noisy, write_noise, device_pulses):
-    """Apply one bit-packed stochastic rank-1 update per sample, samples in order, rows in parallel.
+    """One bit-packed stochastic rank-1 update per sample, samples in order, rows in parallel."""
+    for i in nb.prange(w.shape[0]):
+        _stochastic_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, d_sign, x_sign,
+                        row_bits, col_bits, keys, table, noisy, write_noise, device_pulses)
 
-    Per row and sample, a first branch-free pass counts every device's coincidences and compacts the
-    devices that got any; a second pass pulses only those (random zero/non-zero patterns would otherwise
-    cost a mispredicted branch per device). ``device_pulses[i, b]`` receives row i's coincidences in sample b.
-    """
-    n_out, n_in = w.shape
-    n_samples = keys.shape[0]
-    n_words = row_bits.shape[2]
+
+@nb.njit(cache=True)
+def _stochastic_update_serial(w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, d_sign, x_sign,
+                              row_bits, col_bits, keys, table, noisy, write_noise, device_pulses):
+    for i in range(w.shape[0]):
+        _stochastic_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, d_sign, x_sign,
+                        row_bits, col_bits, keys, table, noisy, write_noise, device_pulses)
+
+
+@nb.njit(cache=True, inline="always")
+def _mean_count_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, d_sign, x_sign,
+                    d_counts, x_counts, bl, keys, table, noisy, write_noise, device_pulses):
+    """Row i with deterministic counts: device (i, j) gets round(c_d[i] c_x[j] / BL) pulses (aihwkit MeanCount)."""
+    n_in = w.shape[1]
     write_std = glob[2]
-    for i in nb.prange(n_out):
-        hit_cols = np.empty(n_in, dtype=np.int64)
-        hit_counts = np.empty(n_in, dtype=np.int64)
-        for b in range(n_samples):
-            device_pulses[i, b] = 0
-            any_bit = np.uint64(0)
-            for q in range(n_words):
-                any_bit |= row_bits[b, i, q]
-            if any_bit == 0:
+    for b in range(keys.shape[0]):
+        device_pulses[i, b] = 0
+        cd = d_counts[b, i]
+        if cd == 0 or bl[b] == 0:
+            continue
+        per_x = cd / bl[b]
+        key = keys[b]
+        fired = 0
+        for j in range(n_in):
+            n = np.int64(np.floor(per_x * x_counts[b, j] + 0.5))
+            if n == 0:
                 continue
-            hits = 0
-            if n_words == 1:
-                row_word = row_bits[b, i, 0]
-                for j in range(n_in):
-                    n = _popcount(row_word & col_bits[b, j, 0])
-                    hit_cols[hits] = j
-                    hit_counts[hits] = n
-                    hits += n != 0
-            else:
-                for j in range(n_in):
-                    n = 0
-                    for q in range(n_words):
-                        n += _popcount(row_bits[b, i, q] & col_bits[b, j, q])
-                    hit_cols[hits] = j
-                    hit_counts[hits] = n
-                    hits += n != 0
-            key = keys[b]
-            sign_d = d_sign[b, i]
-            fired = 0
-            for h in range(hits):
-                j = hit_cols[h]
-                n = hit_counts[h]
-                up = sign_d * x_sign[b, j] < 0
-                dev_key = _subkey(key, i * n_in + j, _DEVICE_SALT)
-                w[i, j] = _pulse_device(w[i, j], n, up, su[i, j], sd[i, j], bmax[i, j], bmin[i, j], gu[i, j],
-                                        gd[i, j], model, glob, pw_up, pw_down, dev_key, table, noisy)
-                if write_noise:
-                    w_app[i, j] = w[i, j] + write_std * _normal(dev_key, WRITE_NOISE_DRAW, table)
-                fired += n
-            device_pulses[i, b] = fired
+            up = d_sign[b, i] * x_sign[b, j] < 0
+            dev_key = _subkey(key, i * n_in + j, _DEVICE_SALT)
+            w[i, j] = _pulse_device(w[i, j], n, up, su[i, j], sd[i, j], bmax[i, j], bmin[i, j], gu[i, j],
+                                    gd[i, j], model, glob, pw_up, pw_down, dev_key, table, noisy)
+            if write_noise:
+                w_app[i, j] = w[i, j] + write_std * _normal(dev_key, WRITE_NOISE_DRAW, table)
+            fired += n
+        device_pulses[i, b] = fired
 
 
 @nb.njit(cache=True, parallel=True)
 def _mean_count_update(w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, d_sign, x_sign,
                        d_counts, x_counts, bl, keys, table, noisy, write_noise, device_pulses):
-    """Deterministic pulse counts: device (i, j) gets round(c_d[i] * c_x[j] / BL) pulses (aihwkit MeanCount)."""
-    n_out, n_in = w.shape
-    n_samples = keys.shape[0]
+    for i in nb.prange(w.shape[0]):
+        _mean_count_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, d_sign, x_sign,
+                        d_counts, x_counts, bl, keys, table, noisy, write_noise, device_pulses)
+
+
+@nb.njit(cache=True)
+def _mean_count_update_serial(w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, d_sign, x_sign,
+                              d_counts, x_counts, bl, keys, table, noisy, write_noise, device_pulses):
+    for i in range(w.shape[0]):
+        _mean_count_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, d_sign, x_sign,
+                        d_counts, x_counts, bl, keys, table, noisy, write_noise, device_pulses)
+
+
+@nb.njit(cache=True, inline="always")
+def _expected_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, x, d, lr, dw_min, keys,
+                  table, noisy, write_noise):
+    """Row i of the expected-value update of the theory, one sample at a time: for dW = -lr d_i x_j,
+
+    ``w += dW F(w) - |dW| G(w)`` = ``n * step_up(w)`` (dW > 0) or ``-n * step_down(w)`` (dW < 0) with
+    ``n = |dW| / dw_min`` pulses' worth, plus the noise of n pulses: std ``sqrt(n) * pulse_std``.
+    """
+    n_in = w.shape[1]
     write_std = glob[2]
-    for i in nb.prange(n_out):
-        for b in range(n_samples):
-            device_pulses[i, b] = 0
-            cd = d_counts[b, i]
-            if cd == 0 or bl[b] == 0:
+    for b in range(keys.shape[0]):
+        scaled_d = -lr * d[b, i]
+        if scaled_d == 0.0:
+            continue
+        key = keys[b]
+        for j in range(n_in):
+            dw = scaled_d * x[b, j]
+            if dw == 0.0:
                 continue
-            per_x = cd / bl[b]
-            key = keys[b]
-            fired = 0
-            for j in range(n_in):
-                n = np.int64(np.floor(per_x * x_counts[b, j] + 0.5))
-                if n == 0:
-                    continue
-                up = d_sign[b, i] * x_sign[b, j] < 0
-                dev_key = _subkey(key, i * n_in + j, _DEVICE_SALT)
-                w[i, j] = _pulse_device(w[i, j], n, up, su[i, j], sd[i, j], bmax[i, j], bmin[i, j], gu[i, j],
-                                        gd[i, j], model, glob, pw_up, pw_down, dev_key, table, noisy)
-                if write_noise:
-                    w_app[i, j] = w[i, j] + write_std * _normal(dev_key, WRITE_NOISE_DRAW, table)
-                fired += n
-            device_pulses[i, b] = fired
+            up = dw > 0.0
+            pulses = abs(dw) / dw_min
+            wij = w[i, j]
+            step = _mean_step(model, wij, up, su[i, j], sd[i, j], bmax[i, j], bmin[i, j], gu[i, j], gd[i, j],
+                              glob, pw_up, pw_down)
+            change = pulses * step
+            dev_key = _subkey(key, i * n_in + j, _DEVICE_SALT)
+            if noisy:
+                scale = su[i, j] if up else sd[i, j]
+                change += np.sqrt(pulses) * _noise_std(step, scale, glob) * _normal(dev_key, 0, table)
+            wij = wij + change if up else wij - change
+            w[i, j] = min(max(wij, bmin[i, j]), bmax[i, j])
+            if write_noise:
+                w_app[i, j] = w[i, j] + write_std * _normal(dev_key, WRITE_NOISE_DRAW, table)
 
 
 @nb.njit(cache=True, parallel=True)
 def _expected_update(w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, x, d, lr, dw_min,
                      keys, table, noisy, write_noise):
-    """Expected-value update of the theory, one sample at a time: for dW = -lr d_i x_j,
+    for i in nb.prange(w.shape[0]):
+        _expected_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, x, d, lr, dw_min,
+                      keys, table, noisy, write_noise)
 
-    ``w += dW F(w) - |dW| G(w)`` = ``n * step_up(w)`` (dW > 0) or ``-n * step_down(w)`` (dW < 0) with
-    ``n = |dW| / dw_min`` pulses' worth, plus the noise of n pulses: std ``sqrt(n) * pulse_std``.
-    """
-    n_out, n_in = w.shape
-    n_samples = keys.shape[0]
+
+@nb.njit(cache=True)
+def _expected_update_serial(w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, x, d, lr, dw_min,
+                            keys, table, noisy, write_noise):
+    for i in range(w.shape[0]):
+        _expected_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, x, d, lr, dw_min,
+                      keys, table, noisy, write_noise)
+
+
+@nb.njit(cache=True, inline="always")
+def _counts_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, counts, key, table, noisy,
+                write_noise):
+    """Row i: fire ``|counts[i, j]|`` pulses at device (i, j), up where positive, down where negative."""
+    n_in = w.shape[1]
     write_std = glob[2]
-    for i in nb.prange(n_out):
-        for b in range(n_samples):
-            scaled_d = -lr * d[b, i]
-            if scaled_d == 0.0:
-                continue
-            key = keys[b]
-            for j in range(n_in):
-                dw = scaled_d * x[b, j]
-                if dw == 0.0:
-                    continue
-                up = dw > 0.0
-                pulses = abs(dw) / dw_min
-                wij = w[i, j]
-                step = _mean_step(model, wij, up, su[i, j], sd[i, j], bmax[i, j], bmin[i, j], gu[i, j],
-                                  gd[i, j], glob, pw_up, pw_down)
-                change = pulses * step
-                dev_key = _subkey(key, i * n_in + j, _DEVICE_SALT)
-                if noisy:
-                    scale = su[i, j] if up else sd[i, j]
-                    change += np.sqrt(pulses) * _noise_std(step, scale, glob) * _normal(dev_key, 0, table)
-                wij = wij + change if up else wij - change
-                w[i, j] = min(max(wij, bmin[i, j]), bmax[i, j])
-                if write_noise:
-                    w_app[i, j] = w[i, j] + write_std * _normal(dev_key, WRITE_NOISE_DRAW, table)
+    for j in range(n_in):
+        c = counts[i, j]
+        if c == 0:
+            continue
+        dev_key = _subkey(key, i * n_in + j, _DEVICE_SALT)
+        w[i, j] = _pulse_device(w[i, j], abs(c), c > 0, su[i, j], sd[i, j], bmax[i, j], bmin[i, j], gu[i, j],
+                                gd[i, j], model, glob, pw_up, pw_down, dev_key, table, noisy)
+        if write_noise:
+            w_app[i, j] = w[i, j] + write_std * _normal(dev_key, WRITE_NOISE_DRAW, table)
 
 
 @nb.njit(cache=True, parallel=True)
-def _apply_counts(w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, counts, key, table,
-                  noisy, write_noise):
-    """Fire ``|counts[i, j]|`` pulses at device (i, j), up where positive, down where negative."""
-    n_out, n_in = w.shape
-    write_std = glob[2]
-    for i in nb.prange(n_out):
-        for j in range(n_in):
-            c = counts[i, j]
-            if c == 0:
-                continue
-            dev_key = _subkey(key, i * n_in + j, _DEVICE_SALT)
-            w[i, j] = _pulse_device(w[i, j], abs(c), c > 0, su[i, j], sd[i, j], bmax[i, j], bmin[i, j],
-                                    gu[i, j], gd[i, j], model, glob, pw_up, pw_down, dev_key, table, noisy)
-            if write_noise:
-                w_app[i, j] = w[i, j] + write_std * _normal(dev_key, WRITE_NOISE_DRAW, table)
+def _apply_counts(w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, counts, key, table, noisy,
+                  write_noise):
+    for i in nb.prange(w.shape[0]):
+        _counts_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, counts, key, table,
+                    noisy, write_noise)
+
+
+@nb.njit(cache=True)
+def _apply_counts_serial(w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, counts, key, table,
+                         noisy, write_noise):
+    for i in range(w.shape[0]):
+        _counts_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, counts, key, table,
+                    noisy, write_noise)
 
 
 @nb.njit(cache=True)

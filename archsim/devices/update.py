@@ -23,6 +23,15 @@ from archsim.devices.rng import NORMAL_TABLE
 _DUMMY = np.zeros((1, 1))
 _DUMMY_FLAT = np.zeros(1)
 
+#: Below this many device-updates (devices x samples) a call runs the serial twin of a kernel: waking the
+#: worker threads (tens of microseconds, a time slice on a loaded machine) costs more than the work.
+PARALLEL_MIN_WORK = 1 << 16
+
+
+def _kernel(name: str, work: int):
+    """The parallel kernel ``name`` or its serial twin, by the amount of work."""
+    return getattr(kernels, name if work >= PARALLEL_MIN_WORK else name + "_serial")
+
 
 @dataclass
 class SampleStats:
@@ -120,9 +129,10 @@ def pulsed_update(state: DeviceState, model: DeviceModel, x: np.ndarray, d: np.n
     x_abs, d_abs = np.abs(x), np.abs(d)
     plan = update_management(x_abs.max(axis=1), d_abs.max(axis=1), lr, model.dw_min, cfg)
     args = _state_args(state, model)
+    work = state.w.size * n_samples
     if cfg.mode == "expected":
-        kernels._expected_update(*args, x, d, float(lr), model.dw_min, keys, NORMAL_TABLE, model.noisy,
-                                 model.write_noise)
+        _kernel("_expected_update", work)(*args, x, d, float(lr), model.dw_min, keys, NORMAL_TABLE,
+                                          model.noisy, model.write_noise)
         p_d = np.minimum(d_abs * plan.scale_d[:, None], 1.0)
         p_x = np.minimum(x_abs * plan.scale_x[:, None], 1.0)
         expected_device = np.rint((lr / model.dw_min) * d_abs.sum(axis=1) * x_abs.sum(axis=1)).astype(np.int64)
@@ -137,8 +147,8 @@ def pulsed_update(state: DeviceState, model: DeviceModel, x: np.ndarray, d: np.n
                               plan.bl[:, None]).astype(np.int64)
         x_counts = np.minimum(np.floor(plan.bl[:, None] * x_abs * plan.scale_x[:, None] + 0.5),
                               plan.bl[:, None]).astype(np.int64)
-        kernels._mean_count_update(*args, d_sign, x_sign, d_counts, x_counts, plan.bl, keys, NORMAL_TABLE,
-                                   model.noisy, model.write_noise, device_pulses)
+        _kernel("_mean_count_update", work)(*args, d_sign, x_sign, d_counts, x_counts, plan.bl, keys,
+                                            NORMAL_TABLE, model.noisy, model.write_noise, device_pulses)
         return SampleStats(plan.bl, d_counts.sum(axis=1), x_counts.sum(axis=1), device_pulses.sum(axis=0))
     if cfg.mode != "stochastic":
         raise ValueError(f"unknown update mode {cfg.mode!r}")
@@ -149,8 +159,8 @@ def pulsed_update(state: DeviceState, model: DeviceModel, x: np.ndarray, d: np.n
     col_counts = np.empty((n_samples, state.shape[1]), dtype=np.int64)
     kernels._pulse_trains(d_abs, plan.scale_d, plan.bl, keys, True, row_bits, row_counts)
     kernels._pulse_trains(x_abs, plan.scale_x, plan.bl, keys, False, col_bits, col_counts)
-    kernels._stochastic_update(*args, d_sign, x_sign, row_bits, col_bits, keys, NORMAL_TABLE, model.noisy,
-                               model.write_noise, device_pulses)
+    _kernel("_stochastic_update", work)(*args, d_sign, x_sign, row_bits, col_bits, keys, NORMAL_TABLE,
+                                        model.noisy, model.write_noise, device_pulses)
     return SampleStats(plan.bl, row_counts.sum(axis=1), col_counts.sum(axis=1), device_pulses.sum(axis=0))
 
 
@@ -164,7 +174,8 @@ def apply_pulse_counts(state: DeviceState, model: DeviceModel, counts: np.ndarra
             raise ValueError("pulse counts must be integers")
     counts = counts.astype(np.int64, copy=False)
     args = _state_args(state, model)
-    kernels._apply_counts(*args, counts, np.uint64(key), NORMAL_TABLE, model.noisy, model.write_noise)
+    work = counts.size + 8 * int(np.abs(counts).sum())  # a pulse costs about as much as 8 idle devices
+    _kernel("_apply_counts", work)(*args, counts, np.uint64(key), NORMAL_TABLE, model.noisy, model.write_noise)
     return int(np.abs(counts).sum())
 
 
