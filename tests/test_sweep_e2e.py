@@ -116,7 +116,7 @@ def dask_cluster(tmp_path, n_workers):
 def test_sweep_on_a_dask_cluster_survives_a_killed_worker(tmp_path):
     from distributed import Client
 
-    spec, expected = tiny_sweep(tmp_path, 8)
+    spec, expected = tiny_sweep(tmp_path, 8, max_train=1000)  # ~0.5 s a point: long enough to kill midway
     db = tmp_path / "results.db"
     with dask_cluster(tmp_path, 2) as (address, workers), Client(address, timeout=30) as observer:
         by_name = wait_for(lambda: {w["name"]: a for a, w in observer.scheduler_info()["workers"].items()}
@@ -154,7 +154,7 @@ def test_sweep_on_a_dask_cluster_survives_a_killed_worker(tmp_path):
 
 
 def test_sigkilled_local_sweep_resumes_without_loss_or_duplicates(tmp_path):
-    spec, expected = tiny_sweep(tmp_path, 8)
+    spec, expected = tiny_sweep(tmp_path, 8, max_train=1000)  # ~0.5 s a point: long enough to kill midway
     db = tmp_path / "results.db"
     command = [sys.executable, "-m", "archsim", "sweep", str(spec), "--db", str(db), "--workers", "2"]
     sweep = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

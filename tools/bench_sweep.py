@@ -7,7 +7,7 @@ fresh database. A warm-up sweep first fills numba's on-disk cache so no measurem
 compilation. Runs of 1 and 2 workers alternate so that a noisy neighbour hurts both alike; the
 medians are reported, with speedup = median(1 worker) / median(2 workers).
 
-    python tools/bench_sweep.py [--points 8] [--repeats 3] [--max-train 400] [--json]
+    python tools/bench_sweep.py [--points 8] [--repeats 3] [--max-train 1000] [--epochs 10] [--json]
 """
 
 from __future__ import annotations
@@ -58,8 +58,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--points", type=int, default=8, help="equal points per sweep (default 8)")
     parser.add_argument("--repeats", type=int, default=3, help="sweeps per worker count; the median is used")
-    parser.add_argument("--max-train", type=int, default=400, help="training samples per point (default 400)")
-    parser.add_argument("--epochs", type=int, default=1, help="epochs per point (default 1)")
+    parser.add_argument("--max-train", type=int, default=1000, help="training samples per point (default 1000)")
+    parser.add_argument("--epochs", type=int, default=10, help="epochs per point (default 10: ~5 s a point)")
     parser.add_argument("--json", action="store_true", help="print one JSON object only")
     args = parser.parse_args()
     log = (lambda *a: None) if args.json else (lambda *a: print(*a, flush=True))

@@ -135,11 +135,14 @@ def open_client(workers: int | None = None, scheduler: str | None = None, *,
         return
     if workers is None or workers < 1:
         raise ArchsimError(f"--workers: expected at least 1 worker, got {workers}")
-    network = {"host": "127.0.0.1"} if processes else {}  # threads talk in-process, no sockets
+    # Worker processes share the CPUs: each point's numba kernels get cpus // workers threads, so that
+    # points run side by side instead of fighting over cores (Dask already pins BLAS to one thread).
+    per_worker = {"host": "127.0.0.1", "env": {"NUMBA_NUM_THREADS": str(max(1, default_workers() // workers))}} \
+        if processes else {}  # thread workers talk in-process: no sockets, no environment of their own
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes, dashboard_address=None,
                       worker_dashboard_address=LOOPBACK_HTTP, silence_logs=logging.ERROR,
                       scheduler_kwargs={"dashboard": False, "dashboard_address": LOOPBACK_HTTP},
-                      **network) as cluster:
+                      **per_worker) as cluster:
         with Client(cluster, set_as_default=False) as client:
             yield client
 
