@@ -32,6 +32,12 @@ COLUMN_LABELS = {
     "energy_pj": "energy per training step (pJ)",
     "latency_ns": "latency per training step (ns)",
 }
+#: Axis labels of report paths users often plot.
+REPORT_LABELS = {
+    "totals.energy_pj": "energy of the whole training run (pJ)",
+    "totals.latency_ns": "latency of the whole training run (ns)",
+    "per_step.latency_cycles": "latency per training step (cycles)",
+}
 #: Report quantities added to the CSV beside the per-step columns.
 REPORT_EXTRAS = ("totals.energy_pj", "totals.latency_ns", "totals.samples", "simulation.wall_s")
 DEFAULT_PLOT_AXES = (("energy_pj", "metric"), ("latency_ns", "metric"))
@@ -131,7 +137,7 @@ def maximized(name: str, metric_name: str | None) -> bool:
 def axis_label(name: str, metric_name: str | None) -> str:
     if name == "metric":
         return (metric_name or "metric").replace("_", " ")
-    return COLUMN_LABELS.get(name) or name
+    return COLUMN_LABELS.get(name) or REPORT_LABELS.get(name) or name
 
 
 def _finite(value: Any) -> float | None:
