@@ -1,0 +1,120 @@
+"""The seed paper's claims, on the real pulsed analog arrays.
+
+Least-squares settings (workloads/lsq_paper.yaml): W is 100x40 on soft-bounds devices with tau = 3,
+dw_min = 1e-4, BL 255, label noise std 1, step 1e-3, 1000 training samples, 12 epochs (12,000 single-sample
+steps).
+"""
+
+import numpy as np
+import pytest
+
+from archsim.algorithms.stores import TikiTakaStore
+from archsim.algorithms.theory import lsq_analog_sgd_fixed_point, lsq_minimum
+from archsim.config import load_run_config
+from archsim.nn.trainer import Trainer
+
+LSQ = "workloads/lsq_paper.yaml"
+
+
+def train_lsq(sets, tail_fraction=0.5):
+    """Train least squares; return (final relative error, tail-averaged W, W_ls, trainer)."""
+    trainer = Trainer(load_run_config(LSQ, None, sets), record=False)
+    optimum = lsq_minimum(trainer.data.train_x, trainer.data.train_y)
+    epochs = trainer.config.training.epochs
+    tail = []
+    for epoch in range(epochs):
+        trainer.run_epoch(epoch)
+        if epoch >= epochs * (1 - tail_fraction):
+            tail.append(trainer.network.weights()[0])
+    final = trainer.network.weights()[0]
+    error = float(np.sum((final - optimum) ** 2) / np.sum(optimum ** 2))
+    return error, np.mean(tail, axis=0), optimum, trainer
+
+
+@pytest.fixture(scope="module")
+def analog_sgd_run():
+    return train_lsq(["algorithm.name=analog_sgd"])
+
+
+@pytest.fixture(scope="module")
+def tiki_taka_run():
+    return train_lsq(["algorithm.name=tiki_taka"])
+
+
+def test_analog_sgd_settles_at_the_penalised_minimum(analog_sgd_run):
+    """The time-averaged Analog SGD weights sit at argmin f(W) + sum s_ij/(2 tau) W_ij^2, not at argmin f.
+
+    Tolerance: the stationary spread of one weight is at most lr Var(g) / 2 = 1e-3 * 1.3 / 2 (Var g ~ 1 + the
+    residual), its correlation time about 1/(lr (1 + s/tau)) ~ 820 steps, so the 6 epoch-end snapshots (1000
+    steps apart) of the last 6,000 steps give a per-weight variance of at most ~6.5e-4 / 6; over 4,000 weights
+    the distance to the prediction is then at most about sqrt(4000 * 1.1e-4) = 0.66, against a bias
+    |W_pred - W_ls| of about 3.5 — a ratio up to ~0.19. We allow 0.3 and require the bias itself to be
+    reproduced within 15 % (the same fluctuation, relative to 3.5).
+    """
+    _, tail_mean, optimum, trainer = analog_sgd_run
+    tau = trainer.config.hw.device.w_max
+    prediction, s = lsq_analog_sgd_fixed_point(trainer.data.train_x, trainer.data.train_y, tau)
+    bias = np.linalg.norm(prediction - optimum)
+    assert np.linalg.norm(tail_mean - prediction) < 0.3 * bias
+    assert np.linalg.norm(tail_mean - optimum) == pytest.approx(bias, rel=0.15)
+    # the shrinkage towards zero is what the penalty predicts: W ~ W_ls / (1 + s/tau) elementwise on average
+    slope = np.sum(tail_mean * optimum) / np.sum(optimum ** 2)
+    predicted_slope = np.sum(prediction * optimum) / np.sum(optimum ** 2)
+    assert slope == pytest.approx(predicted_slope, abs=0.03)
+    assert predicted_slope < 0.9  # the penalty is not negligible in this setting
+
+
+def test_tiki_taka_is_ten_times_closer_than_analog_sgd(analog_sgd_run, tiki_taka_run):
+    assert tiki_taka_run[0] * 10 < analog_sgd_run[0]
+
+
+@pytest.fixture(scope="module")
+def offset_runs():
+    c = 0.3
+    return {name: train_lsq([f"algorithm.name={name}", f"hw.device.up_down={c}"])[0]
+            for name in ("analog_sgd", "tiki_taka", "residual")}
+
+
+def test_offset_symmetric_point_defeats_plain_tiki_taka(offset_runs):
+    assert offset_runs["tiki_taka"] * 10 > offset_runs["analog_sgd"]
+
+
+def test_zero_shifting_restores_tiki_taka(offset_runs):
+    assert offset_runs["residual"] * 10 < offset_runs["analog_sgd"]
+    assert offset_runs["residual"] * 10 < offset_runs["tiki_taka"]
+
+
+class ScriptedReads:
+    """Stands in for A's read path in the TTv2 rule test: returns prescribed values."""
+
+    def __init__(self, values):
+        self.values = values
+
+    def __call__(self, indices):
+        return self.values[:, indices].T.copy(), None
+
+
+def test_ttv2_buffer_writes_exactly_the_threshold_pulses():
+    config = load_run_config(None, None, ["algorithm.name=ttv2", "algorithm.ttv2_threshold=1.0",
+                                          "algorithm.ttv2_max_pulses=3", "algorithm.transfer_lr=1.0",
+                                          "training.lr=1.0", "algorithm.n_reads_per_transfer=2"])
+    store = TikiTakaStore(0, np.zeros((3, 4)), config.hw, config.algorithm, config.training, seed=0)
+    threshold = config.hw.device.dw_min
+    reads = np.array([[0.4, 2.5, -1.2, 7.9], [-3.7, 0.99, 1.0, -0.2], [12.0, -12.0, 0.0, 2.2]]) * threshold
+    store.A.read_columns = ScriptedReads(reads)
+    written = []
+    store.C.apply_pulses = lambda counts: written.append(counts.copy()) or _EmptyStats()
+    store.transfer(None, [])  # columns 0, 1
+    store.transfer(None, [])  # columns 2, 3
+    store.transfer(None, [])  # columns 0, 1 again: H carries the remainders
+    expected_first = np.trunc(np.clip(reads[:, :2] / threshold, -3, 3))
+    np.testing.assert_array_equal(written[0][:, :2], expected_first)
+    np.testing.assert_array_equal(written[0][:, 2:], 0)
+    np.testing.assert_array_equal(written[1][:, 2:], np.trunc(np.clip(reads[:, 2:] / threshold, -3, 3)))
+    remainder = reads[:, :2] / threshold - expected_first
+    np.testing.assert_array_equal(written[2][:, :2], np.trunc(np.clip(remainder + reads[:, :2] / threshold, -3, 3)))
+    assert store.pulses_written == sum(int(np.abs(w).sum()) for w in written)
+
+
+class _EmptyStats:
+    blocks = ()
