@@ -1,8 +1,8 @@
 """The seed paper's claims, on the real pulsed analog arrays.
 
-Least-squares settings (workloads/lsq_paper.yaml): W is 100x40 on soft-bounds devices with tau = 3,
-dw_min = 1e-4, BL 255, label noise std 1, step 1e-3, 1000 training samples, 12 epochs (12,000 single-sample
-steps).
+Least-squares settings (workloads/lsq_paper.yaml): soft-bounds devices with tau = 3, dw_min = 1e-4, BL 255,
+label noise std 1, step 1e-3, 1000 training samples, 12 epochs (12,000 single-sample steps); W is 20x40 here
+(the paper's 100 outputs cut to 20 — every output row is its own independent least-squares problem).
 """
 
 import numpy as np
@@ -14,11 +14,13 @@ from archsim.config import load_run_config
 from archsim.nn.trainer import Trainer
 
 LSQ = "workloads/lsq_paper.yaml"
+# 20 of the paper's 100 outputs: the claims concern each output row alike, and the run is 5x shorter
+SMALLER = ["dataset.lsq_outputs=20", "model.layers.0.out=20"]
 
 
 def train_lsq(sets, tail_fraction=0.5):
     """Train least squares; return (final relative error, tail-averaged W, W_ls, trainer)."""
-    trainer = Trainer(load_run_config(LSQ, None, sets), record=False)
+    trainer = Trainer(load_run_config(LSQ, None, SMALLER + sets), record=False)
     optimum = lsq_minimum(trainer.data.train_x, trainer.data.train_y)
     epochs = trainer.config.training.epochs
     tail = []
@@ -46,10 +48,10 @@ def test_analog_sgd_settles_at_the_penalised_minimum(analog_sgd_run):
 
     Tolerance: the stationary spread of one weight is at most lr Var(g) / 2 = 1e-3 * 1.3 / 2 (Var g ~ 1 + the
     residual), its correlation time about 1/(lr (1 + s/tau)) ~ 820 steps, so the 6 epoch-end snapshots (1000
-    steps apart) of the last 6,000 steps give a per-weight variance of at most ~6.5e-4 / 6; over 4,000 weights
-    the distance to the prediction is then at most about sqrt(4000 * 1.1e-4) = 0.66, against a bias
-    |W_pred - W_ls| of about 3.5 — a ratio up to ~0.19. We allow 0.3 and require the bias itself to be
-    reproduced within 15 % (the same fluctuation, relative to 3.5).
+    steps apart) of the last 6,000 steps give a per-weight variance of at most ~6.5e-4 / 6;     the distance to the prediction is then at most about sqrt(800 * 1.1e-4) = 0.3 over the 800 weights,
+    against a bias |W_pred - W_ls| of about sqrt(0.035 * 800 / 12) = 1.5 — a ratio up to ~0.19 (both scale
+    with sqrt(weights), so the ratio does not depend on the size). We allow 0.3 and require the bias itself
+    to be reproduced within 15 %.
     """
     _, tail_mean, optimum, trainer = analog_sgd_run
     tau = trainer.config.hw.device.w_max
