@@ -48,7 +48,7 @@ def test_analog_sgd_settles_at_the_penalised_minimum(analog_sgd_run):
 
     Tolerance: the stationary spread of one weight is at most lr Var(g) / 2 = 1e-3 * 1.3 / 2 (Var g ~ 1 + the
     residual), its correlation time about 1/(lr (1 + s/tau)) ~ 820 steps, so the 6 epoch-end snapshots (1000
-    steps apart) of the last 6,000 steps give a per-weight variance of at most ~6.5e-4 / 6;     the distance to the prediction is then at most about sqrt(800 * 1.1e-4) = 0.3 over the 800 weights,
+    steps apart) of the last 6,000 steps give a per-weight variance of at most ~6.5e-4 / 6; the distance to the prediction is then at most about sqrt(800 * 1.1e-4) = 0.3 over the 800 weights,
     against a bias |W_pred - W_ls| of about sqrt(0.035 * 800 / 12) = 1.5 — a ratio up to ~0.19 (both scale
     with sqrt(weights), so the ratio does not depend on the size). We allow 0.3 and require the bias itself
     to be reproduced within 15 %.
