@@ -120,3 +120,30 @@ def test_ttv2_buffer_writes_exactly_the_threshold_pulses():
 
 class _EmptyStats:
     blocks = ()
+
+
+def digits_accuracy(sets, epochs=8):
+    trainer = Trainer(load_run_config(None, None, [f"training.epochs={epochs}"] + sets), record=False)
+    for epoch in range(epochs):
+        result = trainer.run_epoch(epoch)
+    return result.metric
+
+
+def test_transfer_adc_precision_matters_only_when_coarse():
+    """A 2-bit ADC on transfer reads rounds every fast-array value to zero (its step, 12/1.5 = 8, exceeds the
+    device range of 0.7), so Tiki-Taka cannot learn; 8 bits is as good as 16. Tolerance: the 359 test digits
+    give a binomial std of ~1.8 points per run near 87 %, so two independent runs differ by < 6 points at
+    ~2.4 sigma (the runs share a seed, so the real spread is smaller)."""
+    coarse = digits_accuracy(["hw.adc.transfer_bits=2"])
+    eight = digits_accuracy(["hw.adc.transfer_bits=8"])
+    fine = digits_accuracy(["hw.adc.transfer_bits=16"])
+    assert coarse < 25.0
+    assert abs(eight - fine) < 6.0
+    assert eight > 75.0
+
+
+def test_tiki_taka_beats_analog_sgd_on_digits_at_small_tau():
+    bounds = ["hw.device.w_max=0.6", "hw.device.w_min=-0.6"]
+    analog = digits_accuracy(["algorithm.name=analog_sgd"] + bounds, epochs=10)
+    tiki_taka = digits_accuracy(["algorithm.name=tiki_taka"] + bounds, epochs=10)
+    assert tiki_taka > analog + 15.0

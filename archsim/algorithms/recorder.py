@@ -16,9 +16,10 @@ from archsim.ops import (ArrayId, BufferAccess, Digital, Location, Move, Mvm, Op
 class StepRecorder:
     """Collects one step's operations; every method returns the indices of the operations it added."""
 
-    def __init__(self, in_bits: int, out_bits: int, digital_bits: int = 32):
+    def __init__(self, in_bits: int, out_bits: int, digital_bits: int = 32, transfer_bits: int | None = None):
         self.in_bits = in_bits          # DAC resolution (bits per driven input value)
         self.out_bits = out_bits        # ADC resolution (bits per converted output value)
+        self.transfer_bits = transfer_bits or out_bits  # ADC resolution of transfer reads (bits)
         self.digital_bits = digital_bits  # word size of digital values moved around (bits)
         self.ops: list[Operation] = []
 
@@ -52,9 +53,9 @@ class StepRecorder:
         for block in stats.blocks:
             array = ArrayId(layer, role, block.row_block, block.col_block)
             outputs = block.active_cols if direction == "column" else block.active_rows
-            op = self.add(TransferRead(array, block.vectors, outputs, self.in_bits, self.out_bits, block.retries,
-                                       "transfer", deps))
-            done[(block.row_block, block.col_block)] = (op, block.vectors * outputs * self.out_bits)
+            op = self.add(TransferRead(array, block.vectors, outputs, self.in_bits, self.transfer_bits,
+                                       block.retries, "transfer", deps))
+            done[(block.row_block, block.col_block)] = (op, block.vectors * outputs * self.transfer_bits)
         return done
 
     # -- analog writes -----------------------------------------------------------------------

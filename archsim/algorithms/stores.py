@@ -270,7 +270,7 @@ class TikiTakaStore:
                 # A and R share a tile's periphery (or sit side by side); the difference is formed before
                 # the values leave, so R's reads gate the same moves as A's.
                 r_reads = rec.transfer_reads(self.layer, "R", r_stats, self.transfer_direction, deps)
-                reads = {key: (rec.digital("add", bits // rec.out_bits, "transfer", [op, r_reads[key][0]]), bits)
+                reads = {key: (rec.digital("add", bits // rec.transfer_bits, "transfer", [op, r_reads[key][0]]), bits)
                          for key, (op, bits) in reads.items()}
         if self.chopped:
             values = values * chopper[indices][:, None]

@@ -105,6 +105,8 @@ class AnalogArray:
         self.seed = int(seed)
         self.model = device_model(self.device)
         self.io = IOModel.from_hw(hw)
+        # one-hot transfer reads may convert at their own resolution (hw.adc.transfer_bits)
+        self.transfer_io = IOModel.from_hw(hw, hw.adc.transfer_bits) if hw.adc.transfer_bits else self.io
         self.update_config = hw.update
         self.tile_rows, self.tile_cols = hw.tile.rows, hw.tile.cols
         entropy = self.seed & MASK64
@@ -255,7 +257,7 @@ class AnalogArray:
             one_hot = np.zeros((picked.size, rows.stop - rows.start))
             one_hot[np.arange(picked.size), ks[picked] - rows.start] = 1.0
             for c, cols in enumerate(self._col_slices):
-                part, retries = analog_read(self._read_matrix((r, c)).T, one_hot, self.io, self._read_rng)
+                part, retries = analog_read(self._read_matrix((r, c)).T, one_hot, self.transfer_io, self._read_rng)
                 values[picked, cols] = part
                 n_cols = cols.stop - cols.start
                 stats.blocks.append(self._block_stats(r, c, picked.size, 1, n_cols, int(retries.sum()), n_cols))
@@ -273,7 +275,7 @@ class AnalogArray:
             one_hot = np.zeros((picked.size, cols.stop - cols.start))
             one_hot[np.arange(picked.size), ks[picked] - cols.start] = 1.0
             for r, rows in enumerate(self._row_slices):
-                part, retries = analog_read(self._read_matrix((r, c)), one_hot, self.io, self._read_rng)
+                part, retries = analog_read(self._read_matrix((r, c)), one_hot, self.transfer_io, self._read_rng)
                 values[picked, rows] = part
                 n_rows = rows.stop - rows.start
                 stats.blocks.append(self._block_stats(r, c, picked.size, n_rows, 1, int(retries.sum()), n_rows))

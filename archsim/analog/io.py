@@ -69,11 +69,12 @@ class IOModel:
     passes: int              # reads per vector: 1 for multi-level DACs, input_bits when bit-serial
 
     @classmethod
-    def from_hw(cls, hw: HwConfig) -> "IOModel":
+    def from_hw(cls, hw: HwConfig, out_bits: int | None = None) -> "IOModel":
+        """The read path of ``hw``; ``out_bits`` overrides the ADC resolution (e.g. for transfer reads)."""
         serial = hw.dac.mode == "bit_serial"
         input_bits = hw.io.serial_input_bits if serial else hw.dac.bits
         return cls(inp_bound=hw.dac.inp_bound, inp_levels=signed_levels(input_bits), out_bound=hw.adc.out_bound,
-                   out_levels=signed_levels(hw.adc.bits), out_noise=hw.io.out_noise, w_noise=hw.io.w_noise,
+                   out_levels=signed_levels(out_bits or hw.adc.bits), out_noise=hw.io.out_noise, w_noise=hw.io.w_noise,
                    noise_management=hw.io.noise_management == "abs_max",
                    bound_management=hw.io.bound_management == "iterative", max_retries=hw.io.max_bm_retries,
                    input_bits=input_bits, passes=input_bits if serial else 1)

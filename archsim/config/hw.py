@@ -61,6 +61,8 @@ class AdcConfig:
                                source="ISAAC (ISCA 2016): 1.2 GS/s")
     out_bound: float = param(12.0, "output range +/- covered by the ADC (normalised units)", unit="1", gt=0.0,
                              source="aihwkit IOParameters.out_bound default")
+    transfer_bits: int | None = param(None, "ADC resolution of Tiki-Taka transfer reads (a SAR ADC may stop its "
+                                      "search early); null: the same as bits", unit="bits", ge=1, le=16)
     fom_walden: float = param(1e-15, "Walden figure of merit of the survey envelope below the speed corner: "
                               "energy per conversion step (energy per conversion = FoM_W * 2^bits)",
                               kind="energy", gt=0.0,

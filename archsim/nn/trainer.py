@@ -43,6 +43,7 @@ class Trainer:
         # a bit-serial DAC streams io.serial_input_bits one-bit passes; the engine makes one read per bit
         self.in_bits = hw.io.serial_input_bits if hw.dac.mode == "bit_serial" else hw.dac.bits
         self.out_bits = hw.adc.bits
+        self.transfer_bits = hw.adc.transfer_bits or hw.adc.bits
 
     def loss_grad(self, labels: np.ndarray) -> Callable:
         loss = F.softmax_cross_entropy if self.data.task == "classification" else F.mean_squared_error
@@ -67,7 +68,7 @@ class Trainer:
         losses, steps = [], 0
         for start in range(0, len(order), batch):
             index = order[start: start + batch]
-            rec = StepRecorder(self.in_bits, self.out_bits) if self.record else None
+            rec = StepRecorder(self.in_bits, self.out_bits, transfer_bits=self.transfer_bits) if self.record else None
             loss = self.network.train_step(self.data.train_x[index], self.loss_grad(self.data.train_y[index]), rec)
             losses.append(loss)
             steps += 1
