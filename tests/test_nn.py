@@ -92,7 +92,7 @@ def test_digits_split_is_deterministic():
 
 
 def test_digital_sgd_reaches_95_percent_on_digits():
-    config = load_run_config(None, None, ["algorithm.name=digital_sgd", "training.lr=0.5", "training.epochs=30"])
+    config = load_run_config(None, None, ["algorithm.name=digital_sgd", "training.epochs=30"])
     trainer = Trainer(config, record=False)
     for epoch in range(config.training.epochs):
         result = trainer.run_epoch(epoch)
@@ -100,8 +100,7 @@ def test_digital_sgd_reaches_95_percent_on_digits():
 
 
 def test_lenet_digital_trains():
-    config = load_run_config("workloads/lenet_digits.yaml", None, ["algorithm.name=digital_sgd", "training.lr=0.2",
-                                                                   "training.epochs=3"])
+    config = load_run_config("workloads/lenet_digits.yaml", None, ["algorithm.name=digital_sgd", "training.epochs=3"])
     trainer = Trainer(config, record=False)
     first = trainer.evaluate()
     for epoch in range(config.training.epochs):

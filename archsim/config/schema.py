@@ -86,13 +86,8 @@ class Provenance:
 
 
 def _dotted(path: tuple) -> str:
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
+    """``("model", "layers", 0, "out")`` -> ``model.layers.0.out``: the spelling ``--set`` accepts."""
+    return ".".join(str(part) for part in path)
 
 
 def _type_name(tp: Any) -> str:
