@@ -272,13 +272,14 @@ class TikiTakaStore:
                 r_reads = rec.transfer_reads(self.layer, "R", r_stats, self.transfer_direction, deps)
                 reads = {key: (rec.digital("add", bits // rec.transfer_bits, "transfer", [op, r_reads[key][0]]), bits)
                          for key, (op, bits) in reads.items()}
+        if self.variant == "agad":
+            # AGAD: the reference is a running average of A's own raw reads, so v - p is A's recent change
+            # (the chopped gradient), free of A's offset and of content stored before a chopper flip.
+            ref = self._reference_slice(indices)
+            self._set_reference_slice(indices, ref + self.agad_beta * (values - ref))
+            values = values - ref
         if self.chopped:
             values = values * chopper[indices][:, None]
-        if self.variant == "agad":
-            ref = self._reference_slice(indices)
-            values_minus_ref = values - ref
-            self._set_reference_slice(indices, ref + self.agad_beta * (values - ref))
-            values = values_minus_ref
         if self.buffered:
             return self._buffered_write(indices, values, rec, reads)
         one_hot = np.zeros((len(indices), self.n_vectors))

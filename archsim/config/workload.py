@@ -91,7 +91,7 @@ class AlgorithmConfig:
     gamma: float = param(0.0, "weight of the fast array in the effective weight gamma*A + C", unit="1", ge=0.0)
     ttv2_threshold: float = param(1.0, "TTv2 buffer threshold in units of C's dw_min", unit="1", gt=0.0)
     ttv2_max_pulses: int = param(5, "TTv2 maximum pulses written per device per transfer", unit="pulses", ge=1)
-    chopper_probability: float = param(0.1, "chopped TTv2 / AGAD: probability that an input's chopper sign "
+    chopper_probability: float = param(0.01, "chopped TTv2 / AGAD: probability that an input's chopper sign "
                                        "flips after each full transfer sweep", unit="1", ge=0.0, le=1.0)
     agad_beta: float = param(0.1, "AGAD: weight of the newest read in the running-average reference", unit="1",
                              gt=0.0, le=1.0)
