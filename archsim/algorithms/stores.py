@@ -290,6 +290,8 @@ class TikiTakaStore:
             stats = self.C.update(values, -one_hot, self.transfer_scale)
         if rec is None:
             return []
+        # a one-hot transfer drives only the blocks that hold the transferred lines
+        stats = type(stats)([b for b in stats.blocks if (b.row_block, b.col_block) in reads])
         moves = self._moves_to_c(rec, stats, reads)
         return rec.updates(self.layer, "C", stats, moves, phase="transfer")
 

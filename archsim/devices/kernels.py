@@ -307,12 +307,14 @@ def _pulse_trains(magnitudes, prob_scale, bl, keys, row_salt, bits, counts):
 
 @nb.njit(cache=True, inline="always")
 def _stochastic_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, d_sign, x_sign,
-                    row_bits, col_bits, keys, table, noisy, write_noise, device_pulses):
+                    row_bits, col_bits, active_cols, n_active, keys, table, noisy, write_noise, device_pulses):
     """Row i of a bit-packed stochastic update, samples in order.
 
-    A first branch-free pass counts every device's coincidences and compacts the devices that got any; a
-    second pass pulses only those (random zero/non-zero patterns would otherwise cost a mispredicted branch
-    per device). ``device_pulses[i, b]`` receives row i's coincidences in sample b.
+    A first branch-free pass counts the coincidences of every device on a column that fired at all in
+    sample b (``active_cols[b, :n_active[b]]``, ascending) and compacts the devices that got any; a second
+    pass pulses only those (random zero/non-zero patterns would otherwise cost a mispredicted branch per
+    device). Sparse inputs (zero pixels, one-hot transfer writes) thus cost only their firing columns.
+    ``device_pulses[i, b]`` receives row i's coincidences in sample b.
     """
     n_in = w.shape[1]
     n_samples = keys.shape[0]
@@ -330,13 +332,15 @@ def _stochastic_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up,
         hits = 0
         if n_words == 1:
             row_word = row_bits[b, i, 0]
-            for j in range(n_in):
+            for a in range(n_active[b]):
+                j = active_cols[b, a]
                 n = _popcount(row_word & col_bits[b, j, 0])
                 hit_cols[hits] = j
                 hit_counts[hits] = n
                 hits += n != 0
         else:
-            for j in range(n_in):
+            for a in range(n_active[b]):
+                j = active_cols[b, a]
                 n = 0
                 for q in range(n_words):
                     n += _popcount(row_bits[b, i, q] & col_bits[b, j, q])
@@ -359,21 +363,41 @@ def _stochastic_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up,
         device_pulses[i, b] = fired
 
 
+@nb.njit(cache=True)
+def _active_columns(col_bits):
+    """Per sample, the ascending indices of columns whose pulse train has any pulse, and their number."""
+    n_samples, n_in, n_words = col_bits.shape
+    active = np.empty((n_samples, n_in), dtype=np.int64)
+    n_active = np.zeros(n_samples, dtype=np.int64)
+    for b in range(n_samples):
+        count = 0
+        for j in range(n_in):
+            any_bit = np.uint64(0)
+            for q in range(n_words):
+                any_bit |= col_bits[b, j, q]
+            active[b, count] = j
+            count += any_bit != 0
+        n_active[b] = count
+    return active, n_active
+
+
 @nb.njit(cache=True, parallel=True)
 def _stochastic_update(w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, d_sign, x_sign,
                        row_bits, col_bits, keys, table, noisy, write_noise, device_pulses):
     """One bit-packed stochastic rank-1 update per sample, samples in order, rows in parallel."""
+    active_cols, n_active = _active_columns(col_bits)
     for i in nb.prange(w.shape[0]):
         _stochastic_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, d_sign, x_sign,
-                        row_bits, col_bits, keys, table, noisy, write_noise, device_pulses)
+                        row_bits, col_bits, active_cols, n_active, keys, table, noisy, write_noise, device_pulses)
 
 
 @nb.njit(cache=True)
 def _stochastic_update_serial(w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, d_sign, x_sign,
                               row_bits, col_bits, keys, table, noisy, write_noise, device_pulses):
+    active_cols, n_active = _active_columns(col_bits)
     for i in range(w.shape[0]):
         _stochastic_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, d_sign, x_sign,
-                        row_bits, col_bits, keys, table, noisy, write_noise, device_pulses)
+                        row_bits, col_bits, active_cols, n_active, keys, table, noisy, write_noise, device_pulses)
 
 
 @nb.njit(cache=True, inline="always")

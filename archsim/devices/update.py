@@ -159,6 +159,8 @@ def pulsed_update(state: DeviceState, model: DeviceModel, x: np.ndarray, d: np.n
     col_counts = np.empty((n_samples, state.shape[1]), dtype=np.int64)
     kernels._pulse_trains(d_abs, plan.scale_d, plan.bl, keys, True, row_bits, row_counts)
     kernels._pulse_trains(x_abs, plan.scale_x, plan.bl, keys, False, col_bits, col_counts)
+    # the kernel only visits rows and columns whose trains fired: that, not the block size, is the work
+    work = int(((row_counts > 0).sum(axis=1) * (col_counts > 0).sum(axis=1)).sum())
     _kernel("_stochastic_update", work)(*args, d_sign, x_sign, row_bits, col_bits, keys, NORMAL_TABLE,
                                         model.noisy, model.write_noise, device_pulses)
     return SampleStats(plan.bl, row_counts.sum(axis=1), col_counts.sum(axis=1), device_pulses.sum(axis=0))
