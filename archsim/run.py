@@ -18,6 +18,8 @@ from archsim.config.loader import RunConfig, write_resolved
 from archsim.ops import PHASES
 
 SCHEMA = "archsim.report/1"
+#: Steps written to trace.json with --trace (more if none of them held a transfer yet).
+TRACED_STEPS = 3
 COMPONENTS = ("adc", "dac", "array_read", "array_write", "pulse_generator", "digital", "buffer", "noc", "leakage")
 
 
@@ -32,12 +34,21 @@ class CostModel:
         self.architecture = Architecture(hw)
         self.mapping = Mapping.build(self.architecture, arrays)
         self.engine = Engine(self.architecture, self.mapping, transfer_policy=hw.mapping.transfer_policy,
-                             cache=cache, trace=trace)
+                             cache=cache)
+        # A second engine traces the first few steps only: a whole run's trace would be too large to open.
+        self.tracer = (Engine(self.architecture, self.mapping, transfer_policy=hw.mapping.transfer_policy,
+                              cache=False, trace=True) if trace else None)
         self.steps = 0
 
     def cost_step(self, ops) -> None:
         self.engine.run_step(ops)
+        if self.tracer is not None and (self.steps < TRACED_STEPS or not self.traced_transfer):
+            if self.steps < TRACED_STEPS + 100:  # keep looking a while for a step with a transfer
+                self.tracer.run_step(ops)
+                self.traced_transfer = self.traced_transfer or any(op.phase == "transfer" for op in ops)
         self.steps += 1
+
+    traced_transfer = False
 
 
 def _per_step(totals, steps: int, clock_hz: float) -> dict:
@@ -54,6 +65,25 @@ def _per_step(totals, steps: int, clock_hz: float) -> dict:
     }
 
 
+class _Totals:
+    """Difference of two engine totals (the cost of the steps between them)."""
+
+    def __init__(self, now, before):
+        def minus(a: dict, b: dict | None) -> dict:
+            return {k: v - (b or {}).get(k, 0.0) for k, v in a.items()}
+
+        self.latency_cycles = now.latency_cycles - (before.latency_cycles if before else 0)
+        self.latency_ns = now.latency_ns - (before.latency_ns if before else 0.0)
+        self.energy_pj = now.energy_pj - (before.energy_pj if before else 0.0)
+        self.energy_pj_by_component = minus(now.energy_pj_by_component, before and before.energy_pj_by_component)
+        self.energy_pj_by_phase = minus(now.energy_pj_by_phase, before and before.energy_pj_by_phase)
+        self.latency_ns_by_phase = minus(now.latency_ns_by_phase, before and before.latency_ns_by_phase)
+
+
+def _difference(now, before):
+    return now if before is None else _Totals(now, before)
+
+
 def execute(config: RunConfig, out_dir: Path | None = None, *, progress: bool = False, trace: bool = False,
             source: str = "workload", costing: bool = True) -> dict:
     """Train and cost ``config``; write outputs to ``out_dir`` when given; return the report."""
@@ -65,7 +95,7 @@ def execute(config: RunConfig, out_dir: Path | None = None, *, progress: bool = 
     epochs = config.training.epochs
     steps_per_epoch = trainer.steps_per_epoch()
     per_epoch: list[dict] = []
-    step_latency_ns: list[float] = []
+    epoch_costs: list[dict] = []   # per-step cost averaged within each epoch
     bar = _progress(progress)
 
     def on_step(ops, samples, loss):
@@ -76,10 +106,19 @@ def execute(config: RunConfig, out_dir: Path | None = None, *, progress: bool = 
 
     with (bar if bar is not None else _Null()):
         task = bar.add_task("training", total=epochs * steps_per_epoch, metric="") if bar else None
+        previous = None
         for epoch in range(epochs):
             result = trainer.run_epoch(epoch, on_step)
-            per_epoch.append({"epoch": epoch + 1, "train_loss": result.train_loss, "metric": result.metric,
-                              "steps": result.steps, "samples": result.samples})
+            row = {"epoch": epoch + 1, "train_loss": result.train_loss, "metric": result.metric,
+                   "steps": result.steps, "samples": result.samples}
+            if cost is not None:
+                now = cost.engine.totals()
+                this_epoch = _per_step(_difference(now, previous), result.steps, config.hw.clock)
+                row.update({"latency_ns_per_step": this_epoch["latency_ns"],
+                            "energy_pj_per_step": this_epoch["energy_pj"]})
+                epoch_costs.append(this_epoch)
+                previous = now
+            per_epoch.append(row)
             if bar is not None:
                 bar.update(task, metric=f"{trainer.metric_name} {result.metric:.4g}")
     wall = time.perf_counter() - wall_start
@@ -98,6 +137,7 @@ def execute(config: RunConfig, out_dir: Path | None = None, *, progress: bool = 
         report["per_step"] = _per_step(totals, steps, config.hw.clock)
         report["totals"] = {"steps": steps, "samples": samples, "latency_ns": totals.latency_ns,
                             "energy_pj": totals.energy_pj}
+        report["per_epoch_step"] = epoch_costs
         report["hardware"] = {"name": config.hw.name, "tiles_used": cost.mapping.tiles_used,
                               "tile_rows": config.hw.tile.rows, "tile_cols": config.hw.tile.cols,
                               "adc_bits": config.hw.adc.bits, "dac_bits": config.hw.dac.bits,
@@ -123,7 +163,7 @@ def write_outputs(config: RunConfig, report: dict, per_epoch: list[dict], out: P
 
     plot_run(report, out)
     if traced is not None:
-        (out / "trace.json").write_text(json.dumps(traced.engine.chrome_trace()), encoding="utf-8")
+        (out / "trace.json").write_text(json.dumps(traced.tracer.chrome_trace()), encoding="utf-8")
 
 
 class _Null:

@@ -33,25 +33,35 @@ def plot_run(report: dict, out: Path) -> list[Path]:
     per_step = report.get("per_step")
     if per_step is None:
         return written
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
+    epoch_costs = report.get("per_epoch_step") or [per_step]
+    x = list(range(1, len(epoch_costs) + 1))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for ax, key, title in ((axes[0], "energy_pj_by_component", "by component"),
                            (axes[1], "energy_pj_by_phase", "by phase")):
-        bottom = 0.0
-        for name, value in per_step[key].items():
-            if value > 0:
-                ax.bar([0], [value / 1e3], bottom=bottom / 1e3, label=name)
-                bottom += value
-        ax.set_xticks([])
-        ax.set_ylabel("energy per step (nJ)")
+        names = [n for n in per_step[key] if any(c[key].get(n, 0.0) > 0 for c in epoch_costs)]
+        series = [[c[key].get(n, 0.0) / 1e3 for c in epoch_costs] for n in names]
+        if len(x) > 1:
+            ax.stackplot(x, series, labels=names)
+            ax.set_xlabel("epoch")
+        else:
+            bottom = 0.0
+            for name, values in zip(names, series):
+                ax.bar([1], values, bottom=bottom, label=name)
+                bottom += values[0]
+            ax.set_xticks([1])
+            ax.set_xlabel("epoch")
+        ax.set_ylabel("energy per training step (nJ)")
         ax.set_title(f"energy per step {title}")
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     written.append(_save(fig, out / "energy_per_step.png"))
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    phases = per_step["latency_ns_by_phase"]
-    ax.bar(list(phases), [phases[p] for p in phases], color="tab:blue")
-    ax.axhline(per_step["latency_ns"], color="k", linestyle="--", linewidth=1, label="whole step")
-    ax.set_ylabel("latency per step (ns)")
-    ax.set_title("latency per step by phase (span)")
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    for phase in per_step["latency_ns_by_phase"]:
+        ax.plot(x, [c["latency_ns_by_phase"].get(phase, 0.0) for c in epoch_costs], marker="o", label=phase)
+    ax.plot(x, [c["latency_ns"] for c in epoch_costs], "k--", label="whole step")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("latency per training step (ns)")
+    ax.set_title("latency per step; each phase's span")
+    ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     written.append(_save(fig, out / "latency_per_step.png"))
     return written
