@@ -102,12 +102,16 @@ def execute(config: RunConfig, out_dir: Path | None = None, *, progress: bool = 
         if cost is not None:
             cost.cost_step(ops)
         if bar is not None:
-            bar.advance(task, 1)
+            running_loss[0] = loss if running_loss[0] is None else 0.95 * running_loss[0] + 0.05 * loss
+            bar.update(task, advance=1, loss=f"loss {running_loss[0]:.3g}")
 
     with (bar if bar is not None else _Null()):
-        task = bar.add_task("training", total=epochs * steps_per_epoch, metric="") if bar else None
+        task = bar.add_task(f"epoch 1/{epochs}", total=epochs * steps_per_epoch, metric="", loss="") if bar else None
+        running_loss = [None]
         previous = None
         for epoch in range(epochs):
+            if bar is not None:
+                bar.update(task, description=f"epoch {epoch + 1}/{epochs}")
             result = trainer.run_epoch(epoch, on_step)
             row = {"epoch": epoch + 1, "train_loss": result.train_loss, "metric": result.metric,
                    "steps": result.steps, "samples": result.samples}
@@ -179,5 +183,6 @@ def _progress(enabled: bool):
         return None
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[metric]}"), TimeRemainingColumn(), transient=False)
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
+                    TextColumn("{task.fields[loss]}"), TextColumn("{task.fields[metric]}"), TimeRemainingColumn(),
+                    transient=False)

@@ -70,6 +70,8 @@ class Trainer:
             index = order[start: start + batch]
             rec = StepRecorder(self.in_bits, self.out_bits, transfer_bits=self.transfer_bits) if self.record else None
             loss = self.network.train_step(self.data.train_x[index], self.loss_grad(self.data.train_y[index]), rec)
+            if self.config.training.reduction == "sum":
+                loss /= len(index)   # report the mean loss per sample either way
             losses.append(loss)
             steps += 1
             if on_step is not None:
