@@ -44,6 +44,32 @@ class _Record:
     backward: list[int] = field(default_factory=list)
 
 
+def _record_accumulate(rec: StepRecorder, size: int, products: int, phase: str, deps) -> list[int]:
+    """A digital accumulator pass: load ``size`` words, ``products`` multiply-adds (0: adds only), a
+    threshold compare per word, store them back."""
+    load = rec.buffer("read", size * rec.digital_bits, phase, deps)
+    last = load
+    if products:
+        last = rec.digital("mult", products, phase, (last,))
+    last = rec.digital("add", products or size, phase, (last,))
+    last = rec.digital("compare", size, phase, (last,))
+    return [rec.buffer("write", size * rec.digital_bits, phase, (last,))]
+
+
+def _write_pulses(array, counts: np.ndarray, layer: int, role: str, rec: StepRecorder | None, phase: str,
+                  deps: list[int]) -> list[int]:
+    """Fire signed whole-pulse ``counts`` at ``array`` (up where positive); the counts travel from the
+    digital unit to each block's pulse generators first."""
+    if not np.any(counts):
+        return deps
+    stats = array.apply_pulses(counts)
+    if rec is None:
+        return []
+    moves = [rec.move("digital", ArrayId(layer, role, b.row_block, b.col_block), b.device_pulses * PULSE_COUNT_BITS,
+                      phase, deps) for b in stats.blocks]
+    return rec.updates(layer, role, stats, moves, phase=phase)
+
+
 class DigitalStore:
     """Floating-point weights in digital memory; the reference (Digital SGD) and non-analog layers."""
 
@@ -124,22 +150,8 @@ class MixedPrecisionStore(AnalogSgdStore):
         self.chi -= self.lr * (d.T @ x)
         pulses = np.clip(np.trunc(self.chi / self.step), -self.max_pulses, self.max_pulses).astype(np.int64)
         self.chi -= pulses * self.step
-        done: list[int] = []
-        if rec is not None:
-            size = self.chi.size
-            load = rec.buffer("read", size * rec.digital_bits, "update", deps)
-            mult = rec.digital("mult", x.shape[0] * size, "update", (load,))
-            acc = rec.digital("add", x.shape[0] * size, "update", (mult,))
-            cmp_ = rec.digital("compare", size, "update", (acc,))
-            store = rec.buffer("write", size * rec.digital_bits, "update", (cmp_,))
-            done = [store]
-        if np.any(pulses):
-            stats = self.W.apply_pulses(pulses)
-            if rec is not None:
-                moves = [rec.move("digital", ArrayId(self.layer, "W", b.row_block, b.col_block),
-                                  b.device_pulses * PULSE_COUNT_BITS, "update", done) for b in stats.blocks]
-                done = rec.updates(self.layer, "W", stats, moves)
-        return done
+        done = _record_accumulate(rec, self.chi.size, x.shape[0] * self.chi.size, "update", deps) if rec else []
+        return _write_pulses(self.W, pulses, self.layer, "W", rec, "update", done)
 
 
 class TikiTakaStore:
@@ -338,21 +350,10 @@ class TikiTakaStore:
         self.pulses_written += int(np.abs(pulses).sum())
         done: list[int] = []
         if rec is not None:
-            size = values.size
             arrivals = [rec.move(ArrayId(self.layer, "A", *key), "digital", bits, "transfer", [op])
                         for key, (op, bits) in reads.items()]
-            load = rec.buffer("read", size * rec.digital_bits, "transfer", arrivals)
-            acc = rec.digital("add", size, "transfer", (load,))
-            cmp_ = rec.digital("compare", size, "transfer", (acc,))
-            done = [rec.buffer("write", size * rec.digital_bits, "transfer", (cmp_,))]
-        if np.any(counts):
-            # C's pulses are positive for an increase; apply_pulses takes signed counts in that sense.
-            stats = self.C.apply_pulses(counts)
-            if rec is not None:
-                moves = [rec.move("digital", ArrayId(self.layer, "C", b.row_block, b.col_block),
-                                  b.device_pulses * PULSE_COUNT_BITS, "transfer", done) for b in stats.blocks]
-                done = rec.updates(self.layer, "C", stats, moves, phase="transfer")
-        return done
+            done = _record_accumulate(rec, values.size, 0, "transfer", arrivals)
+        return _write_pulses(self.C, counts, self.layer, "C", rec, "transfer", done)
 
 
 def make_store(layer: int, weights: np.ndarray, analog: bool, hw: HwConfig, algorithm: AlgorithmConfig,
