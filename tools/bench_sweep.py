@@ -7,6 +7,10 @@ fresh database. A warm-up sweep first fills numba's on-disk cache so no measurem
 compilation. Runs of 1 and 2 workers alternate so that a noisy neighbour hurts both alike; the
 medians are reported, with speedup = median(1 worker) / median(2 workers).
 
+The machine's own two-core scaling is measured alongside (``machine_scaling``: one point run by two
+plain processes at once against one alone, 2.0 on two idle cores): on a shared machine another
+user's work caps what any two-worker sweep can reach, and this figure shows by how much.
+
     python tools/bench_sweep.py [--points 8] [--repeats 3] [--max-train 1000] [--epochs 10] [--json]
 """
 
@@ -47,6 +51,30 @@ def run_sweep(spec: Path, db: Path, workers: int) -> float:
     return elapsed
 
 
+ONE_POINT = """
+import sys
+from archsim.config.loader import load_run_config
+from archsim.run import execute
+execute(load_run_config(sys.argv[1], None, sys.argv[2:]))
+"""
+
+
+def machine_scaling(max_train: int, epochs: int) -> float:
+    """Throughput of two plain processes running one point each at once, relative to one alone (x)."""
+    command = [sys.executable, "-c", ONE_POINT, str(WORKLOAD), f"training.epochs={epochs}",
+               f"dataset.max_train={max_train}"]
+    start = time.perf_counter()
+    subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
+    alone = time.perf_counter() - start
+    start = time.perf_counter()
+    pair = [subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for _ in range(2)]
+    if any(p.wait(timeout=3600) != 0 for p in pair):
+        raise SystemExit("bench_sweep: the calibration point failed")
+    together = time.perf_counter() - start
+    return 2 * alone / together
+
+
 def point_seconds(db: Path) -> list[float]:
     """Simulation wall time of each point, as the reports record it (s)."""
     with sqlite3.connect(db) as connection:
@@ -74,7 +102,10 @@ def main() -> None:
         run_sweep(warm, folder / "warm.db", 2)
         seconds: dict[int, list[float]] = {1: [], 2: []}
         per_point: list[float] = []
+        scaling: list[float] = []
         for repeat in range(args.repeats):
+            scaling.append(machine_scaling(args.max_train, args.epochs))
+            log(f"repeat {repeat + 1}/{args.repeats}: two plain processes scale by {scaling[-1]:.2f}x")
             for workers in (1, 2):
                 db = folder / f"r{repeat}_w{workers}.db"
                 elapsed = run_sweep(spec, db, workers)
@@ -90,13 +121,15 @@ def main() -> None:
         "median_s": {str(w): m for w, m in medians.items()},
         "point_median_s": statistics.median(per_point) if per_point else None,
         "speedup": medians[1] / medians[2],
+        "machine_scaling": statistics.median(scaling),
     }
     if args.json:
         print(json.dumps(result))
     else:
         print(f"{args.points} points, median of {args.repeats}: 1 worker {medians[1]:.2f} s, 2 workers "
               f"{medians[2]:.2f} s -> speedup {result['speedup']:.2f}x "
-              f"(one point simulates in {result['point_median_s']:.2f} s)")
+              f"(one point simulates in {result['point_median_s']:.2f} s; two plain processes on this machine "
+              f"scale by {result['machine_scaling']:.2f}x)")
 
 
 if __name__ == "__main__":
