@@ -292,6 +292,8 @@ class AnalogArray:
         stats = UpdateStats()
         for (r, c), state in self._states.items():
             rows, cols = self._row_slices[r], self._col_slices[c]
+            if not (x[:, rows].any() and d[:, cols].any()):
+                continue   # no line of this block fires (e.g. a one-hot transfer elsewhere): nothing happens
             counts = pulsed_update(state, self.model, x[:, rows], d[:, cols], lr, self.update_config,
                                    self._keys[(r, c)], self.samples_applied)
             stats.blocks.append(BlockUpdateStats(r, c, counts.samples, int(counts.bl.sum()),
