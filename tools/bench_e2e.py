@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+EXTRA: list[str] = []  # --set overrides from the command line
 sys.path.insert(0, str(ROOT))
 
 from archsim.config import load_run_config  # noqa: E402
@@ -46,7 +47,7 @@ def synthetic_mnist(folder: Path, n_train: int, n_test: int = 100, seed: int = 0
 def measure(folder: Path, algorithm: str, costing: bool, samples: int) -> float:
     config = load_run_config(ROOT / "workloads" / "fcn_mnist.yaml", None, [
         f"dataset.path={folder}", f"dataset.max_train={samples}", "training.epochs=1",
-        f"algorithm.name={algorithm}", "algorithm.transfer_every=1", "algorithm.n_reads_per_transfer=1"])
+        f"algorithm.name={algorithm}", "algorithm.transfer_every=1", "algorithm.n_reads_per_transfer=1"] + EXTRA)
     report = execute(config, None, costing=costing)
     return report["simulation"]["samples_per_s"]
 
@@ -56,7 +57,10 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=2000, help="training samples per measurement")
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure (median reported)")
     parser.add_argument("--json", action="store_true", help="print one JSON object only")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY.PATH=VALUE",
+                        help="extra override, e.g. --set training.reduction=mean (repeatable)")
     args = parser.parse_args()
+    EXTRA.extend(args.sets)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         synthetic_mnist(folder, args.samples)
