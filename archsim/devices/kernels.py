@@ -301,6 +301,18 @@ def _pulse_trains(magnitudes, prob_scale, bl, keys, row_salt, bits, counts):
             counts[b, v] = fired
 
 
+@nb.njit(cache=True, inline="always")
+def _fire(i, j, n, up, sample_key, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, table, noisy,
+          write_noise, write_std):
+    """Fire ``n`` pulses at device (i, j) of a rank-1 update keyed by ``sample_key``; write noise after."""
+    n_in = w.shape[1]
+    dev_key = _subkey(sample_key, i * n_in + j, _DEVICE_SALT)
+    w[i, j] = _pulse_device(w[i, j], n, up, su[i, j], sd[i, j], bmax[i, j], bmin[i, j], _gamma(model, gu, i, j),
+                            _gamma(model, gd, i, j), model, glob, pw_up, pw_down, dev_key, table, noisy)
+    if write_noise:
+        w_app[i, j] = w[i, j] + write_std * _normal(dev_key, WRITE_NOISE_DRAW, table)
+
+
 # Each update kernel below is one row's work (``_*_row``, inlined) and two drivers over the rows: a parallel
 # one (``prange``) for large updates and a serial twin for small ones, where waking worker threads costs more
 # than the work (and, on a loaded machine, waits for a time slice). Both give identical results.
@@ -353,12 +365,8 @@ def _stochastic_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up,
         for h in range(hits):
             j = hit_cols[h]
             n = hit_counts[h]
-            up = sign_d * x_sign[b, j] < 0
-            dev_key = _subkey(key, i * n_in + j, _DEVICE_SALT)
-            w[i, j] = _pulse_device(w[i, j], n, up, su[i, j], sd[i, j], bmax[i, j], bmin[i, j],
-                                    _gamma(model, gu, i, j), _gamma(model, gd, i, j), model, glob, pw_up, pw_down, dev_key, table, noisy)
-            if write_noise:
-                w_app[i, j] = w[i, j] + write_std * _normal(dev_key, WRITE_NOISE_DRAW, table)
+            _fire(i, j, n, sign_d * x_sign[b, j] < 0, key, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob,
+                  pw_up, pw_down, table, noisy, write_noise, write_std)
             fired += n
         device_pulses[i, b] = fired
 
@@ -418,12 +426,8 @@ def _mean_count_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up,
             n = np.int64(np.floor(per_x * x_counts[b, j] + 0.5))
             if n == 0:
                 continue
-            up = d_sign[b, i] * x_sign[b, j] < 0
-            dev_key = _subkey(key, i * n_in + j, _DEVICE_SALT)
-            w[i, j] = _pulse_device(w[i, j], n, up, su[i, j], sd[i, j], bmax[i, j], bmin[i, j],
-                                    _gamma(model, gu, i, j), _gamma(model, gd, i, j), model, glob, pw_up, pw_down, dev_key, table, noisy)
-            if write_noise:
-                w_app[i, j] = w[i, j] + write_std * _normal(dev_key, WRITE_NOISE_DRAW, table)
+            _fire(i, j, n, d_sign[b, i] * x_sign[b, j] < 0, key, w, w_app, su, sd, bmax, bmin, gu, gd, model,
+                  glob, pw_up, pw_down, table, noisy, write_noise, write_std)
             fired += n
         device_pulses[i, b] = fired
 
