@@ -39,6 +39,7 @@ class CostModel:
         self.tracer = (Engine(self.architecture, self.mapping, transfer_policy=hw.mapping.transfer_policy,
                               cache=False, trace=True) if trace else None)
         self.steps = 0
+        self.traced_transfer = False
 
     def cost_step(self, ops) -> None:
         self.engine.run_step(ops)
@@ -48,10 +49,8 @@ class CostModel:
                 self.traced_transfer = self.traced_transfer or any(op.phase == "transfer" for op in ops)
         self.steps += 1
 
-    traced_transfer = False
 
-
-def _per_step(totals, steps: int, clock_hz: float) -> dict:
+def _per_step(totals, steps: int) -> dict:
     steps = max(steps, 1)
     by_component = {c: totals.energy_pj_by_component.get(c, 0.0) / steps for c in COMPONENTS}
     by_phase = {p: totals.energy_pj_by_phase.get(p, 0.0) / steps for p in PHASES}
@@ -117,7 +116,7 @@ def execute(config: RunConfig, out_dir: Path | None = None, *, progress: bool = 
                    "steps": result.steps, "samples": result.samples}
             if cost is not None:
                 now = cost.engine.totals()
-                this_epoch = _per_step(_difference(now, previous), result.steps, config.hw.clock)
+                this_epoch = _per_step(_difference(now, previous), result.steps)
                 row.update({"latency_ns_per_step": this_epoch["latency_ns"],
                             "energy_pj_per_step": this_epoch["energy_pj"]})
                 epoch_costs.append(this_epoch)
@@ -138,7 +137,7 @@ def execute(config: RunConfig, out_dir: Path | None = None, *, progress: bool = 
     }
     if cost is not None:
         totals = cost.engine.totals()
-        report["per_step"] = _per_step(totals, steps, config.hw.clock)
+        report["per_step"] = _per_step(totals, steps)
         report["totals"] = {"steps": steps, "samples": samples, "latency_ns": totals.latency_ns,
                             "energy_pj": totals.energy_pj}
         report["per_epoch_step"] = epoch_costs

@@ -14,8 +14,6 @@ onto C; Analog SGD, Digital SGD and mixed precision use ``training.lr``. Every u
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
 from archsim.algorithms.recorder import StepRecorder
@@ -34,14 +32,6 @@ PULSE_COUNT_BITS = 8
 def array_seed(run_seed: int, layer: int, role: str) -> int:
     """Independent, reproducible seed of one array's device-to-device sampling and noise streams."""
     return int(np.random.SeedSequence([run_seed, layer, ord(role[0])]).generate_state(1)[0])
-
-
-@dataclass
-class _Record:
-    """Indices of the operations a store added, so later phases can depend on them."""
-
-    forward: list[int] = field(default_factory=list)
-    backward: list[int] = field(default_factory=list)
 
 
 def _record_accumulate(rec: StepRecorder, size: int, products: int, phase: str, deps) -> list[int]:
