@@ -142,6 +142,7 @@ def execute(config: RunConfig, out_dir: Path | None = None, *, progress: bool = 
                             "energy_pj": totals.energy_pj}
         report["per_epoch_step"] = epoch_costs
         report["hardware"] = {"name": config.hw.name, "tiles_used": cost.mapping.tiles_used,
+                              "tile_count": config.hw.tile.count,
                               "tile_rows": config.hw.tile.rows, "tile_cols": config.hw.tile.cols,
                               "adc_bits": config.hw.adc.bits, "dac_bits": config.hw.dac.bits,
                               "clock_hz": config.hw.clock}

@@ -64,7 +64,8 @@ def print_summary(report: dict, out: Path) -> None:
         for name, value in per_step["energy_pj_by_phase"].items():
             table.add_row(f"  phase {name}", f"{value / 1e3:.4g} nJ, span {per_step['latency_ns_by_phase'][name]:.4g} ns")
         hardware = report["hardware"]
-        table.add_row("tiles used", f"{hardware['tiles_used']} of {hardware['tile_rows']}x{hardware['tile_cols']}")
+        table.add_row("tiles used", f"{hardware['tiles_used']} of {hardware['tile_count']} "
+                                    f"({hardware['tile_rows']}x{hardware['tile_cols']})")
     sim = report["simulation"]
     table.add_row("steps / samples", f"{report['totals']['steps']} / {report['totals']['samples']}")
     table.add_row("simulation", f"{sim['wall_s']:.3g} s, {sim['samples_per_s']:.4g} samples/s")
