@@ -155,8 +155,8 @@ class TikiTakaStore:
       many pulses (at most ``ttv2_max_pulses``) go to C and H is reduced by what was written.
     * ``chopped_ttv2``: TTv2 with random sign choppers on A's inputs, undone at read; each chopper flips
       with ``chopper_probability`` after every full sweep of the transfer pointer.
-    * ``agad``: chopped TTv2 whose reads are taken against a running average of past reads (weight
-      ``agad_beta``) instead of a reference array.
+    * ``agad``: chopped TTv2 whose reads are taken against a slow running average of past reads (weight
+      ``agad_beta``), an on-the-fly estimate of A's symmetric point, instead of a reference array.
     """
 
     def __init__(self, layer: int, weights: np.ndarray, hw: HwConfig, algorithm: AlgorithmConfig,
@@ -275,8 +275,9 @@ class TikiTakaStore:
                 reads = {key: (rec.digital("add", bits // rec.transfer_bits, "transfer", [op, r_reads[key][0]]), bits)
                          for key, (op, bits) in reads.items()}
         if self.variant == "agad":
-            # AGAD: the reference is a running average of A's own raw reads, so v - p is A's recent change
-            # (the chopped gradient), free of A's offset and of content stored before a chopper flip.
+            # AGAD: the reference is a slow running average of A's own raw reads. Over many chopper periods
+            # the chopped gradient content averages out and A's symmetric-point offset does not, so p
+            # estimates that offset and v - p is the (chopped) gradient content alone.
             ref = self._reference_slice(indices)
             self._set_reference_slice(indices, ref + self.agad_beta * (values - ref))
             values = values - ref

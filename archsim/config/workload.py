@@ -93,7 +93,8 @@ class AlgorithmConfig:
     ttv2_max_pulses: int = param(5, "TTv2 maximum pulses written per device per transfer", unit="pulses", ge=1)
     chopper_probability: float = param(0.01, "chopped TTv2 / AGAD: probability that an input's chopper sign "
                                        "flips after each full transfer sweep", unit="1", ge=0.0, le=1.0)
-    agad_beta: float = param(0.1, "AGAD: weight of the newest read in the running-average reference", unit="1",
-                             gt=0.0, le=1.0)
+    agad_beta: float = param(0.002, "AGAD: weight of the newest read in the running-average reference; small, "
+                             "so the reference averages over many chopper periods and estimates A's symmetric "
+                             "point", unit="1", gt=0.0, le=1.0)
     mp_threshold: float = param(1.0, "mixed precision: write when the accumulated gradient exceeds this many "
                                 "dw_min", unit="1", gt=0.0)
