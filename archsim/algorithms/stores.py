@@ -244,24 +244,34 @@ class TikiTakaStore:
         stats = self.A.update(x, d, self.fast_lr)
         done = rec.updates(self.layer, "A", stats, deps) if rec else []
         self.samples_pending += x.shape[0] if x.ndim == 2 else 1
-        while self.samples_pending >= self.transfer_every:
-            self.samples_pending -= self.transfer_every
-            done = self.transfer(rec, done)
+        due = self.samples_pending // self.transfer_every
+        self.samples_pending -= due * self.transfer_every
+        # The step's transfers all follow its updates, so transfers of distinct lines commute: they run as
+        # one batched read and write. A batch that would visit a line twice runs one transfer at a time.
+        if due * self.reads_per_transfer <= self.n_vectors:
+            if due:
+                done = self.transfer(rec, done, due)
+        else:
+            for _ in range(due):
+                done = self.transfer(rec, done)
         return done
 
-    def _next_indices(self) -> np.ndarray:
-        indices = (self.pointer + np.arange(self.reads_per_transfer)) % self.n_vectors
-        self.pointer = (self.pointer + self.reads_per_transfer) % self.n_vectors
-        if self.chopped and self.pointer < self.reads_per_transfer:  # a full sweep just ended
+    def _next_indices(self, transfers: int) -> np.ndarray:
+        total = transfers * self.reads_per_transfer
+        indices = (self.pointer + np.arange(total)) % self.n_vectors
+        sweeps_ended = (self.pointer + total) // self.n_vectors
+        self.pointer = (self.pointer + total) % self.n_vectors
+        for _ in range(sweeps_ended if self.chopped else 0):
             flips = self.rng.random(self.n_vectors) < self.chopper_probability
             self.chopper = np.where(flips, -self.chopper, self.chopper)
         return indices
 
-    def transfer(self, rec: StepRecorder | None, deps) -> list[int]:
-        """Read some columns (rows) of A and move them onto C; returns the ops to wait for."""
-        self.transfers += 1
+    def transfer(self, rec: StepRecorder | None, deps, transfers: int = 1) -> list[int]:
+        """Read the next ``transfers`` x ``n_reads_per_transfer`` columns (rows) of A and move them onto C;
+        returns the ops to wait for."""
+        self.transfers += transfers
         chopper = self.chopper.copy()
-        indices = self._next_indices()
+        indices = self._next_indices(transfers)
         read = self.A.read_columns if self.by_column else self.A.read_rows
         values, stats = read(indices)                      # (n, out) for columns, (n, in) for rows
         reads = rec.transfer_reads(self.layer, "A", stats, self.transfer_direction, deps) if rec else {}
