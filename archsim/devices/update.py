@@ -23,9 +23,11 @@ from archsim.devices.rng import NORMAL_TABLE
 _DUMMY = np.zeros((1, 1))
 _DUMMY_FLAT = np.zeros(1)
 
-#: Below this many device-updates (devices x samples) a call runs the serial twin of a kernel: waking the
-#: worker threads (tens of microseconds, a time slice on a loaded machine) costs more than the work.
-PARALLEL_MIN_WORK = 1 << 16
+#: Below this much work a call runs the serial twin of a kernel, where waking worker threads would cost more
+#: than the work itself. Kept tiny: measured on this machine, the serial twins run ~7x slower than the
+#: parallel kernels restricted to one thread (numba optimises the prange body, outlined into its own
+#: function, far better than the same body inlined into a plain loop), so only trivial calls should take them.
+PARALLEL_MIN_WORK = 1 << 6
 
 
 def _kernel(name: str, work: int):
