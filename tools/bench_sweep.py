@@ -87,7 +87,7 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=8, help="equal points per sweep (default 8)")
     parser.add_argument("--repeats", type=int, default=3, help="sweeps per worker count; the median is used")
     parser.add_argument("--max-train", type=int, default=1000, help="training samples per point (default 1000)")
-    parser.add_argument("--epochs", type=int, default=40, help="epochs per point (default 10: ~5 s a point)")
+    parser.add_argument("--epochs", type=int, default=40, help="epochs per point (default 40: ~5 s a point)")
     parser.add_argument("--json", action="store_true", help="print one JSON object only")
     args = parser.parse_args()
     log = (lambda *a: None) if args.json else (lambda *a: print(*a, flush=True))
