@@ -58,3 +58,10 @@ def test_missing_data_path(path_set, expected):
     line = one_error_line(run_cli("run", "workloads/fcn_mnist.yaml", "--no-progress", "--out",
                                   "/tmp/archsim-test-never", *path_set))
     assert line.startswith(f"error: workloads/fcn_mnist.yaml: {expected}")
+
+
+def test_out_that_is_a_file(tmp_path):
+    target = tmp_path / "report"
+    target.write_text("")
+    line = one_error_line(run_cli("run", "--no-progress", "--out", target, "--epochs", "1"))
+    assert line == f"error: --out: {target} is a file; expected a folder for the run's outputs"
