@@ -8,6 +8,7 @@ configuration (the seed is ``training.seed``).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import time
@@ -20,6 +21,8 @@ from archsim.ops import PHASES
 SCHEMA = "archsim.report/1"
 #: Steps written to trace.json with --trace (more if none of them held a transfer yet).
 TRACED_STEPS = 3
+#: ... up to this many steps, looking for one with a transfer (transfer_every may exceed a step's samples).
+TRACE_SEARCH_STEPS = 100
 COMPONENTS = ("adc", "dac", "array_read", "array_write", "pulse_generator", "digital", "buffer", "noc", "leakage")
 
 
@@ -43,10 +46,10 @@ class CostModel:
 
     def cost_step(self, ops) -> None:
         self.engine.run_step(ops)
-        if self.tracer is not None and (self.steps < TRACED_STEPS or not self.traced_transfer):
-            if self.steps < TRACED_STEPS + 100:  # keep looking a while for a step with a transfer
-                self.tracer.run_step(ops)
-                self.traced_transfer = self.traced_transfer or any(op.phase == "transfer" for op in ops)
+        wanted = self.steps < TRACED_STEPS or (not self.traced_transfer and self.steps < TRACE_SEARCH_STEPS)
+        if self.tracer is not None and wanted:
+            self.tracer.run_step(ops)
+            self.traced_transfer = self.traced_transfer or any(op.phase == "transfer" for op in ops)
         self.steps += 1
 
 
@@ -104,7 +107,7 @@ def execute(config: RunConfig, out_dir: Path | None = None, *, progress: bool = 
             running_loss[0] = loss if running_loss[0] is None else 0.95 * running_loss[0] + 0.05 * loss
             bar.update(task, advance=1, loss=f"loss {running_loss[0]:.3g}")
 
-    with (bar if bar is not None else _Null()):
+    with (bar if bar is not None else contextlib.nullcontext()):
         task = bar.add_task(f"epoch 1/{epochs}", total=epochs * steps_per_epoch, metric="", loss="") if bar else None
         running_loss = [None]
         previous = None
@@ -168,14 +171,6 @@ def write_outputs(config: RunConfig, report: dict, per_epoch: list[dict], out: P
     plot_run(report, out)
     if traced is not None:
         (out / "trace.json").write_text(json.dumps(traced.tracer.chrome_trace()), encoding="utf-8")
-
-
-class _Null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _progress(enabled: bool):

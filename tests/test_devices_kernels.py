@@ -61,14 +61,16 @@ def test_all_models_covered():
     assert set(MODEL_SETTINGS) == set(DEVICE_MODELS)
 
 
-def test_normal_draws_match_reference():
-    @numba.njit
-    def draws(key, n, table):
-        out = np.empty(n)
-        for k in range(n):
-            out[k] = _normal(key, k, table)
-        return out
+@numba.njit
+def draws(key, n, table):
+    """The first n table-normal draws of one counter-based stream."""
+    out = np.empty(n)
+    for k in range(n):
+        out[k] = _normal(key, k, table)
+    return out
 
+
+def test_normal_draws_match_reference():
     key = seed_key(11, 3)
     # 40_000 draws visit both tail bins (probability 2/4096 each draw) about 20 times
     fast = draws(np.uint64(key), 40_000, NORMAL_TABLE)
@@ -78,13 +80,6 @@ def test_normal_draws_match_reference():
 
 
 def test_normal_draws_are_standard_normal():
-    @numba.njit
-    def draws(key, n, table):
-        out = np.empty(n)
-        for k in range(n):
-            out[k] = _normal(key, k, table)
-        return out
-
     n = 2_000_000
     z = draws(np.uint64(seed_key(5)), n, NORMAL_TABLE)
     # Standard errors for n draws of N(0,1): mean 1/sqrt(n), variance sqrt(2/n), E z^4 sqrt(96/n)

@@ -243,7 +243,7 @@ class TikiTakaStore:
                 d = d * self.chopper
         stats = self.A.update(x, d, self.fast_lr)
         done = rec.updates(self.layer, "A", stats, deps) if rec else []
-        self.samples_pending += x.shape[0] if x.ndim == 2 else 1
+        self.samples_pending += x.shape[0]
         due = self.samples_pending // self.transfer_every
         self.samples_pending -= due * self.transfer_every
         # The step's transfers all follow its updates, so transfers of distinct lines commute: they run as

@@ -41,21 +41,6 @@ def lsq_penalised_minimum(x: np.ndarray, y: np.ndarray, s: np.ndarray, tau: floa
     return weights
 
 
-def soft_bounds_fixed_point(target: np.ndarray, s: np.ndarray, tau: float, c: float = 0.0) -> np.ndarray:
-    """Solve (w - w*)(1 - c w/tau) + s (w/tau - c) = 0 for w in (-tau, tau), elementwise (identity
-    Hessian). With c = 0 this is w = w* / (1 + s/tau): the minimiser of 1/2 (w - w*)^2 + s/(2 tau) w^2."""
-    if c == 0.0:
-        return target / (1.0 + s / tau)
-    # -c/tau w^2 + (1 + c w*/tau + s/tau) w - (w* + s c) = 0; take the root inside the bounds.
-    a = -c / tau
-    b = 1.0 + c * target / tau + s / tau
-    k = -(target + s * c)
-    disc = np.sqrt(b * b - 4 * a * k)
-    root = (-b + disc) / (2 * a)
-    other = (-b - disc) / (2 * a)
-    return np.where(np.abs(root) < tau, root, other)
-
-
 def lsq_analog_sgd_fixed_point(x: np.ndarray, y: np.ndarray, tau: float, iterations: int = 8):
     """Analog SGD's fixed point on the linear device (c = 0): the penalised minimum with s evaluated
     at that same point, found by fixed-point iteration. Returns (W, s)."""

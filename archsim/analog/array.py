@@ -51,23 +51,19 @@ class BlockUpdateStats:
     device_pulses: int  # coincidences = device write pulses, summed
 
 
+def _block_total(name: str) -> property:
+    """A property summing the per-block field ``name`` over the blocks that took part."""
+    return property(lambda self: sum(getattr(b, name) for b in self.blocks), doc=f"{name}, summed over blocks")
+
+
 @dataclass
 class ReadStats:
     """Per-block statistics of one read call (forward, backward, read_columns, read_rows)."""
 
     blocks: list[BlockReadStats] = field(default_factory=list)
-
-    @property
-    def vectors(self) -> int:
-        return sum(b.vectors for b in self.blocks)
-
-    @property
-    def retries(self) -> int:
-        return sum(b.retries for b in self.blocks)
-
-    @property
-    def conversions(self) -> int:
-        return sum(b.conversions for b in self.blocks)
+    vectors = _block_total("vectors")
+    retries = _block_total("retries")
+    conversions = _block_total("conversions")
 
 
 @dataclass
@@ -75,22 +71,10 @@ class UpdateStats:
     """Per-block statistics of one update call (update or apply_pulses)."""
 
     blocks: list[BlockUpdateStats] = field(default_factory=list)
-
-    @property
-    def device_pulses(self) -> int:
-        return sum(b.device_pulses for b in self.blocks)
-
-    @property
-    def row_pulses(self) -> int:
-        return sum(b.row_pulses for b in self.blocks)
-
-    @property
-    def col_pulses(self) -> int:
-        return sum(b.col_pulses for b in self.blocks)
-
-    @property
-    def bl(self) -> int:
-        return sum(b.bl for b in self.blocks)
+    device_pulses = _block_total("device_pulses")
+    row_pulses = _block_total("row_pulses")
+    col_pulses = _block_total("col_pulses")
+    bl = _block_total("bl")
 
 
 class AnalogArray:

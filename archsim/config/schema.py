@@ -43,10 +43,8 @@ def param(default: Any, desc: str, *, unit: str | None = None, kind: str | None 
         raise TypeError(f"field {desc!r} needs a unit (use unit='1' for a dimensionless number)")
     metadata = {"desc": desc, "unit": unit, "kind": kind, "ge": ge, "gt": gt, "le": le, "lt": lt,
                 "choices": choices, "source": source}
-    if isinstance(default, (list, dict)) or is_dataclass(default):
+    if isinstance(default, (list, dict)) or is_dataclass(default):  # mutable: each instance gets a copy
         return field(default_factory=lambda d=default: _copy(d), metadata=metadata)
-    if isinstance(default, type) and is_dataclass(default):
-        return field(default_factory=default, metadata=metadata)
     return field(default=default, metadata=metadata)
 
 
