@@ -11,12 +11,15 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import math
 import time
 from pathlib import Path
 
 from archsim.config.hw import HwConfig
 from archsim.config.loader import RunConfig, write_resolved
+from archsim.errors import ArchsimError
 from archsim.ops import PHASES
+from archsim.report.output_folder import OutputFolder
 
 SCHEMA = "archsim.report/1"
 #: Steps written to trace.json with --trace (more if none of them held a transfer yet).
@@ -88,12 +91,37 @@ def _difference(now, before):
 
 def execute(config: RunConfig, out_dir: Path | None = None, *, progress: bool = False, trace: bool = False,
             source: str = "workload", costing: bool = True) -> dict:
-    """Train and cost ``config``; write outputs to ``out_dir`` when given; return the report."""
-    from archsim.nn.trainer import Trainer
+    """Train and cost ``config``; write outputs to ``out_dir`` when given; return the report.
+
+    ``out_dir`` is checked before the training starts and written atomically after it (see
+    :class:`archsim.report.output_folder.OutputFolder`).
+    """
 
     wall_start = time.perf_counter()
+    folder = OutputFolder(out_dir) if out_dir is not None else None
+    if folder is not None:
+        folder.open()  # an unwritable --out fails now, not after the training
+    try:
+        report, per_epoch, cost = _train_and_cost(config, progress=progress, trace=trace, source=source,
+                                                  costing=costing, wall_start=wall_start)
+        if folder is not None:
+            write_outputs(config, report, per_epoch, folder, cost if trace else None)
+    finally:
+        if folder is not None:
+            folder.discard()
+    return report
+
+
+def _train_and_cost(config: RunConfig, *, progress: bool, trace: bool, source: str, costing: bool,
+                    wall_start: float) -> tuple[dict, list[dict], "CostModel | None"]:
+    from archsim.nn.trainer import Trainer
+
     trainer = Trainer(config, source=source, record=costing)
-    cost = CostModel(config.hw, trainer.network.arrays(), trace=trace) if costing else None
+    try:
+        cost = CostModel(config.hw, trainer.network.arrays(), trace=trace) if costing else None
+    except OverflowError as exc:  # a value at the edge of its range drives a cost formula past a float
+        raise ArchsimError(f"hw: the configured values make the cost model overflow ({exc}); expected "
+                           "physically plausible settings") from None
     epochs = config.training.epochs
     steps_per_epoch = trainer.steps_per_epoch()
     per_epoch: list[dict] = []
@@ -153,24 +181,49 @@ def execute(config: RunConfig, out_dir: Path | None = None, *, progress: bool = 
         report["totals"] = {"steps": steps, "samples": samples}
     report["simulation"] = {"wall_s": wall, "samples_per_s": samples / wall if wall > 0 else 0.0,
                             "costing": costing}
-    if out_dir is not None:
-        write_outputs(config, report, per_epoch, Path(out_dir), cost if trace else None)
-    return report
+    check_finite(report)
+    return report, per_epoch, cost
 
 
-def write_outputs(config: RunConfig, report: dict, per_epoch: list[dict], out: Path, traced=None) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    write_resolved(config, out / "config.resolved.yaml")
-    (out / "report.json").write_text(json.dumps(report, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    with open(out / "epochs.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(per_epoch[0]))
-        writer.writeheader()
-        writer.writerows(per_epoch)
-    from archsim.report.plots import plot_run
+def check_finite(report: dict, path: str = "") -> None:
+    """Raise a one-line error naming the first report value that is NaN or infinite.
 
-    plot_run(report, out)
-    if traced is not None:
-        (out / "trace.json").write_text(json.dumps(traced.tracer.chrome_trace()), encoding="utf-8")
+    A report is strict JSON (no NaN or Infinity), and a non-finite cost means a configured value drove
+    the cost model beyond the range of a float.
+    """
+    items = report.items() if isinstance(report, dict) else enumerate(report)
+    for key, value in items:
+        here = f"{path}.{key}" if path else str(key)
+        if isinstance(value, (dict, list)):
+            check_finite(value, here)
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise ArchsimError(f"report: {here} is {value}: the configuration drives this value beyond the "
+                               "range of a float; expected a finite result (reduce the extreme settings)")
+
+
+def write_outputs(config: RunConfig, report: dict, per_epoch: list[dict], out: "OutputFolder | Path",
+                  traced=None) -> None:
+    """Write the run's files into ``out``: all of them replace the folder's previous outputs, or none do."""
+    folder = out if isinstance(out, OutputFolder) else OutputFolder(out)
+    staging = folder.staging or folder.open()
+    try:
+        write_resolved(config, staging / "config.resolved.yaml")
+        text = json.dumps(report, indent=2, sort_keys=False, allow_nan=False)
+        (staging / "report.json").write_text(text + "\n", encoding="utf-8")
+        with open(staging / "epochs.csv", "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(per_epoch[0]))
+            writer.writeheader()
+            writer.writerows(per_epoch)
+        from archsim.report.plots import plot_run
+
+        plot_run(report, staging)
+        if traced is not None:
+            (staging / "trace.json").write_text(json.dumps(traced.tracer.chrome_trace()), encoding="utf-8")
+        folder.commit()
+    except OSError as exc:
+        raise folder.write_error(exc) from None
+    finally:
+        folder.discard()
 
 
 def _progress(enabled: bool):

@@ -64,4 +64,4 @@ def test_out_that_is_a_file(tmp_path):
     target = tmp_path / "report"
     target.write_text("")
     line = one_error_line(run_cli("run", "--no-progress", "--out", target, "--epochs", "1"))
-    assert line == f"error: --out: {target} is a file; expected a folder for the run's outputs"
+    assert line == f"error: --out: {target} is a file; expected a folder for the outputs"

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from archsim.cli import add_config_arguments
 from archsim.config.loader import DEFAULT_WORKLOAD, load_run_config
-from archsim.errors import ArchsimError
 
 NAME = "run"
 HELP = "train a workload on a hardware description and report accuracy, latency and energy"
@@ -39,8 +38,6 @@ def main(args: argparse.Namespace) -> int:
         sets.append(f"training.seed={args.seed}")
     config = load_run_config(args.workload, args.hw, sets)
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ArchsimError(f"--out: {out} is a file; expected a folder for the run's outputs")
     report = execute(config, out, progress=not args.no_progress, trace=args.trace,
                      source=str(args.workload or DEFAULT_WORKLOAD))
     print_summary(report, out)

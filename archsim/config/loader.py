@@ -12,7 +12,6 @@ A written ``config.resolved.yaml`` is itself a workload file with a complete ``h
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,9 +19,10 @@ from typing import Any
 import yaml
 
 from archsim.config.hw import HwConfig
-from archsim.config.schema import Provenance, build, param, section, to_plain
+from archsim.config.schema import Provenance, _dotted, build, param, section, to_plain
 from archsim.config.workload import AlgorithmConfig, DatasetConfig, ModelConfig, TrainingConfig
-from archsim.errors import ConfigError
+from archsim.config.yamltext import YamlProblem, parse_yaml, read_config_text, yaml_error_text
+from archsim.errors import ConfigError, did_you_mean, excerpt
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 HW_DIR = "hw_configs"
@@ -30,6 +30,8 @@ WORKLOAD_DIR = "workloads"
 DEFAULT_HW = "default.yaml"
 DEFAULT_WORKLOAD = "fcn_digits.yaml"
 WORKLOAD_SECTIONS = ("hw", "model", "dataset", "training", "algorithm")
+#: Longest chain of ``base:`` files (the shipped ones use one or two).
+MAX_BASE_DEPTH = 16
 
 
 @dataclass
@@ -58,24 +60,20 @@ def find_file(name: str | Path, folder: str) -> Path:
     return path
 
 
-def read_yaml_mapping(path: Path) -> dict:
-    """Read a YAML file that must hold a mapping; one-line ConfigError otherwise."""
+def read_yaml_mapping(path: Path, prefix: tuple = ()) -> dict:
+    """Read a YAML file that must hold a mapping; one-line ConfigError otherwise.
+
+    ``prefix`` is the key path the file's keys sit under (``("hw",)`` for a hardware file), so that an
+    error inside the file names the same key path as ``--set`` would.
+    """
     file = str(path)
-    if not path.exists():
-        raise ConfigError(file, "(file)", "file not found")
-    if path.is_dir():
-        raise ConfigError(file, "(file)", "is a folder, expected a YAML file")
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(file, "(file)", f"cannot be read: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
+        data = parse_yaml(read_config_text(path))
+    except YamlProblem as exc:
+        where = exc.key_path if exc.key_path == "(file)" else _dotted(prefix + tuple(exc.key_path.split(".")))
+        raise ConfigError(file, where, exc.message) from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "syntax error"
-        raise ConfigError(file, "(file)", f"not valid YAML{where}: {problem}") from None
+        raise ConfigError(file, "(file)", yaml_error_text(exc)) from None
     if data is None:
         raise ConfigError(file, "(file)", "file is empty; expected a mapping of configuration keys")
     if not isinstance(data, dict):
@@ -96,23 +94,31 @@ def _merge(target: dict, overrides: dict, file: str, provenance: Provenance, pat
                 provenance.files[stale] = file
 
 
-def _load_chain(path: Path, seen: tuple = ()) -> list[tuple[str, dict]]:
-    """Load ``path`` and, recursively, its ``base:``; returns (file, data) pairs, base first."""
-    resolved = path.resolve()
-    if resolved in seen:
-        chain = " -> ".join(p.name for p in seen + (resolved,))
-        raise ConfigError(str(path), "base", f"base files form a loop ({chain}); expected a chain that ends")
-    data = read_yaml_mapping(path)
-    base = data.pop("base", None)
+def _load_chain(path: Path, prefix: tuple = ()) -> list[tuple[str, dict]]:
+    """Load ``path`` and, in turn, its ``base:`` files; returns (file, data) pairs, base first."""
     chain: list[tuple[str, dict]] = []
-    if base is not None:
+    seen: list[Path] = []
+    while True:
+        resolved = path.resolve()
+        if resolved in seen:
+            loop = " -> ".join(p.name for p in seen + [resolved])
+            raise ConfigError(str(path), "base", f"base files form a loop ({loop}); expected a chain "
+                                                 "that ends")
+        if len(seen) >= MAX_BASE_DEPTH:
+            raise ConfigError(str(path), "base", f"more than {MAX_BASE_DEPTH} files deep in base: chains; "
+                                                 "expected a shorter chain")
+        seen.append(resolved)
+        data = read_yaml_mapping(path, prefix)
+        base = data.pop("base", None)
+        chain.append((str(path), data))
+        if base is None:
+            return chain[::-1]
         if not isinstance(base, str):
-            raise ConfigError(str(path), "base", f"expected a file name, got {base!r}")
+            raise ConfigError(str(path), "base", f"expected a file name, got {excerpt(base)}")
         base_path = path.parent / base
         if not base_path.exists():
-            raise ConfigError(str(path), "base", f"base file {str(base_path)!r} not found")
-        chain = _load_chain(base_path, seen + (resolved,))
-    return chain + [(str(path), data)]
+            raise ConfigError(str(path), "base", f"base file {excerpt(str(base_path))} not found")
+        path = base_path
 
 
 def parse_set(assignment: str) -> tuple[tuple, Any]:
@@ -124,7 +130,9 @@ def parse_set(assignment: str) -> tuple[tuple, Any]:
     if not key or any(not part for part in key.split(".")):
         raise ConfigError("--set", key or "(empty)", "expected a dotted key path such as hw.adc.bits")
     try:
-        value = yaml.safe_load(text) if text.strip() else None
+        value = parse_yaml(text) if text.strip() else None
+    except YamlProblem as exc:
+        raise ConfigError("--set", key, f"value {exc.message}") from None
     except yaml.YAMLError:
         value = text
     parts = tuple(int(p) if p.isdigit() else p for p in key.split("."))
@@ -138,6 +146,8 @@ def _apply_set(tree: dict, parts: tuple, value: Any, provenance: Provenance) -> 
             if not isinstance(part, int) or part >= len(node):
                 raise ConfigError("--set", ".".join(map(str, parts[: i + 1])), "no such list element")
             node = node[part]
+            if not isinstance(node, (dict, list)):
+                raise ConfigError("--set", ".".join(map(str, parts[: i + 1])), "is a value, not a section")
         else:
             if node.get(part) is None:
                 node[part] = {}
@@ -160,21 +170,19 @@ def load_run_config(workload: str | Path | None = None, hw: str | Path | None = 
     provenance = Provenance(default_file=str(workload_path))
     tree: dict = {"hw": {}}
     provenance.record(("hw",), str(hw_path))
-    for file, data in _load_chain(hw_path):
+    for file, data in _load_chain(hw_path, ("hw",)):
         _merge(tree["hw"], data, file, provenance, ("hw",))
     for file, data in _load_chain(workload_path):
         for key in data:
             if key not in WORKLOAD_SECTIONS:
-                hint = difflib.get_close_matches(str(key), WORKLOAD_SECTIONS, n=1, cutoff=0.6)
-                suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
+                suggestion = did_you_mean(key, WORKLOAD_SECTIONS)
                 raise ConfigError(file, str(key),
                                   f"unknown section{suggestion} (allowed: {', '.join(WORKLOAD_SECTIONS)})")
         _merge(tree, data, file, provenance, ())
     for assignment in sets:
         parts, value = parse_set(assignment)
         if parts[0] not in WORKLOAD_SECTIONS:
-            hint = difflib.get_close_matches(str(parts[0]), WORKLOAD_SECTIONS, n=1, cutoff=0.6)
-            suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
+            suggestion = did_you_mean(parts[0], WORKLOAD_SECTIONS)
             raise ConfigError("--set", ".".join(map(str, parts)),
                               f"unknown section{suggestion} (allowed: {', '.join(WORKLOAD_SECTIONS)})")
         _apply_set(tree, parts, value, provenance)
@@ -186,7 +194,7 @@ def load_hw_config(hw: str | Path | None = None, sets: list[str] | tuple[str, ..
     hw_path = find_file(hw or DEFAULT_HW, HW_DIR)
     provenance = Provenance(default_file=str(hw_path))
     tree: dict = {"hw": {}}
-    for file, data in _load_chain(hw_path):
+    for file, data in _load_chain(hw_path, ("hw",)):
         _merge(tree["hw"], data, file, provenance, ("hw",))
     for assignment in sets:
         parts, value = parse_set(assignment)

@@ -15,14 +15,21 @@ A section may define a class attribute ``PRESETS`` (name -> dict of field defaul
 from __future__ import annotations
 
 import dataclasses
-import difflib
+import math
 import types
 import typing
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from typing import Any, Callable
 
 from archsim.config.units import UNIT_KINDS, UnitError, format_quantity, parse_quantity
-from archsim.errors import ConfigError
+from archsim.errors import ConfigError, did_you_mean, excerpt
+
+#: Largest integer any field accepts: what numba kernels and numpy index with (int64). Fields that size
+#: an allocation declare a much smaller ``le``.
+MAX_INTEGER = 2**63 - 1
+#: Largest magnitude of a real field: far beyond any physical parameter, far enough from the float limit
+#: that sums and products of a few of them stay finite.
+MAX_MAGNITUDE = 1e100
 
 _BASE_UNIT = {kind: base for kind, (base, _) in UNIT_KINDS.items()}
 
@@ -118,16 +125,15 @@ class _Builder:
         known = {f.name: f for f in fields(cls) if f.init}
         for key in raw:
             if key not in known:
-                hint = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.6)
-                suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
-                self.fail(path + (key,), f"unknown key{suggestion} (allowed: {', '.join(sorted(known))})")
+                self.fail(path + (key,), f"unknown key{did_you_mean(key, known)} (allowed: {', '.join(sorted(known))})")
         values: dict[str, Any] = {}
         presets = getattr(cls, "PRESETS", None)
         preset_values: dict[str, Any] = {}
         if presets is not None and raw.get("preset") is not None:
             name = raw["preset"]
-            if name not in presets:
-                self.fail(path + ("preset",), f"unknown preset {name!r}; expected one of {sorted(presets)}")
+            if not isinstance(name, str) or name not in presets:
+                self.fail(path + ("preset",), f"unknown preset {excerpt(name)}{did_you_mean(name, presets)}; "
+                                              f"expected one of {sorted(presets)}")
             preset_values = presets[name]
         for name, f in known.items():
             if name in raw:
@@ -182,13 +188,20 @@ class _Builder:
                     raw = int(raw)
                 else:
                     self.fail(path, f"expected an integer ({meta.get('unit')}), got {_describe(raw)}")
+            if abs(raw) > MAX_INTEGER:
+                self.fail(path, f"{excerpt(raw)} is out of range; expected an integer of magnitude at most "
+                                f"2^63 - 1 (and within the field's own limits)")
             number = raw
         elif tp is float:
             if isinstance(raw, bool) or not isinstance(raw, (int, float)):
                 self.fail(path, f"expected a number ({meta.get('unit')}), got {_describe(raw)}")
-            number = float(raw)
-            if number != number or number in (float("inf"), float("-inf")):
-                self.fail(path, f"expected a finite number, got {raw!r}")
+            try:
+                number = float(raw)
+            except OverflowError:  # an integer beyond the float range
+                number = math.inf
+            if not math.isfinite(number) or abs(number) > MAX_MAGNITUDE:
+                self.fail(path, f"expected a finite number of magnitude at most {MAX_MAGNITUDE:g}, got "
+                                f"{excerpt(raw)}")
         elif tp is str:
             if not isinstance(raw, str):
                 self.fail(path, f"expected a string, got {_describe(raw)}")
@@ -201,9 +214,7 @@ class _Builder:
     def check_limits(self, value: Any, path: tuple, meta: dict) -> None:
         choices = meta.get("choices")
         if choices is not None and value not in choices:
-            hint = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1, cutoff=0.6)
-            suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
-            self.fail(path, f"{value!r} is not allowed{suggestion} (expected one of: "
+            self.fail(path, f"{excerpt(value)} is not allowed{did_you_mean(value, choices)} (expected one of: "
                             f"{', '.join(str(c) for c in choices)})")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return
@@ -230,9 +241,9 @@ def _describe(raw: Any) -> str:
     if isinstance(raw, bool):
         return f"the boolean {str(raw).lower()}"
     if isinstance(raw, (int, float)):
-        return f"the number {raw!r}"
+        return f"the number {excerpt(raw)}"
     if isinstance(raw, str):
-        return f"the string {raw!r}"
+        return f"the string {excerpt(raw)}"
     if isinstance(raw, list):
         return "a list"
     if isinstance(raw, dict):

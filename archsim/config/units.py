@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
+from archsim.errors import excerpt
+
 #: kind -> (base symbol, accepted spellings of the base symbol)
 UNIT_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "time": ("s", ("s", "sec")),
@@ -70,25 +72,25 @@ def parse_quantity(text: object, kind: str) -> float:
                "voltage": "0.5V", "resistance": "100kOhm", "capacitance": "10fF",
                "conductance": "10uS", "area": "0.01m2"}[kind]
     if isinstance(text, bool) or not isinstance(text, str):
-        raise UnitError(f"expected a {kind} with a unit such as '{example}', got {text!r}")
+        raise UnitError(f"expected a {kind} with a unit such as '{example}', got {excerpt(text)}")
     match = _QUANTITY_RE.match(text)
     if not match:
-        raise UnitError(f"cannot parse {text!r} as a {kind}; expected a number and a unit such as '{example}'")
+        raise UnitError(f"cannot parse {excerpt(text)} as a {kind}; expected a number and a unit such as "
+                        f"'{example}'")
     number, symbol = match.groups()
     parsed = _split_unit(symbol)
     if parsed is None:
-        raise UnitError(f"unknown unit {symbol!r} in {text!r}; expected a {kind} in {base_symbol} "
+        raise UnitError(f"unknown unit {excerpt(symbol)} in {excerpt(text)}; expected a {kind} in {base_symbol} "
                         f"with an SI prefix, such as '{example}'")
     found_kind, _, exponent = parsed
     if found_kind != kind:
-        raise UnitError(f"{text!r} is a {found_kind}, expected a {kind} such as '{example}'")
+        raise UnitError(f"{excerpt(text)} is a {found_kind}, expected a {kind} such as '{example}'")
     try:
-        value = Decimal(number).scaleb(exponent)
-    except InvalidOperation as exc:  # pragma: no cover - the regex admits only valid numbers
-        raise UnitError(f"cannot parse the number in {text!r}") from exc
-    result = float(value)
+        result = float(Decimal(number).scaleb(exponent))
+    except (InvalidOperation, ArithmeticError):  # e.g. an exponent beyond Decimal's range: 1e1000000GHz
+        result = float("inf")
     if result != result or result in (float("inf"), float("-inf")):
-        raise UnitError(f"{text!r} is not a finite {kind}")
+        raise UnitError(f"{excerpt(text)} is not a finite {kind}")
     return result
 
 

@@ -16,14 +16,14 @@ axes. A quantity is a column (``metric``, ``energy_pj``, ``latency_ns``), a swep
 from __future__ import annotations
 
 import csv
-import difflib
 import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from archsim.errors import ArchsimError
+from archsim.errors import ArchsimError, did_you_mean
+from archsim.report.output_folder import OutputFolder
 from archsim.report.pareto import metric_maximized, pareto_front
 
 #: Quantities a plot or table may use directly, with axis labels (units per training step).
@@ -122,9 +122,8 @@ def check_quantity(results: SweepResults, name: str, option: str) -> None:
     if any(value_of(row, name) is not None for row in results.done):
         return
     known = list(COLUMN_LABELS) + results.param_keys + list(REPORT_EXTRAS)
-    hint = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
-    raise ArchsimError(f"{option} {name}: no done run has this quantity{suggestion} (use metric, energy_pj, "
+    raise ArchsimError(f"{option} {name}: no done run has this quantity{did_you_mean(name, known)} "
+                       "(use metric, energy_pj, "
                        f"latency_ns, a swept key ({', '.join(results.param_keys) or 'none'}) or a report path "
                        "such as totals.energy_pj)")
 
@@ -228,6 +227,15 @@ def default_color_key(results: SweepResults) -> str | None:
     return (preferred or varying or [None])[0]
 
 
+def _category(value: Any) -> Any:
+    """A hashable stand-in for a colour value: lists and mappings become their JSON text."""
+    if isinstance(value, (dict, list)):
+        import json
+
+        return json.dumps(value, sort_keys=True)
+    return value
+
+
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
@@ -242,7 +250,8 @@ def plot_front(results: SweepResults, x: str, y: str, color: str | None, path: P
     axes = figure.add_subplot()
     xs = [_finite(value_of(row, x)) for row in rows]
     ys = [_finite(value_of(row, y)) for row in rows]
-    colours = [value_of(row, color) if color else None for row in rows]
+    # A list- or mapping-valued key (model.layers) colours by its JSON text: one legend entry per value.
+    colours = [_category(value_of(row, color)) if color else None for row in rows]
     distinct = {repr(c) for c in colours}
     numeric = bool(colours) and all(_finite(c) is not None for c in colours)
     if color is None or not rows:
@@ -295,17 +304,27 @@ def write_sweep_report(db: str | Path, out: str | Path, *, x: str | None = None,
     """Write ``points.csv``, ``pareto.csv`` and the front plots of ``db`` into ``out``."""
     results = load_results(db, metric)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     axes = [(x, y)] if x is not None else [(ax, y) for ax, _ in DEFAULT_PLOT_AXES]
     for name, option in [(a, "--x") for a, _ in axes] + [(y, "--y")] + ([(color, "--color")] if color else []):
         if results.done:
             check_quantity(results, name, option)
     color = color or default_color_key(results)
     front = sweep_front(results)
-    points_csv = write_csv(results.rows, results, out / "points.csv")
-    front_csv = write_csv(front, results, out / "pareto.csv")
-    plots = []
-    if results.done:
-        for ax, ay in axes:
-            plots.append(plot_front(results, ax, ay, color, out / f"pareto_{_slug(ay)}_vs_{_slug(ax)}.png"))
-    return ReportFiles(points_csv=points_csv, front_csv=front_csv, plots=plots, front=front, results=results)
+    folder = OutputFolder(out)
+    staging = folder.open()
+    try:
+        write_csv(results.rows, results, staging / "points.csv")
+        write_csv(front, results, staging / "pareto.csv")
+        plots = []
+        if results.done:
+            for ax, ay in axes:
+                name = f"pareto_{_slug(ay)}_vs_{_slug(ax)}.png"
+                plot_front(results, ax, ay, color, staging / name)
+                plots.append(out / name)
+        folder.commit()
+    except OSError as exc:
+        raise folder.write_error(exc) from None
+    finally:
+        folder.discard()
+    return ReportFiles(points_csv=out / "points.csv", front_csv=out / "pareto.csv", plots=plots, front=front,
+                       results=results)
