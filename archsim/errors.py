@@ -76,3 +76,23 @@ class ConfigError(ArchsimError):
         self.key_path = key_path or "(top level)"
         self.message = message
         super().__init__(f"{self.file}: {self.key_path}: {message}")
+
+
+class NonFiniteError(ArchsimError):
+    """A run whose numbers became NaN or infinite: it stops, naming the array and the step, with no report."""
+
+    def __init__(self, array: str, epoch: int, step: int):
+        super().__init__(f"{array} became non-finite (NaN or inf) at epoch {epoch + 1}, step {step}; the device, "
+                         "algorithm or learning-rate settings are outside the range the simulation can follow")
+
+
+class InfeasibleError(ArchsimError):
+    """A valid configuration that cannot be built (e.g. the network needs more tiles than the chip has).
+
+    ``key_path`` names the setting that falls short; the run layer adds the file that set it.
+    """
+
+    def __init__(self, key_path: str, message: str):
+        self.key_path = key_path
+        self.message = message
+        super().__init__(f"{key_path}: {message}")

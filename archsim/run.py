@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 from archsim.config.hw import HwConfig
-from archsim.config.loader import RunConfig, write_resolved
-from archsim.errors import ArchsimError
+from archsim.config.loader import RunConfig, config_file, write_resolved
+from archsim.errors import ArchsimError, ConfigError, InfeasibleError
 from archsim.ops import PHASES
 from archsim.report.output_folder import OutputFolder
 
@@ -112,6 +112,20 @@ def execute(config: RunConfig, out_dir: Path | None = None, *, progress: bool = 
     return report
 
 
+def check_buildable(config: RunConfig, source: str = "workload") -> None:
+    """Build ``config``'s data, network and mapping without training; raise the one-line error of a
+    configuration that cannot run (a layer that does not fit, a network larger than the chip)."""
+    from archsim.hw import Architecture
+    from archsim.mapping import Mapping
+    from archsim.nn.trainer import Trainer
+
+    trainer = Trainer(config, source=source, record=False)
+    try:
+        Mapping.build(Architecture(config.hw), trainer.network.arrays())
+    except InfeasibleError as exc:
+        raise ConfigError(config_file(config, exc.key_path, source), exc.key_path, exc.message) from None
+
+
 def _train_and_cost(config: RunConfig, *, progress: bool, trace: bool, source: str, costing: bool,
                     wall_start: float) -> tuple[dict, list[dict], "CostModel | None"]:
     from archsim.nn.trainer import Trainer
@@ -119,9 +133,11 @@ def _train_and_cost(config: RunConfig, *, progress: bool, trace: bool, source: s
     trainer = Trainer(config, source=source, record=costing)
     try:
         cost = CostModel(config.hw, trainer.network.arrays(), trace=trace) if costing else None
-    except OverflowError as exc:  # a value at the edge of its range drives a cost formula past a float
-        raise ArchsimError(f"hw: the configured values make the cost model overflow ({exc}); expected "
+    except OverflowError:  # a value at the edge of its range drives a cost formula past a float
+        raise ArchsimError(f"hw: the configured values make the cost model overflow; expected "
                            "physically plausible settings") from None
+    except InfeasibleError as exc:  # name the file that set the key that falls short, as config errors do
+        raise ConfigError(config_file(config, exc.key_path, source), exc.key_path, exc.message) from None
     epochs = config.training.epochs
     steps_per_epoch = trainer.steps_per_epoch()
     per_epoch: list[dict] = []

@@ -59,6 +59,10 @@ def main(args: argparse.Namespace) -> int:
     for option, path in (("--csv", csv_path), ("--plot", Path(args.plot) if args.plot else None)):
         if path is not None and not path.parent.is_dir():
             raise ArchsimError(f"{option}: folder {str(path.parent)!r} does not exist")
+    if args.plot:
+        from archsim.report.plots import check_plot_path
+
+        check_plot_path("--plot", Path(args.plot))
     hw = load_hw_config(args.hw, args.sets)
     device = hw.device
     seed = args.seed & MASK64

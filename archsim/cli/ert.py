@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 from archsim.config.loader import load_hw_config
+from archsim.errors import ArchsimError
 
 NAME = "ert"
 HELP = "print the energy reference table (energy and latency per component action) of a hardware file"
@@ -28,7 +30,17 @@ def main(args: argparse.Namespace) -> int:
     from archsim.hw import build_ert
 
     hw = load_hw_config(args.hw, args.sets)
-    entries = build_ert(hw)
+    try:
+        entries = build_ert(hw)
+    except OverflowError:  # a value at the edge of its range drives a cost formula past a float
+        raise ArchsimError(f"{args.hw}: the configured values make the cost model overflow; expected "
+                           "physically plausible settings") from None
+    for entry in entries:
+        for quantity in ("energy_pj", "latency_ns"):
+            if not math.isfinite(entry[quantity]):
+                raise ArchsimError(f"{args.hw}: {entry['component']}.{entry['action']} {quantity} is "
+                                   f"{entry[quantity]}; the configured values drive it beyond the range of a "
+                                   "float (expected physically plausible settings)")
     if args.json:
         json.dump(entries, sys.stdout, indent=1)
         sys.stdout.write("\n")

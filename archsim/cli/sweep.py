@@ -32,8 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from archsim.sweep.runner import (RichDisplay, default_workers, describe_summary, open_client,
-                                      pending_points, run_sweep)
+    from archsim.sweep.runner import (RichDisplay, check_scheduler_address, default_workers, describe_summary,
+                                      find_infeasible, open_client, pending_points, record_infeasible, run_sweep)
     from archsim.sweep.spec import load_spec, resolve_points
     from archsim.sweep.store import ResultStore
 
@@ -42,17 +42,22 @@ def main(args: argparse.Namespace) -> int:
                            "own workers run the points (give one or the other)")
     if args.workers is not None and args.workers < 1:
         raise ArchsimError(f"--workers: expected at least 1, got {args.workers}")
+    if args.scheduler is not None:
+        check_scheduler_address(args.scheduler)
     spec = load_spec(args.spec)
     points = resolve_points(spec)  # every point validated before anything runs
+    infeasible = find_infeasible(points)  # and built, so points that cannot run are known up front
     db = Path(args.db)
 
     if args.dry_run:
-        return _list_points(spec, points, db)
+        return _list_points(spec, points, db, infeasible)
 
     with ResultStore(db) as store:
+        record_infeasible(points, infeasible, store)
         todo, _ = pending_points(points, store)
         if not todo:
             summary = run_sweep(points, store, None)
+            summary.infeasible = len(infeasible)
             print(describe_summary(summary, db))
             return 0
         workers = None if args.scheduler else min(args.workers or default_workers(), len(todo))
@@ -62,6 +67,7 @@ def main(args: argparse.Namespace) -> int:
             if args.scheduler and not client.scheduler_info().get("workers"):
                 print("note: the scheduler has no workers yet; points wait until workers join", file=sys.stderr)
             summary = run_sweep(points, store, client, display=RichDisplay())
+    summary.infeasible = len(infeasible)
     print(describe_summary(summary, db))
     if summary.lost:
         raise ArchsimError(f"{summary.lost} points were cancelled by the Dask cluster and not recorded; "
@@ -69,7 +75,7 @@ def main(args: argparse.Namespace) -> int:
     return 1 if summary.failed else 0
 
 
-def _list_points(spec, points, db: Path) -> int:
+def _list_points(spec, points, db: Path, infeasible: dict[str, str]) -> int:
     from archsim.sweep.store import ResultStore
 
     statuses: dict[str, str] = {}
@@ -84,8 +90,10 @@ def _list_points(spec, points, db: Path) -> int:
             state = f"repeats point {seen[point.run_id]}"
         else:
             seen[point.run_id] = point.number
-            state = statuses.get(point.run_id, "to run")
-        print(f"point {point.number:>4}  {point.run_id}  {state:<10}  {point.describe()}")
-    to_run = sum(1 for run_id in seen if statuses.get(run_id) != "done")
-    print(f"{len(points)} points valid; {to_run} to run")
+            state = statuses.get(point.run_id, "infeasible" if point.run_id in infeasible else "to run")
+        reason = f"  ({infeasible[point.run_id]})" if point.run_id in infeasible else ""
+        print(f"point {point.number:>4}  {point.run_id}  {state:<10}  {point.describe()}{reason}")
+    to_run = sum(1 for run_id in seen if statuses.get(run_id) != "done" and run_id not in infeasible)
+    note = f"; {len(infeasible)} infeasible (not run)" if infeasible else ""
+    print(f"{len(points)} points valid; {to_run} to run{note}")
     return 0

@@ -78,7 +78,7 @@ class AdcConfig:
                                                "FoM_S = 302.74 dB - 6.461 dB * ln(fs) meets 180.14 dB at "
                                                "174 MHz")
     fom_rolloff_db_per_decade: float = param(14.88, "fall of the Schreier envelope per decade of sample "
-                                             "rate above the corner", unit="dB/decade", ge=0.0,
+                                             "rate above the corner", unit="dB/decade", ge=0.0, le=60.0,
                                              source="Murmann ADC survey Pareto fit (Accelergy ADC plug-in): "
                                                     "6.461 dB per e-fold = 14.88 dB/decade")
     max_conversion_cycles: int = param(64, "longest single conversion, in chip clock cycles, that the tile "

@@ -186,7 +186,18 @@ def load_run_config(workload: str | Path | None = None, hw: str | Path | None = 
             raise ConfigError("--set", ".".join(map(str, parts)),
                               f"unknown section{suggestion} (allowed: {', '.join(WORKLOAD_SECTIONS)})")
         _apply_set(tree, parts, value, provenance)
-    return build(RunConfig, tree, provenance)
+    config = build(RunConfig, tree, provenance)
+    config.provenance = provenance  # not a field: errors found later name the file that set a key
+    return config
+
+
+def config_file(config: RunConfig, key_path: str, default: str) -> str:
+    """The file (or ``--set``) that set ``key_path`` of a loaded ``config``; ``default`` if unknown."""
+    provenance = getattr(config, "provenance", None)
+    if provenance is None:
+        return default
+    parts = tuple(int(p) if p.isdigit() else p for p in key_path.split("."))
+    return provenance.file_for(parts)
 
 
 def load_hw_config(hw: str | Path | None = None, sets: list[str] | tuple[str, ...] = ()) -> HwConfig:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from archsim.errors import ArchsimError
+from archsim.errors import ArchsimError, InfeasibleError
 from archsim.ops import ROLES, ArrayId, Location
 
 __all__ = ["Mapping"]
@@ -76,8 +76,8 @@ class Mapping:
                     tiles[array_id] = next_tile
                     next_tile += 1
         if next_tile > hw.tile.count:
-            raise ArchsimError(f"the workload needs {next_tile} tiles but the chip has {hw.tile.count} "
-                               f"(hw.tile.count; {rows}x{cols} tiles, array_placement {hw.mapping.array_placement})")
+            raise InfeasibleError("hw.tile.count", f"the workload needs {next_tile} tiles but the chip has "
+                                  f"{hw.tile.count} ({rows}x{cols} tiles, array_placement {hw.mapping.array_placement})")
         return cls(arch, tiles, shapes)
 
     # -- queries -----------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,22 +78,54 @@ def load_idx_dataset(config: DatasetConfig, source: str) -> Dataset:
             raise ConfigError(source, "dataset.path", f"{stem}[.gz] not found in {str(folder)!r}")
         try:
             arrays[key] = read_idx(path)
-        except (OSError, ValueError, EOFError) as exc:
+        except (OSError, ValueError, EOFError, struct.error, zlib.error) as exc:
             raise ConfigError(source, "dataset.path", f"cannot read {path}: {exc}") from None
+    _check_idx_pairs(arrays, folder, source, classes=10)
     train_x = arrays["train_x"].astype(np.float64) / 255.0
     test_x = arrays["test_x"].astype(np.float64) / 255.0
     return Dataset(train_x.reshape(len(train_x), -1), arrays["train_y"].astype(np.int64),
                    test_x.reshape(len(test_x), -1), arrays["test_y"].astype(np.int64), "classification", 10)
 
 
-def load_digits_dataset(config: DatasetConfig, seed: int) -> Dataset:
+def _check_idx_pairs(arrays: dict, folder: Path, source: str, classes: int) -> None:
+    """Images and labels must pair up, labels name a class, and images hold finite numbers."""
+    def fail(message: str):
+        raise ConfigError(source, "dataset.path", f"{str(folder)!r}: {message}")
+
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}_x"], arrays[f"{split}_y"]
+        if images.ndim < 2 or len(images) == 0:
+            fail(f"{IDX_FILES[split + '_x']} holds no images (shape {list(images.shape)}); expected [n, rows, cols]")
+        if labels.ndim != 1:
+            fail(f"{IDX_FILES[split + '_y']} has shape {list(labels.shape)}; expected one label per image")
+        if len(images) != len(labels):
+            fail(f"{len(images)} {split} images but {len(labels)} labels; expected one label per image")
+        if labels.min() < 0 or labels.max() >= classes:
+            bad = labels[(labels < 0) | (labels >= classes)][0]
+            fail(f"{IDX_FILES[split + '_y']} holds the label {int(bad)}; expected class numbers 0 to {classes - 1}")
+        if images.dtype.kind == "f" and not np.isfinite(images).all():
+            fail(f"{IDX_FILES[split + '_x']} holds NaN or infinite pixel values; expected finite numbers")
+
+
+def _split_sizes(config: DatasetConfig, total: int, source: str) -> int:
+    """Test samples of ``total``; refuses a test_fraction that leaves no test or no training sample."""
+    n_test = int(round(config.test_fraction * total))
+    if n_test < 1 or n_test > total - 1:
+        which = "no test samples" if n_test < 1 else "no training samples"
+        raise ConfigError(source, "dataset.test_fraction",
+                          f"{config.test_fraction:g} of {total} samples leaves {which}; expected a fraction "
+                          f"in [{1.5 / total:.3g}, {1 - 1.5 / total:.6g}]")
+    return n_test
+
+
+def load_digits_dataset(config: DatasetConfig, seed: int, source: str = "workload") -> Dataset:
     from sklearn.datasets import load_digits
 
     digits = load_digits()
     x = digits.data.astype(np.float64) / 16.0
     y = digits.target.astype(np.int64)
     order = np.random.default_rng([seed, 0xD1617]).permutation(len(x))
-    n_test = int(round(config.test_fraction * len(x)))
+    n_test = _split_sizes(config, len(x), source)
     test, train = order[:n_test], order[n_test:]
     return Dataset(x[train], y[train], x[test], y[test], "classification", 10)
 
@@ -112,7 +145,7 @@ def load_lsq_dataset(config: DatasetConfig, seed: int) -> Dataset:
 def load_dataset(config: DatasetConfig, seed: int, source: str = "workload") -> Dataset:
     """Load the configured data set; ``source`` names the configuration file in error messages."""
     if config.name == "digits":
-        data = load_digits_dataset(config, seed)
+        data = load_digits_dataset(config, seed, source)
     elif config.name in ("mnist", "fashion_mnist"):
         data = load_idx_dataset(config, source)
     elif config.name == "lsq":

@@ -9,6 +9,7 @@ import numpy as np
 
 from archsim.algorithms.recorder import StepRecorder
 from archsim.config.loader import RunConfig
+from archsim.errors import NonFiniteError
 from archsim.nn import functional as F
 from archsim.nn.data import Dataset, load_dataset
 from archsim.nn.network import Network
@@ -74,6 +75,22 @@ class Trainer:
                 loss /= len(index)   # report the mean loss per sample either way
             losses.append(loss)
             steps += 1
+            if not np.isfinite(loss):
+                raise NonFiniteError(non_finite_array(self.network) or "the training loss", epoch, steps)
             if on_step is not None:
                 on_step(rec.ops if rec is not None else None, len(index), loss)
+        broken = non_finite_array(self.network)  # e.g. a hidden array that does not reach the loss yet
+        if broken is not None:
+            raise NonFiniteError(broken, epoch, steps)
         return EpochResult(epoch, float(np.mean(losses)), self.evaluate(), steps, len(order))
+
+
+def non_finite_array(network: Network) -> str | None:
+    """Name of the first array (weights of any role, or a numeric buffer of a store) holding NaN or inf."""
+    for layer in network.matrix_layers:
+        for name, value in vars(layer.store).items():
+            if hasattr(value, "get_weights"):
+                value = value.get_weights()
+            if isinstance(value, np.ndarray) and value.dtype.kind == "f" and not np.isfinite(value).all():
+                return f"layer {layer.index} array {name}"
+    return None

@@ -11,6 +11,19 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
+def check_plot_path(option: str, path: Path) -> None:
+    """Fail with a one-line error unless ``path``'s suffix names an image format matplotlib writes."""
+    from archsim.errors import ArchsimError
+
+    formats = sorted(plt.figure().canvas.get_supported_filetypes())
+    plt.close("all")
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix not in formats:
+        shown = f"'.{suffix}'" if suffix else "no suffix"
+        raise ArchsimError(f"{option}: {str(path)!r} has {shown}; expected an image file name ending in one of "
+                           f"{', '.join('.' + f for f in formats)}")
+
+
 def _save(fig, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=120)

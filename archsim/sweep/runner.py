@@ -21,7 +21,7 @@ from typing import Iterator, Protocol, Sequence
 
 from archsim.errors import ArchsimError
 from archsim.sweep.spec import SweepPoint, unique_points
-from archsim.sweep.store import ResultStore
+from archsim.sweep.store import CLAIM_REFRESH_S, ResultStore
 from archsim.sweep.worker import PointFunction, run_point, run_point_outcome, utc_timestamp
 
 #: How often the coordinator looks for finished points and refreshes the display (seconds).
@@ -41,6 +41,8 @@ class SweepSummary:
     skipped: int = 0  # already done in the database before this invocation
     done: int = 0  # finished now
     failed: int = 0  # raised now (recorded as failed, retried by the next invocation)
+    infeasible: int = 0  # cannot be built (recorded as infeasible before running; never retried)
+    elsewhere: int = 0  # held by another sweep running on the same database (left to it)
     lost: int = 0  # not recorded: the cluster cancelled them (e.g. the scheduler went away)
 
     @property
@@ -112,6 +114,20 @@ class RichDisplay:
 LOOPBACK_HTTP = "127.0.0.1:0"
 
 
+_SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx", "inproc")
+
+
+def check_scheduler_address(address: str) -> None:
+    """Refuse a malformed ``--scheduler`` at once (Dask would retry it for its whole timeout)."""
+    scheme, sep, rest = address.partition("://")
+    host, colon, port = rest.rpartition(":")
+    well_formed = (sep and scheme in _SCHEDULER_SCHEMES and colon and host and port.isdigit()
+                   and 0 < int(port) < 65536 and not any(c.isspace() for c in address))
+    if not well_formed:
+        raise ArchsimError(f"--scheduler {address[:80]!r}: expected a Dask scheduler address such as "
+                           "tcp://10.0.0.5:8786 (scheme tcp, tls, ws, wss or ucx; host; port 1-65535)")
+
+
 @contextmanager
 def open_client(workers: int | None = None, scheduler: str | None = None, *,
                 processes: bool = True) -> Iterator["object"]:
@@ -125,6 +141,7 @@ def open_client(workers: int | None = None, scheduler: str | None = None, *,
     from distributed import Client, LocalCluster
 
     if scheduler is not None:
+        check_scheduler_address(scheduler)
         try:
             client = Client(scheduler, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
         except (OSError, TimeoutError, ValueError) as exc:
@@ -158,9 +175,47 @@ def _first_line(text: str) -> str:
 def pending_points(points: Sequence[SweepPoint], store: ResultStore) -> tuple[list[SweepPoint], SweepSummary]:
     """The points still to run (new or failed before), one per run_id, and the summary so far."""
     unique, repeats = unique_points(points)
-    statuses = store.statuses()
-    todo = [p for p in unique if statuses.get(p.run_id) != "done"]
+    finished = store.finished_ids()
+    todo = [p for p in unique if p.run_id not in finished]
     return todo, SweepSummary(points=len(points), repeats=repeats, skipped=len(unique) - len(todo))
+
+
+def infeasibility(config_yaml: str) -> str | None:
+    """Why a resolved point cannot run (its network does not fit the chip, a layer does not fit its
+    input...), found by building its network and mapping without training; None when it can run."""
+    from archsim.errors import ArchsimError
+    from archsim.run import check_buildable
+    from archsim.sweep.worker import config_from_text
+
+    try:
+        check_buildable(config_from_text(config_yaml))
+    except ArchsimError as exc:
+        return str(exc)
+    return None
+
+
+def find_infeasible(points: Sequence[SweepPoint]) -> dict[str, str]:
+    """run_id -> reason, for every point that cannot be built (each run_id checked once)."""
+    unique, _ = unique_points(points)
+    found = {}
+    for point in unique:
+        reason = infeasibility(point.config_yaml)
+        if reason is not None:
+            found[point.run_id] = reason
+    return found
+
+
+def record_infeasible(points: Sequence[SweepPoint], reasons: dict[str, str], store: ResultStore) -> int:
+    """Record the infeasible points not recorded yet; returns how many were recorded now."""
+    finished = store.finished_ids()
+    unique, _ = unique_points(points)
+    recorded = 0
+    for point in unique:
+        if point.run_id in reasons and point.run_id not in finished:
+            store.record_infeasible(run_id=point.run_id, params=point.params, config_yaml=point.config_yaml,
+                                    seed=point.seed, reason=reasons[point.run_id], finished_at=utc_timestamp())
+            recorded += 1
+    return recorded
 
 
 def run_sweep(points: Sequence[SweepPoint], store: ResultStore, client: object | None, *,
@@ -175,7 +230,10 @@ def run_sweep(points: Sequence[SweepPoint], store: ResultStore, client: object |
 
     display = display or SilentDisplay()
     todo, summary = pending_points(points, store)
-    display.start(total=summary.unique, skipped=summary.skipped)
+    held = set(store.claim([p.run_id for p in todo]))  # another sweep on this database keeps its points
+    summary.elsewhere = len(todo) - len(held)
+    todo = [p for p in todo if p.run_id in held]
+    display.start(total=summary.unique, skipped=summary.skipped + summary.elsewhere)
     try:
         if not todo:
             return summary
@@ -192,7 +250,7 @@ def run_sweep(points: Sequence[SweepPoint], store: ResultStore, client: object |
             futures.append(client.submit(run_point_outcome, point_function, point.config_yaml, key=key,
                                          pure=False))
         remaining = as_completed(futures, loop=client.loop)  # type: ignore[attr-defined]
-        running, last_running_check = 0, 0.0
+        running, last_running_check, last_heartbeat = 0, 0.0, time.monotonic()
         try:
             while not remaining.is_empty():
                 batch = remaining.next_batch(block=False)
@@ -204,6 +262,9 @@ def run_sweep(points: Sequence[SweepPoint], store: ResultStore, client: object |
                 if now - last_running_check >= RUNNING_REFRESH_S:
                     running = _count_running(client, by_key)
                     last_running_check = now
+                if now - last_heartbeat >= CLAIM_REFRESH_S:
+                    store.refresh_claims()
+                    last_heartbeat = now
                 outstanding = len(todo) - summary.done - summary.failed - summary.lost
                 display.update(done=summary.done, failed=summary.failed, running=min(running, outstanding))
                 if not batch:
@@ -218,6 +279,7 @@ def run_sweep(points: Sequence[SweepPoint], store: ResultStore, client: object |
                     pass
         return summary
     finally:
+        store.release_claims()
         display.stop()
 
 
@@ -268,6 +330,10 @@ def default_workers() -> int:
 def describe_summary(summary: SweepSummary, db: Path) -> str:
     """One line: what this invocation did."""
     parts = [f"{summary.done} done", f"{summary.failed} failed", f"{summary.skipped} skipped (already done)"]
+    if summary.infeasible:
+        parts.append(f"{summary.infeasible} infeasible (cannot be built; see archsim report)")
+    if summary.elsewhere:
+        parts.append(f"{summary.elsewhere} left to another sweep running on this database")
     if summary.lost:
         parts.append(f"{summary.lost} not run (cancelled by the cluster)")
     repeats = f" ({len(summary.repeats)} repeat earlier points and ran once)" if summary.repeats else ""
