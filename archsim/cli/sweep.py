@@ -46,7 +46,7 @@ def main(args: argparse.Namespace) -> int:
         check_scheduler_address(args.scheduler)
     spec = load_spec(args.spec)
     points = resolve_points(spec)  # every point validated before anything runs
-    infeasible = find_infeasible(points)  # and built, so points that cannot run are known up front
+    infeasible = find_infeasible(points, spec)  # and built, so points that cannot run are known up front
     db = Path(args.db)
 
     if args.dry_run:

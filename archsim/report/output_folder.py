@@ -35,6 +35,15 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
+def check_parents(option: str, path: Path) -> None:
+    """Fail with a one-line error when an existing ancestor of ``path`` is a file (``afile/sub``)."""
+    for parent in Path(path).parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ArchsimError(f"{option}: cannot create {path}: {parent} is a file, not a folder")
+            return
+
+
 class OutputFolder:
     """A folder written atomically: :meth:`open` up front, write into :attr:`staging`, then :meth:`commit`.
 
@@ -55,11 +64,7 @@ class OutputFolder:
         target = self.target
         if target.exists() and not target.is_dir():
             raise self.fail(f"{target} is a file; expected a folder for the outputs")
-        for parent in target.parents:
-            if parent.exists():
-                if not parent.is_dir():
-                    raise self.fail(f"cannot create {target}: {parent} is a file, not a folder")
-                break
+        check_parents(self.option, target)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             self.staging = Path(tempfile.mkdtemp(prefix=f".{target.name}{_STAGING_MARK}", dir=target.parent))

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Iterator, Protocol, Sequence
 
 from archsim.errors import ArchsimError
-from archsim.sweep.spec import SweepPoint, unique_points
+from archsim.sweep.spec import SweepPoint, SweepSpec, unique_points
 from archsim.sweep.store import CLAIM_REFRESH_S, ResultStore
 from archsim.sweep.worker import PointFunction, run_point, run_point_outcome, utc_timestamp
 
@@ -180,26 +180,33 @@ def pending_points(points: Sequence[SweepPoint], store: ResultStore) -> tuple[li
     return todo, SweepSummary(points=len(points), repeats=repeats, skipped=len(unique) - len(todo))
 
 
-def infeasibility(config_yaml: str) -> str | None:
+def infeasibility(point: SweepPoint, spec: "SweepSpec | None" = None) -> str | None:
     """Why a resolved point cannot run (its network does not fit the chip, a layer does not fit its
-    input...), found by building its network and mapping without training; None when it can run."""
-    from archsim.errors import ArchsimError
+    input...), found by building its network and mapping without training; None when it can run.
+    With ``spec``, the reason names the sweep entry that set the key falling short."""
+    from archsim.errors import ArchsimError, ConfigError
     from archsim.run import check_buildable
-    from archsim.sweep.worker import config_from_text
+    from archsim.sweep.spec import attribute_error
+    from archsim.sweep.worker import RESOLVED_SOURCE, config_from_text
 
     try:
-        check_buildable(config_from_text(config_yaml))
+        check_buildable(config_from_text(point.config_yaml), source=RESOLVED_SOURCE)
+    except ConfigError as exc:
+        if spec is None:
+            return exc.message if exc.file == RESOLVED_SOURCE else str(exc)
+        named = attribute_error(spec, exc, point.assignments, point.number)
+        return f"{named.key_path}: {named.message}"
     except ArchsimError as exc:
         return str(exc)
     return None
 
 
-def find_infeasible(points: Sequence[SweepPoint]) -> dict[str, str]:
+def find_infeasible(points: Sequence[SweepPoint], spec: "SweepSpec | None" = None) -> dict[str, str]:
     """run_id -> reason, for every point that cannot be built (each run_id checked once)."""
     unique, _ = unique_points(points)
     found = {}
     for point in unique:
-        reason = infeasibility(point.config_yaml)
+        reason = infeasibility(point, spec)
         if reason is not None:
             found[point.run_id] = reason
     return found

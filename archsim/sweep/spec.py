@@ -384,7 +384,7 @@ def _normalise_key(key: str) -> tuple:
     return tuple(parts)
 
 
-def _attribute(spec: SweepSpec, error: ConfigError, assignments: typing.Sequence[Assignment],
+def attribute_error(spec: SweepSpec, error: ConfigError, assignments: typing.Sequence[Assignment],
                point: int | None) -> ConfigError:
     """Re-word a loader error so that it names the sweep entry (and point) that caused it.
 
@@ -416,7 +416,7 @@ def base_config(spec: SweepSpec) -> RunConfig:
     try:
         return load_run_config(spec.workload, spec.hw, [a.as_set() for a in spec.fixed])
     except ConfigError as error:
-        raise _attribute(spec, error, spec.fixed, None) from None
+        raise attribute_error(spec, error, spec.fixed, None) from None
 
 
 def resolve_points(spec: SweepSpec) -> list[SweepPoint]:
@@ -432,7 +432,7 @@ def resolve_points(spec: SweepSpec) -> list[SweepPoint]:
         try:
             config = load_run_config(spec.workload, spec.hw, sets)
         except ConfigError as error:
-            raise _attribute(spec, error, assignments, number) from None
+            raise attribute_error(spec, error, assignments, number) from None
         run_id, seed = config_identity(config)
         points.append(SweepPoint(number=number, assignments=tuple(assignments), config_yaml=resolved_yaml(config),
                                  seed=seed, run_id=run_id))

@@ -51,6 +51,7 @@ from typing import Any, Iterator
 
 from archsim import __version__
 from archsim.errors import ArchsimError
+from archsim.report.output_folder import check_parents
 
 SCHEMA_VERSION = 2
 STATUSES = ("done", "failed", "infeasible")
@@ -141,6 +142,7 @@ class ResultStore:
             raise ArchsimError(f"{self.path}: not an SQLite results database")
         try:
             if create:
+                check_parents("--db", self.path)
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per finished point.
                 self.connection = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None)

@@ -19,6 +19,7 @@ import yaml
 
 from archsim.config.loader import RunConfig
 from archsim.config.schema import Provenance, build
+from archsim.config.yamltext import YamlProblem, parse_yaml, yaml_error_text
 from archsim.errors import ConfigError
 
 RESOLVED_SOURCE = "(resolved configuration)"
@@ -33,9 +34,11 @@ def utc_timestamp(seconds: float | None = None) -> str:
 def config_from_text(resolved_yaml_text: str) -> RunConfig:
     """Rebuild a RunConfig from resolved YAML text (strictly validated, as any configuration file)."""
     try:
-        tree = yaml.safe_load(resolved_yaml_text)
+        tree = parse_yaml(resolved_yaml_text)
+    except YamlProblem as exc:
+        raise ConfigError(RESOLVED_SOURCE, exc.key_path, exc.message) from None
     except yaml.YAMLError as exc:
-        raise ConfigError(RESOLVED_SOURCE, "(file)", f"not valid YAML: {exc}") from None
+        raise ConfigError(RESOLVED_SOURCE, "(file)", yaml_error_text(exc)) from None
     if not isinstance(tree, dict):
         raise ConfigError(RESOLVED_SOURCE, "(file)", "expected a mapping of configuration sections")
     return build(RunConfig, tree, Provenance(default_file=RESOLVED_SOURCE))
