@@ -136,7 +136,7 @@ def test_relative_base_files_are_taken_from_the_spec_folder(tmp_path):
      "zip.hw.tile.rows[1] (point 2): 0 is out of range"),
     ("random:\n  n: 3\n  seed: 0\n  params:\n    algorithm.name: {choices: [tiki_taka, tiki_tak]}\n",
      "random.params.algorithm.name["),
-    ("seeds: [0, -1]\n", "seeds[1]: expected an integer >= 0, got -1"),
+    ("seeds: [0, -1]\n", "seeds.1: -1 is out of range; expected a value >= 0"),
     ("grid:\n  hw.tile.cols: [256, 16]\n",
      "hw.tile.adcs (point 2): 32 ADCs exceed the 16 columns of a tile; expected at most cols "
      "(this point sets grid.hw.tile.cols[1]=16)"),
@@ -145,7 +145,15 @@ def test_relative_base_files_are_taken_from_the_spec_folder(tmp_path):
     ("grid:\n  hw.adc.bitz: [4]\n", "grid.hw.adc.bitz: unknown key 'bitz'; did you mean 'bits'?"),
     ("grid:\n  trainig.epochs: [1]\n", "grid.trainig.epochs: unknown section 'trainig'; did you mean 'training'?"),
     ("grid:\n  hw.adc.bits.x: [1]\n", "grid.hw.adc.bits.x: hw.adc.bits is a value, not a section"),
-    ("grid:\n  hw.adc.bits: 4\n", "grid.hw.adc.bits: expected a non-empty list of values, got 4"),
+    ("grid:\n  hw.adc.bits: 4\n", "grid.hw.adc.bits: expected a list of values, got the number 4"),
+    ("grid:\n  hw.adc.bits: []\n", "grid.hw.adc.bits: expected a non-empty list of values"),
+    ("grid:\n  hw.adc.bits: [4, 5, 6, 7, 8]\n  hw.tile.count: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\nseeds: "
+     + str(list(range(2001))) + "\n", "grid: the sweep expands to 100050 points; expected at most 100000"),
+    ("random:\n  n: 1000000\n  seed: 0\n  params:\n    training.lr: {range: [0.01, 0.1]}\n",
+     "random.n: 1000000 is out of range; expected a value in [1, 100000]"),
+    ("random:\n  n: 2\n  seed: 0\n  params:\n    training.lr: {range: [0.01, 0.1], choices: [1]}\n",
+     "random.params.training.lr.range: expected exactly one of range"),
+    ("set: [1, 2]\n", "set: expected a mapping of names to values, got a list"),
     ("zip:\n  hw.tile.rows: [64, 128]\n  hw.tile.cols: [64]\n",
      "zip.hw.tile.cols: has 1 values but zip.hw.tile.rows has 2"),
     ("random:\n  n: 2\n  seed: 0\n  parms: {}\n", "random.parms: unknown key; did you mean 'params'?"),
@@ -155,7 +163,7 @@ def test_relative_base_files_are_taken_from_the_spec_folder(tmp_path):
     ("set:\n  hw.adc.bits: 6\ngrid:\n  hw.adc.bits: [4]\n",
      "grid.hw.adc.bits: hw.adc.bits is already set by set.hw.adc.bits"),
     ("grid:\n  training.seed: [1, 2]\nseeds: [0]\n", "seeds: training.seed is already set by grid.training.seed"),
-    ("seeds: [1, 1]\n", "seeds[1]: seed 1 repeats seeds[0]"),
+    ("seeds: [1, 1]\n", "seeds.1: seed 1 repeats seeds.0"),
     ("hw: nowhere.yaml\n", "hw: file"),
 ])
 def test_bad_specs_name_the_entry_and_point(tmp_path, body, expected):

@@ -101,6 +101,10 @@ def _type_name(tp: Any) -> str:
         return " or ".join(_type_name(a) for a in typing.get_args(tp))
     if origin is list:
         return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    if origin is dict:
+        return f"a mapping of names to {_type_name(typing.get_args(tp)[1])}"
+    if tp is Any:
+        return "values"
     if tp is type(None):
         return "null"
     if is_dataclass(tp):
@@ -170,6 +174,16 @@ class _Builder:
             if not isinstance(raw, list):
                 self.fail(path, f"expected {_type_name(tp)}, got {_describe(raw)}")
             return [self.value(item_type, item, path + (i,), meta) for i, item in enumerate(raw)]
+        if origin is dict:  # free keys (e.g. key paths of a sweep), values of one type
+            _, item_type = typing.get_args(tp)
+            if not isinstance(raw, dict):
+                self.fail(path, f"expected {_type_name(tp)}, got {_describe(raw)}")
+            for key in raw:
+                if not isinstance(key, str):
+                    self.fail(path, f"expected text keys, got the key {excerpt(key)}")
+            return {key: self.value(item_type, item, path + (key,), meta) for key, item in raw.items()}
+        if tp is Any:  # any YAML value; its meaning is checked where it is used
+            return raw
         if is_dataclass(tp):
             return self.build(tp, raw, path)
         kind = meta.get("kind")
@@ -274,6 +288,38 @@ def to_plain(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {k: to_plain(v) for k, v in obj.items()}
     return obj
+
+
+def key_path_problem(cls: type, key: str) -> str | None:
+    """Why the dotted ``key`` (as ``--set`` takes it) names no field of ``cls``; None when it does."""
+    node: Any = cls
+    parts = key.split(".")
+    for i, part in enumerate(parts):
+        here, parent = ".".join(parts[: i + 1]), ".".join(parts[:i])
+        node = _without_none(node)
+        if typing.get_origin(node) is list:
+            if not part.isdigit():
+                return f"{here}: expected a list index (0, 1, ...) after {parent}"
+            node = typing.get_args(node)[0]
+            continue
+        if not is_dataclass(node):
+            return f"{parent} is a value, not a section; cannot set {key}"
+        hints = typing.get_type_hints(node)
+        if part not in hints:
+            what = "unknown section" if i == 0 else "unknown key"
+            return (f"{what} {excerpt(part)}{did_you_mean(part, hints)} (allowed at {parent or 'top level'}: "
+                    f"{', '.join(sorted(hints))})")
+        node = hints[part]
+    return None
+
+
+def _without_none(tp: Any) -> Any:
+    """``X | None`` -> ``X``; any other type unchanged."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(inner) == 1:
+            return inner[0]
+    return tp
 
 
 def iter_fields(cls: type, prefix: str = "") -> typing.Iterator[tuple[str, dataclasses.Field, Any]]:

@@ -35,27 +35,24 @@ one :class:`~archsim.errors.ConfigError` naming the sweep file, the spec entry a
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import itertools
 import math
 import random as random_module
 import re
-import types
 import typing
-from dataclasses import dataclass, field, is_dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from archsim.config.loader import RunConfig, load_run_config, read_yaml_mapping, resolved_yaml
-from archsim.config.schema import to_plain
-from archsim.errors import ConfigError
+from archsim.config.schema import Fail, Provenance, build, key_path_problem, param, to_plain
+from archsim.errors import ConfigError, excerpt
 
-SPEC_KEYS = ("description", "hw", "workload", "set", "grid", "zip", "random", "seeds")
-RANDOM_KEYS = ("n", "seed", "params")
-RANDOM_PARAM_KEYS = ("range", "log", "choices")
+#: Most points one sweep file may expand to (each is resolved and checked before anything runs).
+MAX_POINTS = 100_000
 SEED_KEY = "training.seed"
 REAL_SAMPLE_DIGITS = 6  # significant digits of a real random sample
 
@@ -154,11 +151,6 @@ class SweepPoint:
 # Parsing the sweep file
 # --------------------------------------------------------------------------------------------------
 
-def _did_you_mean(word: str, allowed: typing.Iterable[str]) -> str:
-    hint = difflib.get_close_matches(str(word), list(allowed), n=1, cutoff=0.6)
-    return f"; did you mean '{hint[0]}'?" if hint else ""
-
-
 def _yaml_scalar(value: Any) -> str:
     """One-line YAML for a value (PyYAML writes floats so they read back as floats, e.g. ``1.0e-05``)."""
     text = yaml.safe_dump(value, default_flow_style=True, width=1 << 30).strip()
@@ -169,153 +161,133 @@ def _yaml_scalar(value: Any) -> str:
     return text
 
 
-def _check_key_path(spec: SweepSpec, label: str, key: Any) -> str:
-    """Check that ``key`` names a field of the run configuration; fail at ``label`` otherwise."""
-    if not isinstance(key, str) or not _KEY_RE.fullmatch(key):
-        spec.fail(label, f"expected a dotted key path such as hw.adc.bits, got {key!r}")
-    node: Any = RunConfig
-    parts = key.split(".")
-    for i, part in enumerate(parts):
-        here, parent = ".".join(parts[: i + 1]), ".".join(parts[:i])
-        node = _without_none(node)
-        if typing.get_origin(node) is list:
-            if not part.isdigit():
-                spec.fail(label, f"{here}: expected a list index (0, 1, ...) after {parent}")
-            node = typing.get_args(node)[0]
-            continue
-        if not is_dataclass(node):
-            spec.fail(label, f"{parent} is a value, not a section; cannot set {key}")
-        hints = typing.get_type_hints(node)
-        if part not in hints:
-            what = "unknown section" if i == 0 else "unknown key"
-            spec.fail(label, f"{what} {part!r}{_did_you_mean(part, hints)} (allowed at "
-                             f"{parent or 'top level'}: {', '.join(sorted(hints))})")
-        node = hints[part]
-    return key
+# The sweep file's own schema: types, limits and unknown keys are checked by archsim.config.schema, like
+# every configuration file; the checks below are only those that relate several fields.
+
+@dataclass
+class RandomParamFile:
+    """How one key of ``random.params`` is drawn."""
+
+    range: list[Any] | None = param(None, "closed interval [low, high]; integer bounds draw integers", unit="-")
+    log: bool = param(False, "draw log-uniformly from the range", unit="-")
+    choices: list[Any] | None = param(None, "values drawn uniformly", unit="-")
+
+    def check(self, fail: Fail) -> None:
+        if (self.range is None) == (self.choices is None):
+            fail("range", "expected exactly one of range: [low, high] or choices: [...]")
+        if self.choices is not None:
+            if self.log:
+                fail("log", "log applies to a range, not to choices")
+            if not self.choices:
+                fail("choices", "expected a non-empty list of values")
+            return
+        bounds = self.range
+        numbers = len(bounds) == 2 and all(
+            isinstance(b, (int, float)) and not isinstance(b, bool) and math.isfinite(b) for b in bounds)
+        if not numbers:
+            fail("range", f"expected [low, high] as two finite numbers, got {excerpt(bounds)}")
+        low, high = bounds
+        if not low < high:
+            fail("range", f"expected low < high, got [{low}, {high}]")
+        if self.log and low <= 0:
+            fail("range", f"a log range needs low > 0, got [{low}, {high}]")
 
 
-def _without_none(tp: Any) -> Any:
-    """``X | None`` -> ``X``; any other type unchanged."""
-    if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        inner = [a for a in typing.get_args(tp) if a is not type(None)]
-        if len(inner) == 1:
-            return inner[0]
-    return tp
+@dataclass
+class RandomFile:
+    """``random``: n samples of the keys in ``params``, drawn from a generator seeded with ``seed``."""
+
+    n: int | None = param(None, "number of samples", unit="samples", ge=1, le=MAX_POINTS)
+    seed: int | None = param(None, "seed of the samples", unit="-", ge=0)
+    params: dict[str, RandomParamFile] = param({}, "key path -> how it is drawn", unit="-")
+
+    def check(self, fail: Fail) -> None:
+        if self.n is None:
+            fail("n", "expected the number of samples (an integer >= 1)")
+        if self.seed is None:
+            fail("seed", "expected an integer >= 0 (the samples are drawn from it)")
+        if not self.params:
+            fail("params", "expected a mapping of key paths to {range: [low, high]} or {choices: [...]}")
 
 
-def _mapping(spec: SweepSpec, label: str, raw: Any) -> dict:
-    if not isinstance(raw, dict):
-        spec.fail(label, f"expected a mapping of key paths, got {type(raw).__name__} {raw!r}")
-    return raw
+@dataclass
+class SweepFile:
+    """A sweep file (see the module docstring)."""
+
+    description: str = param("", "what the study asks (shown by --dry-run)", unit="-")
+    hw: str | None = param(None, "base hardware file, relative to the sweep file's folder", unit="-")
+    workload: str | None = param(None, "base workload file, relative to the sweep file's folder", unit="-")
+    set: dict[str, Any] | None = param(None, "fixed overrides: key path -> value", unit="-")
+    grid: dict[str, list[Any]] | None = param(None, "cartesian product: key path -> values", unit="-")
+    zip: dict[str, list[Any]] | None = param(None, "parallel lists of equal length: key path -> values",
+                                             unit="-")
+    random: RandomFile | None = param(None, "random samples", unit="-")
+    seeds: list[int] | None = param(None, "every combination runs once per seed (training.seed)", unit="-",
+                                    ge=0)
+
+    def check(self, fail: Fail) -> None:
+        sections = [("set", self.set), ("grid", self.grid), ("zip", self.zip),
+                    ("random.params", self.random.params if self.random else None)]
+        for section, entries in sections:
+            for key, values in (entries or {}).items():
+                label = f"{section}.{key}"
+                if not _KEY_RE.fullmatch(key):
+                    fail(label, f"expected a dotted key path such as hw.adc.bits, got {excerpt(key)}")
+                problem = key_path_problem(RunConfig, key)
+                if problem is not None:
+                    fail(label, problem)
+                if section in ("grid", "zip") and not values:
+                    fail(label, "expected a non-empty list of values")
+        zipped = list((self.zip or {}).items())
+        for key, values in zipped[1:]:
+            if len(values) != len(zipped[0][1]):
+                fail(f"zip.{key}", f"has {len(values)} values but zip.{zipped[0][0]} has {len(zipped[0][1])}; "
+                                   "zipped lists must have equal lengths")
+        for i, seed in enumerate(self.seeds or []):
+            if seed in self.seeds[:i]:
+                fail(f"seeds.{i}", f"seed {seed} repeats seeds.{self.seeds.index(seed)}")
+        if self.seeds == []:
+            fail("seeds", "expected a non-empty list of seeds")
+        total = math.prod(len(v) for v in (self.grid or {}).values()) * (len(zipped[0][1]) if zipped else 1) \
+            * ((self.random.n or 1) if self.random else 1) * len(self.seeds or [0])
+        if total > MAX_POINTS:
+            fail("grid" if self.grid else "random.n", f"the sweep expands to {total} points; expected at most "
+                                                      f"{MAX_POINTS}")
 
 
-def _value_list(spec: SweepSpec, label: str, raw: Any) -> list:
-    if not isinstance(raw, list) or not raw:
-        spec.fail(label, f"expected a non-empty list of values, got {raw!r}")
-    return raw
-
-
-def _base_file(spec: SweepSpec, key: str, raw: Any) -> Path | None:
+def _base_file(spec: SweepSpec, key: str, raw: str | None) -> Path | None:
     if raw is None:
         return None
-    if not isinstance(raw, str) or not raw.strip():
-        spec.fail(key, f"expected a file name, got {raw!r}")
+    if not raw.strip():
+        spec.fail(key, "expected a file name, got an empty string")
     path = Path(raw)
     if not path.is_absolute():
         path = spec.path.parent / path
     if not path.is_file():
-        spec.fail(key, f"file {str(path)!r} not found (relative paths are taken from the sweep file's folder)")
+        spec.fail(key, f"file {excerpt(str(path))} not found (relative paths are taken from the sweep file's folder)")
     return path
-
-
-def _parse_random(spec: SweepSpec, raw: Any) -> None:
-    raw = _mapping(spec, "random", raw)
-    for key in raw:
-        if key not in RANDOM_KEYS:
-            spec.fail(f"random.{key}", f"unknown key{_did_you_mean(key, RANDOM_KEYS)} "
-                                       f"(allowed: {', '.join(RANDOM_KEYS)})")
-    n = raw.get("n")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        spec.fail("random.n", f"expected the number of samples (an integer >= 1), got {n!r}")
-    seed = raw.get("seed")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        spec.fail("random.seed", f"expected an integer >= 0 (the samples are drawn from it), got {seed!r}")
-    params = raw.get("params")
-    if not isinstance(params, dict) or not params:
-        spec.fail("random.params", "expected a mapping of key paths to {range: [low, high]} or {choices: [...]}")
-    spec.random_n, spec.random_seed = n, seed
-    for key, how in params.items():
-        label = f"random.params.{key}"
-        _check_key_path(spec, label, key)
-        if not isinstance(how, dict):
-            spec.fail(label, f"expected {{range: [low, high]}} or {{choices: [...]}}, got {how!r}")
-        for sub in how:
-            if sub not in RANDOM_PARAM_KEYS:
-                spec.fail(f"{label}.{sub}", f"unknown key{_did_you_mean(sub, RANDOM_PARAM_KEYS)} "
-                                            f"(allowed: {', '.join(RANDOM_PARAM_KEYS)})")
-        if ("range" in how) == ("choices" in how):
-            spec.fail(label, "expected exactly one of range: [low, high] or choices: [...]")
-        log = how.get("log", False)
-        if not isinstance(log, bool):
-            spec.fail(f"{label}.log", f"expected true or false, got {log!r}")
-        if "choices" in how:
-            if log:
-                spec.fail(f"{label}.log", "log applies to a range, not to choices")
-            choices = _value_list(spec, f"{label}.choices", how["choices"])
-            spec.random_params.append(RandomParam(key, choices=tuple(choices)))
-            continue
-        bounds = how["range"]
-        numbers = isinstance(bounds, list) and len(bounds) == 2 and all(
-            isinstance(b, (int, float)) and not isinstance(b, bool) and math.isfinite(b) for b in bounds)
-        if not numbers:
-            spec.fail(f"{label}.range", f"expected [low, high] as two finite numbers, got {bounds!r}")
-        low, high = bounds
-        if not low < high:
-            spec.fail(f"{label}.range", f"expected low < high, got [{low}, {high}]")
-        if log and low <= 0:
-            spec.fail(f"{label}.range", f"a log range needs low > 0, got [{low}, {high}]")
-        integer = isinstance(low, int) and isinstance(high, int)
-        spec.random_params.append(RandomParam(key, low=low, high=high, log=log, integer=integer))
 
 
 def load_spec(path: str | Path) -> SweepSpec:
     """Read and check a sweep file; raises a one-line :class:`ConfigError` on the first problem."""
     spec = SweepSpec(path=Path(path))
-    raw = read_yaml_mapping(spec.path)
-    for key in raw:
-        if key not in SPEC_KEYS:
-            spec.fail(str(key), f"unknown key{_did_you_mean(key, SPEC_KEYS)} (allowed: {', '.join(SPEC_KEYS)})")
-    description = raw.get("description", "")
-    if not isinstance(description, str):
-        spec.fail("description", f"expected text, got {description!r}")
-    spec.description = description.strip()
-    spec.hw = _base_file(spec, "hw", raw.get("hw"))
-    spec.workload = _base_file(spec, "workload", raw.get("workload"))
-
-    for key, value in _mapping(spec, "set", raw.get("set") or {}).items():
-        spec.fixed.append(Assignment(_check_key_path(spec, f"set.{key}", key), value, f"set.{key}"))
-    for key, values in _mapping(spec, "grid", raw.get("grid") or {}).items():
-        _check_key_path(spec, f"grid.{key}", key)
-        spec.grid.append((key, _value_list(spec, f"grid.{key}", values)))
-    zipped = _mapping(spec, "zip", raw.get("zip") or {})
-    for key, values in zipped.items():
-        _check_key_path(spec, f"zip.{key}", key)
-        values = _value_list(spec, f"zip.{key}", values)
-        if spec.zip and len(values) != len(spec.zip[0][1]):
-            first_key, first_values = spec.zip[0]
-            spec.fail(f"zip.{key}", f"has {len(values)} values but zip.{first_key} has {len(first_values)}; "
-                                    "zipped lists must have equal lengths")
-        spec.zip.append((key, values))
-    if raw.get("random") is not None:
-        _parse_random(spec, raw["random"])
-    if raw.get("seeds") is not None:
-        seeds = _value_list(spec, "seeds", raw["seeds"])
-        for i, seed in enumerate(seeds):
-            if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-                spec.fail(f"seeds[{i}]", f"expected an integer >= 0, got {seed!r}")
-            if seed in seeds[:i]:
-                spec.fail(f"seeds[{i}]", f"seed {seed} repeats seeds[{seeds.index(seed)}]")
-        spec.seeds = list(seeds)
+    file = build(SweepFile, read_yaml_mapping(spec.path), Provenance(default_file=str(spec.path)))
+    spec.description = file.description.strip()
+    spec.hw = _base_file(spec, "hw", file.hw)
+    spec.workload = _base_file(spec, "workload", file.workload)
+    spec.fixed = [Assignment(key, value, f"set.{key}") for key, value in (file.set or {}).items()]
+    spec.grid = list((file.grid or {}).items())
+    spec.zip = list((file.zip or {}).items())
+    if file.random is not None:
+        spec.random_n, spec.random_seed = file.random.n, file.random.seed
+        for key, how in file.random.params.items():
+            if how.choices is not None:
+                spec.random_params.append(RandomParam(key, choices=tuple(how.choices)))
+            else:
+                low, high = how.range
+                integer = isinstance(low, int) and isinstance(high, int)
+                spec.random_params.append(RandomParam(key, low=low, high=high, log=how.log, integer=integer))
+    spec.seeds = list(file.seeds) if file.seeds is not None else None
 
     # One key, one place: a key set in two sections would silently lose one of its values.
     places: dict[str, str] = {}
