@@ -89,8 +89,10 @@ def non_finite_array(network: Network) -> str | None:
     """Name of the first array (weights of any role, or a numeric buffer of a store) holding NaN or inf."""
     for layer in network.matrix_layers:
         for name, value in vars(layer.store).items():
-            if hasattr(value, "get_weights"):
-                value = value.get_weights()
-            if isinstance(value, np.ndarray) and value.dtype.kind == "f" and not np.isfinite(value).all():
-                return f"layer {layer.index} array {name}"
+            members = value.items() if isinstance(value, dict) else [(name, value)]
+            for label, member in members:
+                if hasattr(member, "get_weights"):
+                    member = member.get_weights()
+                if isinstance(member, np.ndarray) and member.dtype.kind == "f" and not np.isfinite(member).all():
+                    return f"layer {layer.index} array {label}"
     return None
