@@ -112,6 +112,37 @@ def execute(config: RunConfig, out_dir: Path | None = None, *, progress: bool = 
     return report
 
 
+#: Most weights (all layers, before algorithm copies) a run may allocate: several float64 arrays per
+#: weight and role must fit in a workstation's memory.
+MAX_WEIGHTS = 20_000_000
+
+
+def check_network_size(config: RunConfig, source: str = "workload") -> None:
+    """Refuse a network too large to simulate before any of it is allocated.
+
+    Shapes come from the network's own layer classes (which allocate nothing); a shape they cannot
+    form is left to the network's checks, which name the layer.
+    """
+    from archsim.nn.network import FlattenLayer, MatrixLayer, PoolLayer
+
+    shape, total = tuple(config.model.input_shape), 0
+    for index, spec in enumerate(config.model.layers):
+        kind = {"dense": MatrixLayer, "conv2d": MatrixLayer, "maxpool2d": PoolLayer}.get(spec.type, FlattenLayer)
+        try:
+            layer = kind(index, spec, shape)
+        except (ValueError, TypeError, IndexError):
+            return
+        if isinstance(layer, MatrixLayer):
+            total += layer.matrix_shape[0] * layer.matrix_shape[1]
+            if total > MAX_WEIGHTS:
+                raise ConfigError(config_file(config, f"model.layers.{index}", source), f"model.layers.{index}",
+                                  f"the network has more than {MAX_WEIGHTS} weights up to this layer; expected a "
+                                  "network a workstation can simulate")
+        shape = layer.out_shape
+        if any(int(n) < 1 for n in shape):
+            return
+
+
 def check_buildable(config: RunConfig, source: str = "workload") -> None:
     """Build ``config``'s data, network and mapping without training; raise the one-line error of a
     configuration that cannot run (a layer that does not fit, a network larger than the chip)."""
@@ -119,6 +150,7 @@ def check_buildable(config: RunConfig, source: str = "workload") -> None:
     from archsim.mapping import Mapping
     from archsim.nn.trainer import Trainer
 
+    check_network_size(config, source)
     trainer = Trainer(config, source=source, record=False)
     try:
         Mapping.build(Architecture(config.hw), trainer.network.arrays())
@@ -130,6 +162,7 @@ def _train_and_cost(config: RunConfig, *, progress: bool, trace: bool, source: s
                     wall_start: float) -> tuple[dict, list[dict], "CostModel | None"]:
     from archsim.nn.trainer import Trainer
 
+    check_network_size(config, source)
     trainer = Trainer(config, source=source, record=costing)
     try:
         cost = CostModel(config.hw, trainer.network.arrays(), trace=trace) if costing else None

@@ -180,3 +180,34 @@ def test_malformed_scheduler_fails_at_once(tmp_path):
         line = one_error_line(run_inprocess("sweep", spec, "--db", tmp_path / "r.db", "--scheduler", address))
         assert "--scheduler" in line and "expected a Dask scheduler address" in line
     assert not (tmp_path / "r.db").exists()
+
+
+@pytest.mark.parametrize("assignment,expected", [
+    ("hw.tile.count=1000000", "hw.tile.count: 1000000 is out of range; expected a value in [1, 65536]"),
+    ("hw.tile.rows=100000", "hw.tile.rows: 100000 is out of range"),
+    ("algorithm.n_reads_per_transfer=1000000000", "algorithm.n_reads_per_transfer: 1000000000 is out of range"),
+    ("dataset.lsq_samples=1000000000", "dataset.lsq_samples: 1000000000 is out of range"),
+    ("model.input_shape=[1, 100000, 1]", "model.input_shape.1: 100000 is out of range"),
+])
+def test_sizes_have_upper_limits(assignment, expected):
+    line = one_error_line(validate(WORKLOAD, "--set", assignment))
+    assert line.startswith(f"error: --set: {expected}"), line
+
+
+def test_generated_data_size_is_bounded():
+    line = one_error_line(validate(WORKLOAD, "--set", "dataset.name=lsq", "--set", "dataset.lsq_samples=5000000",
+                                   "--set", "dataset.lsq_inputs=40"))
+    assert "dataset.lsq_samples" in line and "expected at most 5e+07" in line
+
+
+def test_network_size_is_checked_before_allocation(tmp_path, monkeypatch):
+    from archsim.nn import network
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a store was allocated for a network that is too large")
+
+    monkeypatch.setattr(network, "make_store", refuse)
+    hw = write(tmp_path, "big.yaml", "tile:\n  count: 65536\n  rows: 4096\n  cols: 4096\n")
+    line = one_error_line(run_inprocess("run", WORKLOAD, "--hw", hw, "--no-progress", "--out", tmp_path / "o",
+                                        "--set", "model.layers=[{out: 60000}, {out: 60000}, {out: 10}]"))
+    assert line.startswith("error: --set: model.layers.1: the network has more than 20000000 weights"), line

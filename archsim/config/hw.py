@@ -15,14 +15,20 @@ from archsim.config.schema import Fail, param, section
 NOC_TOPOLOGIES = ("mesh", "torus", "ring", "bus", "tree")
 
 
+
+#: Size limits that keep a configuration within what one workstation simulates (checked on load, before
+#: anything is allocated): the largest published crossbars are 512-1024 wide, ISAAC has 16128 crossbars.
+MAX_TILE_SIDE = 4096
+MAX_TILES = 65536
+
 @dataclass
 class TileConfig:
     """Crossbar tile organisation."""
 
-    rows: int = param(256, "crossbar rows (inputs) per tile", unit="rows", ge=1)
-    cols: int = param(256, "crossbar columns (outputs) per tile", unit="cols", ge=1)
-    count: int = param(64, "number of tiles on the chip", unit="tiles", ge=1)
-    adcs: int = param(32, "ADCs per tile; columns share them round-robin", unit="ADCs", ge=1)
+    rows: int = param(256, "crossbar rows (inputs) per tile", unit="rows", ge=1, le=MAX_TILE_SIDE)
+    cols: int = param(256, "crossbar columns (outputs) per tile", unit="cols", ge=1, le=MAX_TILE_SIDE)
+    count: int = param(64, "number of tiles on the chip", unit="tiles", ge=1, le=MAX_TILES)
+    adcs: int = param(32, "ADCs per tile; columns share them round-robin", unit="ADCs", ge=1, le=MAX_TILE_SIDE)
 
     def check(self, fail: Fail) -> None:
         if self.adcs > self.cols:

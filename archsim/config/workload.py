@@ -11,6 +11,10 @@ ACTIVATIONS = ("none", "sigmoid", "tanh", "relu")
 ALGORITHMS = ("digital_sgd", "analog_sgd", "tiki_taka", "residual", "ttv2", "chopped_ttv2", "agad",
               "mixed_precision")
 DATASETS = ("digits", "mnist", "fashion_mnist", "lsq")
+#: Size limits that keep a workload within what one workstation simulates (checked on load).
+MAX_UNITS = 65536        # units, channels, pixels or features of one dimension
+MAX_SAMPLES = 10_000_000
+MAX_DATA_VALUES = 50_000_000  # numbers in a generated data set (400 MB as float64)
 
 
 @dataclass
@@ -18,10 +22,10 @@ class LayerConfig:
     """One layer; which fields matter depends on ``type``."""
 
     type: str = param("dense", "layer kind", unit="-", choices=LAYER_TYPES)
-    out: int = param(0, "output units (dense) or output channels (conv2d)", unit="units", ge=0)
-    kernel: int = param(3, "square kernel size (conv2d, maxpool2d)", unit="pixels", ge=1)
-    stride: int = param(1, "stride (conv2d, maxpool2d)", unit="pixels", ge=1)
-    padding: int = param(0, "zero padding on each side (conv2d)", unit="pixels", ge=0)
+    out: int = param(0, "output units (dense) or output channels (conv2d)", unit="units", ge=0, le=MAX_UNITS)
+    kernel: int = param(3, "square kernel size (conv2d, maxpool2d)", unit="pixels", ge=1, le=MAX_UNITS)
+    stride: int = param(1, "stride (conv2d, maxpool2d)", unit="pixels", ge=1, le=MAX_UNITS)
+    padding: int = param(0, "zero padding on each side (conv2d)", unit="pixels", ge=0, le=MAX_UNITS)
     activation: str = param("none", "activation applied after the layer", unit="-", choices=ACTIVATIONS)
     analog: bool = param(True, "whether the layer's weights live on analog tiles", unit="-")
     bias: bool = param(True, "whether the layer has a bias (an extra always-on input row)", unit="-")
@@ -36,7 +40,7 @@ class ModelConfig:
     """The network."""
 
     input_shape: list[int] = param([64], "shape of one input sample: [features] or [channels, height, width]",
-                                   unit="-")
+                                   unit="-", le=MAX_UNITS)
     layers: list[LayerConfig] = param([LayerConfig(out=64, activation="sigmoid"), LayerConfig(out=10)],
                                       "layers from input to output", unit="-")
     loss: str = param("cross_entropy", "training loss (cross_entropy includes the softmax)", unit="-",
@@ -57,20 +61,28 @@ class DatasetConfig:
     path: str | None = param(None, "folder holding the IDX files (mnist, fashion_mnist)", unit="-")
     test_fraction: float = param(0.2, "fraction held out for testing (digits, lsq)", unit="1", gt=0.0, lt=1.0)
     max_train: int | None = param(None, "use at most this many training samples", unit="samples", ge=1)
-    lsq_inputs: int = param(40, "least squares: input dimension D", unit="1", ge=1,
+    lsq_inputs: int = param(40, "least squares: input dimension D", unit="1", ge=1, le=MAX_UNITS,
                             source="seed paper (least-squares experiment)")
     lsq_outputs: int = param(100, "least squares: output dimension (rows of the target W*)", unit="1", ge=1,
+                             le=MAX_UNITS,
                              source="seed paper (least-squares experiment)")
-    lsq_samples: int = param(1000, "least squares: number of (x, y) pairs generated", unit="samples", ge=1)
+    lsq_samples: int = param(1000, "least squares: number of (x, y) pairs generated", unit="samples", ge=1,
+                             le=MAX_SAMPLES)
     lsq_noise: float = param(0.0, "least squares: std of the label noise", unit="1", ge=0.0)
+
+    def check(self, fail: Fail) -> None:
+        values = self.lsq_samples * (self.lsq_inputs + self.lsq_outputs)
+        if self.name == "lsq" and values > MAX_DATA_VALUES:
+            fail("lsq_samples", f"{self.lsq_samples} samples of {self.lsq_inputs} + {self.lsq_outputs} values are "
+                                f"{values} numbers; expected at most {MAX_DATA_VALUES:.0e}")
 
 
 @dataclass
 class TrainingConfig:
     """Optimisation loop."""
 
-    epochs: int = param(10, "passes over the training set", unit="epochs", ge=1)
-    batch_size: int = param(10, "samples per training step", unit="samples", ge=1)
+    epochs: int = param(10, "passes over the training set", unit="epochs", ge=1, le=100_000)
+    batch_size: int = param(10, "samples per training step", unit="samples", ge=1, le=MAX_SAMPLES)
     lr: float = param(0.05, "learning rate (of the analog array for analog algorithms)", unit="1", gt=0.0)
     reduction: str = param("sum", "how a batch's losses combine: sum (each sample's rank-1 update is lr*d*x^T, "
                            "as pulsed hardware applies them) or mean (PyTorch/aihwkit default, lr/batch per "
@@ -86,11 +98,13 @@ class AlgorithmConfig:
     fast_lr: float = param(0.01, "learning rate of the fast array A (Tiki-Taka family)", unit="1", gt=0.0)
     transfer_lr: float = param(1.0, "scale of a transfer from A to C", unit="1", gt=0.0)
     transfer_every: int = param(1, "samples between transfers", unit="samples", ge=1)
-    n_reads_per_transfer: int = param(1, "columns (or rows) of A read per transfer", unit="vectors", ge=1)
+    n_reads_per_transfer: int = param(1, "columns (or rows) of A read per transfer", unit="vectors", ge=1,
+                                      le=MAX_UNITS)
     transfer_direction: str = param("column", "read columns or rows of A", unit="-", choices=("column", "row"))
     gamma: float = param(0.0, "weight of the fast array in the effective weight gamma*A + C", unit="1", ge=0.0)
     ttv2_threshold: float = param(1.0, "TTv2 buffer threshold in units of C's dw_min", unit="1", gt=0.0)
-    ttv2_max_pulses: int = param(5, "TTv2 maximum pulses written per device per transfer", unit="pulses", ge=1)
+    ttv2_max_pulses: int = param(5, "TTv2 maximum pulses written per device per transfer", unit="pulses", ge=1,
+                                 le=10_000)
     chopper_probability: float = param(0.01, "chopped TTv2 / AGAD: probability that an input's chopper sign "
                                        "flips after each full transfer sweep", unit="1", ge=0.0, le=1.0)
     agad_beta: float = param(0.002, "AGAD: weight of the newest read in the running-average reference; small, "
