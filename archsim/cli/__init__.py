@@ -11,14 +11,22 @@ import argparse
 import importlib
 import os
 import sys
+import typing
 
-from archsim.errors import ArchsimError
+from archsim.errors import ArchsimError, one_line
 
 SUBCOMMANDS = ("run", "sweep", "report", "ert", "device_response", "validate")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the same one-line ``error:`` form as every other input error (exit status 2)."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"error: {self.prog}: {one_line(message)} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="archsim",
         description="Accuracy, latency and energy of training neural networks on analog in-memory computing "
                     "hardware. Run `archsim <command> --help` for each command.")

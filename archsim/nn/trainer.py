@@ -70,7 +70,14 @@ class Trainer:
         for start in range(0, len(order), batch):
             index = order[start: start + batch]
             rec = StepRecorder(self.in_bits, self.out_bits, transfer_bits=self.transfer_bits) if self.record else None
-            loss = self.network.train_step(self.data.train_x[index], self.loss_grad(self.data.train_y[index]), rec)
+            try:
+                loss = self.network.train_step(self.data.train_x[index], self.loss_grad(self.data.train_y[index]),
+                                               rec)
+            except ValueError:  # e.g. an analog read refusing NaN inputs that an earlier layer's NaN weights made
+                broken = non_finite_array(self.network)
+                if broken is None:
+                    raise
+                raise NonFiniteError(broken, epoch, steps + 1) from None
             if self.config.training.reduction == "sum":
                 loss /= len(index)   # report the mean loss per sample either way
             losses.append(loss)
