@@ -13,7 +13,7 @@ import sys
 
 from archsim.errors import ArchsimError
 
-SUBCOMMANDS = ("run", "sweep", "report", "ert", "device_response", "validate")
+SUBCOMMANDS = ("run", "sweep", "report", "ert", "device_response", "validate", "config")
 
 
 def build_parser() -> argparse.ArgumentParser:
