@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from archsim.run import execute
+    from archsim.api import simulate
 
     sets = list(args.sets)
     if args.epochs is not None:
@@ -41,9 +41,9 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ArchsimError(f"--out: {out} is a file; expected a folder for the run's outputs")
-    report = execute(config, out, progress=not args.no_progress, trace=args.trace,
-                     source=str(args.workload or DEFAULT_WORKLOAD))
-    print_summary(report, out)
+    report = simulate(config, out=out, progress=not args.no_progress, trace=args.trace,
+                      source=str(args.workload or DEFAULT_WORKLOAD))
+    print_summary(report.data, out)
     return 0
 
 
