@@ -261,7 +261,7 @@ def test_write_noise_has_the_configured_std():
 
 
 def test_response_parts_of_the_offset_linear_device():
-    # DESIGN section 5: q+ = (1 + c)(1 - w/tau), q- = (1 - c)(1 + w/tau): F = 1 - c w / tau, G = w / tau - c.
+    # docs/physics.md: q+ = (1 + c)(1 - w/tau), q- = (1 - c)(1 + w/tau): F = 1 - c w / tau, G = w / tau - c.
     c, tau = 0.3, 0.7
     cfg = DeviceConfig(model="soft_bounds", up_down=c, w_max=tau, w_min=-tau, **NO_NOISE, **NO_SPREAD)
     dm = device_model(cfg)

@@ -15,7 +15,7 @@ import typing
 
 from archsim.errors import ArchsimError, one_line
 
-SUBCOMMANDS = ("run", "sweep", "report", "ert", "device_response", "validate")
+SUBCOMMANDS = ("run", "sweep", "report", "ert", "device_response", "validate", "config")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from archsim.run import execute
+    from archsim.api import simulate
 
     sets = list(args.sets)
     if args.epochs is not None:
@@ -38,9 +38,9 @@ def main(args: argparse.Namespace) -> int:
         sets.append(f"training.seed={args.seed}")
     config = load_run_config(args.workload, args.hw, sets)
     out = Path(args.out)
-    report = execute(config, out, progress=not args.no_progress, trace=args.trace,
-                     source=str(args.workload or DEFAULT_WORKLOAD))
-    print_summary(report, out)
+    report = simulate(config, out=out, progress=not args.no_progress, trace=args.trace,
+                      source=str(args.workload or DEFAULT_WORKLOAD))
+    print_summary(report.data, out)
     return 0
 
 

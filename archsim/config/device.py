@@ -34,7 +34,7 @@ UP_DOWN_SCALINGS = ("plus_minus", "shrink_smaller")
 
 @dataclass
 class DeviceConfig:
-    """Pulse response of one resistive device (see DESIGN section 5)."""
+    """Pulse response of one resistive device (docs/physics.md, "Device response")."""
 
     PRESETS = DEVICE_PRESETS  # name -> field values, each preset citing its source in archsim.devices.presets
 
@@ -52,7 +52,7 @@ class DeviceConfig:
     up_down: float = param(0.0, "up/down asymmetry c (see up_down_scaling); with plus_minus a soft-bounds "
                            "device has its symmetric point at c*tau", unit="1", gt=-1.0, lt=1.0)
     up_down_scaling: str = param("plus_minus", "how c scales the steps: plus_minus = up x(1+c), down x(1-c) "
-                                 "(aihwkit's documented formula, DESIGN section 5); shrink_smaller = the "
+                                 "(aihwkit's documented formula, docs/physics.md); shrink_smaller = the "
                                  "weaker direction x(1-|c|), the other keeps dw_min (aihwkit's C++ code)",
                                  unit="-", choices=UP_DOWN_SCALINGS)
     up_down_dtod: float = param(0.01, "device-to-device spread of up_down (absolute std)", unit="1", ge=0.0,

@@ -1,6 +1,6 @@
 """Hardware description: the ``hw`` section, loaded from a file in ``hw_configs/``.
 
-Every field acts on the functional model, the cost model or both (DESIGN section 2); none is
+Every field acts on the functional model, the cost model or both (docs/architecture.md); none is
 duplicated elsewhere. Defaults cite their source. The cost models that read these fields live in
 :mod:`archsim.hw.components`; their formulas are documented there.
 """

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 DEVICE_PRESETS: dict[str, dict] = {
     # The seed paper's MNIST device: Wu, Gokmen, Rasch & Chen, "Towards exact gradient-based training on analog
-    # in-memory computing", NeurIPS 2024 (DESIGN section 7): soft bounds with tau = 0.7 and dw_min = 1e-3;
+    # in-memory computing", NeurIPS 2024 (its MNIST experiment): soft bounds with tau = 0.7 and dw_min = 1e-3;
     # spreads and cycle-to-cycle noise are aihwkit's PulsedDevice defaults. The default hardware's device.
     "seed_mnist": {
         "model": "soft_bounds", "dw_min": 0.001, "dw_min_dtod": 0.3, "dw_min_std": 0.3, "dw_min_std_add": 0.0,
