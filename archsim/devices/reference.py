@@ -20,7 +20,12 @@ from archsim.devices.rng import (COL_SALT, DEVICE_SALT, NORMAL_TABLE, ROW_SALT, 
 
 def ref_mean_step(model: DeviceModel, w: float, up: bool, su: float, sd: float, bmax: float, bmin: float,
                   gu: float, gd: float) -> float:
-    """Mean step magnitude of one pulse, straight from the table in :mod:`archsim.devices.models`."""
+    """Mean step magnitude of one pulse: the table in :mod:`archsim.devices.models`, capped at the range."""
+    return min(_ref_formula(model, w, up, su, sd, bmax, bmin, gu, gd), bmax - bmin)
+
+
+def _ref_formula(model: DeviceModel, w: float, up: bool, su: float, sd: float, bmax: float, bmin: float,
+                 gu: float, gd: float) -> float:
     g = model.glob
     name = ["constant_step", "linear_step", "soft_bounds", "power", "exponential", "exp_step", "pow_step",
             "piecewise"][model.code]

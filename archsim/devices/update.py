@@ -23,6 +23,7 @@ from archsim.devices.kernels import _sample_keys
 from archsim.devices.rng import NORMAL_TABLE
 
 _DUMMY = np.zeros((1, 1))
+_MAX_COUNT = float(2 ** 62)   # expected-mode pulse statistics saturate here instead of overflowing int64
 _DUMMY_FLAT = np.zeros(1)
 
 #: Below this much work a call runs the serial twin of a kernel, where waking worker threads would cost more
@@ -140,7 +141,8 @@ def pulsed_update(state: DeviceState, model: DeviceModel, x: np.ndarray, d: np.n
                                           model.noisy, model.write_noise)
         p_d = np.minimum(d_abs * plan.scale_d[:, None], 1.0)
         p_x = np.minimum(x_abs * plan.scale_x[:, None], 1.0)
-        expected_device = np.rint((lr / model.dw0) * d_abs.sum(axis=1) * x_abs.sum(axis=1)).astype(np.int64)
+        expected_device = np.rint(np.minimum((lr / model.dw0) * d_abs.sum(axis=1) * x_abs.sum(axis=1),
+                                             _MAX_COUNT)).astype(np.int64)
         return SampleStats(plan.bl, np.rint(plan.bl * p_d.sum(axis=1)).astype(np.int64),
                            np.rint(plan.bl * p_x.sum(axis=1)).astype(np.int64), expected_device)
     d_sign = np.sign(d).astype(np.int8)
