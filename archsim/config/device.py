@@ -28,6 +28,16 @@ GAMMA_DEFAULTS = {
     "exp_step": (12.44625, 12.78785),   # aihwkit ExpStepDevice.gamma_up/down defaults
 }
 
+#: Limits of the device parameters. Every model's step is finite for any parameter set within them (the
+#: kernels cap a step at the device's range and clamp exponentials), and every per-device parameter, stored
+#: as float32, stays a normal float32: |bounds|, dw_min, noise stds and fit constants up to 1e3 (aihwkit's
+#: fits are O(1)-O(10)), spreads up to 10 (aihwkit's are <= 0.3), |gamma| up to 1e3 (an exponential or
+#: power response with gamma 1e3 is already a step function), dw_min at least 1e-12 (1e12 states).
+MAX_MAGNITUDE = 1e3
+MAX_SPREAD = 10.0
+MAX_GAMMA = 1e3
+MAX_WRITE_NOISE = 1e6   # in units of dw_min (aihwkit's presets use up to 75)
+
 #: How ``up_down`` scales the up and down steps (see ``DeviceConfig.up_down_scaling``).
 UP_DOWN_SCALINGS = ("plus_minus", "shrink_smaller")
 
@@ -40,58 +50,62 @@ class DeviceConfig:
 
     model: str = param("soft_bounds", "device response family", unit="-", choices=DEVICE_MODELS)
     preset: str | None = param(None, "named device preset whose values replace these defaults", unit="-")
-    dw_min: float = param(0.001, "mean weight change of one pulse at the symmetric point", unit="1", gt=0.0,
+    dw_min: float = param(0.001, "mean weight change of one pulse at the symmetric point", unit="1", ge=1e-12, le=MAX_MAGNITUDE,
                           source="aihwkit PulsedDevice default")
-    dw_min_dtod: float = param(0.3, "device-to-device spread of dw_min (relative std)", unit="1", ge=0.0,
+    dw_min_dtod: float = param(0.3, "device-to-device spread of dw_min (relative std)", unit="1", ge=0.0, le=MAX_SPREAD,
                                source="aihwkit PulsedDevice default")
     dw_min_std: float = param(0.3, "cycle-to-cycle multiplicative noise of each pulse (relative std of the "
-                              "step)", unit="1", ge=0.0, source="aihwkit PulsedDevice default")
+                              "step)", unit="1", ge=0.0, le=MAX_MAGNITUDE, source="aihwkit PulsedDevice default")
     dw_min_std_add: float = param(0.0, "cycle-to-cycle additive noise of each pulse (std in units of the "
                                   "device's own step scale; aihwkit's mult_noise=False noise)", unit="1",
-                                  ge=0.0)
+                                  ge=0.0, le=MAX_MAGNITUDE)
     up_down: float = param(0.0, "up/down asymmetry c (see up_down_scaling); with plus_minus a soft-bounds "
                            "device has its symmetric point at c*tau", unit="1", gt=-1.0, lt=1.0)
     up_down_scaling: str = param("plus_minus", "how c scales the steps: plus_minus = up x(1+c), down x(1-c) "
                                  "(aihwkit's documented formula, docs/physics.md); shrink_smaller = the "
                                  "weaker direction x(1-|c|), the other keeps dw_min (aihwkit's C++ code)",
                                  unit="-", choices=UP_DOWN_SCALINGS)
-    up_down_dtod: float = param(0.01, "device-to-device spread of up_down (absolute std)", unit="1", ge=0.0,
+    up_down_dtod: float = param(0.01, "device-to-device spread of up_down (absolute std)", unit="1", ge=0.0, le=MAX_SPREAD,
                                 source="aihwkit PulsedDevice default")
     w_max: float = param(0.6, "upper weight bound (tau for soft bounds); [w_min, w_max] must contain 0, as "
                          "aihwkit requires", unit="1",
-                         source="aihwkit PulsedDevice default")
+                         ge=-MAX_MAGNITUDE, le=MAX_MAGNITUDE, source="aihwkit PulsedDevice default")
     w_min: float = param(-0.6, "lower weight bound (-tau for soft bounds)", unit="1",
+                         ge=-MAX_MAGNITUDE, le=MAX_MAGNITUDE,
                          source="aihwkit PulsedDevice default")
-    w_max_dtod: float = param(0.3, "device-to-device spread of w_max (relative std)", unit="1", ge=0.0,
+    w_max_dtod: float = param(0.3, "device-to-device spread of w_max (relative std)", unit="1", ge=0.0, le=MAX_SPREAD,
                               source="aihwkit PulsedDevice default")
-    w_min_dtod: float = param(0.3, "device-to-device spread of w_min (relative std)", unit="1", ge=0.0,
+    w_min_dtod: float = param(0.3, "device-to-device spread of w_min (relative std)", unit="1", ge=0.0, le=MAX_SPREAD,
                               source="aihwkit PulsedDevice default")
     gamma_up: float | None = param(None, "shape of the up response (linear_step: slope at the bound; power, "
                                    "pow_step: exponent; exponential, exp_step: exponential rate); null = the "
                                    "model's default (linear_step 0, power 1, exponential 1, pow_step 1, "
-                                   "exp_step 12.44625)", unit="1")
+                                   "exp_step 12.44625)", unit="1", ge=-MAX_GAMMA, le=MAX_GAMMA)
     gamma_down: float | None = param(None, "shape of the down response; null = the model's default "
                                      "(linear_step 0, power 1, exponential 1, pow_step 1, exp_step 12.78785)",
-                                     unit="1")
+                                     unit="1", ge=-MAX_GAMMA, le=MAX_GAMMA)
     gamma_up_dtod: float = param(0.05, "device-to-device spread of gamma_up (absolute std; not used by "
-                                 "exp_step, whose fit parameters are tile-wide as in aihwkit)", unit="1", ge=0.0,
+                                 "exp_step, whose fit parameters are tile-wide as in aihwkit)", unit="1", ge=0.0, le=MAX_SPREAD,
                                  source="aihwkit LinearStepDevice default")
     gamma_down_dtod: float = param(0.05, "device-to-device spread of gamma_down (absolute std)", unit="1",
-                                   ge=0.0, source="aihwkit LinearStepDevice default")
+                                   ge=0.0, le=MAX_SPREAD, source="aihwkit LinearStepDevice default")
     es_A_up: float = param(0.00081, "exp_step: factor A of the up direction, step ~ 1 - A_up*exp(gamma_up*z)",
-                           unit="1", source="aihwkit ExpStepDevice.A_up default")
+                           unit="1", ge=-MAX_MAGNITUDE, le=MAX_MAGNITUDE, source="aihwkit ExpStepDevice.A_up default")
     es_A_down: float = param(0.36833, "exp_step: factor A of the down direction", unit="1",
-                             source="aihwkit ExpStepDevice.A_down default")
+                             ge=-MAX_MAGNITUDE, le=MAX_MAGNITUDE, source="aihwkit ExpStepDevice.A_down default")
     es_a: float = param(0.244, "exp_step: slope a of z = 2*a*w/(b_max - b_min) + b", unit="1",
-                        source="aihwkit ExpStepDevice.a default")
-    es_b: float = param(0.2425, "exp_step: offset b of z", unit="1", source="aihwkit ExpStepDevice.b default")
+                        ge=-MAX_MAGNITUDE, le=MAX_MAGNITUDE, source="aihwkit ExpStepDevice.a default")
+    es_b: float = param(0.2425, "exp_step: offset b of z", unit="1", ge=-MAX_MAGNITUDE, le=MAX_MAGNITUDE,
+                       source="aihwkit ExpStepDevice.b default")
     piecewise_up: list[float] = param([1.0], "piecewise: relative up step at equally spaced nodes from "
-                                      "w_min to w_max, linearly interpolated", unit="1",
+                                      "w_min to w_max, linearly interpolated", unit="1", ge=0.0,
+                                      le=MAX_MAGNITUDE,
                                       source="aihwkit PiecewiseStepDevice default")
     piecewise_down: list[float] = param([1.0], "piecewise: relative down step at the same nodes", unit="1",
+                                        ge=0.0, le=MAX_MAGNITUDE,
                                         source="aihwkit PiecewiseStepDevice default")
     write_noise_std: float = param(0.0, "std of write noise on the apparent weight of a device each time it is "
-                                   "pulsed (units of dw_min)", unit="1", ge=0.0,
+                                   "pulsed (units of dw_min)", unit="1", ge=0.0, le=MAX_WRITE_NOISE,
                                    source="aihwkit write_noise_std (scaled by dw_min)")
 
     def check(self, fail: Fail) -> None:

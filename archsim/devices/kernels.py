@@ -30,6 +30,8 @@ _ROW_SALT = np.uint64(ROW_SALT)
 _COL_SALT = np.uint64(COL_SALT)
 _TWO32 = 4294967296.0
 _SMALL_GAMMA = 1e-9  # below this |gamma| the exponential model is evaluated as its gamma -> 0 limit
+_MAX_EXPECTED_PULSES = 1e18  # expected-value mode: a longer train is capped (finite n * step; already saturated)
+_MAX_EXPONENT = 700.0  # exp() arguments are clamped here (e^700 ~ 1e304 < float64 max): no inf, no 0 * inf
 
 # ---------------------------------------------------------------------------------------------
 # counter-based random numbers (plain-Python twins in archsim.devices.rng)
@@ -122,21 +124,40 @@ def _piecewise(nodes, w, b_min, b_max):
 
 @nb.njit(cache=True, inline="always")
 def _exp_shape(gamma, x):
-    """(e^{gamma x} - 1) / (e^gamma - 1), and its gamma -> 0 limit x."""
+    """(e^{gamma x} - 1) / (e^gamma - 1), and its gamma -> 0 limit x, in a form that never divides
+    two overflowed exponentials: for gamma > 0 it is e^{gamma (x - 1)} (1 - e^{-gamma x}) / (1 - e^{-gamma}),
+    whose only overflow (x > 1, far beyond the bound) is to +inf, which the step cap then limits."""
     if abs(gamma) < _SMALL_GAMMA:
         return x
-    return math.expm1(gamma * x) / math.expm1(gamma)
+    if gamma < 0.0:
+        return math.expm1(gamma * x) / math.expm1(gamma)
+    return math.exp(min(gamma * (x - 1.0), _MAX_EXPONENT)) * (math.expm1(-gamma * x) / math.expm1(-gamma))
 
 
 @nb.njit(cache=True, inline="always")
 def _mean_step(model, w, up, scale_up, scale_down, b_max, b_min, g_up, g_down, glob, pw_up, pw_down):
-    """Magnitude (>= 0 for physical devices) of the mean step of one pulse from weight ``w``.
+    """Magnitude (>= 0 for physical devices) of the mean step of one pulse from weight ``w``, finite always.
+
+    A model whose formula grows without bound away from its bound (exponential, power, exp_step with A < 0,
+    soft bounds with a bound near 0) has its step capped at the device's range ``b_max - b_min``: a larger
+    step only lands on the bound after clipping, and the cap keeps the step, its noise and the weight finite
+    (an uncapped inf step plus noise is NaN, which clipping does not remove).
 
     Written with selects rather than branches on ``up``: pulse directions are random, and a mispredicted
     branch per pulse would cost more than the arithmetic.
     """
+    step = _raw_step(model, w, up, scale_up, scale_down, b_max, b_min, g_up, g_down, glob, pw_up, pw_down)
+    span = np.float64(b_max) - np.float64(b_min)
+    return step if step <= span else span   # also maps a NaN (never produced by the formulas) to the range
+
+
+@nb.njit(cache=True, inline="always")
+def _raw_step(model, w, up, scale_up, scale_down, b_max, b_min, g_up, g_down, glob, pw_up, pw_down):
+    """The model's mean step formula (module docstring of :mod:`archsim.devices.models`), uncapped."""
     # Parameters are stored as float32; compute in float64 (math functions of a float32 would run in float32).
     scale = np.float64(scale_up if up else scale_down)
+    if scale == 0.0:
+        return 0.0   # a device that does not move (and never 0 * inf)
     if model == 0:  # constant_step
         return scale
     bound = np.float64(b_max if up else b_min)
@@ -157,7 +178,7 @@ def _mean_step(model, w, up, scale_up, scale_down, b_max, b_min, g_up, g_down, g
         z = 2.0 * w / span * glob[5] + glob[6]
         factor = glob[7] if up else glob[8]
         exponent = gamma * z if up else -gamma * z
-        return scale * max(1.0 - factor * math.exp(exponent), 0.0)
+        return scale * max(1.0 - factor * math.exp(min(exponent, _MAX_EXPONENT)), 0.0)
     if model == 6:  # pow_step
         if span <= 0.0:
             return 0.0
@@ -449,12 +470,12 @@ def _mean_count_update_serial(w, w_app, su, sd, bmax, bmin, gu, gd, model, glob,
 
 
 @nb.njit(cache=True, inline="always")
-def _expected_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, x, d, lr, dw_min, keys,
+def _expected_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, x, d, lr, dw0, keys,
                   table, noisy, write_noise):
     """Row i of the expected-value update of the theory, one sample at a time: for dW = -lr d_i x_j,
 
     ``w += dW F(w) - |dW| G(w)`` = ``n * step_up(w)`` (dW > 0) or ``-n * step_down(w)`` (dW < 0) with
-    ``n = |dW| / dw_min`` pulses' worth, plus the noise of n pulses: std ``sqrt(n) * pulse_std``.
+    ``n = |dW| / dw0`` pulses' worth, plus the noise of n pulses: std ``sqrt(n) * pulse_std``.
     """
     n_in = w.shape[1]
     write_std = glob[2]
@@ -468,7 +489,7 @@ def _expected_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, p
             if dw == 0.0:
                 continue
             up = dw > 0.0
-            pulses = abs(dw) / dw_min
+            pulses = min(abs(dw) / dw0, _MAX_EXPECTED_PULSES)
             wij = w[i, j]
             step = _mean_step(model, wij, up, su[i, j], sd[i, j], bmax[i, j], bmin[i, j], _gamma(model, gu, i, j),
                               _gamma(model, gd, i, j), glob, pw_up, pw_down)
@@ -484,18 +505,18 @@ def _expected_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, p
 
 
 @nb.njit(cache=True, parallel=True)
-def _expected_update(w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, x, d, lr, dw_min,
+def _expected_update(w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, x, d, lr, dw0,
                      keys, table, noisy, write_noise):
     for i in nb.prange(w.shape[0]):
-        _expected_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, x, d, lr, dw_min,
+        _expected_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, x, d, lr, dw0,
                       keys, table, noisy, write_noise)
 
 
 @nb.njit(cache=True)
-def _expected_update_serial(w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, x, d, lr, dw_min,
+def _expected_update_serial(w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, x, d, lr, dw0,
                             keys, table, noisy, write_noise):
     for i in range(w.shape[0]):
-        _expected_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, x, d, lr, dw_min,
+        _expected_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, x, d, lr, dw0,
                       keys, table, noisy, write_noise)
 
 
