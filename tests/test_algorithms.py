@@ -181,3 +181,20 @@ def test_every_registered_algorithm_builds_a_store_with_its_roles():
         store = make_store(0, np.zeros((3, 4)), True, config.hw, config.algorithm, config.training, seed=0)
         assert store.effective_weights().shape == (3, 4)
         assert set(store.roles) <= {"W", "A", "C", "R"}
+
+
+def test_the_weight_array_gets_the_same_devices_under_every_algorithm():
+    """Paired comparisons: with one seed, Analog SGD's W, mixed precision's W and the Tiki-Taka family's C
+    draw the same device-to-device variation (bounds, steps), while A draws its own."""
+    from archsim.algorithms.registry import make_store
+
+    def store(name):
+        config = load_run_config(None, None, [f"algorithm.name={name}", "training.seed=7"])
+        return make_store(1, np.zeros((6, 5)), True, config.hw, config.algorithm, config.training, seed=7)
+
+    reference = store("analog_sgd").W.get_bounds()
+    for name, role in [("mixed_precision", "W"), ("tiki_taka", "C"), ("ttv2", "C"), ("agad", "C")]:
+        bounds = getattr(store(name), role).get_bounds()
+        np.testing.assert_array_equal(bounds[0], reference[0])
+        np.testing.assert_array_equal(bounds[1], reference[1])
+    assert not np.array_equal(store("tiki_taka").A.get_bounds()[1], reference[1])

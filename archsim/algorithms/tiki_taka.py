@@ -75,7 +75,7 @@ class TikiTakaStore:
         self.shape = (out_size, in_size)
         self.lines = Lines(self.shape, algorithm.transfer_direction == "column")
         self.A = AnalogArray(out_size, in_size, hw, seed=array_seed(seed, layer, "A"))
-        self.C = AnalogArray(out_size, in_size, hw, seed=array_seed(seed, layer, "C"))
+        self.C = AnalogArray(out_size, in_size, hw, seed=array_seed(seed, layer, WEIGHT_SEED_ROLE))
         self.C.set_weights(weights)
         self.A.set_weights(np.zeros_like(weights))
 
