@@ -116,3 +116,52 @@ def test_buffer_keeps_what_aihwkit_keeps_after_a_write(forget, momentum, expecte
     store.transfer(None, [])
     assert written[0][0, 0] == 3
     assert store.H[0, 0] / threshold == pytest.approx(expected)
+
+
+def test_whole_pulse_counts_travel_as_one_count_per_device_of_the_lines_written():
+    """Mixed precision writes counts 2 and -31 (BL 31) into two input lines of a 3x4 layer: the counts of those
+    lines' 6 devices travel, each ceil(log2(2*31 + 1)) = 6 bits wide: 36 bits (not 33 pulses x 8 bits)."""
+    from archsim.algorithms.common import count_bits
+    from archsim.algorithms.recorder import StepRecorder
+    from archsim.ops import ArrayId, Move
+
+    config = load_run_config(None, None, ["algorithm.name=mixed_precision", "hw.update.bl=31"])
+    store = make_store(0, np.zeros((3, 4)), True, config.hw, config.algorithm, config.training, seed=0)
+    store.chi[0, 0] = 2.5 * store.step
+    store.chi[1, 1] = -31.2 * store.step
+    rec = StepRecorder(8, 8)
+    store.update(np.zeros((1, 4)), np.zeros((1, 3)), rec)
+    moves = [op for op in rec.ops if isinstance(op, Move) and isinstance(op.dst, ArrayId)]
+    assert count_bits(31) == 6 and count_bits(5) == 4 and count_bits(255) == 9
+    assert sum(op.bits for op in moves) == 6 * 6
+
+
+def digital_work_per_transfer(name, out_size=4):
+    """Digital ops per transfer of one column of ``out_size`` values, by kind (transfer phase)."""
+    from collections import Counter
+
+    from archsim.algorithms.recorder import StepRecorder
+    from archsim.ops import Digital
+
+    config = load_run_config(None, None, [f"algorithm.name={name}"])
+    store = make_store(0, np.zeros((out_size, 3)), True, config.hw, config.algorithm, config.training, seed=0)
+    rec = StepRecorder(8, 8)
+    for _ in range(6):
+        store.update(np.ones((1, 3)), np.ones((1, out_size)) * 0.1, rec)
+    work = Counter()
+    for op in rec.ops:
+        if isinstance(op, Digital) and op.phase == "transfer":
+            work[op.kind] += op.count
+    return {kind: count / store.transfers for kind, count in work.items()}
+
+
+def test_buffer_chopper_and_agad_digital_work_per_transfer():
+    """Per transfer of N = 4 values (Rasch et al. 2024 Table 1): TTv2's buffer 2N (accumulate, compare);
+    chopped TTv2 adds N sign flips and, for its random switch, one random number and compare per line;
+    AGAD 6N (its reference: subtract, running mean subtract-multiply-add) plus the N sign flips."""
+    n = 4
+    assert digital_work_per_transfer("ttv2") == {"add": n, "compare": n}
+    assert digital_work_per_transfer("chopped_ttv2") == {"add": n, "compare": n + 1, "sign": n, "rng": 1}
+    agad = digital_work_per_transfer("agad")
+    assert agad == {"add": 4 * n, "mult": n, "compare": n, "sign": n}
+    assert agad["add"] + agad["mult"] + agad["compare"] == 6 * n
