@@ -127,6 +127,13 @@ class AnalogArray:
         return self.io.input_bits
 
     @property
+    def dw0(self) -> float:
+        """The device's mean step at w = 0 (normalised weight units): the granularity update management scales
+        by (aihwkit's ``calcWeightGranularity``), so ``lr * |d| * |x| / dw0`` pulses realise ``lr * d * x`` at 0.
+        Not the nominal dw_min for pow_step, exp_step and piecewise devices."""
+        return self.model.dw0
+
+    @property
     def output_bits(self) -> int:
         """ADC resolution (bits)."""
         return self.hw.adc.bits

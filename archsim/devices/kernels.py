@@ -449,12 +449,12 @@ def _mean_count_update_serial(w, w_app, su, sd, bmax, bmin, gu, gd, model, glob,
 
 
 @nb.njit(cache=True, inline="always")
-def _expected_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, x, d, lr, dw_min, keys,
+def _expected_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, x, d, lr, dw0, keys,
                   table, noisy, write_noise):
     """Row i of the expected-value update of the theory, one sample at a time: for dW = -lr d_i x_j,
 
     ``w += dW F(w) - |dW| G(w)`` = ``n * step_up(w)`` (dW > 0) or ``-n * step_down(w)`` (dW < 0) with
-    ``n = |dW| / dw_min`` pulses' worth, plus the noise of n pulses: std ``sqrt(n) * pulse_std``.
+    ``n = |dW| / dw0`` pulses' worth, plus the noise of n pulses: std ``sqrt(n) * pulse_std``.
     """
     n_in = w.shape[1]
     write_std = glob[2]
@@ -468,7 +468,7 @@ def _expected_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, p
             if dw == 0.0:
                 continue
             up = dw > 0.0
-            pulses = abs(dw) / dw_min
+            pulses = abs(dw) / dw0
             wij = w[i, j]
             step = _mean_step(model, wij, up, su[i, j], sd[i, j], bmax[i, j], bmin[i, j], _gamma(model, gu, i, j),
                               _gamma(model, gd, i, j), glob, pw_up, pw_down)
@@ -484,18 +484,18 @@ def _expected_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, p
 
 
 @nb.njit(cache=True, parallel=True)
-def _expected_update(w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, x, d, lr, dw_min,
+def _expected_update(w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, x, d, lr, dw0,
                      keys, table, noisy, write_noise):
     for i in nb.prange(w.shape[0]):
-        _expected_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, x, d, lr, dw_min,
+        _expected_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, x, d, lr, dw0,
                       keys, table, noisy, write_noise)
 
 
 @nb.njit(cache=True)
-def _expected_update_serial(w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, x, d, lr, dw_min,
+def _expected_update_serial(w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, x, d, lr, dw0,
                             keys, table, noisy, write_noise):
     for i in range(w.shape[0]):
-        _expected_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, x, d, lr, dw_min,
+        _expected_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, x, d, lr, dw0,
                       keys, table, noisy, write_noise)
 
 

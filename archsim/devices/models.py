@@ -93,7 +93,8 @@ class DeviceModel:
     glob: np.ndarray            # float64 (N_GLOBALS,)
     piecewise_up: np.ndarray    # float64 nodes
     piecewise_down: np.ndarray
-    dw_min: float               # nominal dw_min (update management granularity), normalised units
+    dw_min: float               # nominal dw_min, normalised units
+    dw0: float                  # mean step at w = 0 of the nominal device: update management's granularity
 
     @property
     def noisy(self) -> bool:
@@ -116,8 +117,40 @@ def device_model(cfg: DeviceConfig) -> DeviceModel:
     glob[G_ES_B] = cfg.es_b
     glob[G_ES_A_UP] = cfg.es_A_up
     glob[G_ES_A_DOWN] = cfg.es_A_down
-    return DeviceModel(MODEL_CODES[cfg.model], glob, np.asarray(cfg.piecewise_up, dtype=np.float64),
-                       np.asarray(cfg.piecewise_down, dtype=np.float64), float(cfg.dw_min))
+    pw_up = np.asarray(cfg.piecewise_up, dtype=np.float64)
+    pw_down = np.asarray(cfg.piecewise_down, dtype=np.float64)
+    code = MODEL_CODES[cfg.model]
+    return DeviceModel(code, glob, pw_up, pw_down, float(cfg.dw_min), _step_at_zero(cfg, code, glob, pw_up, pw_down))
+
+
+def _step_scales(cfg: DeviceConfig, gain, asym):
+    """``(scale_up, scale_down)``: dw_min times the device gain and the up/down asymmetry (``up_down``)."""
+    c = cfg.up_down
+    if cfg.up_down_scaling == "plus_minus":
+        up_bias, down_bias = c, -c
+    else:  # aihwkit C++: the weaker direction shrinks by |c|
+        up_bias, down_bias = min(c, 0.0), -max(c, 0.0)
+    return np.abs(cfg.dw_min * (gain + up_bias + asym)), np.abs(cfg.dw_min * (gain + down_bias - asym))
+
+
+def _step_at_zero(cfg: DeviceConfig, code: int, glob: np.ndarray, pw_up: np.ndarray, pw_down: np.ndarray) -> float:
+    """Mean of the up and down step of the nominal device (no device-to-device spread) at w = 0.
+
+    This is the weight granularity aihwkit's update management divides by (``calcWeightGranularity``):
+    ``dw_min 0.5^gamma`` for pow_step, the step at 0 for exp_step and piecewise, ``dw_min`` for the
+    others. Deliberate difference: aihwkit ignores ``up_down`` here (and its exp_step averages the down step
+    with itself), archsim averages both directions, so the realised update at w = 0 is ``-lr d x`` on average
+    over the two signs; the two agree whenever ``up_down = 0``. A nominal step of 0 falls back to dw_min,
+    as in aihwkit.
+    """
+    scale_up, scale_down = _step_scales(cfg, 1.0, 0.0)
+    gamma_up, gamma_down = cfg.gammas()
+    one = lambda v: np.full(1, v, dtype=np.float64)  # noqa: E731
+    args = (one(scale_up), one(scale_down), one(cfg.w_max), one(cfg.w_min), one(gamma_up), one(gamma_down),
+            glob, pw_up, pw_down)
+    zero = np.zeros(1)
+    step = 0.5 * float(_mean_steps(code, zero, True, *args)[0] + _mean_steps(code, zero, False, *args)[0])
+    return step if np.isfinite(step) and step > 0.0 else float(cfg.dw_min)
 
 
 def sample_device_state(cfg: DeviceConfig, shape: tuple[int, int], rng: np.random.Generator) -> DeviceState:
@@ -132,13 +165,7 @@ def sample_device_state(cfg: DeviceConfig, shape: tuple[int, int], rng: np.rando
     bound_max, bound_min = np.abs(bound_max), -np.abs(bound_min)
     gain = 1.0 + cfg.dw_min_dtod * gauss()
     asym = cfg.up_down_dtod * gauss()
-    c = cfg.up_down
-    if cfg.up_down_scaling == "plus_minus":
-        up_bias, down_bias = c, -c
-    else:  # aihwkit C++: the weaker direction shrinks by |c|
-        up_bias, down_bias = min(c, 0.0), -max(c, 0.0)
-    scale_up = np.abs(cfg.dw_min * (gain + up_bias + asym))
-    scale_down = np.abs(cfg.dw_min * (gain + down_bias - asym))
+    scale_up, scale_down = _step_scales(cfg, gain, asym)
     gamma_up0, gamma_down0 = cfg.gammas()
     spread_gamma = cfg.model != "exp_step"  # aihwkit: exp-step fit parameters are tile-wide
     gamma_up = np.full(shape, gamma_up0) + (cfg.gamma_up_dtod * gauss() if spread_gamma else 0.0)
@@ -165,9 +192,10 @@ def mean_steps(model: DeviceModel, state: DeviceState, w: np.ndarray | None = No
 
 
 def response_parts(model: DeviceModel, state: DeviceState, w: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``(F, G)`` of the theory at weights ``w``: ``F = (q- + q+)/2``, ``G = (q- - q+)/2``, q = step/dw_min."""
-    up = mean_steps(model, state, w, True) / model.dw_min
-    down = mean_steps(model, state, w, False) / model.dw_min
+    """``(F, G)`` of the theory at weights ``w``: ``F = (q- + q+)/2``, ``G = (q- - q+)/2``, q = step/dw0
+    (the nominal mean step at 0 that update management scales by, so ``F(0) = 1`` for the nominal device)."""
+    up = mean_steps(model, state, w, True) / model.dw0
+    down = mean_steps(model, state, w, False) / model.dw0
     return (down + up) / 2.0, (down - up) / 2.0
 
 

@@ -82,20 +82,20 @@ def _write_noise(model: DeviceModel, state: DeviceState, i: int, j: int, dev_key
         state.w_apparent[i, j] = state.w[i, j] + float(model.glob[2]) * py_normal(dev_key, WRITE_NOISE_DRAW)
 
 
-def ref_management(x_row, d_row, lr: float, dw_min: float, cfg: UpdateConfig) -> tuple[int, float, float]:
+def ref_management(x_row, d_row, lr: float, dw0: float, cfg: UpdateConfig) -> tuple[int, float, float]:
     """BL, scale_d, scale_x of one sample (aihwkit performUpdateManagement)."""
     x_max = max(abs(v) for v in x_row)
     d_max = max(abs(v) for v in d_row)
     if lr <= 0 or x_max == 0 or d_max == 0:
         return 0, 0.0, 0.0
     bl = cfg.bl
-    a = b = math.sqrt(lr / (dw_min * cfg.bl))
+    a = b = math.sqrt(lr / (dw0 * cfg.bl))
     if not (cfg.update_management or cfg.update_bl_management):
         return bl, a, b
-    k = lr * x_max * d_max / dw_min
+    k = lr * x_max * d_max / dw0
     if cfg.update_bl_management:
         bl = min(max(math.ceil(k), 1), cfg.bl)
-        a = b = math.sqrt(lr / (dw_min * bl))
+        a = b = math.sqrt(lr / (dw0 * bl))
     if cfg.update_management:
         d_val = d_max * cfg.bl / k if k > cfg.bl else d_max
         a = a * math.sqrt(x_max / d_val)
@@ -120,7 +120,7 @@ def ref_pulsed_update(state: DeviceState, model: DeviceModel, x: np.ndarray, d: 
     stats = {"bl": [], "row_pulses": [], "col_pulses": [], "device_pulses": []}
     for b in range(x.shape[0]):
         key = py_stream(block_key, first_sample + b)
-        bl, scale_d, scale_x = ref_management(x[b], d[b], lr, model.dw_min, cfg)
+        bl, scale_d, scale_x = ref_management(x[b], d[b], lr, model.dw0, cfg)
         fired = 0
         if cfg.mode == "expected":
             for i in range(n_out):
@@ -130,7 +130,7 @@ def ref_pulsed_update(state: DeviceState, model: DeviceModel, x: np.ndarray, d: 
                         continue
                     up = dw > 0
                     params = _params(state, i, j)
-                    pulses = abs(dw) / model.dw_min
+                    pulses = abs(dw) / model.dw0
                     step = ref_mean_step(model, float(state.w[i, j]), up, *params)
                     change = pulses * step
                     dev_key = py_subkey(key, i * n_in + j, DEVICE_SALT)
@@ -148,7 +148,7 @@ def ref_pulsed_update(state: DeviceState, model: DeviceModel, x: np.ndarray, d: 
             stats["bl"].append(bl)
             stats["row_pulses"].append(round(bl * sum(p_d)))
             stats["col_pulses"].append(round(bl * sum(p_x)))
-            stats["device_pulses"].append(round(lr / model.dw_min * sum(abs(v) for v in d[b])
+            stats["device_pulses"].append(round(lr / model.dw0 * sum(abs(v) for v in d[b])
                                                 * sum(abs(v) for v in x[b])))
             continue
         if cfg.mode == "mean_count":

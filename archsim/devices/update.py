@@ -2,9 +2,11 @@
 
 ``dW = -lr * d x^T`` per sample. With update management (Gokmen & Vlasov 2016; aihwkit
 ``PulsedUpdateMetaParameter.performUpdateManagement``) row i fires in each of BL slots with probability
-``p_i = min(A |d_i|, 1)`` and column j with ``q_j = min(B |x_j|, 1)``, where ``A B BL = lr / dw_min``, so a
-device expects ``BL p_i q_j = lr |d_i| |x_j| / dw_min`` coincidences. ``A`` and ``B`` are balanced so
-``A max|d| = B max|x|``; update-BL management shortens BL to ``ceil(lr max|x| max|d| / dw_min)``. When that
+``p_i = min(A |d_i|, 1)`` and column j with ``q_j = min(B |x_j|, 1)``, where ``A B BL = lr / dw0``, so a
+device expects ``BL p_i q_j = lr |d_i| |x_j| / dw0`` coincidences. ``dw0`` is the model's mean step at w = 0
+(:attr:`DeviceModel.dw0`, aihwkit's weight granularity; not the nominal dw_min for power-like, exp-step or
+piecewise devices), so the realised update at w = 0 is ``-lr d x`` on average. ``A`` and ``B`` are balanced so
+``A max|d| = B max|x|``; update-BL management shortens BL to ``ceil(lr max|x| max|d| / dw0)``. When that
 count exceeds BL, ``d`` is scaled so that the ``x`` side does not clip (as aihwkit does).
 """
 
@@ -58,14 +60,15 @@ class ManagedUpdate:
     scale_x: np.ndarray   # float64 (samples,): q_j = min(scale_x |x_j|, 1)
 
 
-def update_management(x_abs_max: np.ndarray, d_abs_max: np.ndarray, lr: float, dw_min: float,
+def update_management(x_abs_max: np.ndarray, d_abs_max: np.ndarray, lr: float, dw0: float,
                       cfg: UpdateConfig) -> ManagedUpdate:
-    """BL and probability scales per sample (aihwkit's ``performUpdateManagement``, um_grad_scale = 1)."""
+    """BL and probability scales per sample (aihwkit's ``performUpdateManagement``, um_grad_scale = 1);
+    ``dw0`` is the weight granularity, the device's mean step at w = 0 (normalised units)."""
     x_abs_max = np.asarray(x_abs_max, dtype=np.float64)
     d_abs_max = np.asarray(d_abs_max, dtype=np.float64)
     n = x_abs_max.shape[0]
     bl = np.full(n, cfg.bl, dtype=np.int64)
-    base = np.sqrt(lr / (dw_min * cfg.bl)) if lr > 0 else 0.0
+    base = np.sqrt(lr / (dw0 * cfg.bl)) if lr > 0 else 0.0
     scale_d = np.full(n, base)
     scale_x = np.full(n, base)
     active = (x_abs_max > 0) & (d_abs_max > 0) & (lr > 0)
@@ -75,11 +78,11 @@ def update_management(x_abs_max: np.ndarray, d_abs_max: np.ndarray, lr: float, d
     if not (cfg.update_management or cfg.update_bl_management) or not active.any():
         return ManagedUpdate(bl, scale_d, scale_x)
     xa, da = x_abs_max[active], d_abs_max[active].copy()
-    expected_max = lr * xa * da / dw_min  # pulses the largest |x| |d| pair needs
+    expected_max = lr * xa * da / dw0  # pulses the largest |x| |d| pair needs
     if cfg.update_bl_management:
         bl_active = np.clip(np.ceil(expected_max), 1, cfg.bl).astype(np.int64)
         bl[active] = bl_active
-        a = np.sqrt(lr / (dw_min * bl_active))
+        a = np.sqrt(lr / (dw0 * bl_active))
     else:
         a = np.full(xa.shape, base)
     b = a.copy()
@@ -129,15 +132,15 @@ def pulsed_update(state: DeviceState, model: DeviceModel, x: np.ndarray, d: np.n
         return SampleStats(zeros, zeros, zeros, zeros)
     keys = _sample_keys(np.uint64(block_key), first_sample, n_samples)
     x_abs, d_abs = np.abs(x), np.abs(d)
-    plan = update_management(x_abs.max(axis=1), d_abs.max(axis=1), lr, model.dw_min, cfg)
+    plan = update_management(x_abs.max(axis=1), d_abs.max(axis=1), lr, model.dw0, cfg)
     args = _state_args(state, model)
     work = state.w.size * n_samples
     if cfg.mode == "expected":
-        _kernel("_expected_update", work)(*args, x, d, float(lr), model.dw_min, keys, NORMAL_TABLE,
+        _kernel("_expected_update", work)(*args, x, d, float(lr), model.dw0, keys, NORMAL_TABLE,
                                           model.noisy, model.write_noise)
         p_d = np.minimum(d_abs * plan.scale_d[:, None], 1.0)
         p_x = np.minimum(x_abs * plan.scale_x[:, None], 1.0)
-        expected_device = np.rint((lr / model.dw_min) * d_abs.sum(axis=1) * x_abs.sum(axis=1)).astype(np.int64)
+        expected_device = np.rint((lr / model.dw0) * d_abs.sum(axis=1) * x_abs.sum(axis=1)).astype(np.int64)
         return SampleStats(plan.bl, np.rint(plan.bl * p_d.sum(axis=1)).astype(np.int64),
                            np.rint(plan.bl * p_x.sum(axis=1)).astype(np.int64), expected_device)
     d_sign = np.sign(d).astype(np.int8)
