@@ -165,3 +165,17 @@ def test_buffer_chopper_and_agad_digital_work_per_transfer():
     agad = digital_work_per_transfer("agad")
     assert agad == {"add": 4 * n, "mult": n, "compare": n, "sign": n}
     assert agad["add"] + agad["mult"] + agad["compare"] == 6 * n
+
+
+@pytest.mark.parametrize("name, role, step", [("ttv2", "C", "threshold"), ("mixed_precision", "W", "step")])
+def test_whole_pulse_thresholds_are_the_arrays_real_step_at_zero(name, role, step):
+    """A power-step device with gamma 2 steps by a quarter of its nominal dw_min at w = 0 (aihwkit's granularity
+    rule): the TTv2 and mixed-precision thresholds follow the array's dw0, so one written pulse is worth one
+    threshold."""
+    config = load_run_config(None, None, [f"algorithm.name={name}", "hw.device.model=pow_step",
+                                          "hw.device.gamma_up=2", "hw.device.gamma_down=2"])
+    store = make_store(0, np.zeros((3, 4)), True, config.hw, config.algorithm, config.training, seed=0)
+    array = getattr(store, role)
+    threshold = store.writer.threshold if name == "ttv2" else store.step
+    assert threshold == array.dw0
+    assert array.dw0 < 0.5 * config.hw.device.dw_min

@@ -28,7 +28,8 @@ class MixedPrecisionStore(AnalogSgdStore):
     def __init__(self, layer, weights, hw: HwConfig, lr, seed, algorithm: AlgorithmConfig):
         super().__init__(layer, weights, hw, lr, seed)
         self.chi = np.zeros_like(weights, dtype=np.float64)
-        self.step = algorithm.mp_threshold * hw.device.dw_min     # weight units per written pulse
+        # weight units per written pulse: the array's real mean step at w = 0, as aihwkit's granularity
+        self.step = algorithm.mp_threshold * self.W.dw0
         self.max_pulses = hw.update.bl
         self.transfer_every = algorithm.mp_transfer_every
         self.samples_pending = 0

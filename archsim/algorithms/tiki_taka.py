@@ -17,7 +17,8 @@ C's write (:mod:`archsim.algorithms.transfer_parts`); :data:`VARIANTS` says whic
 aihwkit's reference device allows.
 
 Deliberate differences from aihwkit: H is kept in weight units with the threshold ``ttv2_threshold`` times
-C's dw_min (aihwkit: in units of A's granularity, the same when A and C are one device type); at most
+C's mean step at w = 0 (``AnalogArray.dw0``, so a written pulse moves C by about one threshold; aihwkit
+scales by A's granularity, the same when A and C are one device type); at most
 ``ttv2_max_pulses`` pulses per transfer (aihwkit's ``transfer_update.desired_bl``, default 1); H keeps its
 remainder by default (``forget_buffer: false``; aihwkit's default forgets); ``n_reads_per_transfer`` may
 exceed 1 (aihwkit's chopped devices allow one read per transfer); a transfer follows the training step
@@ -107,7 +108,7 @@ class TikiTakaStore:
         self.transfer_scale = algorithm.transfer_lr * training.lr
         if variant.buffered:
             self.writer = WholePulseWrite(
-                self.transfer_scale, algorithm.ttv2_threshold * hw.device.dw_min, algorithm.ttv2_max_pulses,
+                self.transfer_scale, algorithm.ttv2_threshold * self.C.dw0, algorithm.ttv2_max_pulses,
                 HBuffer(self.shape), momentum=algorithm.momentum, forget_buffer=algorithm.forget_buffer,
                 cap=algorithm.agad_buffer_cap)
         else:

@@ -93,7 +93,8 @@ class AlgorithmConfig:
     reference_array: bool = param(False, "tiki_taka, ttv2, chopped_ttv2: read A against a reference array R "
                                   "programmed to A's symmetric point (zero shifting; residual always does)",
                                   unit="-", source="aihwkit reference device; Kim et al. 2019 zero shifting")
-    ttv2_threshold: float = param(1.0, "TTv2 family: buffer threshold in units of C's dw_min", unit="1", gt=0.0,
+    ttv2_threshold: float = param(1.0, "TTv2 family: buffer threshold in units of C's mean step at w = 0 (dw0)",
+                                  unit="1", gt=0.0,
                                   source="aihwkit BufferedTransferCompound thres_scale = 1")
     ttv2_max_pulses: int = param(5, "TTv2 family: maximum pulses written per device per transfer (aihwkit's "
                                  "transfer_update.desired_bl)", unit="pulses", ge=1)
@@ -117,7 +118,7 @@ class AlgorithmConfig:
                                    "0: none (aihwkit's buffer_cap)", unit="1", ge=0.0,
                                    source="aihwkit DynamicTransferCompound buffer_cap = 0")
     mp_threshold: float = param(1.0, "mixed precision: write when the accumulated gradient exceeds this many "
-                                "dw_min", unit="1", gt=0.0)
+                                "steps of the array at w = 0 (dw0)", unit="1", gt=0.0)
     mp_transfer_every: int = param(1, "mixed precision: samples between writes of the accumulator to the "
                                    "array (Rasch et al. 2024 use 100)", unit="samples", ge=1,
                                    source="aihwkit MixedPrecisionCompound transfer_every = 1")
