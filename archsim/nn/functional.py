@@ -54,17 +54,18 @@ def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
 
 
 def im2col(x: np.ndarray, kernel: int, stride: int, padding: int) -> np.ndarray:
-    """(batch, C, H, W) -> (batch * out_h * out_w, C * kernel * kernel); one row per output position."""
+    """(batch, C, H, W) -> (batch * out_h * out_w, C * kernel * kernel); one row per output position.
+
+    The windows are one strided view of the padded input; the single copy is the reshape into rows."""
     batch, channels, height, width = x.shape
     out_h = conv_output_size(height, kernel, stride, padding)
     out_w = conv_output_size(width, kernel, stride, padding)
-    padded = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    cols = np.empty((batch, out_h, out_w, channels, kernel, kernel), dtype=x.dtype)
-    for i in range(kernel):
-        for j in range(kernel):
-            cols[:, :, :, :, i, j] = padded[:, :, i: i + stride * out_h: stride,
-                                            j: j + stride * out_w: stride].transpose(0, 2, 3, 1)
-    return cols.reshape(batch * out_h * out_w, channels * kernel * kernel)
+    padded = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding))) if padding else x
+    s_b, s_c, s_h, s_w = padded.strides
+    windows = np.lib.stride_tricks.as_strided(
+        padded, shape=(batch, out_h, out_w, channels, kernel, kernel),
+        strides=(s_b, s_h * stride, s_w * stride, s_c, s_h, s_w), writeable=False)
+    return windows.reshape(batch * out_h * out_w, channels * kernel * kernel)
 
 
 def col2im(cols: np.ndarray, shape: tuple[int, int, int, int], kernel: int, stride: int,
@@ -98,4 +99,19 @@ def maxpool_backward(grad: np.ndarray, arg: np.ndarray, shape: tuple[int, int, i
     batch, channels, height, width = shape
     cols = np.zeros((len(arg), kernel * kernel), dtype=grad.dtype)
     cols[np.arange(len(arg)), arg] = grad.reshape(-1)
+    return col2im(cols, (batch * channels, 1, height, width), kernel, stride, 0).reshape(shape)
+
+
+def avgpool_forward(x: np.ndarray, kernel: int, stride: int) -> np.ndarray:
+    """Average pooling over kernel x kernel windows."""
+    batch, channels, height, width = x.shape
+    cols = im2col(x.reshape(batch * channels, 1, height, width), kernel, stride, 0)
+    out_h = conv_output_size(height, kernel, stride, 0)
+    out_w = conv_output_size(width, kernel, stride, 0)
+    return cols.mean(axis=1).reshape(batch, channels, out_h, out_w)
+
+
+def avgpool_backward(grad: np.ndarray, shape: tuple[int, int, int, int], kernel: int, stride: int) -> np.ndarray:
+    batch, channels, height, width = shape
+    cols = np.repeat(grad.reshape(-1, 1) / (kernel * kernel), kernel * kernel, axis=1)
     return col2im(cols, (batch * channels, 1, height, width), kernel, stride, 0).reshape(shape)
