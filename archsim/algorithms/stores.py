@@ -188,6 +188,9 @@ class TikiTakaStore:
         self.n_vectors = in_size if self.by_column else out_size
         self.pointer = 0
         self.samples_pending = 0
+        # transfer_every counts training samples; a conv layer's update holds this many vectors (its output
+        # positions) per sample, and the network that owns the layer sets it
+        self.vectors_per_sample = 1
         self.buffered = self.variant in ("ttv2", "chopped_ttv2", "agad")
         self.chopped = self.variant in ("chopped_ttv2", "agad")
         self.rng = np.random.default_rng(array_seed(seed, layer, "X"))
@@ -243,7 +246,7 @@ class TikiTakaStore:
                 d = d * self.chopper
         stats = self.A.update(x, d, self.fast_lr)
         done = rec.updates(self.layer, "A", stats, deps) if rec else []
-        self.samples_pending += x.shape[0]
+        self.samples_pending += x.shape[0] // self.vectors_per_sample
         due = self.samples_pending // self.transfer_every
         self.samples_pending -= due * self.transfer_every
         # The step's transfers all follow its updates, so transfers of distinct lines commute: they run as

@@ -275,6 +275,8 @@ class Network:
         for layer in self.matrix_layers:
             layer.store = make_store(layer.index, layer.initial_weights(rng), layer.spec.analog, config.hw,
                                      config.algorithm, config.training, config.training.seed)
+            if hasattr(layer.store, "vectors_per_sample"):   # transfer schedules count samples, not positions
+                layer.store.vectors_per_sample = layer.mvms_per_sample
 
     def planned_arrays(self, algorithm: str) -> dict[tuple[int, str], tuple[int, int]]:
         """The analog matrices ``algorithm`` will put on tiles, (layer, role) -> (out, in); what
