@@ -67,10 +67,9 @@ class MatrixLayer:
 
     def _rows(self, x: np.ndarray) -> np.ndarray:
         """The MVM input vectors of a batch: one row per sample (dense) or per output position (conv)."""
-        if self.kind == "dense":
-            rows = x.reshape(len(x), -1)
-        else:
-            rows = F.im2col(x, self.spec.kernel, self.spec.stride, self.spec.padding)
+        if self.kind == "conv2d":
+            return F.im2col(x, self.spec.kernel, self.spec.stride, self.spec.padding, ones_column=self.bias)
+        rows = x.reshape(len(x), -1)
         if self.bias:
             rows = np.concatenate([rows, np.ones((len(rows), 1))], axis=1)
         return rows
