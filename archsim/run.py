@@ -185,7 +185,7 @@ def _train_and_cost(config: RunConfig, *, progress: bool, trace: bool, source: s
             bar.update(task, advance=1, loss=f"loss {running_loss[0]:.3g}")
 
     with (bar if bar is not None else contextlib.nullcontext()):
-        task = bar.add_task(f"epoch 1/{epochs}", total=epochs * steps_per_epoch, metric="", loss="") if bar else None
+        task = bar.add_task(f"epoch 1/{epochs}", total=trainer.total_steps(), metric="", loss="") if bar else None
         running_loss = [None]
         previous = None
         for epoch in range(epochs):
@@ -204,6 +204,8 @@ def _train_and_cost(config: RunConfig, *, progress: bool, trace: bool, source: s
             per_epoch.append(row)
             if bar is not None:
                 bar.update(task, metric=f"{trainer.metric_name} {result.metric:.4g}")
+            if trainer.cut_short:
+                break
     wall = time.perf_counter() - wall_start
     steps = sum(e["steps"] for e in per_epoch)
     samples = sum(e["samples"] for e in per_epoch)
@@ -214,6 +216,9 @@ def _train_and_cost(config: RunConfig, *, progress: bool, trace: bool, source: s
                    "per_epoch": [e["metric"] for e in per_epoch]},
         "train_loss": {"per_epoch": [e["train_loss"] for e in per_epoch]},
         "algorithm": config.algorithm.name,
+        "training": {"steps": steps, "planned_steps": config.training.epochs * steps_per_epoch,
+                     "cut_short": trainer.cut_short},
+        "warnings": _warnings(trainer, steps, config.training.epochs * steps_per_epoch),
     }
     if cost is not None:
         totals = cost.engine.totals()
@@ -232,6 +237,17 @@ def _train_and_cost(config: RunConfig, *, progress: bool, trace: bool, source: s
                             "costing": costing}
     check_finite(report)
     return report, per_epoch, cost
+
+
+def _warnings(trainer, steps: int, planned: int) -> list[str]:
+    """Why the report's figures may not mean what they seem to: one line each."""
+    found = []
+    if trainer.cut_short:
+        found.append(f"training cut short by training.max_steps: {steps} of {planned} steps; the costs are "
+                     f"per-step averages of those steps and the {trainer.metric_name} is of a barely trained network")
+    if trainer.data.warning:
+        found.append(trainer.data.warning)
+    return found
 
 
 def check_finite(report: dict, path: str = "") -> None:

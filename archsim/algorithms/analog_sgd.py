@@ -40,5 +40,10 @@ class AnalogSgdStore:
         return rec.updates(self.layer, "W", stats, deps) if rec else []
 
 
+def roles(algorithm) -> tuple[str, ...]:
+    """The arrays one layer puts on analog tiles."""
+    return ("W",)
+
+
 def build(layer: int, weights: np.ndarray, hw, algorithm, training, seed: int) -> AnalogSgdStore:
     return AnalogSgdStore(layer, weights, hw, training.lr, seed)

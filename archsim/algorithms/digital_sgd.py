@@ -41,5 +41,10 @@ class DigitalStore:
         return done
 
 
+def roles(algorithm) -> tuple[str, ...]:
+    """The arrays one layer puts on analog tiles."""
+    return ()
+
+
 def build(layer: int, weights: np.ndarray, hw, algorithm, training, seed: int) -> DigitalStore:
     return DigitalStore(layer, weights, training.lr)

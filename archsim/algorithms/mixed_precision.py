@@ -33,11 +33,12 @@ class MixedPrecisionStore(AnalogSgdStore):
         self.max_pulses = hw.update.bl
         self.transfer_every = algorithm.mp_transfer_every
         self.samples_pending = 0
+        self.vectors_per_sample = 1   # set by the network: a conv layer updates once per output position
 
     def update(self, x, d, rec=None, deps=()):
         self.chi -= self.lr * (d.T @ x)
         batch = x.shape[0]
-        self.samples_pending += batch
+        self.samples_pending += batch // self.vectors_per_sample
         done = list(deps)
         if rec is not None:
             words = self.chi.size * rec.digital_bits
@@ -54,6 +55,11 @@ class MixedPrecisionStore(AnalogSgdStore):
         if rec is not None:
             done = [rec.digital("compare", self.chi.size, "update", done)]
         return write_whole_pulses(self.W, pulses, self.max_pulses, self.layer, "W", rec, "update", done)
+
+
+def roles(algorithm) -> tuple[str, ...]:
+    """The arrays one layer puts on analog tiles."""
+    return ("W",)
 
 
 def build(layer: int, weights: np.ndarray, hw, algorithm, training, seed: int) -> MixedPrecisionStore:

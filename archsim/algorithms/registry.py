@@ -51,6 +51,14 @@ ALGORITHMS: dict[str, AlgorithmSpec] = {spec.name: spec for spec in (
 )}
 
 
+def analog_roles(algorithm, analog: bool = True) -> tuple[str, ...]:
+    """The arrays (roles) one layer puts on analog tiles under ``algorithm``, known before any store exists."""
+    if not analog or algorithm.name == "digital_sgd":
+        return ()
+    module = importlib.import_module(f"archsim.algorithms.{ALGORITHMS[algorithm.name].module}")
+    return module.roles(algorithm)
+
+
 def make_store(layer: int, weights, analog: bool, hw, algorithm, training, seed: int):
     """The weight store of one layer under the configured algorithm (digital for non-analog layers)."""
     spec = ALGORITHMS["digital_sgd" if not analog else algorithm.name]

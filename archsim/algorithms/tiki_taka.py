@@ -61,6 +61,19 @@ VARIANTS: dict[str, Variant] = {
 }
 
 
+def reference_kind(algorithm: AlgorithmConfig) -> str:
+    """The reference ``algorithm`` reads A against: "none", "array" (zero shifting) or "dynamic" (AGAD)."""
+    reference = VARIANTS[algorithm.name].reference
+    if reference == "config":
+        reference = "array" if algorithm.reference_array else "none"
+    return reference
+
+
+def roles(algorithm: AlgorithmConfig) -> tuple[str, ...]:
+    """The arrays one analog layer holds: A and C, and R when A is read against a reference array."""
+    return ("A", "C", "R") if reference_kind(algorithm) == "array" else ("A", "C")
+
+
 class TikiTakaStore:
     """One layer on a fast array A and a slow array C (and a reference array R when zero shifting), with
     the parts of its variant (:data:`VARIANTS`)."""
@@ -80,9 +93,7 @@ class TikiTakaStore:
         self.C.set_weights(weights)
         self.A.set_weights(np.zeros_like(weights))
 
-        reference = variant.reference
-        if reference == "config":
-            reference = "array" if algorithm.reference_array else "none"
+        reference = reference_kind(algorithm)
         if reference == "array":
             # Zero shifting: A is driven to its symmetric point and R is programmed to the same values.
             symmetric = self.A.symmetric_points()
@@ -121,6 +132,9 @@ class TikiTakaStore:
         self.pointer = 0
         self.sweeps = 0             # full sweeps of the pointer over A's lines so far
         self.samples_pending = 0
+        # transfer_every counts training samples; a conv layer's update holds this many vectors (its output
+        # positions) per sample, and the network that owns the layer sets it
+        self.vectors_per_sample = 1
         self.transfers = 0          # transfer events so far
 
     # -- state ---------------------------------------------------------------------------------
@@ -182,7 +196,7 @@ class TikiTakaStore:
         x, d, deps = self.chopper.chop(x, d, self.lines, rec, deps)
         stats = self.A.update(x, d, self.fast_lr)
         done = rec.updates(self.layer, "A", stats, deps) if rec else []
-        self.samples_pending += x.shape[0]
+        self.samples_pending += x.shape[0] // self.vectors_per_sample
         due = self.samples_pending // self.transfer_every
         self.samples_pending -= due * self.transfer_every
         # The step's transfers all follow its updates, so transfers of distinct lines commute: they run as

@@ -23,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
     parser.add_argument("--epochs", type=int, default=None, help="override training.epochs")
     parser.add_argument("--seed", type=int, default=None, help="override training.seed")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="cost only the first N training steps (training.max_steps): a cost study of a "
+                             "large network; the report says training was cut short")
     parser.add_argument("--out", default="archsim-out", help="output folder (default: archsim-out)")
     parser.add_argument("--trace", action="store_true", help="also write a Chrome trace of a few steps")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -36,6 +39,8 @@ def main(args: argparse.Namespace) -> int:
         sets.append(f"training.epochs={args.epochs}")
     if args.seed is not None:
         sets.append(f"training.seed={args.seed}")
+    if args.steps is not None:
+        sets.append(f"training.max_steps={args.steps}")
     config = load_run_config(args.workload, args.hw, sets)
     out = Path(args.out)
     report = simulate(config, out=out, progress=not args.no_progress, trace=args.trace,
@@ -71,3 +76,5 @@ def print_summary(report: dict, out: Path) -> None:
     table.add_row("simulation", f"{sim['wall_s']:.3g} s, {sim['samples_per_s']:.4g} samples/s")
     table.add_row("output", str(out))
     console.print(table)
+    for warning in report.get("warnings", []):
+        console.print(f"warning: {warning}")

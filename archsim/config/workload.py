@@ -7,10 +7,10 @@ from dataclasses import dataclass, fields
 from archsim.algorithms.registry import ALGORITHMS as ALGORITHM_SPECS
 from archsim.config.schema import Fail, param
 
-LAYER_TYPES = ("dense", "conv2d", "maxpool2d", "flatten")
+LAYER_TYPES = ("dense", "conv2d", "maxpool2d", "avgpool2d", "flatten", "residual")
 ACTIVATIONS = ("none", "sigmoid", "tanh", "relu")
 ALGORITHMS = tuple(ALGORITHM_SPECS)
-DATASETS = ("digits", "mnist", "fashion_mnist", "lsq")
+DATASETS = ("digits", "mnist", "fashion_mnist", "lsq", "cifar10", "cifar10_synthetic")
 #: Size limits that keep a workload within what one workstation simulates (checked on load).
 MAX_UNITS = 65536        # units, channels, pixels or features of one dimension
 MAX_SAMPLES = 10_000_000
@@ -23,16 +23,21 @@ class LayerConfig:
 
     type: str = param("dense", "layer kind", unit="-", choices=LAYER_TYPES)
     out: int = param(0, "output units (dense) or output channels (conv2d)", unit="units", ge=0, le=MAX_UNITS)
-    kernel: int = param(3, "square kernel size (conv2d, maxpool2d)", unit="pixels", ge=1, le=MAX_UNITS)
-    stride: int = param(1, "stride (conv2d, maxpool2d)", unit="pixels", ge=1, le=MAX_UNITS)
+    kernel: int = param(3, "square kernel size (conv2d, maxpool2d, avgpool2d)", unit="pixels", ge=1, le=MAX_UNITS)
+    stride: int = param(1, "stride (conv2d, maxpool2d, avgpool2d)", unit="pixels", ge=1, le=MAX_UNITS)
     padding: int = param(0, "zero padding on each side (conv2d)", unit="pixels", ge=0, le=MAX_UNITS)
     activation: str = param("none", "activation applied after the layer", unit="-", choices=ACTIVATIONS)
     analog: bool = param(True, "whether the layer's weights live on analog tiles", unit="-")
     bias: bool = param(True, "whether the layer has a bias (an extra always-on input row)", unit="-")
+    skip_from: int | None = param(None, "residual: index of the earlier layer whose output is added to this "
+                                  "layer's input; a 1x1 convolution projects it when the shapes differ "
+                                  "(ResNet's projection shortcut, on analog tiles when `analog`)", unit="-", ge=0)
 
     def check(self, fail: Fail) -> None:
         if self.type in ("dense", "conv2d") and self.out < 1:
             fail("out", f"a {self.type} layer needs out >= 1")
+        if self.type == "residual" and self.skip_from is None:
+            fail("skip_from", "a residual layer needs skip_from: the index of the layer whose output it adds")
 
 
 @dataclass
@@ -58,9 +63,16 @@ class DatasetConfig:
     """Training and test data."""
 
     name: str = param("digits", "data set", unit="-", choices=DATASETS)
-    path: str | None = param(None, "folder holding the IDX files (mnist, fashion_mnist)", unit="-")
+    path: str | None = param(None, "folder holding the IDX files (mnist, fashion_mnist) or CIFAR-10's binary "
+                             "batches data_batch_1..5.bin and test_batch.bin (cifar10)", unit="-")
     test_fraction: float = param(0.2, "fraction held out for testing (digits, lsq)", unit="1", gt=0.0, lt=1.0)
     max_train: int | None = param(None, "use at most this many training samples", unit="samples", ge=1)
+    max_test: int | None = param(None, "evaluate on at most this many test samples", unit="samples", ge=1)
+    synthetic_train: int = param(1000, "cifar10_synthetic: training samples generated (class-dependent random "
+                                 "images for cost studies; the accuracy they give means nothing)", unit="samples",
+                                 ge=1, le=MAX_SAMPLES)
+    synthetic_test: int = param(200, "cifar10_synthetic: test samples generated", unit="samples", ge=1,
+                                le=MAX_SAMPLES)
     lsq_inputs: int = param(40, "least squares: input dimension D", unit="1", ge=1, le=MAX_UNITS,
                             source="seed paper (least-squares experiment)")
     lsq_outputs: int = param(100, "least squares: output dimension (rows of the target W*)", unit="1", ge=1,
@@ -88,6 +100,9 @@ class TrainingConfig:
                            "as pulsed hardware applies them) or mean (PyTorch/aihwkit default, lr/batch per "
                            "sample)", unit="-", choices=("sum", "mean"))
     seed: int = param(0, "seed of every random stream in the run", unit="-", ge=0)
+    max_steps: int | None = param(None, "stop training after this many steps (a cost study of a large network "
+                                  "without training it to the end; the report says training was cut short)",
+                                  unit="steps", ge=1)
 
 
 @dataclass

@@ -37,7 +37,7 @@ class Trainer:
     def __post_init__(self):
         self.data = load_dataset(self.config.dataset, self.config.training.seed, self.source)
         outputs = self.data.classes if self.data.task == "classification" else self.data.train_y.shape[1]
-        self.network = Network(self.config, self.data.input_shape, outputs, self.source)
+        self.network = Network(self.config, self.data.input_shape, outputs, self.source, check_tiles=self.record)
         self.shuffle_rng = np.random.default_rng([self.config.training.seed, 0x5EED])
         self.metric_name = "test_accuracy" if self.data.task == "classification" else "test_loss"
         hw = self.config.hw
@@ -45,6 +45,19 @@ class Trainer:
         self.in_bits = hw.io.serial_input_bits if hw.dac.mode == "bit_serial" else hw.dac.bits
         self.out_bits = hw.adc.bits
         self.transfer_bits = hw.adc.transfer_bits or hw.adc.bits
+        self.max_steps = self.config.training.max_steps
+        self.steps_done = 0
+
+    @property
+    def cut_short(self) -> bool:
+        """Whether ``training.max_steps`` stopped training before its epochs were done."""
+        return self.max_steps is not None and self.steps_done >= self.max_steps \
+            and self.max_steps < self.config.training.epochs * self.steps_per_epoch()
+
+    def total_steps(self) -> int:
+        """Steps the run will take: all epochs', or ``training.max_steps`` if fewer."""
+        total = self.config.training.epochs * self.steps_per_epoch()
+        return total if self.max_steps is None else min(total, self.max_steps)
 
     def loss_grad(self, labels: np.ndarray) -> Callable:
         loss = F.softmax_cross_entropy if self.data.task == "classification" else F.mean_squared_error
@@ -64,10 +77,13 @@ class Trainer:
         return -(-len(self.data.train_x) // self.config.training.batch_size)
 
     def run_epoch(self, epoch: int, on_step: Callable | None = None) -> EpochResult:
+        """One pass over the training set, or its first steps up to ``training.max_steps`` in all."""
         batch = self.config.training.batch_size
         order = self.shuffle_rng.permutation(len(self.data.train_x))
-        losses, steps = [], 0
+        losses, steps, samples = [], 0, 0
         for start in range(0, len(order), batch):
+            if self.max_steps is not None and self.steps_done >= self.max_steps:
+                break
             index = order[start: start + batch]
             rec = StepRecorder(self.in_bits, self.out_bits, transfer_bits=self.transfer_bits) if self.record else None
             try:
@@ -82,6 +98,8 @@ class Trainer:
                 loss /= len(index)   # report the mean loss per sample either way
             losses.append(loss)
             steps += 1
+            samples += len(index)
+            self.steps_done += 1
             if not np.isfinite(loss):
                 raise NonFiniteError(non_finite_array(self.network) or "the training loss", epoch, steps)
             if on_step is not None:
@@ -89,7 +107,7 @@ class Trainer:
         broken = non_finite_array(self.network)  # e.g. a hidden array that does not reach the loss yet
         if broken is not None:
             raise NonFiniteError(broken, epoch, steps)
-        return EpochResult(epoch, float(np.mean(losses)), self.evaluate(), steps, len(order))
+        return EpochResult(epoch, float(np.mean(losses)), self.evaluate(), steps, samples)
 
 
 def non_finite_array(network: Network) -> str | None:
