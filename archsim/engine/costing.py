@@ -101,6 +101,7 @@ class Costing:
             passes = reads * dac.passes(op.in_bits)
             out_bits = min(max(op.out_bits, 1), 16)
             charges = (("adc", to_quanta(passes * outputs * adc.energy_per_conversion_pj(out_bits))),
+                       ("integrator", to_quanta(passes * outputs * adc.integrator_pj)),
                        ("dac", to_quanta(passes * driven * dac.drive_energy_pj(op.in_bits))),
                        ("array_read", to_quanta(passes * cells_per_pass * arch.crossbar.read_cell_pj)))
             return OpPlan(label, _ordered((("array", *op.array), ("readout", tile))),
