@@ -88,7 +88,7 @@ def test_noc_flit_energy_matches_isaac_router():
 def test_leakage_counts_gate_unused_tiles():
     arch = Architecture(load_hw_config("default"))
     everything = arch.leakage_counts()
-    gated = arch.leakage_counts(4)
+    gated = arch.leakage_counts({0, 1, 2, 3})
     assert everything["tile"] == 64 and gated["tile"] == 4
     assert gated["adc"] == 4 * arch.hw.tile.adcs
     assert gated["router"] < everything["router"]

@@ -159,6 +159,11 @@ class DigitalConfig:
                                    "hw.tech_node_nm / this", unit="nm", ge=1,
                                    source="Horowitz ISSCC 2014 figures are for 45 nm")
 
+    @property
+    def word_bits(self) -> int:
+        """Bits of one digital value at ``precision`` (what moves and buffers carry)."""
+        return {"fp32": 32, "int8": 8}[self.precision]
+
 
 @dataclass
 class BufferConfig:
@@ -184,6 +189,10 @@ class MappingConfig:
     array_placement: str = param("same_tile", "whether Tiki-Taka's fast/slow/reference arrays share a tile's "
                                  "periphery or sit on separate tiles", unit="-",
                                  choices=("same_tile", "separate_tiles"))
+    placement: str = param("locality", "how array blocks are placed on tiles: locality fills the tiles nearest (in "
+                           "NoC hops) to the digital unit and buffer first, layer after layer, so a layer's blocks, "
+                           "consecutive layers and the units they talk to sit close; linear fills tiles in number "
+                           "order", unit="-", choices=("locality", "linear"))
     transfer_policy: str = param("inline", "transfers block the step, or run on idle resources", unit="-",
                                  choices=("inline", "background"))
 

@@ -51,7 +51,7 @@ class Architecture:
                       if digital.precision == "fp32" else
                       {"add": digital.int8_add_energy, "mult": digital.int8_mult_energy})
         self.digital = DigitalUnitModel(digital.precision, digital.lanes, primitives, hw.tech_node_nm,
-                                        digital.reference_node_nm, self.cycle_ns)
+                                        digital.reference_node_nm, self.cycle_ns, digital.int8_add_energy)
         self.buffer = SramBufferModel(hw.buffer.size, hw.buffer.width, hw.buffer.reference_access_energy,
                                       hw.buffer.write_read_ratio, hw.buffer.ports, hw.buffer.access_cycles,
                                       hw.tech_node_nm / digital.reference_node_nm, self.cycle_ns)
@@ -113,16 +113,16 @@ class Architecture:
             out.append(("link", shared) if shared is not None else ("link", a, b))
         return tuple(dict.fromkeys(out))  # a bus is one channel however many hops cross it
 
-    def leakage_counts(self, powered_tiles: int | None = None) -> dict[str, int]:
-        """Instances that leak when only tiles ``0 .. powered_tiles-1`` are powered (None: every tile).
+    def leakage_counts(self, powered_tiles=None) -> dict[str, int]:
+        """Instances that leak when only the tiles numbered in ``powered_tiles`` are powered (None: every tile).
 
         With gating, a router leaks only if it hosts a powered tile or a shared unit (gated routers are
         assumed to keep forwarding in a retentive sleep state, a stated simplification).
         """
-        tiles = self.hw.tile.count if powered_tiles is None else powered_tiles
-        counts = dict(self.leakage.counts, adc=self.hw.tile.adcs * tiles, tile=tiles)
+        tiles = range(self.hw.tile.count) if powered_tiles is None else sorted(set(powered_tiles))
+        counts = dict(self.leakage.counts, adc=self.hw.tile.adcs * len(tiles), tile=len(tiles))
         if powered_tiles is not None:
-            routers = {self.tile_router(t) for t in range(tiles)} | {self.hub, self.io_router}
+            routers = {self.tile_router(t) for t in tiles} | {self.hub, self.io_router}
             counts["router"] = len(routers & set(self.routers))
         return counts
 

@@ -235,6 +235,9 @@ DIGITAL_RECIPES: dict[str, dict[str, int]] = {
     "add": {"add": 1},
     "mult": {"mult": 1},
     "compare": {"add": 1},                 # a comparison is a subtraction
+    "max": {"add": 1},                     # abs-max / compare-select: a subtraction and a select
+    "rng": {"add": 3},                     # one xorshift draw: three shift-xor steps (Marsaglia, J. Stat. Softw. 2003)
+    "sign": {"add": 1},                    # a sign flip (chopper), priced as one adder-class operation
     "activation": {"add": 2, "mult": 1},   # piecewise-linear sigmoid/tanh: compare, multiply, add
     "exp": {"add": 4, "mult": 4},          # degree-4 polynomial by Horner's rule
     "div": {"add": 3, "mult": 7},          # Newton-Raphson reciprocal (3 iterations of 2 mult + 1 add) + 1 mult
@@ -250,7 +253,7 @@ class DigitalUnitModel:
     name = "digital"
 
     def __init__(self, precision: str, lanes: int, primitive_energy_j: dict[str, float], tech_node_nm: int,
-                 reference_node_nm: int, cycle_ns: float):
+                 reference_node_nm: int, cycle_ns: float, translator_add_energy_j: float = 0.0):
         self.precision = precision
         self.lanes = lanes
         self.scale = tech_node_nm / reference_node_nm
@@ -259,17 +262,23 @@ class DigitalUnitModel:
         self.energy_pj = {kind: sum(n * self.primitive_pj[p] for p, n in recipe.items())
                           for kind, recipe in DIGITAL_RECIPES.items()}
         self.lane_cycles = {kind: sum(recipe.values()) for kind, recipe in DIGITAL_RECIPES.items()}
+        # stochastic translators: a random number and a comparison per line per BL slot, in narrow integer logic
+        self.translator_slot_pj = ((DIGITAL_RECIPES["rng"]["add"] + DIGITAL_RECIPES["compare"]["add"])
+                                   * translator_add_energy_j * PJ_PER_J * self.scale)
 
-    def cycles(self, kind: str, count: int) -> int:
-        """Cycles one unit needs for ``count`` operations of ``kind``."""
-        return -(-count * self.lane_cycles[kind] // self.lanes)
+    def cycles(self, kind: str, count: int, units: int = 1) -> int:
+        """Cycles ``units`` units need for ``count`` operations of ``kind`` spread over all their lanes."""
+        return -(-count * self.lane_cycles[kind] // (self.lanes * units))
 
     def actions(self) -> list[Action]:
         return [Action(self.name, kind, self.energy_pj[kind], self.lane_cycles[kind] * self.cycle_ns,
                        f"Horowitz ISSCC 2014 ({self.precision} add/mult at 45 nm, scaled x{self.scale:.3g}); "
                        f"recipe {DIGITAL_RECIPES[kind]}",
                        {"precision": self.precision, "lanes": self.lanes, "recipe": DIGITAL_RECIPES[kind]})
-                for kind in DIGITAL_KINDS]
+                for kind in DIGITAL_KINDS] + [
+            Action(self.name, "translator_line_slot", self.translator_slot_pj, 0.0,
+                   "stochastic pulse translators: one xorshift draw + one comparison per line per BL slot at int8 "
+                   f"add energy (Horowitz ISSCC 2014, scaled x{self.scale:.3g})", {})]
 
 
 class SramBufferModel:

@@ -135,6 +135,7 @@ class Network:
 
     def __init__(self, config: RunConfig, input_shape: tuple[int, ...], n_outputs: int, source: str = "workload"):
         model = config.model
+        self.loss = model.loss
         declared = tuple(model.input_shape)
         if int(np.prod(declared)) != int(np.prod(input_shape)):
             raise ConfigError(source, "model.input_shape", f"{list(declared)} holds {int(np.prod(declared))} "
@@ -194,7 +195,7 @@ class Network:
         out, deps = self.forward(x, rec, train=True)
         loss, grad = loss_grad(out)
         if rec is not None:
-            deps = [rec.digital("exp", out.size, "backward", deps), rec.digital("add", out.size, "backward", deps)]
+            deps = self._record_loss(rec, out.size, deps)
         first_matrix = self.matrix_layers[0].index if self.matrix_layers else 0
         for layer in reversed(self.layers):
             need = layer.index > first_matrix
@@ -204,6 +205,16 @@ class Network:
         for layer in self.matrix_layers:
             layer.update(rec)
         return loss
+
+    def _record_loss(self, rec: StepRecorder, outputs: int, deps) -> list[int]:
+        """The loss gradient's digital work: softmax cross-entropy takes an exp, a sum, a division and the
+        label's subtraction per output; squared error one subtraction per output."""
+        if self.loss == "cross_entropy":
+            exp = rec.digital("exp", outputs, "backward", deps)
+            total = rec.digital("add", outputs, "backward", [exp])
+            share = rec.digital("div", outputs, "backward", [total])
+            return [rec.digital("add", outputs, "backward", [share])]
+        return [rec.digital("add", outputs, "backward", deps)]
 
     def predict(self, x: np.ndarray, batch: int = 256) -> np.ndarray:
         outs = [self.forward(x[i: i + batch])[0] for i in range(0, len(x), batch)]

@@ -22,9 +22,6 @@ KNOWN_GAPS: dict[tuple[str, str], str] = {
     ("isaac_like", "IMA crossbar power (8 crossbars)"): "array read energy does not yet depend on the driven inputs",
     ("isaac_like", "tile eDRAM buffer power (64 KB)"): "buffer static power is a fixed placeholder",
     ("isaac_like", "tile power (12 IMAs + buffer + 1/4 router)"): "follows the rows above",
-    ("rasch2024_512", "TTv2 update time per sample"): "transfer traffic crosses the NoC to a distant digital unit",
-    ("rasch2024_512", "c-TTv2 update time per sample"): "transfer traffic crosses the NoC to a distant digital unit",
-    ("rasch2024_512", "AGAD update time per sample"): "transfer traffic crosses the NoC to a distant digital unit",
     ("rasch2024_512", "mixed precision update time per sample"): "the accumulator and write period B are the "
                                                                  "algorithms branch's",
     ("marinella2018_1024", "cycle energy (fwd + bwd + update)"): "follows the read and write rows",
