@@ -61,6 +61,9 @@ class PulseUpdate:
     device_pulses: int        # coincidences = device write pulses (data-dependent)
     phase: str = "update"
     deps: tuple[int, ...] = ()
+    # True: stochastic pulse trains, whose translators draw a random number and compare it on every line in
+    # every slot; False: whole-pulse counts delivered from the digital side (TTv2, mixed precision).
+    stochastic: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,13 +94,15 @@ class TransferWrite:
     # row only where it writes) and one column pulse per BL slot.
     row_pulses: int | None = None
     col_pulses: int | None = None
+    stochastic: bool = True   # as for PulseUpdate
 
 
 @dataclass(frozen=True, slots=True)
 class Digital:
     """Digital arithmetic on a shared unit: ``count`` operations of ``kind``."""
 
-    kind: str                 # "add", "mult", "activation", "compare", "exp", "div"
+    kind: str                 # one of archsim.hw.components.DIGITAL_KINDS: "add", "mult", "compare", "max", "rng",
+                              # "sign", "exp", "div", "activation"
     count: int
     phase: str = "forward"
     deps: tuple[int, ...] = ()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from archsim.config.hw import HwConfig
 from archsim.config.loader import RunConfig, config_file, write_resolved
+from archsim.engine.ledger import COMPONENTS
 from archsim.errors import ArchsimError, ConfigError, InfeasibleError
 from archsim.ops import PHASES
 from archsim.report.output_folder import OutputFolder
@@ -26,7 +27,6 @@ SCHEMA = "archsim.report/1"
 TRACED_STEPS = 3
 #: ... up to this many steps, looking for one with a transfer (transfer_every may exceed a step's samples).
 TRACE_SEARCH_STEPS = 100
-COMPONENTS = ("adc", "dac", "array_read", "array_write", "pulse_generator", "digital", "buffer", "noc", "leakage")
 
 
 class CostModel:

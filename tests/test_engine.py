@@ -89,18 +89,21 @@ def test_two_tiles_in_parallel_take_the_max_two_reads_on_one_digital_unit_the_su
     same_tile = engine.run_step([Mvm(a, "forward", 1, 256, 256, 8, 8), Mvm(a, "forward", 3, 256, 256, 8, 8)])
     assert same_tile.latency_cycles == sum(single)
 
+    # a vector operation spreads over every lane of every digital unit; two operations run one after the other
     lane_cycles = round(ert[("digital", "activation")]["latency_ns"] / arch.cycle_ns)
-    work = [math.ceil(n * lane_cycles / hw.digital.lanes) for n in (100, 300)]
-    queued = engine.run_step([Digital("activation", 100), Digital("activation", 300)])
+    work = [math.ceil(n * lane_cycles / (hw.digital.lanes * hw.digital.units)) for n in (100, 3000)]
+    queued = engine.run_step([Digital("activation", 100), Digital("activation", 3000)])
     assert queued.latency_cycles == sum(work)
-    assert queued.energy_pj_by_component["digital"] == pytest.approx(400 * ert[("digital", "activation")]["energy_pj"],
+    assert queued.energy_pj_by_component["digital"] == pytest.approx(3100 * ert[("digital", "activation")]["energy_pj"],
                                                                      abs=2 * QUANTUM_PJ)
-    _, _, _, two_units, _ = setup("digital.units=2")
-    assert two_units.run_step([Digital("activation", 100), Digital("activation", 300)]).latency_cycles == max(work)
+    _, _, _, one_unit, _ = setup("digital.units=1")
+    assert one_unit.run_step([Digital("activation", 3000)]).latency_cycles == math.ceil(
+        3000 * lane_cycles / hw.digital.lanes)
 
 
 def test_noc_move_hops_follow_the_networkx_shortest_path():
-    hw, arch, mapping, engine, ert = setup("tile.count=16", arrays={(0, "W"): (256, 256 * 16)})  # 4x4 mesh
+    hw, arch, mapping, engine, ert = setup("tile.count=16", "mapping.placement=linear",
+                                           arrays={(0, "W"): (256, 256 * 16)})  # 4x4 mesh, block r on tile r
     far, near = ArrayId(0, "W", 15, 0), ArrayId(0, "W", 0, 0)
     src, dst = mapping.node_of(far), mapping.node_of(near)
     hops = nx.shortest_path_length(arch.graph, src, dst)

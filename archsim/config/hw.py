@@ -51,6 +51,11 @@ class ArrayConfig:
     write_pulse_width: float = param(50e-9, "width of one write pulse; one BL slot of a pulsed update lasts "
                                      "this long", kind="time", gt=0.0,
                                      source="NeuroSim V2 RRAM: 50 ns")
+    write_phases: int = param(1, "phases of one pulsed update: 1 when both signs are written at once (bipolar "
+                              "half-select pulses), 4 when each sign combination of row and column is written in "
+                              "its own phase; an update lasts phases x BL slots", unit="phases", ge=1,
+                              source="Gokmen & Vlasov, Front. Neurosci. 10:333 (2016): one bipolar phase; "
+                                     "Marinella et al., IEEE JETCAS 2018: four-phase write")
     wire_capacitance_per_cell: float = param(
         0.1e-15, "row/column wire capacitance per crossbar cell, charged by every driver pulse",
         kind="capacitance", ge=0.0,
@@ -87,6 +92,14 @@ class AdcConfig:
                                              "rate above the corner", unit="dB/decade", ge=0.0, le=60.0,
                                              source="Murmann ADC survey Pareto fit (Accelergy ADC plug-in): "
                                                     "6.461 dB per e-fold = 14.88 dB/decade")
+    energy_per_conversion: float | None = param(None, "energy of one conversion at the ADC's resolution when a "
+                                                "design states it; null: the survey envelope below",
+                                                kind="energy", ge=0.0)
+    integrator_energy: float = param(0.0, "energy of one column's charge integrator per read pass (a readout that "
+                                     "integrates the column current before the ADC); 0: a current-mode "
+                                     "sample-and-hold readout", kind="energy", ge=0.0,
+                                     source="ISAAC (ISCA 2016) and NeuroSim V2 read columns through "
+                                            "sample-and-holds: no integrator (0)")
     max_conversion_cycles: int = param(64, "longest single conversion, in chip clock cycles, that the tile "
                                        "sequencer accepts; a slower ADC stalls the clocked read pipeline",
                                        unit="cycles", ge=1)
@@ -105,11 +118,11 @@ class DacConfig:
                       unit="-", choices=("multi_level", "bit_serial"))
     inp_bound: float = param(1.0, "input range +/- after noise management (normalised units)", unit="1",
                              gt=0.0, source="aihwkit IOParameters.inp_bound default")
-    drive_energy_per_bit: float = param(0.39e-12, "energy of one row drive per input bit per read (a "
-                                        "multi-level drive of b bits costs b times this)", kind="energy",
-                                        ge=0.0,
-                                        source="ISAAC (ISCA 2016): 4 mW for 8x128 1-bit DACs over a 100 ns "
-                                               "read = 0.39 pJ per 1-bit drive")
+    drive_power_per_bit: float = param(3.9e-6, "power of one driven line per input bit while a read integrates "
+                                       "(a drive costs this x array.read_time; a multi-level drive of b bits "
+                                       "costs b times a 1-bit one)", kind="power", ge=0.0,
+                                       source="ISAAC (ISCA 2016) Table I: 4 mW for 8x128 1-bit DACs = 3.9 uW each "
+                                              "(0.39 pJ per 1-bit drive over its 100 ns read)")
 
 
 @dataclass
@@ -119,8 +132,9 @@ class NocConfig:
     topology: str = param("mesh", "network topology", unit="-", choices=NOC_TOPOLOGIES)
     link_width: int = param(256, "bits per flit / link transfer", unit="bits", ge=1,
                             source="ISAAC (ISCA 2016): 256-bit flits")
-    energy_per_bit_hop: float = param(0.08e-12, "router+link energy per bit per hop", kind="energy", ge=0.0,
-                                      source="ISAAC (ISCA 2016): 20.7 pJ per 256-bit flit per hop")
+    energy_per_bit_hop: float = param(0.137e-12, "router+link energy per bit per hop", kind="energy", ge=0.0,
+                                      source="ISAAC (ISCA 2016) Table I: 42 mW router with 8 ports of 32-bit flits "
+                                             "at 1.2 GHz = 0.137 pJ per bit per hop")
     router_delay: int = param(1, "router pipeline delay per hop", unit="cycles", ge=0)
     link_delay: int = param(1, "wire delay of one link traversal", unit="cycles", ge=0)
     concentration: int = param(1, "tiles attached to one router (ISAAC's c-mesh shares a router among 4)",
@@ -151,6 +165,11 @@ class DigitalConfig:
                                    "hw.tech_node_nm / this", unit="nm", ge=1,
                                    source="Horowitz ISSCC 2014 figures are for 45 nm")
 
+    @property
+    def word_bits(self) -> int:
+        """Bits of one digital value at ``precision`` (what moves and buffers carry)."""
+        return {"fp32": 32, "int8": 8}[self.precision]
+
 
 @dataclass
 class BufferConfig:
@@ -176,6 +195,10 @@ class MappingConfig:
     array_placement: str = param("same_tile", "whether Tiki-Taka's fast/slow/reference arrays share a tile's "
                                  "periphery or sit on separate tiles", unit="-",
                                  choices=("same_tile", "separate_tiles"))
+    placement: str = param("locality", "how array blocks are placed on tiles: locality fills the tiles nearest (in "
+                           "NoC hops) to the digital unit and buffer first, layer after layer, so a layer's blocks, "
+                           "consecutive layers and the units they talk to sit close; linear fills tiles in number "
+                           "order", unit="-", choices=("locality", "linear"))
     transfer_policy: str = param("inline", "transfers block the step, or run on idle resources", unit="-",
                                  choices=("inline", "background"))
 

@@ -8,7 +8,7 @@ compiled once per structure key.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from archsim.engine.ledger import to_quanta
 from archsim.errors import ArchsimError
@@ -61,11 +61,14 @@ class Costing:
         self.arch = arch
         self.mapping = mapping
         self.background_transfers = background_transfers
-        self.capacity = {("digital",): arch.hw.digital.units, ("buffer",): arch.hw.buffer.ports}
+        # The digital units work as one wide vector machine: an operation spreads over every lane of every unit.
+        self.capacity = {("buffer",): arch.hw.buffer.ports}
+        self.digital_units = arch.hw.digital.units
         crossbar, pulses = arch.crossbar, arch.pulse_generator
         self.write_pulse_pj = crossbar.write_pulse_pj
         self.row_pulse_pj = pulses.row_pulse_pj
         self.col_pulse_pj = pulses.col_pulse_pj
+        self.translator_slot_pj = arch.digital.translator_slot_pj
 
     # -- plans -----------------------------------------------------------------------------------
     def plan(self, op, index: int) -> OpPlan:
@@ -101,6 +104,7 @@ class Costing:
             passes = reads * dac.passes(op.in_bits)
             out_bits = min(max(op.out_bits, 1), 16)
             charges = (("adc", to_quanta(passes * outputs * adc.energy_per_conversion_pj(out_bits))),
+                       ("integrator", to_quanta(passes * outputs * adc.integrator_pj)),
                        ("dac", to_quanta(passes * driven * dac.drive_energy_pj(op.in_bits))),
                        ("array_read", to_quanta(passes * cells_per_pass * arch.crossbar.read_cell_pj)))
             return OpPlan(label, _ordered((("array", *op.array), ("readout", tile))),
@@ -115,7 +119,8 @@ class Costing:
                 raise ArchsimError(f"operation {index} (Digital) has kind {op.kind!r}; expected one of "
                                    f"{', '.join(DIGITAL_KINDS)}")
             charges = (("digital", to_quanta(op.count * arch.digital.energy_pj[op.kind])),)
-            return OpPlan(f"digital {op.kind} x{op.count}", (("digital",),), arch.digital.cycles(op.kind, op.count),
+            cycles = arch.digital.cycles(op.kind, op.count, self.digital_units)
+            return OpPlan(f"digital {op.kind} x{op.count}", (("digital",),), cycles,
                           op.phase, op.deps, background, _nonzero(charges))
         if kind is Move:
             src, dst = self.mapping.node_of(op.src), self.mapping.node_of(op.dst)
@@ -134,14 +139,55 @@ class Costing:
 
     # -- energy of data-dependent operations ------------------------------------------------------
     def dynamic_quanta(self, op) -> tuple[tuple[str, int], ...]:
-        """Charges of a pulsed write, whose pulse counts depend on data."""
+        """Charges of a pulsed write, whose pulse counts depend on data.
+
+        A stochastic write also runs its translators: a random number and a comparison on every line of the
+        block in every slot."""
         if type(op) is PulseUpdate:
             row_pulses, col_pulses = op.row_pulses, op.col_pulses
         else:
             row_pulses = op.device_pulses if op.row_pulses is None else op.row_pulses
             col_pulses = op.bl if op.col_pulses is None else op.col_pulses
-        return (("array_write", to_quanta(op.device_pulses * self.write_pulse_pj)),
-                ("pulse_generator", to_quanta(row_pulses * self.row_pulse_pj + col_pulses * self.col_pulse_pj)))
+        charges = [("array_write", to_quanta(op.device_pulses * self.write_pulse_pj)),
+                   ("pulse_generator", to_quanta(row_pulses * self.row_pulse_pj + col_pulses * self.col_pulse_pj))]
+        if op.stochastic:
+            shape = self.mapping.shape_of(op.array)
+            charges.append(("digital", to_quanta((shape.rows + shape.cols) * op.bl * self.translator_slot_pj)))
+        return tuple(charges)
+
+    # -- step-level rules ---------------------------------------------------------------------------
+    def step_plans(self, ops, plans: list[OpPlan]) -> list[OpPlan]:
+        """Rules that need the whole step, applied to its compiled plans:
+
+        - a pulsed write of an array waits for every earlier read of that array in the step (the functional
+          model reads the weights as they were before the write);
+        - a move that repeats an earlier one of the step (same source and destination routers and tile,
+          same bits, same dependencies: one input sent to the A, C and R arrays of one tile) is not sent again;
+          it completes with the first.
+        """
+        out = list(plans)
+        reads: dict[ArrayId, list[int]] = {}
+        sent: dict[tuple, int] = {}
+        for index, op in enumerate(ops):
+            kind = type(op)
+            if kind is Mvm or kind is TransferRead:
+                reads.setdefault(op.array, []).append(index)
+            elif kind is PulseUpdate or kind is TransferWrite:
+                earlier = reads.get(op.array)
+                if earlier and not set(earlier) <= set(op.deps):
+                    out[index] = replace(plans[index], deps=tuple(sorted(set(op.deps) | set(earlier))))
+            elif kind is Move:
+                key = (self._place(op.src), self._place(op.dst), op.bits, op.phase, op.deps)
+                first = sent.setdefault(key, index)
+                if first != index:
+                    out[index] = replace(plans[index], label=plans[index].label + " (sent with op %d)" % first,
+                                         resources=(), cycles=0, deps=(first,), static_quanta=())
+        return out
+
+    def _place(self, location) -> tuple:
+        if isinstance(location, ArrayId):
+            return ("tile", self.mapping.tile_of(location))
+        return ("unit", location)
 
 
 def _ordered(resources) -> tuple[tuple, ...]:

@@ -113,7 +113,7 @@ class Engine:
         self.costing = Costing(arch, mapping, policy == "background")
         self.cycle_ns = arch.cycle_ns
         leak = arch.hw.leakage
-        counts = arch.leakage_counts(mapping.tiles_used if leak.gate_unused_tiles else None)
+        counts = arch.leakage_counts(set(mapping.tiles().values()) if leak.gate_unused_tiles else None)
         self.static_power_w = arch.leakage.chip_power_w(counts)
         self.leak_pj_per_cycle = self.static_power_w * self.cycle_ns * 1e3  # W * ns = nJ; x1e3 -> pJ
         # structure interning and compiled plans
@@ -226,6 +226,7 @@ class Engine:
                 plan = self.costing.plan(op, index)
                 self._op_plans[key] = plan
             plans.append(plan)
+        plans = self.costing.step_plans(ops, plans)
         if len(self._sids) >= MAX_REMEMBERED_STRUCTURES:
             self._forget()
         sid = self._next_sid

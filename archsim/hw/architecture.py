@@ -40,8 +40,8 @@ class Architecture:
         tile, array = hw.tile, hw.array
         self.adc = AdcModel(hw.adc.bits, hw.adc.sample_rate, hw.tech_node_nm, tile.adcs, tile.cols,
                             hw.adc.fom_walden, hw.adc.fom_schreier_db, hw.adc.fom_corner_frequency,
-                            hw.adc.fom_rolloff_db_per_decade)
-        self.dac = DacModel(hw.dac.bits, hw.dac.mode, hw.dac.drive_energy_per_bit)
+                            hw.adc.fom_rolloff_db_per_decade, hw.adc.energy_per_conversion, hw.adc.integrator_energy)
+        self.dac = DacModel(hw.dac.bits, hw.dac.mode, hw.dac.drive_power_per_bit, array.read_time)
         self.crossbar = CrossbarModel(tile.rows, tile.cols, array.read_voltage, array.r_on, array.on_off_ratio,
                                       array.read_time, array.write_voltage, array.write_pulse_width)
         self.pulse_generator = PulseGeneratorModel(tile.rows, tile.cols, array.wire_capacitance_per_cell,
@@ -51,7 +51,7 @@ class Architecture:
                       if digital.precision == "fp32" else
                       {"add": digital.int8_add_energy, "mult": digital.int8_mult_energy})
         self.digital = DigitalUnitModel(digital.precision, digital.lanes, primitives, hw.tech_node_nm,
-                                        digital.reference_node_nm, self.cycle_ns)
+                                        digital.reference_node_nm, self.cycle_ns, digital.int8_add_energy)
         self.buffer = SramBufferModel(hw.buffer.size, hw.buffer.width, hw.buffer.reference_access_energy,
                                       hw.buffer.write_read_ratio, hw.buffer.ports, hw.buffer.access_cycles,
                                       hw.tech_node_nm / digital.reference_node_nm, self.cycle_ns)
@@ -78,7 +78,8 @@ class Architecture:
         conversion_s = 1.0 / hw.adc.sample_rate
         #: conversion_cycles[k]: cycles for one ADC to make k conversions back to back
         self.conversion_cycles = [to_cycles(k * conversion_s, self.clock_hz) for k in range(widest + 1)]
-        self.slot_cycles_exact = array.write_pulse_width * self.clock_hz  # cycles per BL slot (may be fractional)
+        # cycles per BL slot (may be fractional); a multi-phase write repeats every slot once per phase
+        self.slot_cycles_exact = array.write_pulse_width * array.write_phases * self.clock_hz
         self._routes: dict[tuple[int, int], tuple] = {}
 
     # -- tiles and NoC ---------------------------------------------------------------------------
@@ -112,16 +113,16 @@ class Architecture:
             out.append(("link", shared) if shared is not None else ("link", a, b))
         return tuple(dict.fromkeys(out))  # a bus is one channel however many hops cross it
 
-    def leakage_counts(self, powered_tiles: int | None = None) -> dict[str, int]:
-        """Instances that leak when only tiles ``0 .. powered_tiles-1`` are powered (None: every tile).
+    def leakage_counts(self, powered_tiles=None) -> dict[str, int]:
+        """Instances that leak when only the tiles numbered in ``powered_tiles`` are powered (None: every tile).
 
         With gating, a router leaks only if it hosts a powered tile or a shared unit (gated routers are
         assumed to keep forwarding in a retentive sleep state, a stated simplification).
         """
-        tiles = self.hw.tile.count if powered_tiles is None else powered_tiles
-        counts = dict(self.leakage.counts, adc=self.hw.tile.adcs * tiles, tile=tiles)
+        tiles = range(self.hw.tile.count) if powered_tiles is None else sorted(set(powered_tiles))
+        counts = dict(self.leakage.counts, adc=self.hw.tile.adcs * len(tiles), tile=len(tiles))
         if powered_tiles is not None:
-            routers = {self.tile_router(t) for t in range(tiles)} | {self.hub, self.io_router}
+            routers = {self.tile_router(t) for t in tiles} | {self.hub, self.io_router}
             counts["router"] = len(routers & set(self.routers))
         return counts
 
@@ -147,7 +148,7 @@ class Architecture:
         return [action.as_dict() for action in self.actions()]
 
     def actions(self) -> list[Action]:
-        return [self.adc.convert(), self.dac.drive(), *self.crossbar.actions(), *self.pulse_generator.actions(),
+        return [self.adc.convert(), self.adc.integrate(), self.dac.drive(), *self.crossbar.actions(), *self.pulse_generator.actions(),
                 *self.digital.actions(), *self.buffer.actions(), *self.noc.actions(), *self.leakage.actions()]
 
 

@@ -79,8 +79,10 @@ class AdcModel:
 
     def __init__(self, bits: int, sample_rate_hz: float, tech_node_nm: int, adcs_per_tile: int,
                  cols: int, fom_walden_j: float, fom_schreier_db: float, corner_hz: float,
-                 rolloff_db_per_decade: float):
+                 rolloff_db_per_decade: float, stated_energy_j: float | None = None, integrator_energy_j: float = 0.0):
         self.bits = bits
+        self.stated_energy_j = stated_energy_j
+        self.integrator_pj = integrator_energy_j * PJ_PER_J
         self.sample_rate_hz = sample_rate_hz
         self.tech_node_nm = tech_node_nm
         self.adcs_per_tile = adcs_per_tile
@@ -88,10 +90,18 @@ class AdcModel:
         self.fom = (fom_walden_j, fom_schreier_db, corner_hz, rolloff_db_per_decade)
         self.conversion_time_ns = NS_PER_S / sample_rate_hz
         self._energy = {b: survey_energy_per_conversion(b, sample_rate_hz, *self.fom) for b in range(1, 17)}
+        if stated_energy_j is not None:
+            # a design's stated figure at its resolution; other resolutions keep the survey's ratio to it
+            ratio = stated_energy_j / self._energy[bits][0]
+            self._energy = {b: (e * ratio, "stated") for b, (e, _) in self._energy.items()}
 
     def energy_per_conversion_pj(self, bits: int | None = None) -> float:
         """Energy of one conversion at ``bits`` effective bits (default: the ADC's resolution), pJ."""
         return self._energy[bits or self.bits][0] * PJ_PER_J
+
+    def integrate(self) -> Action:
+        return Action("integrator", "integrate", self.integrator_pj, 0.0,
+                      "hw.adc.integrator_energy: one column integration per read pass", {})
 
     def conversions_per_adc(self, outputs: int) -> int:
         """Conversions the busiest ADC makes to read ``outputs`` outputs (round-robin sharing)."""
@@ -100,6 +110,11 @@ class AdcModel:
     def convert(self, bits: int | None = None) -> Action:
         bits = bits or self.bits
         energy_j, regime = self._energy[bits]
+        if regime == "stated":
+            return Action(self.name, "convert", energy_j * PJ_PER_J, self.conversion_time_ns,
+                          "hw.adc.energy_per_conversion (a design's stated figure)",
+                          {"bits": bits, "sample_rate_hz": self.sample_rate_hz, "regime": regime,
+                           "columns_per_adc": self.conversions_per_adc(self.cols)})
         return Action(self.name, "convert", energy_j * PJ_PER_J, self.conversion_time_ns,
                       "Murmann ADC survey envelope: max(Walden FoM_W*2^b, Schreier FoM_S thermal limit), "
                       "FoM_S fit and speed corner from the Accelergy ADC plug-in; ISAAC (ISCA 2016) 8b 1.2 GS/s "
@@ -115,15 +130,18 @@ class AdcModel:
 
 class DacModel:
     """Row DACs, one per row. ``multi_level``: one read with a b-bit level per row; ``bit_serial``: b reads
-    with 1-bit inputs. A b-bit multi-level drive costs b 1-bit drives (stated assumption; ISAAC gives the
-    1-bit figure)."""
+    with 1-bit inputs. A driven line draws ``drive_power_per_bit`` for the whole read (``read_time``), so a
+    1-bit drive costs ``P * t_read``; a b-bit multi-level drive costs b 1-bit drives (stated assumption;
+    ISAAC gives the 1-bit figure)."""
 
     name = "dac"
 
-    def __init__(self, bits: int, mode: str, drive_energy_per_bit_j: float):
+    def __init__(self, bits: int, mode: str, drive_power_per_bit_w: float, read_time_s: float):
         self.bits = bits
         self.mode = mode
-        self.drive_energy_per_bit_pj = drive_energy_per_bit_j * PJ_PER_J
+        self.drive_power_per_bit_w = drive_power_per_bit_w
+        self.read_time_s = read_time_s
+        self.drive_energy_per_bit_pj = drive_power_per_bit_w * read_time_s * PJ_PER_J
 
     def passes(self, in_bits: int) -> int:
         """Array reads one input vector takes at ``in_bits`` input resolution."""
@@ -135,9 +153,11 @@ class DacModel:
         return bits_per_pass * self.drive_energy_per_bit_pj
 
     def drive(self) -> Action:
-        return Action(self.name, "drive", self.drive_energy_pj(self.bits), 0.0,
-                      "ISAAC (ISCA 2016): 0.39 pJ per 1-bit row drive; b-bit level = b drives",
-                      {"bits": self.bits, "mode": self.mode, "passes_per_read": self.passes(self.bits)})
+        return Action(self.name, "drive", self.drive_energy_pj(self.bits), self.read_time_s * NS_PER_S,
+                      "hw.dac.drive_power_per_bit x hw.array.read_time (ISAAC ISCA 2016: 3.9 uW per 1-bit DAC); "
+                      "b-bit level = b drives",
+                      {"bits": self.bits, "mode": self.mode, "passes_per_read": self.passes(self.bits),
+                       "drive_power_per_bit_w": self.drive_power_per_bit_w, "read_time_ns": self.read_time_s * NS_PER_S})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -215,6 +235,9 @@ DIGITAL_RECIPES: dict[str, dict[str, int]] = {
     "add": {"add": 1},
     "mult": {"mult": 1},
     "compare": {"add": 1},                 # a comparison is a subtraction
+    "max": {"add": 1},                     # abs-max / compare-select: a subtraction and a select
+    "rng": {"add": 3},                     # one xorshift draw: three shift-xor steps (Marsaglia, J. Stat. Softw. 2003)
+    "sign": {"add": 1},                    # a sign flip (chopper), priced as one adder-class operation
     "activation": {"add": 2, "mult": 1},   # piecewise-linear sigmoid/tanh: compare, multiply, add
     "exp": {"add": 4, "mult": 4},          # degree-4 polynomial by Horner's rule
     "div": {"add": 3, "mult": 7},          # Newton-Raphson reciprocal (3 iterations of 2 mult + 1 add) + 1 mult
@@ -230,7 +253,7 @@ class DigitalUnitModel:
     name = "digital"
 
     def __init__(self, precision: str, lanes: int, primitive_energy_j: dict[str, float], tech_node_nm: int,
-                 reference_node_nm: int, cycle_ns: float):
+                 reference_node_nm: int, cycle_ns: float, translator_add_energy_j: float = 0.0):
         self.precision = precision
         self.lanes = lanes
         self.scale = tech_node_nm / reference_node_nm
@@ -239,17 +262,23 @@ class DigitalUnitModel:
         self.energy_pj = {kind: sum(n * self.primitive_pj[p] for p, n in recipe.items())
                           for kind, recipe in DIGITAL_RECIPES.items()}
         self.lane_cycles = {kind: sum(recipe.values()) for kind, recipe in DIGITAL_RECIPES.items()}
+        # stochastic translators: a random number and a comparison per line per BL slot, in narrow integer logic
+        self.translator_slot_pj = ((DIGITAL_RECIPES["rng"]["add"] + DIGITAL_RECIPES["compare"]["add"])
+                                   * translator_add_energy_j * PJ_PER_J * self.scale)
 
-    def cycles(self, kind: str, count: int) -> int:
-        """Cycles one unit needs for ``count`` operations of ``kind``."""
-        return -(-count * self.lane_cycles[kind] // self.lanes)
+    def cycles(self, kind: str, count: int, units: int = 1) -> int:
+        """Cycles ``units`` units need for ``count`` operations of ``kind`` spread over all their lanes."""
+        return -(-count * self.lane_cycles[kind] // (self.lanes * units))
 
     def actions(self) -> list[Action]:
         return [Action(self.name, kind, self.energy_pj[kind], self.lane_cycles[kind] * self.cycle_ns,
                        f"Horowitz ISSCC 2014 ({self.precision} add/mult at 45 nm, scaled x{self.scale:.3g}); "
                        f"recipe {DIGITAL_RECIPES[kind]}",
                        {"precision": self.precision, "lanes": self.lanes, "recipe": DIGITAL_RECIPES[kind]})
-                for kind in DIGITAL_KINDS]
+                for kind in DIGITAL_KINDS] + [
+            Action(self.name, "translator_line_slot", self.translator_slot_pj, 0.0,
+                   "stochastic pulse translators: one xorshift draw + one comparison per line per BL slot at int8 "
+                   f"add energy (Horowitz ISSCC 2014, scaled x{self.scale:.3g})", {})]
 
 
 class SramBufferModel:
@@ -287,7 +316,7 @@ class SramBufferModel:
 
 class NocModel:
     """Routers and links: a flit of ``link_width`` bits costs ``link_width * energy_per_bit_hop`` per hop
-    (ISAAC: 20.7 pJ per 256-bit flit per hop) and ``router_delay + link_delay`` cycles per hop; a packet of
+    (ISAAC Table I: a 42 mW router moving 8 ports x 32 bits per 1.2 GHz cycle = 0.137 pJ per bit per hop) and ``router_delay + link_delay`` cycles per hop; a packet of
     ``f`` flits streams behind its head (wormhole), adding ``f`` cycles."""
 
     name = "noc"
@@ -312,7 +341,7 @@ class NocModel:
 
     def actions(self) -> list[Action]:
         return [Action(self.name, "flit_hop", self.flit_hop_pj, self.hop_cycles * self.cycle_ns,
-                       "ISAAC (ISCA 2016): 20.7 pJ per 256-bit flit per hop",
+                       "hw.noc.energy_per_bit_hop x link_width (ISAAC ISCA 2016 Table I router: 0.137 pJ/bit/hop)",
                        {"link_width_bits": self.link_width, "router_delay_cycles": self.router_delay,
                         "link_delay_cycles": self.link_delay, "topology": self.topology})]
 

@@ -225,6 +225,7 @@ class Network:
         """``check_tiles``: fail with a one-line error, before any device is built, when the network needs
         more tiles than the chip has (runs that cost the network on the chip)."""
         model = config.model
+        self.loss = model.loss
         declared = tuple(model.input_shape)
         if int(np.prod(declared)) != int(np.prod(input_shape)):
             raise ConfigError(source, "model.input_shape", f"{list(declared)} holds {int(np.prod(declared))} "
@@ -352,7 +353,7 @@ class Network:
         out, deps = self.forward(x, rec, train=True)
         loss, grad = loss_grad(out)
         if rec is not None:
-            deps = [rec.digital("exp", out.size, "backward", deps), rec.digital("add", out.size, "backward", deps)]
+            deps = self._record_loss(rec, out.size, deps)
         first_weights = min((layer.index for layer in self.matrix_layers), default=0)
         skip_grads: dict[int, tuple[np.ndarray, list[int]]] = {}
         for layer in reversed(self.layers):
@@ -371,6 +372,16 @@ class Network:
         for layer in self.matrix_layers:
             layer.update(rec)
         return loss
+
+    def _record_loss(self, rec: StepRecorder, outputs: int, deps) -> list[int]:
+        """The loss gradient's digital work: softmax cross-entropy takes an exp, a sum, a division and the
+        label's subtraction per output; squared error one subtraction per output."""
+        if self.loss == "cross_entropy":
+            exp = rec.digital("exp", outputs, "backward", deps)
+            total = rec.digital("add", outputs, "backward", [exp])
+            share = rec.digital("div", outputs, "backward", [total])
+            return [rec.digital("add", outputs, "backward", [share])]
+        return [rec.digital("add", outputs, "backward", deps)]
 
     def predict(self, x: np.ndarray, batch: int = 256) -> np.ndarray:
         """Outputs for ``x`` in batches of at most ``batch`` samples, fewer where a layer's im2col rows of a

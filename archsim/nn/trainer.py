@@ -10,6 +10,7 @@ import numpy as np
 from archsim.algorithms.recorder import StepRecorder
 from archsim.config.loader import RunConfig
 from archsim.errors import NonFiniteError
+from archsim.mapping.blocks import BlockLayout
 from archsim.nn import functional as F
 from archsim.nn.data import Dataset, load_dataset
 from archsim.nn.network import Network
@@ -38,6 +39,8 @@ class Trainer:
         self.data = load_dataset(self.config.dataset, self.config.training.seed, self.source)
         outputs = self.data.classes if self.data.task == "classification" else self.data.train_y.shape[1]
         self.network = Network(self.config, self.data.input_shape, outputs, self.source, check_tiles=self.record)
+        # the loss the task takes (loss_grad below); the network records its digital work
+        self.network.loss = "cross_entropy" if self.data.task == "classification" else "mse"
         self.shuffle_rng = np.random.default_rng([self.config.training.seed, 0x5EED])
         self.metric_name = "test_accuracy" if self.data.task == "classification" else "test_loss"
         hw = self.config.hw
@@ -58,9 +61,11 @@ class Trainer:
         """Steps the run will take: all epochs', or ``training.max_steps`` if fewer."""
         total = self.config.training.epochs * self.steps_per_epoch()
         return total if self.max_steps is None else min(total, self.max_steps)
+        self.digital_bits = hw.digital.word_bits
+        self.blocks = BlockLayout(hw.tile.rows, hw.tile.cols, self.network.arrays())
 
     def loss_grad(self, labels: np.ndarray) -> Callable:
-        loss = F.softmax_cross_entropy if self.data.task == "classification" else F.mean_squared_error
+        loss = F.softmax_cross_entropy if self.network.loss == "cross_entropy" else F.mean_squared_error
         if self.config.training.reduction == "mean":
             return lambda out: loss(out, labels)
         scale = float(len(labels))
@@ -85,7 +90,8 @@ class Trainer:
             if self.max_steps is not None and self.steps_done >= self.max_steps:
                 break
             index = order[start: start + batch]
-            rec = StepRecorder(self.in_bits, self.out_bits, transfer_bits=self.transfer_bits) if self.record else None
+            rec = (StepRecorder(self.in_bits, self.out_bits, self.digital_bits, self.transfer_bits, blocks=self.blocks)
+                   if self.record else None)
             try:
                 loss = self.network.train_step(self.data.train_x[index], self.loss_grad(self.data.train_y[index]),
                                                rec)
