@@ -48,6 +48,8 @@ class Trainer:
         self.in_bits = hw.io.serial_input_bits if hw.dac.mode == "bit_serial" else hw.dac.bits
         self.out_bits = hw.adc.bits
         self.transfer_bits = hw.adc.transfer_bits or hw.adc.bits
+        self.digital_bits = hw.digital.word_bits
+        self.blocks = BlockLayout(hw.tile.rows, hw.tile.cols, self.network.arrays())
         self.max_steps = self.config.training.max_steps
         self.steps_done = 0
 
@@ -61,8 +63,6 @@ class Trainer:
         """Steps the run will take: all epochs', or ``training.max_steps`` if fewer."""
         total = self.config.training.epochs * self.steps_per_epoch()
         return total if self.max_steps is None else min(total, self.max_steps)
-        self.digital_bits = hw.digital.word_bits
-        self.blocks = BlockLayout(hw.tile.rows, hw.tile.cols, self.network.arrays())
 
     def loss_grad(self, labels: np.ndarray) -> Callable:
         loss = F.softmax_cross_entropy if self.network.loss == "cross_entropy" else F.mean_squared_error
