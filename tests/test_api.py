@@ -31,8 +31,10 @@ def small_report() -> archsim.Report:
 
 
 def test_import_archsim_is_cheap_and_exports_the_api_lazily():
-    code = ("import sys, archsim; heavy = [m for m in ('numpy', 'numba', 'simpy', 'yaml', 'archsim.api') "
-            "if m in sys.modules]; print(heavy); print(archsim.simulate.__module__)")
+    code = (
+        "import sys, archsim; heavy = [m for m in ('numpy', 'numba', 'simpy', 'yaml', 'archsim.api') "
+        "if m in sys.modules]; print(heavy); print(archsim.simulate.__module__)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert result.stdout.splitlines() == ["[]", "archsim.api"]
 
@@ -105,8 +107,7 @@ def test_report_json_round_trip_and_plots(small_report, tmp_path):
     assert again == small_report
     assert archsim.Report.from_json(text) == small_report
     written = small_report.plot(tmp_path / "figures")
-    assert sorted(p.name for p in written) == ["energy_per_step.png", "latency_per_step.png",
-                                               "training_curve.png"]
+    assert sorted(p.name for p in written) == ["energy_per_step.png", "latency_per_step.png", "training_curve.png"]
     assert all(p.stat().st_size > 0 for p in written)
 
 
@@ -114,7 +115,7 @@ def test_a_run_without_costing_has_no_cost_accessors():
     report = archsim.simulate(costing=False, **SMALL)
     assert report.metric == report.per_epoch[-1]["metric"]
     with pytest.raises(ValueError, match="without costing"):
-        report.energy_pj
+        _ = report.energy_pj
 
 
 def test_archsim_run_reports_what_simulate_reports(small_report, tmp_path):
@@ -129,12 +130,13 @@ def test_archsim_run_reports_what_simulate_reports(small_report, tmp_path):
     assert without_wall_time(written) == without_wall_time(small_report.data)
 
 
-@pytest.mark.slow
 def test_sweep_runs_points_and_load_sweep_reads_them(tmp_path):
     spec = tmp_path / "sweep.yaml"
-    spec.write_text(f"workload: {ROOT / 'workloads' / 'fcn_digits.yaml'}\n"
-                    "set:\n  training.epochs: 1\n  dataset.max_train: 40\n"
-                    "grid:\n  hw.adc.bits: [6, 8]\n")
+    spec.write_text(
+        f"workload: {ROOT / 'workloads' / 'fcn_digits.yaml'}\n"
+        "set:\n  training.epochs: 1\n  dataset.max_train: 40\n"
+        "grid:\n  hw.adc.bits: [6, 8]\n"
+    )
     result = archsim.run_sweep(spec, tmp_path / "results.db", workers=1)
     assert (result.summary.done, result.summary.failed) == (2, 0)
     runs = result.done()
@@ -142,7 +144,7 @@ def test_sweep_runs_points_and_load_sweep_reads_them(tmp_path):
     for run in runs:
         assert run.report.data["hardware"]["adc_bits"] == run.params["hw.adc.bits"]
         assert run.report.energy_pj > 0
-    again = archsim.run_sweep(spec, tmp_path / "results.db", workers=1)   # nothing left to run
+    again = archsim.run_sweep(spec, tmp_path / "results.db", workers=1)  # nothing left to run
     assert (again.summary.done, again.summary.skipped) == (0, 2)
     with pytest.raises(ArchsimError, match="not a sweep results database"):
         list(archsim.load_sweep(spec))

@@ -36,13 +36,13 @@ def test_show_names_the_file_the_default_and_the_set_behind_each_value(capsys):
     rows = show(capsys, "--set", "hw.adc.bits=6", "--set", "model.layers.0.out=32")
     assert rows["hw.adc.bits"][:2] == ("6 bits", "--set")
     assert rows["hw.tile.rows"][:2] == ("256 rows", DEFAULT_HW)
-    assert rows["hw.adc.transfer_bits"][:2] == ("null", "default")        # in no file
+    assert rows["hw.adc.transfer_bits"][:2] == ("null", "default")  # in no file
     assert rows["training.epochs"][1] == str(Path("workloads") / "fcn_digits.yaml")
     assert rows["model.layers.0.out"][:2] == ("32 units", "--set")
     assert rows["model.layers.0.activation"][1] == str(Path("workloads") / "fcn_digits.yaml")
-    assert rows["model.layers.0.kernel"][1] == "default"                  # the layer's mapping omits it
+    assert rows["model.layers.0.kernel"][1] == "default"  # the layer's mapping omits it
     assert rows["hw.adc.bits"][2] == "ADC resolution"
-    assert rows["hw.array.read_time"][0] == "10ns"                        # quantities keep their unit
+    assert rows["hw.array.read_time"][0] == "10ns"  # quantities keep their unit
 
 
 def test_show_lists_every_resolved_key_with_its_value(capsys):
@@ -67,19 +67,21 @@ def test_show_lists_every_resolved_key_with_its_value(capsys):
 
 def test_show_follows_base_files_workload_overrides_and_presets(capsys, tmp_path):
     hw = tmp_path / "chip.yaml"
-    hw.write_text(f"base: {ROOT / 'hw_configs' / 'default.yaml'}\nadc:\n  bits: 6\n"
-                  "device:\n  preset: ecram\n  dw_min: 0.004\n")
+    hw.write_text(
+        f"base: {ROOT / 'hw_configs' / 'default.yaml'}\nadc:\n  bits: 6\ndevice:\n  preset: ecram\n  dw_min: 0.004\n"
+    )
     workload = tmp_path / "work.yaml"
-    workload.write_text(f"base: {ROOT / 'workloads' / 'fcn_digits.yaml'}\ntraining:\n  epochs: 2\n"
-                        "hw:\n  tile:\n    count: 128\n")
+    workload.write_text(
+        f"base: {ROOT / 'workloads' / 'fcn_digits.yaml'}\ntraining:\n  epochs: 2\nhw:\n  tile:\n    count: 128\n"
+    )
     rows = show(capsys, workload, "--hw", hw)
     assert rows["hw.adc.bits"][1] == str(hw)
-    assert rows["hw.tile.rows"][1] == DEFAULT_HW                          # from the base of the chip file
-    assert rows["hw.tile.count"][:2] == ("128 tiles", str(workload))      # the workload's hw override
+    assert rows["hw.tile.rows"][1] == DEFAULT_HW  # from the base of the chip file
+    assert rows["hw.tile.count"][:2] == ("128 tiles", str(workload))  # the workload's hw override
     assert rows["training.epochs"][:2] == ("2 epochs", str(workload))
     assert rows["training.lr"][1] == str(Path("workloads") / "fcn_digits.yaml")
-    assert rows["hw.device.gamma_up"][:2] == ("0.1153", "preset ecram")   # the preset's value, not the default
-    assert rows["hw.device.dw_min"][:2] == ("0.004", str(hw))             # the file overrides its preset
+    assert rows["hw.device.gamma_up"][:2] == ("0.1153", "preset ecram")  # the preset's value, not the default
+    assert rows["hw.device.dw_min"][:2] == ("0.004", str(hw))  # the file overrides its preset
 
 
 def test_show_of_a_hardware_file_shows_only_hw(capsys):
@@ -87,7 +89,7 @@ def test_show_of_a_hardware_file_shows_only_hw(capsys):
     assert all(key.startswith("hw.") for key in rows)
     assert rows["hw.tile.rows"][:2] == ("128 rows", str(Path("hw_configs") / "isaac_like.yaml"))
     assert rows["hw.adc.bits"][:2] == ("4 bits", "--set")
-    assert rows["hw.array.r_on"][1] == DEFAULT_HW                          # isaac_like's base
+    assert rows["hw.array.r_on"][1] == DEFAULT_HW  # isaac_like's base
 
 
 def test_explain_a_key(capsys):
@@ -125,8 +127,8 @@ def test_explain_an_unknown_key_is_one_error_line():
     result = run_cli("config", "explain", "hw.adc.bitz")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "error: config explain: hw.adc.bitz: unknown key; did you mean 'hw.adc.bits'? "
-        "(see `archsim config reference`)"]
+        "error: config explain: hw.adc.bitz: unknown key; did you mean 'hw.adc.bits'? (see `archsim config reference`)"
+    ]
 
 
 def test_show_of_a_bad_file_is_one_error_line(tmp_path):
@@ -134,5 +136,7 @@ def test_show_of_a_bad_file_is_one_error_line(tmp_path):
     bad.write_text("training:\n  epochz: 3\n")
     result = run_cli("config", "show", bad)
     assert result.returncode == 2
-    assert result.stderr.strip() == (f"error: {bad}: training.epochz: unknown key; did you mean 'epochs'? "
-                                     "(allowed: batch_size, epochs, lr, reduction, seed)")
+    assert result.stderr.strip() == (
+        f"error: {bad}: training.epochz: unknown key; did you mean 'epochs'? "
+        "(allowed: batch_size, epochs, lr, reduction, seed)"
+    )
