@@ -234,3 +234,22 @@ def test_configuration_reference_lists_every_key_once():
     assert "hw.adc" in sections and "model.layers.N" in sections
     # a quantity shows its SI unit and its default written with a unit
     assert "| `read_time` | float | s | `10ns` |" in rows["hw.array.read_time"]
+
+
+#: A path in backticks, optionally followed by ``: name`` (a symbol defined in that file).
+CITED = re.compile(r"`((?:archsim|tests|tools|hw_configs|workloads|docs)/[\w/.-]+\.(?:py|yaml|md))(?:: (\w+))?`")
+
+
+def test_files_and_names_the_docs_cite_exist():
+    """A file moved or a function renamed must show up here, not as a stale pointer in the docs."""
+    missing = []
+    for doc in sorted((ROOT / "docs").glob("*.md")):
+        for number, line in enumerate(doc.read_text(encoding="utf-8").splitlines(), 1):
+            for path, name in CITED.findall(line):
+                target = ROOT / path
+                where = f"docs/{doc.name}:{number}"
+                if not target.is_file():
+                    missing.append(f"{where}: {path} does not exist")
+                elif name and not re.search(rf"^\s*(def |class )?{name}\b", target.read_text(encoding="utf-8"), re.M):
+                    missing.append(f"{where}: {path} defines no {name}")
+    assert not missing, "\n".join(missing)
