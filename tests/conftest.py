@@ -44,15 +44,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if entry is not None:
             item.add_marker(pytest.mark.slow)
             used.add(entry)
-    # A renamed or deleted test must not silently leave the list: warn about entries of collected files
-    # that matched nothing.
+    # A renamed or deleted test must not silently leave the list: warn about entries that name a test of a
+    # collected file and matched nothing (unless -k narrowed the collection).
     collected_files = {item.path.name for item in items}
     for entry in SLOW_TESTS:
-        if entry not in used and entry.split("::")[0] in collected_files and "::" in entry:
-            names = {getattr(item, "originalname", None) or item.name for item in items
-                     if item.path.name == entry.split("::")[0]}
-            if entry.split("::")[1] not in names and not config.getoption("keyword"):
-                warnings.warn(pytest.PytestWarning(f"tests/conftest.py SLOW_TESTS: {entry} matches no test"))
+        file, _, test = entry.partition("::")
+        if test and entry not in used and file in collected_files and not config.getoption("keyword"):
+            warnings.warn(pytest.PytestWarning(f"tests/conftest.py SLOW_TESTS: {entry} matches no test"))
 
 
 def run_cli(*args, cwd=None, timeout=600):
