@@ -50,7 +50,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for entry in SLOW_TESTS:
         file, _, test = entry.partition("::")
         if test and entry not in used and file in collected_files and not config.getoption("keyword"):
-            warnings.warn(pytest.PytestWarning(f"tests/conftest.py SLOW_TESTS: {entry} matches no test"))
+            warnings.warn(pytest.PytestWarning(f"tests/conftest.py SLOW_TESTS: {entry} matches no test"), stacklevel=1)
 
 
 def run_cli(*args, cwd=None, timeout=600):
