@@ -182,22 +182,27 @@ class Report:
         """Mean span of each phase within a step (ns); phases overlap, so they need not sum to the step."""
         return {k: float(v) for k, v in self._per_step()["latency_ns_by_phase"].items()}
 
-    def energy(self, component: str | None = None, phase: str | None = None) -> float:
-        """Mean energy of one step (pJ), of one ``component`` or of one ``phase``."""
-        if component is not None and phase is not None:
-            raise ValueError("the report breaks energy down by component and by phase separately; give one")
-        table, name = (
-            (self.energy_pj_by_component, component)
-            if component is not None
-            else (self.energy_pj_by_phase, phase)
-            if phase is not None
-            else (None, None)
-        )
+    @property
+    def energy_pj_by_component_phase(self) -> dict[str, dict[str, float]]:
+        """Mean energy of one step by component, then phase (pJ), when the report carries that table
+        (``per_step.energy_pj_by_component_phase``); ``ValueError`` otherwise."""
+        table = self._per_step().get("energy_pj_by_component_phase")
         if table is None:
-            return self.energy_pj
-        if name not in table:
-            raise KeyError(f"{name!r} is not one of {', '.join(table)}")
-        return table[name]
+            raise ValueError("this report breaks energy down by component and by phase separately, not by both")
+        return {c: {p: float(v) for p, v in phases.items()} for c, phases in table.items()}
+
+    def energy(self, component: str | None = None, phase: str | None = None) -> float:
+        """Mean energy of one step (pJ): all of it, of one ``component``, of one ``phase``, or of both."""
+        if component is not None and phase is not None:
+            table = self.energy_pj_by_component_phase
+            _check_name(component, table)
+            _check_name(phase, table[component])
+            return table[component][phase]
+        if component is not None:
+            return _check_name(component, self.energy_pj_by_component)
+        if phase is not None:
+            return _check_name(phase, self.energy_pj_by_phase)
+        return self.energy_pj
 
     # -- per-epoch series and totals --------------------------------------------------------------------
     @property
@@ -256,6 +261,13 @@ class Report:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         return plot_run(self.data, out)
+
+
+def _check_name(name: str, table: dict) -> Any:
+    """``table[name]``, or a KeyError listing the names there are."""
+    if name not in table:
+        raise KeyError(f"{name!r} is not one of {', '.join(table)}")
+    return table[name]
 
 
 def simulate(

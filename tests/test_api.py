@@ -91,8 +91,9 @@ def test_report_accessors_read_the_report(small_report):
     mean_epoch_energy = sum(report.series("energy_pj_per_step")) / 2
     assert mean_epoch_energy == pytest.approx(report.energy_pj, rel=1e-9)
     assert report.totals["steps"] == 2 * 6
-    with pytest.raises(ValueError, match="by component and by phase separately"):
-        report.energy(component="adc", phase="update")
+    if "energy_pj_by_component_phase" not in data["per_step"]:
+        with pytest.raises(ValueError, match="by component and by phase separately"):
+            report.energy(component="adc", phase="update")
     with pytest.raises(KeyError, match="'adcs' is not one of"):
         report.energy(component="adcs")
     with pytest.raises(KeyError, match="not a per-epoch series"):
@@ -148,3 +149,20 @@ def test_sweep_runs_points_and_load_sweep_reads_them(tmp_path):
     assert (again.summary.done, again.summary.skipped) == (0, 2)
     with pytest.raises(ArchsimError, match="not a sweep results database"):
         list(archsim.load_sweep(spec))
+
+
+def test_energy_by_component_and_phase_reads_the_table_when_the_report_has_one():
+    per_step = {
+        "energy_pj": 6.0,
+        "energy_pj_by_component": {"adc": 4.0, "noc": 2.0},
+        "energy_pj_by_phase": {"forward": 5.0, "update": 1.0},
+        "energy_pj_by_component_phase": {
+            "adc": {"forward": 4.0, "update": 0.0},
+            "noc": {"forward": 1.0, "update": 1.0},
+        },
+    }
+    report = archsim.Report({"metric": {"name": "m", "final": 1.0, "per_epoch": [1.0]}, "per_step": per_step})
+    assert report.energy(component="noc", phase="update") == 1.0
+    assert report.energy(component="adc") == 4.0 and report.energy(phase="forward") == 5.0 and report.energy() == 6.0
+    with pytest.raises(KeyError, match="'backward' is not one of forward, update"):
+        report.energy(component="adc", phase="backward")
