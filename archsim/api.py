@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -42,6 +42,7 @@ OVERRIDES_SOURCE = "(overrides)"
 # ---------------------------------------------------------------------------------------------------------------
 # configuration
 # ---------------------------------------------------------------------------------------------------------------
+
 
 def _set_text(key: str, value: Any) -> str:
     """``key=value`` as ``--set`` takes it; the value written as a YAML scalar or flow collection."""
@@ -78,8 +79,12 @@ def _check_keys(sets: list[str]) -> None:
         raise ConfigError(OVERRIDES_SOURCE, key, f"expected a dotted key path such as hw.adc.bits{hint}")
 
 
-def load_config(workload: str | Path | None = None, *, hw: str | Path | None = None,
-                overrides: Mapping[str, Any] | Iterable[str] = ()) -> "RunConfig":
+def load_config(
+    workload: str | Path | None = None,
+    *,
+    hw: str | Path | None = None,
+    overrides: Mapping[str, Any] | Iterable[str] = (),
+) -> RunConfig:
     """Resolve a run's configuration as ``archsim run`` does: ``workload`` (default
     ``workloads/fcn_digits.yaml``; a ``config.resolved.yaml`` works too), ``hw`` (default
     ``hw_configs/default.yaml``) and ``overrides`` (``{"hw.adc.bits": 6}`` or ``["hw.adc.bits=6"]``)."""
@@ -90,7 +95,7 @@ def load_config(workload: str | Path | None = None, *, hw: str | Path | None = N
     return load_run_config(workload, hw, sets)
 
 
-def with_overrides(config: "RunConfig", overrides: Mapping[str, Any] | Iterable[str]) -> "RunConfig":
+def with_overrides(config: RunConfig, overrides: Mapping[str, Any] | Iterable[str]) -> RunConfig:
     """A copy of ``config`` with ``overrides`` applied and the whole tree validated again."""
     from archsim.config.loader import RunConfig, _apply_set, parse_set
     from archsim.config.schema import Provenance, build, to_plain
@@ -111,6 +116,7 @@ def with_overrides(config: "RunConfig", overrides: Mapping[str, Any] | Iterable[
 # simulation and its report
 # ---------------------------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Report:
     """What one run reports: the metric, per-step latency and energy (by component and phase), per-epoch
@@ -118,7 +124,7 @@ class Report:
     names (``_pj``, ``_ns``). Cost accessors raise ``ValueError`` for a run simulated with ``costing=False``."""
 
     data: dict
-    config: "RunConfig | None" = field(default=None, compare=False, repr=False)
+    config: RunConfig | None = field(default=None, compare=False, repr=False)
 
     # -- accuracy ---------------------------------------------------------------------------------------
     @property
@@ -176,17 +182,27 @@ class Report:
         """Mean span of each phase within a step (ns); phases overlap, so they need not sum to the step."""
         return {k: float(v) for k, v in self._per_step()["latency_ns_by_phase"].items()}
 
-    def energy(self, component: str | None = None, phase: str | None = None) -> float:
-        """Mean energy of one step (pJ), of one ``component`` or of one ``phase``."""
-        if component is not None and phase is not None:
-            raise ValueError("the report breaks energy down by component and by phase separately; give one")
-        table, name = ((self.energy_pj_by_component, component) if component is not None else
-                       (self.energy_pj_by_phase, phase) if phase is not None else (None, None))
+    @property
+    def energy_pj_by_component_phase(self) -> dict[str, dict[str, float]]:
+        """Mean energy of one step by component, then phase (pJ), when the report carries that table
+        (``per_step.energy_pj_by_component_phase``); ``ValueError`` otherwise."""
+        table = self._per_step().get("energy_pj_by_component_phase")
         if table is None:
-            return self.energy_pj
-        if name not in table:
-            raise KeyError(f"{name!r} is not one of {', '.join(table)}")
-        return table[name]
+            raise ValueError("this report breaks energy down by component and by phase separately, not by both")
+        return {c: {p: float(v) for p, v in phases.items()} for c, phases in table.items()}
+
+    def energy(self, component: str | None = None, phase: str | None = None) -> float:
+        """Mean energy of one step (pJ): all of it, of one ``component``, of one ``phase``, or of both."""
+        if component is not None and phase is not None:
+            table = self.energy_pj_by_component_phase
+            _check_name(component, table)
+            _check_name(phase, table[component])
+            return table[component][phase]
+        if component is not None:
+            return _check_name(component, self.energy_pj_by_component)
+        if phase is not None:
+            return _check_name(phase, self.energy_pj_by_phase)
+        return self.energy_pj
 
     # -- per-epoch series and totals --------------------------------------------------------------------
     @property
@@ -197,7 +213,7 @@ class Report:
         losses = self.data.get("train_loss", {}).get("per_epoch", [None] * len(metrics))
         costs = self.data.get("per_epoch_step") or []
         rows = []
-        for index, (metric, loss) in enumerate(zip(metrics, losses)):
+        for index, (metric, loss) in enumerate(zip(metrics, losses, strict=False)):
             row = {"epoch": index + 1, "metric": metric, "train_loss": loss}
             if index < len(costs):
                 row["energy_pj_per_step"] = costs[index]["energy_pj"]
@@ -230,7 +246,7 @@ class Report:
         return text
 
     @classmethod
-    def from_json(cls, path_or_text: str | Path) -> "Report":
+    def from_json(cls, path_or_text: str | Path) -> Report:
         """Read a ``report.json`` written by ``archsim run`` or :meth:`to_json`."""
         text = str(path_or_text)
         if not text.lstrip().startswith("{"):
@@ -247,9 +263,23 @@ class Report:
         return plot_run(self.data, out)
 
 
-def simulate(config: "RunConfig | str | Path | None" = None, *, out: str | Path | None = None,
-             progress: bool = False, trace: bool = False, costing: bool = True, source: str | None = None,
-             **overrides: Any) -> Report:
+def _check_name(name: str, table: dict) -> Any:
+    """``table[name]``, or a KeyError listing the names there are."""
+    if name not in table:
+        raise KeyError(f"{name!r} is not one of {', '.join(table)}")
+    return table[name]
+
+
+def simulate(
+    config: RunConfig | str | Path | None = None,
+    *,
+    out: str | Path | None = None,
+    progress: bool = False,
+    trace: bool = False,
+    costing: bool = True,
+    source: str | None = None,
+    **overrides: Any,
+) -> Report:
     """Train and cost ``config`` (a :class:`RunConfig`, a workload path, or None for the defaults) with
     ``overrides`` applied; returns its :class:`Report`.
 
@@ -266,8 +296,14 @@ def simulate(config: "RunConfig | str | Path | None" = None, *, out: str | Path 
             source = str(config)
         config = load_config(config)
     config = with_overrides(config, overrides)
-    data = execute(config, None if out is None else Path(out), progress=progress, trace=trace,
-                   source=source or "workload", costing=costing)
+    data = execute(
+        config,
+        None if out is None else Path(out),
+        progress=progress,
+        trace=trace,
+        source=source or "workload",
+        costing=costing,
+    )
     return Report(data, config)
 
 
@@ -275,17 +311,18 @@ def simulate(config: "RunConfig | str | Path | None" = None, *, out: str | Path 
 # sweeps
 # ---------------------------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class SweepRun:
     """One recorded point of a sweep: its swept parameters, status and (when done) its report."""
 
     run_id: str
-    status: str                      # "done" or "failed"
-    params: dict[str, Any]           # swept key path -> value
-    report: Report | None            # None when the point failed
+    status: str  # "done" or "failed"
+    params: dict[str, Any]  # swept key path -> value
+    report: Report | None  # None when the point failed
     error: str | None
     seed: int | None
-    config_yaml: str                 # the resolved configuration the point ran
+    config_yaml: str  # the resolved configuration the point ran
 
 
 @dataclass
@@ -293,7 +330,7 @@ class SweepResult:
     """A sweep's results database: the runs recorded in it, and the counts of the invocation that ran it."""
 
     db: Path
-    summary: "SweepSummary | None" = None
+    summary: SweepSummary | None = None
 
     def runs(self) -> list[SweepRun]:
         return list(load_sweep(self.db))
@@ -313,13 +350,20 @@ def load_sweep(db: str | Path) -> Iterator[SweepRun]:
     with ResultStore(path, create=False) as store:
         rows = list(store.rows())
     for row in rows:
-        yield SweepRun(run_id=row["run_id"], status=row["status"], params=row["params"],
-                       report=Report(row["report"]) if row["report"] else None, error=row["error"],
-                       seed=row["seed"], config_yaml=row["config"])
+        yield SweepRun(
+            run_id=row["run_id"],
+            status=row["status"],
+            params=row["params"],
+            report=Report(row["report"]) if row["report"] else None,
+            error=row["error"],
+            seed=row["seed"],
+            config_yaml=row["config"],
+        )
 
 
-def run_sweep(spec: str | Path, db: str | Path = "results.db", *, workers: int | None = None,
-              scheduler: str | None = None) -> SweepResult:
+def run_sweep(
+    spec: str | Path, db: str | Path = "results.db", *, workers: int | None = None, scheduler: str | None = None
+) -> SweepResult:
     """Run the sweep file ``spec`` (see ``workloads/sweeps/README.md``) as ``archsim sweep`` does: every point
     validated first, points already done in ``db`` skipped, the rest on ``workers`` local processes (default:
     one per core) or on the Dask cluster at ``scheduler``. Returns the database's results."""

@@ -101,27 +101,37 @@ def diagram_problems(actual, documented) -> list[str]:
         if source == "__init__" and target == "api":
             continue  # the package root re-exports the API lazily
         if source in UNIVERSAL:
-            problems.append(f"{sites[0][1]}: archsim.{source} must import nothing from archsim (but the API), "
-                            f"yet imports {sites[0][0]}")
+            problems.append(
+                f"{sites[0][1]}: archsim.{source} must import nothing from archsim (but the API), "
+                f"yet imports {sites[0][0]}"
+            )
             continue
         if target in UNIVERSAL:
             continue
         if (source, target) not in documented:
             module, where = sites[0]
-            problems.append(f"{where}: {source} imports {module}, but docs/architecture.md has no edge "
-                            f"'{source} --> {target}': remove the import or add the edge and say why")
+            problems.append(
+                f"{where}: {source} imports {module}, but docs/architecture.md has no edge "
+                f"'{source} --> {target}': remove the import or add the edge and say why"
+            )
             continue
         allowed = documented[(source, target)]
         if allowed is not None:
             for module, where in sites:
-                if not any(module == f"archsim.{target}.{name}" or module.startswith(f"archsim.{target}.{name}.")
-                           for name in allowed):
-                    problems.append(f"{where}: {source} imports {module}; the dotted edge '{source} -.-> {target}' "
-                                    f"allows only {', '.join(allowed)}")
-    for (source, target) in sorted(documented):
+                if not any(
+                    module == f"archsim.{target}.{name}" or module.startswith(f"archsim.{target}.{name}.")
+                    for name in allowed
+                ):
+                    problems.append(
+                        f"{where}: {source} imports {module}; the dotted edge '{source} -.-> {target}' "
+                        f"allows only {', '.join(allowed)}"
+                    )
+    for source, target in sorted(documented):
         if (source, target) not in actual:
-            problems.append(f"docs/architecture.md shows '{source} --> {target}' but no module of {source} "
-                            f"imports {target}: remove the edge")
+            problems.append(
+                f"docs/architecture.md shows '{source} --> {target}' but no module of {source} "
+                f"imports {target}: remove the edge"
+            )
     return problems
 
 
@@ -153,13 +163,16 @@ def _reaches(edges, start: str) -> set[str]:
     return seen
 
 
-@pytest.mark.parametrize("side, forbidden", [
-    ("engine", {"devices", "analog", "algorithms", "nn"}),
-    ("hw", {"devices", "analog", "algorithms", "nn", "engine"}),
-    ("mapping", {"devices", "analog", "algorithms", "nn", "engine"}),
-    ("devices", {"engine", "hw", "mapping", "algorithms", "nn", "analog"}),
-    ("analog", {"engine", "hw", "mapping", "algorithms", "nn"}),
-])
+@pytest.mark.parametrize(
+    "side, forbidden",
+    [
+        ("engine", {"devices", "analog", "algorithms", "nn"}),
+        ("hw", {"devices", "analog", "algorithms", "nn", "engine"}),
+        ("mapping", {"devices", "analog", "algorithms", "nn", "engine"}),
+        ("devices", {"engine", "hw", "mapping", "algorithms", "nn", "analog"}),
+        ("analog", {"engine", "hw", "mapping", "algorithms", "nn"}),
+    ],
+)
 def test_the_two_sides_stay_apart(side, forbidden):
     """The invariants architecture.md states, over the transitive closure of the (checked) diagram."""
     reached = _reaches(documented_edges(), side) & forbidden
@@ -197,7 +210,8 @@ def test_configuration_reference_is_generated_from_the_schema():
 
     written = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
     assert written == reference_markdown(), (
-        "docs/configuration.md differs from the schema: run `archsim config reference > docs/configuration.md`")
+        "docs/configuration.md differs from the schema: run `archsim config reference > docs/configuration.md`"
+    )
 
 
 def test_configuration_reference_lists_every_key_once():
@@ -220,3 +234,22 @@ def test_configuration_reference_lists_every_key_once():
     assert "hw.adc" in sections and "model.layers.N" in sections
     # a quantity shows its SI unit and its default written with a unit
     assert "| `read_time` | float | s | `10ns` |" in rows["hw.array.read_time"]
+
+
+#: A path in backticks, optionally followed by ``: name`` (a symbol defined in that file).
+CITED = re.compile(r"`((?:archsim|tests|tools|hw_configs|workloads|docs)/[\w/.-]+\.(?:py|yaml|md))(?:: (\w+))?`")
+
+
+def test_files_and_names_the_docs_cite_exist():
+    """A file moved or a function renamed must show up here, not as a stale pointer in the docs."""
+    missing = []
+    for doc in sorted((ROOT / "docs").glob("*.md")):
+        for number, line in enumerate(doc.read_text(encoding="utf-8").splitlines(), 1):
+            for path, name in CITED.findall(line):
+                target = ROOT / path
+                where = f"docs/{doc.name}:{number}"
+                if not target.is_file():
+                    missing.append(f"{where}: {path} does not exist")
+                elif name and not re.search(rf"^\s*(def |class )?{name}\b", target.read_text(encoding="utf-8"), re.M):
+                    missing.append(f"{where}: {path} defines no {name}")
+    assert not missing, "\n".join(missing)

@@ -12,9 +12,10 @@ import dataclasses
 import difflib
 import types
 import typing
+from collections.abc import Iterator
 from dataclasses import fields, is_dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 
@@ -38,14 +39,15 @@ LIST_INDEX = "N"  # how the reference spells the index of a list of sections (mo
 # the schema, walked
 # ---------------------------------------------------------------------------------------------------------------
 
+
 @dataclasses.dataclass(frozen=True)
 class Key:
     """One leaf of the schema: where it is, what it is, and (for a resolved tree) its value."""
 
-    path: tuple                 # e.g. ("hw", "adc", "bits") or ("model", "layers", 0, "out")
+    path: tuple  # e.g. ("hw", "adc", "bits") or ("model", "layers", 0, "out")
     field: dataclasses.Field
     type: Any
-    owner: type                 # the dataclass section declaring the field
+    owner: type  # the dataclass section declaring the field
     value: Any = None
 
     @property
@@ -63,11 +65,15 @@ def _root_class() -> type:
     return RunConfig
 
 
+def _is_section(tp: Any) -> bool:
+    return isinstance(tp, type) and is_dataclass(tp)
+
+
 def _list_item_class(tp: Any) -> type | None:
     """The section class of a ``list[Section]`` field, else None."""
     if typing.get_origin(tp) is list:
         (item,) = typing.get_args(tp)
-        if is_dataclass(item):
+        if _is_section(item):
             return item
     return None
 
@@ -79,7 +85,7 @@ def schema_keys(cls: type | None = None, prefix: tuple = ()) -> Iterator[Key]:
     for f in fields(cls):
         tp = hints[f.name]
         path = prefix + (f.name,)
-        if is_dataclass(tp):
+        if _is_section(tp):
             yield from schema_keys(tp, path)
             continue
         yield Key(path, f, tp, cls)
@@ -114,10 +120,10 @@ def sections(cls: type | None = None, prefix: tuple = ()) -> Iterator[tuple[tupl
     hints = typing.get_type_hints(cls)
     for f in fields(cls):
         tp = hints[f.name]
-        item = tp if is_dataclass(tp) else _list_item_class(tp)
+        item = tp if _is_section(tp) else _list_item_class(tp)
         if item is None:
             continue
-        path = prefix + ((f.name,) if is_dataclass(tp) else (f.name, LIST_INDEX))
+        path = prefix + ((f.name,) if _is_section(tp) else (f.name, LIST_INDEX))
         yield path, item, f.metadata.get("desc", "")
         yield from sections(item, path)
 
@@ -125,6 +131,7 @@ def sections(cls: type | None = None, prefix: tuple = ()) -> Iterator[tuple[tupl
 # ---------------------------------------------------------------------------------------------------------------
 # formatting, from the field's metadata
 # ---------------------------------------------------------------------------------------------------------------
+
 
 def type_name(tp: Any) -> str:
     origin = typing.get_origin(tp)
@@ -170,8 +177,8 @@ def default_of(key: Key) -> Any:
     f = key.field
     if f.default is not dataclasses.MISSING:
         return f.default
-    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-        return f.default_factory()  # type: ignore[misc]
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
     return None
 
 
@@ -194,6 +201,7 @@ def allowed_of(meta: dict) -> str:
 # origins: which source set each value
 # ---------------------------------------------------------------------------------------------------------------
 
+
 def _mark(origins: dict, path: tuple, value: Any, source: str) -> None:
     """Record that ``source`` set ``value`` at ``path``, as the loader's merge applies it."""
     if isinstance(value, dict):
@@ -209,8 +217,9 @@ def _mark(origins: dict, path: tuple, value: Any, source: str) -> None:
         origins[path] = source
 
 
-def value_origins(workload: str | Path | None, hw: str | Path | None, sets: list[str],
-                  hw_only: bool = False) -> dict[tuple, str]:
+def value_origins(
+    workload: str | Path | None, hw: str | Path | None, sets: list[str], hw_only: bool = False
+) -> dict[tuple, str]:
     """key path -> the file (or ``--set``) that set it last, replaying the loader's precedence: hardware
     file (and its bases), workload file (and its bases, with any ``hw:`` overrides), ``--set``. With
     ``hw_only`` there is no workload and ``--set`` keys may omit ``hw.``, as for ``load_hw_config``."""
@@ -220,8 +229,9 @@ def value_origins(workload: str | Path | None, hw: str | Path | None, sets: list
     for file, data in loader._load_chain(loader.find_file(hw or loader.DEFAULT_HW, loader.HW_DIR)):
         _mark(origins, ("hw",), data, file)
     if not hw_only:
-        for file, data in loader._load_chain(loader.find_file(workload or loader.DEFAULT_WORKLOAD,
-                                                              loader.WORKLOAD_DIR)):
+        for file, data in loader._load_chain(
+            loader.find_file(workload or loader.DEFAULT_WORKLOAD, loader.WORKLOAD_DIR)
+        ):
             _mark(origins, (), data, file)
     for assignment in sets:
         parts, value = loader.parse_set(assignment)
@@ -261,6 +271,7 @@ def _display(source: str) -> str:
 # the three subcommands
 # ---------------------------------------------------------------------------------------------------------------
 
+
 def show_lines(workload: str | None, hw: str | None, sets: list[str]) -> list[str]:
     """The ``config show`` listing: ``key = value unit  [origin]  description`` for every resolved key."""
     from archsim.cli.validate import is_hw_file
@@ -291,8 +302,7 @@ def show_lines(workload: str | None, hw: str | None, sets: list[str]) -> list[st
     width_key = max(len(r[0]) for r in rows)
     width_value = min(max(len(r[1]) for r in rows), 40)
     width_origin = max(len(r[2]) for r in rows)
-    return [f"{k:<{width_key}} = {v:<{width_value}}  [{o}]{' ' * (width_origin - len(o))}  {d}"
-            for k, v, o, d in rows]
+    return [f"{k:<{width_key}} = {v:<{width_value}}  [{o}]{' ' * (width_origin - len(o))}  {d}" for k, v, o, d in rows]
 
 
 def _lookup(dotted: str) -> tuple[list[Key], tuple | None]:
@@ -318,25 +328,35 @@ def explain_lines(dotted: str) -> list[str]:
         out = [f"{'.'.join(section_path)}: section — {desc}"]
         width = max(len(k.path[-1]) for k in keys)
         for k in keys:
-            out.append(f"  {k.path[-1]:<{width}}  {type_name(k.type)}, {unit_of(k.meta)}, default "
-                       f"{format_value(default_of(k), k.meta)}: {k.meta.get('desc', '')}")
+            out.append(
+                f"  {k.path[-1]:<{width}}  {type_name(k.type)}, {unit_of(k.meta)}, default "
+                f"{format_value(default_of(k), k.meta)}: {k.meta.get('desc', '')}"
+            )
         return out
     (key,) = keys
     meta = key.meta
-    lines = [f"{key.dotted}",
-             f"  description: {meta.get('desc', '')}",
-             f"  type:        {type_name(key.type)}",
-             f"  unit:        {unit_of(meta)}" + ("  (write it with a unit, e.g. "
-                                                  f"{format_value(default_of(key), meta)})" if meta.get("kind")
-                                                  and default_of(key) is not None else ""),
-             f"  default:     {format_value(default_of(key), meta)}"]
+    lines = [
+        f"{key.dotted}",
+        f"  description: {meta.get('desc', '')}",
+        f"  type:        {type_name(key.type)}",
+        f"  unit:        {unit_of(meta)}"
+        + (
+            f"  (write it with a unit, e.g. {format_value(default_of(key), meta)})"
+            if meta.get("kind") and default_of(key) is not None
+            else ""
+        ),
+        f"  default:     {format_value(default_of(key), meta)}",
+    ]
     if allowed_of(meta):
         lines.append(f"  allowed:     {allowed_of(meta)}")
     lines.append(f"  source:      {meta.get('source') or '-'}")
     presets = getattr(key.owner, "PRESETS", None)
     if presets:
-        changed = [f"{name}={format_value(values[key.path[-1]], meta)}" for name, values in sorted(presets.items())
-                   if key.path[-1] in values]
+        changed = [
+            f"{name}={format_value(values[key.path[-1]], meta)}"
+            for name, values in sorted(presets.items())
+            if key.path[-1] in values
+        ]
         if changed:
             lines.append(f"  presets:     {', '.join(changed)}")
     return lines
@@ -348,17 +368,23 @@ def _cell(text: Any) -> str:
 
 def reference_markdown() -> str:
     """docs/configuration.md: every section and key of the schema, generated."""
-    out = ["# Configuration reference", "",
-           "<!-- Generated by `archsim config reference > docs/configuration.md` from the schema in archsim/config/;",
-           "     do not edit by hand: tests/test_docs.py fails when this file and the schema differ. -->", "",
-           "A run resolves one tree: `hw` from a hardware file (`hw_configs/`), `model`, `dataset`, `training` and "
-           "`algorithm` from a workload file (`workloads/`, which may also carry `hw:` overrides), then `--set "
-           "key.path=value` overrides, in that order. Unknown keys are errors. A quantity with a physical unit "
-           "(*unit* below is its SI unit) must be written with a unit, e.g. `10ns`, `1.2GHz`, `1.5pJ`, `0.5V`; "
-           "other numbers are bare, in the unit shown (`1`: dimensionless, `-`: not a number). Items of a list of "
-           "sections are addressed by index: `model.layers.0.out`.", "",
-           "`archsim config show FILE` prints a resolved configuration with the origin of every value; "
-           "`archsim config explain KEY` prints one key.", ""]
+    out = [
+        "# Configuration reference",
+        "",
+        "<!-- Generated by `archsim config reference > docs/configuration.md` from the schema in archsim/config/;",
+        "     do not edit by hand: tests/test_docs.py fails when this file and the schema differ. -->",
+        "",
+        "A run resolves one tree: `hw` from a hardware file (`hw_configs/`), `model`, `dataset`, `training` and "
+        "`algorithm` from a workload file (`workloads/`, which may also carry `hw:` overrides), then `--set "
+        "key.path=value` overrides, in that order. Unknown keys are errors. A quantity with a physical unit "
+        "(*unit* below is its SI unit) must be written with a unit, e.g. `10ns`, `1.2GHz`, `1.5pJ`, `0.5V`; "
+        "other numbers are bare, in the unit shown (`1`: dimensionless, `-`: not a number). Items of a list of "
+        "sections are addressed by index: `model.layers.0.out`.",
+        "",
+        "`archsim config show FILE` prints a resolved configuration with the origin of every value; "
+        "`archsim config explain KEY` prints one key.",
+        "",
+    ]
     keys = list(schema_keys())
     for path, cls, desc in sections():
         own = [k for k in keys if k.path[:-1] == path]
@@ -373,14 +399,18 @@ def reference_markdown() -> str:
         out.append("| key | type | unit | default | allowed | description | source |")
         out.append("|---|---|---|---|---|---|---|")
         for k in own:
-            out.append(f"| `{k.path[-1]}` | {_cell(type_name(k.type))} | {_cell(unit_of(k.meta))} | "
-                       f"`{_cell(format_value(default_of(k), k.meta))}` | {_cell(allowed_of(k.meta))} | "
-                       f"{_cell(k.meta.get('desc'))} | {_cell(k.meta.get('source'))} |")
+            out.append(
+                f"| `{k.path[-1]}` | {_cell(type_name(k.type))} | {_cell(unit_of(k.meta))} | "
+                f"`{_cell(format_value(default_of(k), k.meta))}` | {_cell(allowed_of(k.meta))} | "
+                f"{_cell(k.meta.get('desc'))} | {_cell(k.meta.get('source'))} |"
+            )
         out.append("")
         presets = getattr(cls, "PRESETS", None)
         if presets:
-            out.append(f"Presets of `{title}.preset` (values each one sets; citations in the module that "
-                       f"defines them, `{_module_file(presets, cls)}`):")
+            out.append(
+                f"Presets of `{title}.preset` (values each one sets; citations in the module that "
+                f"defines them, `{_module_file(presets, cls)}`):"
+            )
             out.append("")
             meta_of = {k.path[-1]: k.meta for k in own}
             for name, values in presets.items():
@@ -405,13 +435,21 @@ def _module_file(presets: dict, cls: type) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     commands = parser.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)
     show = commands.add_parser("show", help="the resolved configuration with the origin of every value")
-    show.add_argument("file", nargs="?", default=None,
-                      help="workload YAML (default: workloads/fcn_digits.yaml) or a hardware YAML")
+    show.add_argument(
+        "file", nargs="?", default=None, help="workload YAML (default: workloads/fcn_digits.yaml) or a hardware YAML"
+    )
     show.add_argument("--hw", default=None, help="hardware YAML (default: hw_configs/default.yaml)")
-    show.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY.PATH=VALUE",
-                      help="override one field, e.g. --set hw.adc.bits=6 (repeatable)")
-    explain = commands.add_parser("explain", help="type, unit, default, allowed values, description and source "
-                                                  "of one key or section")
+    show.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override one field, e.g. --set hw.adc.bits=6 (repeatable)",
+    )
+    explain = commands.add_parser(
+        "explain", help="type, unit, default, allowed values, description and source of one key or section"
+    )
     explain.add_argument("key", help="dotted key, e.g. hw.adc.bits, model.layers.0.out, or a section: hw.adc")
     commands.add_parser("reference", help="the Markdown reference of every key (docs/configuration.md)")
 
