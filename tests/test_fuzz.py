@@ -38,8 +38,10 @@ TINY = ["dataset.max_train=20", "training.epochs=1", "model.layers=[{out: 8, act
 
 
 def budget(fast: int, full: int):
-    """Fast tier: ``fast`` fixed examples; CI: ``full`` random ones."""
-    return settings(max_examples=full if IN_CI else fast, deadline=None, derandomize=not IN_CI, database=None,
+    """Fast tier: ``fast`` fixed examples; CI: ``full`` random ones (ARCHSIM_FUZZ_EXAMPLES overrides both)."""
+    chosen = full if IN_CI else fast
+    chosen = int(os.environ.get("ARCHSIM_FUZZ_EXAMPLES", chosen))
+    return settings(max_examples=chosen, deadline=None, derandomize=not IN_CI, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                            HealthCheck.data_too_large, HealthCheck.filter_too_much])
 
