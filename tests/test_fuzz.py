@@ -38,8 +38,10 @@ TINY = ["dataset.max_train=20", "training.epochs=1", "model.layers=[{out: 8, act
 
 
 def budget(fast: int, full: int):
-    """Fast tier: ``fast`` fixed examples; CI: ``full`` random ones."""
-    return settings(max_examples=full if IN_CI else fast, deadline=None, derandomize=not IN_CI, database=None,
+    """Fast tier: ``fast`` fixed examples; CI: ``full`` random ones (ARCHSIM_FUZZ_EXAMPLES overrides both)."""
+    chosen = full if IN_CI else fast
+    chosen = int(os.environ.get("ARCHSIM_FUZZ_EXAMPLES", chosen))
+    return settings(max_examples=chosen, deadline=None, derandomize=not IN_CI, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                            HealthCheck.data_too_large, HealthCheck.filter_too_much])
 
@@ -302,3 +304,17 @@ def test_whole_run_at_extremes_reports_finite_numbers_or_fails_in_one_line(sets)
 
 def test_guard_error_is_an_archsim_error():
     assert issubclass(NonFiniteError, ArchsimError)
+
+
+def test_device_response_of_an_overflowing_device_is_finite_or_one_line(tmp_path):
+    """The issue's example: every CSV row was nan with exit status 0."""
+    csv_path = tmp_path / "dr.csv"
+    result = run_inprocess("device-response", "--pulses", "10", "--cycles", "1", "--devices", "5", "--csv", csv_path,
+                           "--set", "hw.device.model=exponential", "--set", "hw.device.w_max=0.01", "--set",
+                           "hw.device.w_min=-1.0", "--set", "hw.device.gamma_up=10", "--set", "hw.device.gamma_down=10")
+    assert_contract(result)
+    if result.returncode == 0:
+        rows = csv_path.read_text().splitlines()[1:]
+        assert rows and all(math.isfinite(float(v)) for row in rows for v in row.split(",")[2:])
+    else:
+        assert "became non-finite" in result.stderr and not csv_path.exists()

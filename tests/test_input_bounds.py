@@ -183,7 +183,7 @@ def test_malformed_scheduler_fails_at_once(tmp_path):
 
 
 @pytest.mark.parametrize("assignment,expected", [
-    ("hw.tile.count=1000000", "hw.tile.count: 1000000 is out of range; expected a value in [1, 65536]"),
+    ("hw.tile.count=1000000", "hw.tile.count: 1000000 is out of range; expected a value in [1, 4096]"),
     ("hw.tile.rows=100000", "hw.tile.rows: 100000 is out of range"),
     ("algorithm.n_reads_per_transfer=1000000000", "algorithm.n_reads_per_transfer: 1000000000 is out of range"),
     ("dataset.lsq_samples=1000000000", "dataset.lsq_samples: 1000000000 is out of range"),
@@ -207,7 +207,7 @@ def test_network_size_is_checked_before_allocation(tmp_path, monkeypatch):
         raise AssertionError("a store was allocated for a network that is too large")
 
     monkeypatch.setattr(network, "make_store", refuse)
-    hw = write(tmp_path, "big.yaml", "tile:\n  count: 65536\n  rows: 4096\n  cols: 4096\n")
+    hw = write(tmp_path, "big.yaml", "tile:\n  count: 4096\n  rows: 4096\n  cols: 4096\n")
     line = one_error_line(run_inprocess("run", WORKLOAD, "--hw", hw, "--no-progress", "--out", tmp_path / "o",
                                         "--set", "model.layers=[{out: 60000}, {out: 60000}, {out: 10}]"))
     assert line.startswith("error: --set: model.layers.1: the network has more than 20000000 weights"), line

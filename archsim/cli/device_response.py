@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from archsim.errors import ArchsimError
+from archsim.report.output_folder import atomic_file
 
 NAME = "device-response"
 HELP = "pulse response of a population of devices (CSV, optional plot)"
@@ -76,17 +77,19 @@ def main(args: argparse.Namespace) -> int:
     directions = np.tile(np.repeat(np.array([1, -1], dtype=np.int8), args.pulses), args.cycles)
     mean, std = pulse_protocol(state, device_model(device), directions, seed_key(seed, 2))
 
-    try:
-        with csv_path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["pulse", "direction", "mean_w", "std_w"])
-            for step in range(steps):
-                writer.writerow([step + 1, "up" if directions[step] > 0 else "down", repr(float(mean[step])),
-                                 repr(float(std[step]))])
-    except OSError as exc:
-        raise ArchsimError(f"--csv: cannot write {str(csv_path)!r}: {exc.strerror or exc}") from None
+    if not (np.isfinite(mean).all() and np.isfinite(std).all()):
+        step = int(np.argmin(np.isfinite(mean) & np.isfinite(std)))
+        raise ArchsimError(f"hw.device: the weights became non-finite (NaN or inf) at pulse {step + 1}; the device "
+                           "parameters are outside the range the simulation can follow")
+    with atomic_file(csv_path, "--csv") as temporary, temporary.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["pulse", "direction", "mean_w", "std_w"])
+        for step in range(steps):
+            writer.writerow([step + 1, "up" if directions[step] > 0 else "down", repr(float(mean[step])),
+                             repr(float(std[step]))])
     if args.plot:
-        _plot(Path(args.plot), mean, std, directions, device, args)
+        with atomic_file(args.plot, "--plot") as temporary:
+            _plot(temporary, mean, std, directions, device, args)
     print(f"device-response: {device.model}, {args.devices} devices, {args.cycles} x ({args.pulses} up + "
           f"{args.pulses} down) pulses -> {csv_path}" + (f", {args.plot}" if args.plot else ""))
     return 0
@@ -110,7 +113,5 @@ def _plot(path: Path, mean: np.ndarray, std: np.ndarray, directions: np.ndarray,
     fig.tight_layout()
     try:
         fig.savefig(path, dpi=120)
-    except OSError as exc:
-        raise ArchsimError(f"--plot: cannot write {str(path)!r}: {exc.strerror or exc}") from None
     finally:
         plt.close(fig)

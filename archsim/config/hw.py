@@ -17,9 +17,11 @@ NOC_TOPOLOGIES = ("mesh", "torus", "ring", "bus", "tree")
 
 
 #: Size limits that keep a configuration within what one workstation simulates (checked on load, before
-#: anything is allocated): the largest published crossbars are 512-1024 wide, ISAAC has 16128 crossbars.
+#: anything is allocated). Published crossbars are at most 512-1024 wide. The tile limit is set by the NoC
+#: set-up, whose hub search is quadratic in the routers (~20 s at 4096 tiles); ISAAC's 16128 crossbars are
+#: simulated as a slice (hw_configs/isaac_like.yaml).
 MAX_TILE_SIDE = 4096
-MAX_TILES = 65536
+MAX_TILES = 4096
 
 @dataclass
 class TileConfig:

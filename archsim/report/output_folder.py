@@ -11,9 +11,11 @@ earlier ``--trace`` run) are not.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
+import typing
 from pathlib import Path
 
 from archsim.errors import ArchsimError
@@ -33,6 +35,29 @@ def _is_archsim_output(name: str) -> bool:
 
 def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | Path, option: str) -> typing.Iterator[Path]:
+    """Yield a temporary name beside ``path`` (same suffix) to write; rename it onto ``path`` on success.
+
+    A failed or interrupted write leaves ``path`` as it was (absent, or the previous file).
+    """
+    path = Path(path)
+    check_parents(option, path)
+    try:
+        handle, name = tempfile.mkstemp(prefix=f".{path.stem}{_STAGING_MARK}", suffix=path.suffix, dir=path.parent)
+        os.close(handle)
+    except OSError as exc:
+        raise ArchsimError(f"{option}: cannot write into {path.parent}: {_reason(exc)}") from None
+    temporary = Path(name)
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    except OSError as exc:
+        raise ArchsimError(f"{option}: cannot write {path}: {_reason(exc)}") from None
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def check_parents(option: str, path: Path) -> None:
