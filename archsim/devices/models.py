@@ -38,9 +38,10 @@ import numpy as np
 from archsim.config.device import DeviceConfig
 from archsim.devices.kernels import _alternating_fixed_points, _mean_steps, _simulate_alternating
 
-MODEL_CODES = {"constant_step": 0, "linear_step": 1, "soft_bounds": 2, "power": 3, "exponential": 4,
-               "exp_step": 5, "pow_step": 6, "piecewise": 7}
-CONSTANT_STEP, LINEAR_STEP, SOFT_BOUNDS, POWER, EXPONENTIAL, EXP_STEP, POW_STEP, PIECEWISE = range(8)
+from archsim.devices.registry import (BY_NAME, CONSTANT_STEP, LINEAR_STEP, POWER, SOFT_BOUNDS,  # noqa: F401
+                                     EXP_STEP, EXPONENTIAL, PIECEWISE, POW_STEP)
+
+MODEL_CODES = {name: spec.code for name, spec in BY_NAME.items()}
 
 #: Indices into the ``glob`` vector of tile-wide parameters the kernels take.
 G_STD_MULT, G_STD_ADD, G_WRITE_STD, G_W_MAX, G_W_MIN, G_ES_A, G_ES_B, G_ES_A_UP, G_ES_A_DOWN = range(9)
@@ -167,10 +168,20 @@ def sample_device_state(cfg: DeviceConfig, shape: tuple[int, int], rng: np.rando
     asym = cfg.up_down_dtod * gauss()
     scale_up, scale_down = _step_scales(cfg, gain, asym)
     gamma_up0, gamma_down0 = cfg.gammas()
-    spread_gamma = cfg.model != "exp_step"  # aihwkit: exp-step fit parameters are tile-wide
-    gamma_up = np.full(shape, gamma_up0) + (cfg.gamma_up_dtod * gauss() if spread_gamma else 0.0)
-    gamma_down = np.full(shape, gamma_down0) + (cfg.gamma_down_dtod * gauss() if spread_gamma else 0.0)
-    if cfg.model in ("linear_step", "power", "pow_step"):
+    spec = BY_NAME[cfg.model]
+    if spec.code == POW_STEP:
+        # aihwkit PowStepRPUDevice::populate: a relative gain shared by both exponents and their asymmetry
+        gamma_gain = 1.0 + cfg.pow_gamma_dtod * gauss()
+        gamma_asym = cfg.pow_up_down_dtod * gauss()
+        c = cfg.pow_up_down
+        up_bias, down_bias = min(c, 0.0), -max(c, 0.0)
+        gamma_up = gamma_up0 * (gamma_gain + up_bias + gamma_asym)
+        gamma_down = gamma_down0 * (gamma_gain + down_bias - gamma_asym)
+    else:
+        spread = spec.gamma_spread   # aihwkit: exp-step fit parameters are tile-wide
+        gamma_up = np.full(shape, gamma_up0) + (cfg.gamma_up_dtod * gauss() if spread else 0.0)
+        gamma_down = np.full(shape, gamma_down0) + (cfg.gamma_down_dtod * gauss() if spread else 0.0)
+    if spec.gamma_nonnegative:
         # aihwkit: slopes/exponents may not change sign (no step growing towards the bound)
         gamma_up, gamma_down = np.abs(gamma_up), np.abs(gamma_down)
     f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)  # noqa: E731
