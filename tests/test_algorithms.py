@@ -8,7 +8,7 @@ label noise std 1, step 1e-3, 1000 training samples, 12 epochs (12,000 single-sa
 import numpy as np
 import pytest
 
-from archsim.algorithms.stores import TikiTakaStore
+from archsim.algorithms.tiki_taka import TikiTakaStore
 from archsim.algorithms.theory import lsq_analog_sgd_fixed_point, lsq_minimum
 from archsim.config import load_run_config
 from archsim.nn.trainer import Trainer
@@ -16,6 +16,10 @@ from archsim.nn.trainer import Trainer
 LSQ = "workloads/lsq_paper.yaml"
 # 20 of the paper's 100 outputs: the claims concern each output row alike, and the run is 5x shorter
 SMALLER = ["dataset.lsq_outputs=20", "model.layers.0.out=20"]
+
+
+#: the seed paper's Tiki-Taka transfer scale (C += 5 lr A[:, k]); a key of the Tiki-Taka family only
+TIKI_TAKA_LSQ = ["algorithm.transfer_lr=5.0"]
 
 
 def train_lsq(sets, tail_fraction=0.5):
@@ -40,7 +44,7 @@ def analog_sgd_run():
 
 @pytest.fixture(scope="module")
 def tiki_taka_run():
-    return train_lsq(["algorithm.name=tiki_taka"])
+    return train_lsq(["algorithm.name=tiki_taka"] + TIKI_TAKA_LSQ)
 
 
 def test_analog_sgd_settles_at_the_penalised_minimum(analog_sgd_run):
@@ -73,7 +77,8 @@ def test_tiki_taka_is_ten_times_closer_than_analog_sgd(analog_sgd_run, tiki_taka
 @pytest.fixture(scope="module")
 def offset_runs():
     c = 0.3
-    return {name: train_lsq([f"algorithm.name={name}", f"hw.device.up_down={c}"])[0]
+    return {name: train_lsq([f"algorithm.name={name}", f"hw.device.up_down={c}"]
+                            + (TIKI_TAKA_LSQ if name != "analog_sgd" else []))[0]
             for name in ("analog_sgd", "tiki_taka", "residual")}
 
 
@@ -155,3 +160,41 @@ def test_every_algorithm_learns_digits(algorithm):
     """Five epochs on the default workload take every algorithm well above chance (10 %). The weakest, Analog
     SGD and the chopped variants, sit near 40-55 % at this point; 30 % leaves room for seed-to-seed spread."""
     assert digits_accuracy([f"algorithm.name={algorithm}"], epochs=5) > 30.0
+
+
+def test_a_key_the_algorithm_does_not_read_is_an_error():
+    from archsim.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="algorithm.agad_tail_weight: does not apply to algorithm tiki_taka"):
+        load_run_config(None, None, ["algorithm.name=tiki_taka", "algorithm.agad_tail_weight=2"])
+    with pytest.raises(ConfigError, match="algorithm.mp_threshold: does not apply to algorithm ttv2"):
+        load_run_config(None, None, ["algorithm.name=ttv2", "algorithm.mp_threshold=2"])
+    # a key the algorithm reads, or one kept at its default, is fine
+    load_run_config(None, None, ["algorithm.name=agad", "algorithm.agad_tail_weight=2", "algorithm.mp_threshold=1"])
+
+
+def test_every_registered_algorithm_builds_a_store_with_its_roles():
+    from archsim.algorithms.registry import ALGORITHMS, make_store
+
+    for name in ALGORITHMS:
+        config = load_run_config(None, None, [f"algorithm.name={name}"])
+        store = make_store(0, np.zeros((3, 4)), True, config.hw, config.algorithm, config.training, seed=0)
+        assert store.effective_weights().shape == (3, 4)
+        assert set(store.roles) <= {"W", "A", "C", "R"}
+
+
+def test_the_weight_array_gets_the_same_devices_under_every_algorithm():
+    """Paired comparisons: with one seed, Analog SGD's W, mixed precision's W and the Tiki-Taka family's C
+    draw the same device-to-device variation (bounds, steps), while A draws its own."""
+    from archsim.algorithms.registry import make_store
+
+    def store(name):
+        config = load_run_config(None, None, [f"algorithm.name={name}", "training.seed=7"])
+        return make_store(1, np.zeros((6, 5)), True, config.hw, config.algorithm, config.training, seed=7)
+
+    reference = store("analog_sgd").W.get_bounds()
+    for name, role in [("mixed_precision", "W"), ("tiki_taka", "C"), ("ttv2", "C"), ("agad", "C")]:
+        bounds = getattr(store(name), role).get_bounds()
+        np.testing.assert_array_equal(bounds[0], reference[0])
+        np.testing.assert_array_equal(bounds[1], reference[1])
+    assert not np.array_equal(store("tiki_taka").A.get_bounds()[1], reference[1])

@@ -44,6 +44,8 @@ NAMES = {"digital_sgd": "Digital SGD", "analog_sgd": "Analog SGD", "tiki_taka": 
 
 def lsq_run(sets: list[str], record_points: int = 40, average_tail: float = 0.5):
     """Train the least-squares workload; returns (iterations, errors, final error, tail-mean W, trainer)."""
+    if {f"algorithm.name={name}" for name in ("tiki_taka", "residual", "ttv2", "chopped_ttv2", "agad")} & set(sets):
+        sets = ["algorithm.transfer_lr=5.0"] + sets   # the seed paper's transfer scale, a Tiki-Taka family key
     config = load_run_config(LSQ, None, sets)
     trainer = Trainer(config, record=False)
     optimum = lsq_minimum(trainer.data.train_x, trainer.data.train_y)

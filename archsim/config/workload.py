@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
+from archsim.algorithms.registry import ALGORITHMS as ALGORITHM_SPECS
 from archsim.config.schema import Fail, param
 
 LAYER_TYPES = ("dense", "conv2d", "maxpool2d", "flatten")
 ACTIVATIONS = ("none", "sigmoid", "tanh", "relu")
-ALGORITHMS = ("digital_sgd", "analog_sgd", "tiki_taka", "residual", "ttv2", "chopped_ttv2", "agad",
-              "mixed_precision")
+ALGORITHMS = tuple(ALGORITHM_SPECS)
 DATASETS = ("digits", "mnist", "fashion_mnist", "lsq")
 
 
@@ -80,7 +80,8 @@ class TrainingConfig:
 
 @dataclass
 class AlgorithmConfig:
-    """Training algorithm and its Tiki-Taka transfer schedule."""
+    """Training algorithm and its settings. A key the chosen algorithm does not read must keep its default
+    (which keys each algorithm reads: :data:`archsim.algorithms.registry.ALGORITHMS`)."""
 
     name: str = param("tiki_taka", "training algorithm", unit="-", choices=ALGORITHMS)
     fast_lr: float = param(0.01, "learning rate of the fast array A (Tiki-Taka family)", unit="1", gt=0.0)
@@ -89,12 +90,48 @@ class AlgorithmConfig:
     n_reads_per_transfer: int = param(1, "columns (or rows) of A read per transfer", unit="vectors", ge=1)
     transfer_direction: str = param("column", "read columns or rows of A", unit="-", choices=("column", "row"))
     gamma: float = param(0.0, "weight of the fast array in the effective weight gamma*A + C", unit="1", ge=0.0)
-    ttv2_threshold: float = param(1.0, "TTv2 buffer threshold in units of C's dw_min", unit="1", gt=0.0)
-    ttv2_max_pulses: int = param(5, "TTv2 maximum pulses written per device per transfer", unit="pulses", ge=1)
-    chopper_probability: float = param(0.01, "chopped TTv2 / AGAD: probability that an input's chopper sign "
-                                       "flips after each full transfer sweep", unit="1", ge=0.0, le=1.0)
-    agad_beta: float = param(0.002, "AGAD: weight of the newest read in the running-average reference; small, "
-                             "so the reference averages over many chopper periods and estimates A's symmetric "
-                             "point", unit="1", gt=0.0, le=1.0)
+    reference_array: bool = param(False, "tiki_taka, ttv2, chopped_ttv2: read A against a reference array R "
+                                  "programmed to A's symmetric point (zero shifting; residual always does)",
+                                  unit="-", source="aihwkit reference device; Kim et al. 2019 zero shifting")
+    ttv2_threshold: float = param(1.0, "TTv2 family: buffer threshold in units of C's mean step at w = 0 (dw0)",
+                                  unit="1", gt=0.0,
+                                  source="aihwkit BufferedTransferCompound thres_scale = 1")
+    ttv2_max_pulses: int = param(5, "TTv2 family: maximum pulses written per device per transfer (aihwkit's "
+                                 "transfer_update.desired_bl)", unit="pulses", ge=1)
+    momentum: float = param(0.0, "TTv2 family: fraction of what was written that stays in H (aihwkit's momentum)",
+                            unit="1", ge=0.0, lt=1.0,
+                            source="aihwkit ChoppedTransferCompound / DynamicTransferCompound momentum = 0")
+    forget_buffer: bool = param(False, "TTv2 family: after a write, H becomes momentum*H where it fired "
+                                "(aihwkit's forget_buffer; its default is true) instead of keeping the "
+                                "remainder", unit="-")
+    chopper_probability: float = param(0.1, "chopped_ttv2, agad: chopper switching probability per read of a "
+                                       "line (random schedule) or 1/period in reads (regular schedule); "
+                                       "aihwkit's in_chop_prob", unit="1", ge=0.0, le=1.0,
+                                       source="aihwkit ChoppedTransferCompound in_chop_prob = 0.1")
+    chopper_schedule: str = param("auto", "chopped_ttv2, agad: random or regular chopper switches; auto takes "
+                                  "aihwkit's default (random for chopped_ttv2, regular for agad)", unit="-",
+                                  choices=("auto", "random", "regular"), source="aihwkit in_chop_random")
+    agad_tail_weight: float = param(5.0, "agad: weight of the newest read in the running mean of a chopper "
+                                    "period, times the period (aihwkit's tail_weightening)", unit="1", gt=0.0,
+                                    source="aihwkit DynamicTransferCompound tail_weightening = 5")
+    agad_buffer_cap: float = param(0.0, "agad: bound of a remembering H in units of ttv2_max_pulses thresholds; "
+                                   "0: none (aihwkit's buffer_cap)", unit="1", ge=0.0,
+                                   source="aihwkit DynamicTransferCompound buffer_cap = 0")
     mp_threshold: float = param(1.0, "mixed precision: write when the accumulated gradient exceeds this many "
-                                "dw_min", unit="1", gt=0.0)
+                                "steps of the array at w = 0 (dw0)", unit="1", gt=0.0)
+    mp_transfer_every: int = param(1, "mixed precision: samples between writes of the accumulator to the "
+                                   "array (Rasch et al. 2024 use 100)", unit="samples", ge=1,
+                                   source="aihwkit MixedPrecisionCompound transfer_every = 1")
+
+    def check(self, fail: Fail) -> None:
+        if self.name == "agad" and self.chopper_probability <= 0.0:
+            fail("chopper_probability", "agad needs a chopper_probability > 0 (its reference forms per period)")
+        spec = ALGORITHM_SPECS[self.name]
+        for f in fields(self):
+            if f.name == "name" or f.name in spec.keys:
+                continue
+            default = f.default
+            if getattr(self, f.name) != default:
+                users = [name for name, other in ALGORITHM_SPECS.items() if f.name in other.keys]
+                fail(f.name, f"does not apply to algorithm {self.name} (it is read by: {', '.join(users)}); "
+                     "remove it or keep its default")

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from archsim.algorithms.recorder import StepRecorder
-from archsim.algorithms.stores import make_store
+from archsim.algorithms.registry import make_store
 from archsim.config.loader import RunConfig
 from archsim.errors import ConfigError
 from archsim.nn import functional as F

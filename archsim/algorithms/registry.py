@@ -1,0 +1,57 @@
+"""Every training algorithm in one table: its name, the module that builds its weight store, and the
+``algorithm`` keys it reads.
+
+Adding an algorithm: write its module (a ``build(layer, weights, hw, algorithm, training, seed)`` that returns
+a store, see :mod:`archsim.algorithms.common`), add one :class:`AlgorithmSpec` here, and declare any new keys in
+:class:`archsim.config.workload.AlgorithmConfig`. The configuration rejects a key the chosen algorithm does
+not read (one that differs from its default), so a setting is never silently ignored.
+
+This module imports no store, so the configuration can read the table without loading the analog model.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+#: keys read by every member of the Tiki-Taka family
+_FAMILY = ("fast_lr", "transfer_lr", "transfer_every", "n_reads_per_transfer", "transfer_direction", "gamma")
+#: keys of TTv2's buffered whole-pulse write
+_BUFFER = ("ttv2_threshold", "ttv2_max_pulses", "momentum", "forget_buffer")
+_CHOPPER = ("chopper_probability", "chopper_schedule")
+
+
+@dataclass(frozen=True)
+class AlgorithmSpec:
+    """One algorithm: ``module`` (under :mod:`archsim.algorithms`) has the ``build`` function; ``keys`` are the
+    ``algorithm`` settings it reads besides ``name``."""
+
+    name: str
+    module: str
+    keys: tuple[str, ...]
+    summary: str
+
+    def build(self, layer, weights, hw, algorithm, training, seed):
+        module = importlib.import_module(f"archsim.algorithms.{self.module}")
+        return module.build(layer, weights, hw, algorithm, training, seed)
+
+
+ALGORITHMS: dict[str, AlgorithmSpec] = {spec.name: spec for spec in (
+    AlgorithmSpec("digital_sgd", "digital_sgd", (), "floating-point SGD, the reference"),
+    AlgorithmSpec("analog_sgd", "analog_sgd", (), "pulsed SGD straight onto one analog array"),
+    AlgorithmSpec("tiki_taka", "tiki_taka", _FAMILY + ("reference_array",), "Tiki-Taka v1: fast A, slow C"),
+    AlgorithmSpec("residual", "tiki_taka", _FAMILY, "Tiki-Taka v1 with A zero-shifted against a reference R"),
+    AlgorithmSpec("ttv2", "tiki_taka", _FAMILY + _BUFFER + ("reference_array",), "Tiki-Taka v2: digital buffer H"),
+    AlgorithmSpec("chopped_ttv2", "tiki_taka", _FAMILY + _BUFFER + _CHOPPER + ("reference_array",),
+                  "TTv2 with per-line input choppers"),
+    AlgorithmSpec("agad", "tiki_taka", _FAMILY + _BUFFER + _CHOPPER + ("agad_tail_weight", "agad_buffer_cap"),
+                  "chopped TTv2 with AGAD's dynamic reference"),
+    AlgorithmSpec("mixed_precision", "mixed_precision", ("mp_threshold", "mp_transfer_every"),
+                  "digital gradient accumulator, whole-pulse writes"),
+)}
+
+
+def make_store(layer: int, weights, analog: bool, hw, algorithm, training, seed: int):
+    """The weight store of one layer under the configured algorithm (digital for non-analog layers)."""
+    spec = ALGORITHMS["digital_sgd" if not analog else algorithm.name]
+    return spec.build(layer, weights, hw, algorithm, training, seed)

@@ -1,0 +1,181 @@
+"""The Tiki-Taka family's parts on an ideal fast array: chopper timing, AGAD's reference, buffer rules."""
+
+import numpy as np
+import pytest
+
+from archsim.algorithms.registry import make_store
+from archsim.config import load_run_config
+
+
+class _NoStats:
+    blocks = ()
+
+
+class IdealArray:
+    """An exact (out, in) matrix standing in for A: updates and reads without pulses, noise or bounds."""
+
+    def __init__(self, shape, offset=0.0):
+        self.w = np.full(shape, float(offset))
+
+    def update(self, x, d, lr):
+        self.w -= lr * d.T @ x
+        return _NoStats()
+
+    def read_columns(self, indices):
+        return self.w[:, indices].T.copy(), _NoStats()
+
+    def get_weights(self):
+        return self.w.copy()
+
+
+def ideal_store(name, shape=(1, 10), offset=0.0, sets=()):
+    config = load_run_config(None, None, [f"algorithm.name={name}", "algorithm.transfer_every=1",
+                                          "algorithm.n_reads_per_transfer=1", *sets])
+    store = make_store(0, np.zeros(shape), True, config.hw, config.algorithm, config.training, seed=0)
+    store.A = IdealArray(shape, offset)
+    return store
+
+
+def run_constant_gradient(store, steps):
+    """Apply the same gradient (x = 1, d = 1) one sample per step; return, per transfer, the line read, A's
+    raw reading, the chopper sign it was read with, and the value handed to the write policy."""
+    log = []
+    write = store.writer.write
+
+    def spy(owner, transfer, rec, reads):
+        log.append((int(transfer.indices[0]), float(owner.A.w[0, transfer.indices[0]]), float(transfer.signs[0]),
+                    float(transfer.values[0, 0])))
+        return write(owner, transfer, rec, reads)
+
+    store.writer.write = spy
+    x = np.ones((1, store.shape[1]))
+    d = np.ones((1, store.shape[0]))
+    for _ in range(steps):
+        store.update(x, d)
+    return log
+
+
+def test_chopper_sign_is_constant_between_two_reads_of_a_column():
+    """Constant gradient, 1x10 layer, flip probability 1: each column's chopper flips right after each of its
+    reads, so between two reads A's column moved by 10 updates of one sign, and un-chopped with the sign it
+    is read with, every column receives the same increment, -10 fast_lr, in every period. (With all
+    choppers flipping together at the end of a sweep, column j would receive (2j - 8) fast_lr.)"""
+    store = ideal_store("chopped_ttv2", sets=["algorithm.chopper_probability=1", "algorithm.chopper_schedule=random"])
+    log = run_constant_gradient(store, 60)
+    previous = {}
+    received = []
+    for column, raw, sign, _ in log:
+        if column in previous:
+            received.append((raw - previous[column]) * sign)
+        previous[column] = raw
+    assert len(received) == 50
+    np.testing.assert_allclose(received, -10 * store.fast_lr, rtol=1e-12)
+
+
+def test_agad_reads_against_the_previous_period_and_cancels_a_constant_offset():
+    """AGAD with a regular chopper period of 2 sweeps and tail weight >= period (the running mean is the
+    last read): after its warm-up every value handed to the buffer is the change of A since the end of the
+    previous period, un-chopped — always in the gradient's direction — and the same whatever A's constant
+    offset (its symmetric point), which a plain chopped read carries with alternating sign."""
+    sets = ["algorithm.chopper_probability=0.5", "algorithm.agad_tail_weight=5"]
+    plain = run_constant_gradient(ideal_store("agad", sets=sets), 100)
+    shifted = run_constant_gradient(ideal_store("agad", offset=0.3, sets=sets), 100)
+    values = np.array([v for *_, v in plain])
+    # from the first switch on (2 sweeps of 10 reads), A is read against the previous period's estimate
+    np.testing.assert_allclose(values[20:], [v for *_, v in shifted][20:], atol=1e-12)
+    settled = values[30:]                      # after the warm-up of period + 1 = 3 sweeps
+    assert np.all(settled < 0)
+    # the first read after a switch sees one sweep (10 updates) of change, the next one two
+    assert set(np.round(settled / -store_fast_lr(), 9)) == {10.0, 20.0}
+
+
+def store_fast_lr():
+    return load_run_config(None, None, []).algorithm.fast_lr
+
+
+def test_agad_writes_nothing_during_its_warm_up():
+    store = ideal_store("agad", sets=["algorithm.chopper_probability=0.5", "algorithm.ttv2_threshold=0.000001"])
+    written = []
+    store.C.apply_pulses = lambda counts: written.append(np.abs(counts).sum()) or _NoStats()
+    run_constant_gradient(store, 30)
+    assert sum(written) == 0            # sweeps 0, 1, 2 (period 2 + 1) only fill the reference
+    run_constant_gradient(store, 10)
+    assert sum(written) > 0
+
+
+@pytest.mark.parametrize("forget, momentum, expected", [(False, 0.0, 0.4), (False, 0.5, 1.9), (True, 0.5, 1.7)])
+def test_buffer_keeps_what_aihwkit_keeps_after_a_write(forget, momentum, expected):
+    """H = 3.4 thresholds writes 3 pulses and keeps H - (1 - momentum) * 3 or, forgetting, momentum * H."""
+    store = ideal_store("ttv2", sets=[f"algorithm.forget_buffer={str(forget).lower()}",
+                                      f"algorithm.momentum={momentum}", "algorithm.transfer_lr=1",
+                                      "training.lr=1"])
+    threshold = store.writer.threshold
+    store.A.w[0, 0] = 3.4 * threshold
+    written = []
+    store.C.apply_pulses = lambda counts: written.append(counts.copy()) or _NoStats()
+    store.transfer(None, [])
+    assert written[0][0, 0] == 3
+    assert store.H[0, 0] / threshold == pytest.approx(expected)
+
+
+def test_whole_pulse_counts_travel_as_one_count_per_device_of_the_lines_written():
+    """Mixed precision writes counts 2 and -31 (BL 31) into two input lines of a 3x4 layer: the counts of those
+    lines' 6 devices travel, each ceil(log2(2*31 + 1)) = 6 bits wide: 36 bits (not 33 pulses x 8 bits)."""
+    from archsim.algorithms.common import count_bits
+    from archsim.algorithms.recorder import StepRecorder
+    from archsim.ops import ArrayId, Move
+
+    config = load_run_config(None, None, ["algorithm.name=mixed_precision", "hw.update.bl=31"])
+    store = make_store(0, np.zeros((3, 4)), True, config.hw, config.algorithm, config.training, seed=0)
+    store.chi[0, 0] = 2.5 * store.step
+    store.chi[1, 1] = -31.2 * store.step
+    rec = StepRecorder(8, 8)
+    store.update(np.zeros((1, 4)), np.zeros((1, 3)), rec)
+    moves = [op for op in rec.ops if isinstance(op, Move) and isinstance(op.dst, ArrayId)]
+    assert count_bits(31) == 6 and count_bits(5) == 4 and count_bits(255) == 9
+    assert sum(op.bits for op in moves) == 6 * 6
+
+
+def digital_work_per_transfer(name, out_size=4):
+    """Digital ops per transfer of one column of ``out_size`` values, by kind (transfer phase)."""
+    from collections import Counter
+
+    from archsim.algorithms.recorder import StepRecorder
+    from archsim.ops import Digital
+
+    config = load_run_config(None, None, [f"algorithm.name={name}"])
+    store = make_store(0, np.zeros((out_size, 3)), True, config.hw, config.algorithm, config.training, seed=0)
+    rec = StepRecorder(8, 8)
+    for _ in range(6):
+        store.update(np.ones((1, 3)), np.ones((1, out_size)) * 0.1, rec)
+    work = Counter()
+    for op in rec.ops:
+        if isinstance(op, Digital) and op.phase == "transfer":
+            work[op.kind] += op.count
+    return {kind: count / store.transfers for kind, count in work.items()}
+
+
+def test_buffer_chopper_and_agad_digital_work_per_transfer():
+    """Per transfer of N = 4 values (Rasch et al. 2024 Table 1): TTv2's buffer 2N (accumulate, compare);
+    chopped TTv2 adds N sign flips and, for its random switch, one random number and compare per line;
+    AGAD 6N (its reference: subtract, running mean subtract-multiply-add) plus the N sign flips."""
+    n = 4
+    assert digital_work_per_transfer("ttv2") == {"add": n, "compare": n}
+    assert digital_work_per_transfer("chopped_ttv2") == {"add": n, "compare": n + 1, "sign": n, "rng": 1}
+    agad = digital_work_per_transfer("agad")
+    assert agad == {"add": 4 * n, "mult": n, "compare": n, "sign": n}
+    assert agad["add"] + agad["mult"] + agad["compare"] == 6 * n
+
+
+@pytest.mark.parametrize("name, role, step", [("ttv2", "C", "threshold"), ("mixed_precision", "W", "step")])
+def test_whole_pulse_thresholds_are_the_arrays_real_step_at_zero(name, role, step):
+    """A power-step device with gamma 2 steps by a quarter of its nominal dw_min at w = 0 (aihwkit's granularity
+    rule): the TTv2 and mixed-precision thresholds follow the array's dw0, so one written pulse is worth one
+    threshold."""
+    config = load_run_config(None, None, [f"algorithm.name={name}", "hw.device.model=pow_step",
+                                          "hw.device.gamma_up=2", "hw.device.gamma_down=2"])
+    store = make_store(0, np.zeros((3, 4)), True, config.hw, config.algorithm, config.training, seed=0)
+    array = getattr(store, role)
+    threshold = store.writer.threshold if name == "ttv2" else store.step
+    assert threshold == array.dw0
+    assert array.dw0 < 0.5 * config.hw.device.dw_min
