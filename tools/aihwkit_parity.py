@@ -8,7 +8,7 @@
    error of that difference (the two simulators draw different random numbers, so only statistics compare).
    Every archsim device is configured with aihwkit's own parameter spelling (e.g. ``pow_gamma``, ``A_up``);
    the preset rows compare archsim's preset of the same name with aihwkit's preset class.
-2. Digits accuracy (scikit-learn 8x8 digits, FCN 64-64-10 sigmoid, batch 10, lr 0.05, mean loss reduction,
+2. Digits accuracy (scikit-learn 8x8 digits, FCN 64-64-10 sigmoid, batch 10, lr 0.05, summed loss (each sample updates by lr d x),
    analog bias, the default soft-bounds device with tau = 0.7): Analog SGD, TTv1, TTv2, chopped TTv2 and AGAD,
    over ``--seeds`` seeds. Each simulator uses its own defaults for the algorithm's other hyper-parameters
    (aihwkit: ``build_config``; archsim: workloads/fcn_digits.yaml) and for the IO path.
@@ -181,9 +181,9 @@ def aihwkit_digits(algorithm: str, seed: int, epochs: int) -> float:
                              AnalogLinear(64, 10, bias=True, rpu_config=config))
     optimizer = AnalogSGD(model.parameters(), lr=0.05)
     optimizer.regroup_param_groups(model)
-    x_train = torch.tensor(data.x_train, dtype=torch.float32)
-    y_train = torch.tensor(data.y_train)
-    loss_fn = torch.nn.CrossEntropyLoss()
+    x_train = torch.tensor(data.train_x, dtype=torch.float32)
+    y_train = torch.tensor(data.train_y)
+    loss_fn = torch.nn.CrossEntropyLoss(reduction="sum")   # lr d x per sample, as archsim's default
     generator = np.random.default_rng(seed)
     for _ in range(epochs):
         model.train()
@@ -195,14 +195,14 @@ def aihwkit_digits(algorithm: str, seed: int, epochs: int) -> float:
             optimizer.step()
     model.eval()
     with torch.no_grad():
-        predicted = model(torch.tensor(data.x_test, dtype=torch.float32)).argmax(dim=1).numpy()
-    return 100.0 * float((predicted == data.y_test).mean())
+        predicted = model(torch.tensor(data.test_x, dtype=torch.float32)).argmax(dim=1).numpy()
+    return 100.0 * float((predicted == data.test_y).mean())
 
 
 def archsim_digits(algorithm: str, seed: int, epochs: int) -> float:
     from archsim.run import execute
     config = load_run_config(DIGITS, None, [f"algorithm.name={algorithm}", f"training.seed={seed}",
-                                            f"training.epochs={epochs}", "training.reduction=mean"])
+                                            f"training.epochs={epochs}"])
     report = execute(config, costing=False)
     return float(report["metric"]["final"])
 
