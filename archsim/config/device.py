@@ -214,6 +214,7 @@ class IOConfig:
     bound_management: str = param("iterative", "re-read with halved input scale when outputs saturate",
                                   unit="-", choices=("iterative", "none"), source="aihwkit IOParameters default")
     max_bm_retries: int = param(3, "maximum extra reads bound management may take", unit="reads", ge=0)
-    serial_input_bits: int = param(8, "input resolution streamed one bit per read when hw.dac.mode is "
-                                   "bit_serial (hw.dac.bits is then the per-pass DAC width)", unit="bits",
+    serial_input_bits: int = param(8, "input resolution when hw.dac.mode is bit_serial: the quantised input "
+                                   "is streamed as this many two's-complement bit planes, one array pass (and ADC "
+                                   "conversion) each, shift-added digitally", unit="bits",
                                    ge=1, le=32, source="aihwkit IOParameters.inp_res: 7 bits + sign")

@@ -7,6 +7,7 @@ from typing import Callable
 
 import numpy as np
 
+from archsim.analog.io import read_input_bits
 from archsim.algorithms.recorder import StepRecorder
 from archsim.config.loader import RunConfig
 from archsim.nn import functional as F
@@ -40,8 +41,7 @@ class Trainer:
         self.shuffle_rng = np.random.default_rng([self.config.training.seed, 0x5EED])
         self.metric_name = "test_accuracy" if self.data.task == "classification" else "test_loss"
         hw = self.config.hw
-        # a bit-serial DAC streams io.serial_input_bits one-bit passes; the engine makes one read per bit
-        self.in_bits = hw.io.serial_input_bits if hw.dac.mode == "bit_serial" else hw.dac.bits
+        self.in_bits = read_input_bits(hw)   # DAC bits, or the bits a bit-serial DAC streams (one pass each)
         self.out_bits = hw.adc.bits
         self.transfer_bits = hw.adc.transfer_bits or hw.adc.bits
 
