@@ -1,5 +1,8 @@
 """Device response models, per-device parameters (device-to-device variation) and symmetric points.
 
+The models themselves are listed in :mod:`archsim.devices.registry` (codes, defaults, references); the table
+below describes their shapes.
+
 A pulse moves a device by a mean step ``m`` (up: ``+scale_up * q_up(w)``, down: ``-scale_down * q_down(w)``),
 plus cycle-to-cycle noise of std ``sqrt((dw_min_std * m)^2 + (dw_min_std_add * scale)^2)``, then the weight is
 clipped to the device's own bounds ``[b_min, b_max]``. Shapes ``q`` (weights in normalised units):
@@ -20,13 +23,15 @@ piecewise      linear interpolation of piecewise_up over nodes          same wit
                equally spaced in [b_min, b_max] (aihwkit PiecewiseStep)
 =============  =====================================================  ===============================================
 
-With ``w_max = tau``, ``w_min = -tau`` and ``up_down = c`` (``plus_minus`` scaling) the soft-bounds device is
+``up_down = c`` scales the steps as aihwkit 1.1's C++ does by default (``shrink_smaller``: the weaker
+direction x(1 - |c|)). With ``w_max = tau``, ``w_min = -tau`` and ``plus_minus`` scaling the soft-bounds device is
 the seed paper's offset device ``q+ = (1 + c)(1 - w/tau)``, ``q- = (1 - c)(1 + w/tau)``, symmetric point ``c*tau``.
 
 Device-to-device variation follows aihwkit's ``PulsedDevice.populate``: ``b_max = w_max (1 + w_max_dtod xi)``,
 ``b_min = w_min (1 + w_min_dtod xi)`` (signs enforced), gain ``= 1 + dw_min_dtod xi``, ``r = up_down_dtod xi``,
-``scale_up = dw_min (gain + c + r)``, ``scale_down = dw_min (gain - c - r)`` (absolute values), and slopes
-``g = |gamma + gamma_dtod xi|``. All of it is drawn once per device from the array's seed.
+``scale_up = dw_min (gain + c_up + r)``, ``scale_down = dw_min (gain + c_down - r)`` (absolute values; c_up,
+c_down from ``up_down`` and its scaling), and slopes ``g = |gamma + gamma_dtod xi|`` (pow_step: aihwkit's
+``gamma (gain_g + bias +- r_g)`` from ``pow_gamma_dtod``, ``pow_up_down``, ``pow_up_down_dtod``). All of it is drawn once per device from the array's seed.
 """
 
 from __future__ import annotations
