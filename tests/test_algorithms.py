@@ -77,7 +77,7 @@ def test_tiki_taka_is_ten_times_closer_than_analog_sgd(analog_sgd_run, tiki_taka
 @pytest.fixture(scope="module")
 def offset_runs():
     c = 0.3
-    return {name: train_lsq([f"algorithm.name={name}", f"hw.device.up_down={c}"]
+    return {name: train_lsq([f"algorithm.name={name}", f"hw.device.up_down={c}", "hw.device.up_down_scaling=plus_minus"]
                             + (TIKI_TAKA_LSQ if name != "analog_sgd" else []))[0]
             for name in ("analog_sgd", "tiki_taka", "residual")}
 

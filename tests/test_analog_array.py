@@ -89,7 +89,7 @@ def test_apply_pulses_fires_the_requested_counts():
 
 
 def test_symmetric_points_of_the_offset_device():
-    device = DeviceConfig(model="soft_bounds", up_down=0.25, w_max=0.8, w_min=-0.8, dw_min_dtod=0, up_down_dtod=0,
+    device = DeviceConfig(model="soft_bounds", up_down=0.25, up_down_scaling="plus_minus", w_max=0.8, w_min=-0.8, dw_min_dtod=0, up_down_dtod=0,
                           w_max_dtod=0, w_min_dtod=0)
     arr = AnalogArray(6, 50, hw_with(), seed=0, device=device)
     np.testing.assert_allclose(arr.symmetric_points(), 0.25 * 0.8, atol=1e-6)

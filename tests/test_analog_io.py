@@ -206,3 +206,82 @@ def test_analog_read_handles_zero_vectors():
     y, retries = analog_read(np.ones((3, 2), dtype=np.float32), np.zeros((2, 3)), io, np.random.default_rng(0))
     np.testing.assert_array_equal(y, 0.0)
     np.testing.assert_array_equal(retries, 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# bit-serial reads: one two's-complement bit plane per pass, converted, shift-added
+# ---------------------------------------------------------------------------------------------
+SERIAL = ("hw.dac.mode=bit_serial", "hw.dac.bits=1", "hw.io.noise_management=none", "hw.io.bound_management=none",
+          "hw.tile.rows=64", "hw.tile.cols=64")
+
+
+def slow_bit_serial(x, weights, io):
+    """Per vector and bit plane, in plain Python loops: noise-free passes, each ADC-converted, shift-added."""
+    bits, levels = io.passes, io.inp_levels
+    out = np.zeros((x.shape[0], weights.shape[0]))
+    for v in range(x.shape[0]):
+        m = [int(round(q / io.inp_step)) for q in exact_dac(x[v], io)]
+        for k in range(bits):
+            plane = np.array([((mi % (1 << bits)) >> k) & 1 for mi in m], dtype=np.float64) * io.inp_bound
+            converted = quantise(weights @ plane, io.out_step, io.out_levels)
+            out[v] += (-(2 ** k) if k == bits - 1 else 2 ** k) * converted / levels
+    return out
+
+
+@pytest.mark.parametrize("serial_bits", [4, 8])
+def test_bit_serial_read_matches_the_slow_per_pass_reference(serial_bits):
+    hw = hw_with(*SERIAL, f"hw.io.serial_input_bits={serial_bits}", "hw.adc.bits=6", "hw.adc.out_bound=3.0")
+    arr = AnalogArray(20, 30, hw, seed=1)
+    rng = np.random.default_rng(2)
+    arr.set_weights(rng.uniform(-0.3, 0.3, (20, 30)))
+    x = rng.uniform(-1, 1, (25, 30))
+    y, stats = arr.forward(x)
+    np.testing.assert_allclose(y, slow_bit_serial(x, arr.get_weights().astype(np.float32), arr.io), atol=1e-5)
+    assert stats.blocks[0].passes == serial_bits
+    assert stats.conversions == 25 * 20 * serial_bits
+
+
+def test_bit_serial_read_without_conversion_error_is_the_multi_level_read():
+    # A fine ADC with a wide range: shift-adding the passes reproduces W x_q to the ADC step times sum 2^k / L.
+    sets = ("hw.adc.bits=16", "hw.adc.out_bound=64.0", "hw.io.serial_input_bits=8")
+    serial = AnalogArray(16, 40, hw_with(*SERIAL, *sets), seed=3)
+    weights = np.random.default_rng(4).uniform(-0.5, 0.5, (16, 40))
+    serial.set_weights(weights)
+    x = np.random.default_rng(5).uniform(-1, 1, (30, 40))
+    y, _ = serial.forward(x)
+    exact = exact_dac(x, serial.io) @ serial.get_weights().T
+    bound = serial.io.out_step / 2 * (2 ** 8) / serial.io.inp_levels   # |sum_k 2^k e_k| / L, |e_k| <= step/2
+    assert np.abs(y - exact).max() <= bound + 1e-5
+
+
+def test_bit_serial_read_noise_is_the_shift_added_noise_of_every_pass():
+    # Each of the B passes adds N(0, out_noise^2); shift-add weighs pass k by 2^k / L (sign plane 2^(B-1) / L),
+    # so the read noise variance is out_noise^2 sum_k 4^k / L^2 (here 1.333 out_noise^2 for B = 8, L = 127),
+    # against out_noise^2 for a multi-level read. Sample variance of n values: standard error var sqrt(2/n).
+    sets = ("hw.adc.bits=16", "hw.adc.out_bound=1000.0", "hw.io.serial_input_bits=8", "hw.io.out_noise=0.1")
+    arr = AnalogArray(64, 64, hw_with(*SERIAL, *sets), seed=6)
+    arr.set_weights(np.zeros((64, 64)))
+    y, _ = arr.forward(np.random.default_rng(7).uniform(-1, 1, (400, 64)))
+    expected = 0.1 ** 2 * sum(4 ** k for k in range(8)) / arr.io.inp_levels ** 2
+    n = y.size
+    assert abs(y.var() - expected) < 5 * expected * np.sqrt(2 / n)
+
+
+def test_dac_mode_changes_accuracy():
+    # The same 8-bit inputs through a 5-bit ADC. A multi-level read has one quantisation error (variance
+    # D^2/12); a bit-serial read shift-adds one per pass, variance D^2/12 sum_k 4^k / L^2 = 1.354 D^2/12
+    # (B = 8, L = 127). Pass outputs have std ~0.85 > 3 ADC steps, so each error is close to uniform, and
+    # |outputs| stay below out_bound (no clipping). The mean of 6400 squared errors has a relative standard
+    # error sqrt(4/5)/80 = 1.1 %; tolerance 10 % covers it and the residual non-uniformity.
+    common = ("hw.adc.bits=5", "hw.adc.out_bound=4.0", "hw.io.noise_management=none", "hw.io.bound_management=none",
+              "hw.io.serial_input_bits=8", "hw.dac.bits=8")
+    errors = {}
+    for mode in ("multi_level", "bit_serial"):
+        arr = AnalogArray(32, 48, hw_with(*common, f"hw.dac.mode={mode}"), seed=8)
+        rng = np.random.default_rng(9)
+        arr.set_weights(rng.uniform(-0.3, 0.3, (32, 48)))
+        x = rng.uniform(-1, 1, (200, 48))
+        y, _ = arr.forward(x)
+        errors[mode] = np.mean((y - exact_dac(x, arr.io) @ arr.get_weights().T) ** 2)
+    expected_ratio = sum(4 ** k for k in range(8)) / 127 ** 2
+    assert errors["bit_serial"] / errors["multi_level"] == pytest.approx(expected_ratio, rel=0.1)

@@ -12,7 +12,7 @@ from archsim.devices.models import (device_model, mean_steps, response_parts, sa
                                    symmetric_points)
 from archsim.devices.update import apply_pulse_counts, pulse_protocol, pulsed_update, update_management
 
-NO_SPREAD = dict(dw_min_dtod=0.0, up_down_dtod=0.0, w_max_dtod=0.0, w_min_dtod=0.0, gamma_up_dtod=0.0,
+NO_SPREAD = dict(dw_min_dtod=0.0, up_down_dtod=0.0, w_max_dtod=0.0, w_min_dtod=0.0, gamma_up_dtod=0.0, pow_gamma_dtod=0.0,
                  gamma_down_dtod=0.0)
 NO_NOISE = dict(dw_min_std=0.0, dw_min_std_add=0.0, write_noise_std=0.0)
 
@@ -62,7 +62,7 @@ def test_alternating_train_settles_at_c_tau(c):
     # symmetric point c*tau. The noise-free up/down map's fixed point w* obeys s+(w*) = s-(w* + s+(w*)),
     # i.e. G(w*) = O(dw^2 / tau), so |w* - c tau| <= dw_min (first order in dw_min, slope of G ~ 1/tau).
     tau, dw = 0.6, 0.002
-    cfg = DeviceConfig(model="soft_bounds", dw_min=dw, up_down=c, w_max=tau, w_min=-tau, **NO_NOISE, **NO_SPREAD)
+    cfg = DeviceConfig(model="soft_bounds", dw_min=dw, up_down=c, up_down_scaling="plus_minus", w_max=tau, w_min=-tau, **NO_NOISE, **NO_SPREAD)
     dm = device_model(cfg)
     state = state_for(cfg, (1, 4))
     state.w[...] = state.bound_min
@@ -117,7 +117,7 @@ def test_noisy_devices_fluctuate_around_their_symmetric_points():
     # devices of (w - w_sym) has standard error sd / sqrt(M), sd the observed spread across devices; the
     # alternating-map offset adds at most dw_min (above). Tolerance: 5 standard errors + dw_min.
     dw, c, tau = 0.002, 0.3, 0.6
-    cfg = DeviceConfig(model="soft_bounds", dw_min=dw, up_down=c, w_max=tau, w_min=-tau, dw_min_std=0.3,
+    cfg = DeviceConfig(model="soft_bounds", dw_min=dw, up_down=c, up_down_scaling="plus_minus", w_max=tau, w_min=-tau, dw_min_std=0.3,
                        dw_min_dtod=0.1, up_down_dtod=0.02, w_max_dtod=0.1, w_min_dtod=0.1)
     dm = device_model(cfg)
     state = state_for(cfg, (1, 2000), seed=8)
@@ -224,7 +224,7 @@ def test_expected_mode_noise_has_the_variance_of_n_pulses():
 def test_device_to_device_spreads_have_the_configured_statistics():
     # n samples of a normal with std s: the mean has standard error s / sqrt(n), the sample std
     # s / sqrt(2 n). Spreads are small enough that aihwkit's sign enforcement (|.|) never acts (> 8 sigma).
-    cfg = DeviceConfig(model="linear_step", dw_min=0.002, dw_min_dtod=0.1, up_down=0.2, up_down_dtod=0.05,
+    cfg = DeviceConfig(model="linear_step", dw_min=0.002, dw_min_dtod=0.1, up_down=0.2, up_down_dtod=0.05, up_down_scaling="plus_minus",
                        w_max=0.8, w_min=-0.5, w_max_dtod=0.1, w_min_dtod=0.12, gamma_up=0.5, gamma_down=0.4,
                        gamma_up_dtod=0.05, gamma_down_dtod=0.03)
     state = state_for(cfg, (300, 300), seed=3)
@@ -263,7 +263,7 @@ def test_write_noise_has_the_configured_std():
 def test_response_parts_of_the_offset_linear_device():
     # docs/physics.md: q+ = (1 + c)(1 - w/tau), q- = (1 - c)(1 + w/tau): F = 1 - c w / tau, G = w / tau - c.
     c, tau = 0.3, 0.7
-    cfg = DeviceConfig(model="soft_bounds", up_down=c, w_max=tau, w_min=-tau, **NO_NOISE, **NO_SPREAD)
+    cfg = DeviceConfig(model="soft_bounds", up_down=c, up_down_scaling="plus_minus", w_max=tau, w_min=-tau, **NO_NOISE, **NO_SPREAD)
     dm = device_model(cfg)
     state = state_for(cfg, (1, 9))
     w = np.linspace(-0.6, 0.6, 9)[None, :]

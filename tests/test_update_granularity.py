@@ -47,7 +47,8 @@ def test_realised_update_at_zero_is_minus_lr_d_x(fields, mode):
         # device-to-device spread moves the population mean step off the nominal one at second order
         # (E[r^gamma] != E[r]^gamma; pow_step gamma 2 with 30 % spreads: +5 %). aihwkit's granularity is the
         # nominal device's too; no preset uses these models. Other spreads (gain, up_down) stay on.
-        fields = dict(fields, w_max_dtod=0.0, w_min_dtod=0.0, gamma_up_dtod=0.0, gamma_down_dtod=0.0)
+        fields = dict(fields, w_max_dtod=0.0, w_min_dtod=0.0, gamma_up_dtod=0.0, gamma_down_dtod=0.0,
+                      pow_gamma_dtod=0.0)
     cfg = DeviceConfig(**fields)
     model = device_model(cfg)
     x = np.random.default_rng(1).uniform(0.2, 1.0, size=(1, N_DEVICES))
@@ -72,7 +73,8 @@ def test_mean_step_at_zero_of_the_nominal_device_is_dw0():
     # Without device-to-device spread or up_down, every device's mean step at 0 (both directions) is dw0.
     for fields in CASES:
         cfg = DeviceConfig(**{**fields, "dw_min_dtod": 0.0, "up_down_dtod": 0.0, "up_down": 0.0,
-                              "w_max_dtod": 0.0, "w_min_dtod": 0.0, "gamma_up_dtod": 0.0, "gamma_down_dtod": 0.0})
+                              "w_max_dtod": 0.0, "w_min_dtod": 0.0, "gamma_up_dtod": 0.0, "gamma_down_dtod": 0.0,
+                              "pow_gamma_dtod": 0.0})
         model = device_model(cfg)
         state = sample_device_state(cfg, (1, 3), np.random.default_rng(0))
         steps = 0.5 * (mean_steps(model, state, np.zeros((1, 3)), True) + mean_steps(model, state, np.zeros((1, 3)), False))

@@ -6,7 +6,11 @@
 (b) Analog SGD's floor vs tau and vs gradient (label) noise, beside the implicit-penalty prediction;
 (c) symmetric-point offset c in {0, 0.1, 0.2, 0.3}: Tiki-Taka with and without zero shifting;
 (d) test accuracy on digits (and MNIST when --mnist is given) for Digital SGD, Analog SGD and Tiki-Taka
-    at tau in {0.6, 0.7, 0.8}, over several seeds.
+    at tau in {0.6, 0.7, 0.8}, over several seeds;
+(e) the seed paper's general response functions: Analog SGD's simulated floor beside the stationary point of
+    E[g] F(W) + E|g| G(W) = 0 for soft bounds with an offset, power and exponential devices;
+(f) residual learning (the gradient taken at the effective weight gamma A + C): error against gamma on an
+    offset device, with and without zero shifting (A read against a reference array at its symmetric point).
 
 Errors on least squares are ||W - W_ls||^2 / ||W_ls||^2 with W_ls the exact minimiser of the training
 loss; the prediction is the closed-form minimiser of the penalised objective f(W) + sum s_ij/(2 tau) W_ij^2
@@ -31,7 +35,8 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from archsim.algorithms.theory import lsq_analog_sgd_fixed_point, lsq_minimum  # noqa: E402
+from archsim.algorithms.theory import (lsq_analog_sgd_fixed_point, lsq_analog_sgd_stationary_point,  # noqa: E402
+                                       lsq_minimum)
 from archsim.config import load_run_config  # noqa: E402
 from archsim.nn.trainer import Trainer  # noqa: E402
 
@@ -42,11 +47,14 @@ NAMES = {"digital_sgd": "Digital SGD", "analog_sgd": "Analog SGD", "tiki_taka": 
          "residual": "Tiki-Taka + zero shifting"}
 
 
+EPOCHS: list[str] = []   # --quick shortens the least-squares runs (set in main)
+
+
 def lsq_run(sets: list[str], record_points: int = 40, average_tail: float = 0.5):
     """Train the least-squares workload; returns (iterations, errors, final error, tail-mean W, trainer)."""
     if {f"algorithm.name={name}" for name in ("tiki_taka", "residual", "ttv2", "chopped_ttv2", "agad")} & set(sets):
         sets = ["algorithm.transfer_lr=5.0"] + sets   # the seed paper's transfer scale, a Tiki-Taka family key
-    config = load_run_config(LSQ, None, sets)
+    config = load_run_config(LSQ, None, EPOCHS + sets)
     trainer = Trainer(config, record=False)
     optimum = lsq_minimum(trainer.data.train_x, trainer.data.train_y)
     scale = float(np.sum(optimum ** 2))
@@ -141,7 +149,8 @@ def figure_c(out: Path, quick: bool, lines: list[str]) -> None:
     results = {name: [] for name in ("analog_sgd", "tiki_taka", "residual")}
     for c in offsets:
         for algorithm in results:
-            *_, final, _, _, _ = lsq_run([f"algorithm.name={algorithm}", f"hw.device.up_down={c}"])
+            *_, final, _, _, _ = lsq_run([f"algorithm.name={algorithm}", f"hw.device.up_down={c}",
+                                          "hw.device.up_down_scaling=plus_minus"])   # the paper's (1 +- c)
             results[algorithm].append(final)
     fig, ax = plt.subplots(figsize=(5, 3.8))
     for algorithm, finals in results.items():
@@ -158,6 +167,68 @@ def figure_c(out: Path, quick: bool, lines: list[str]) -> None:
               "| c | Analog SGD | Tiki-Taka | Tiki-Taka + zero shifting |", "|---|---|---|---|"]
     for i, c in enumerate(offsets):
         lines.append(f"| {c:g} | " + " | ".join(f"{results[a][i]:.2e}" for a in results) + " |")
+    lines.append("")
+
+
+#: (label, --set overrides of hw.device) of the response families of figure (e); tau = 3 as the workload.
+FAMILIES = [("soft bounds, offset c = 0.2", ["hw.device.up_down=0.2", "hw.device.up_down_scaling=plus_minus"]),
+            ("power, gamma 2", ["hw.device.model=power", "hw.device.gamma_up=2", "hw.device.gamma_down=2"]),
+            ("exponential, gamma 2", ["hw.device.model=exponential", "hw.device.gamma_up=2",
+                                      "hw.device.gamma_down=2"])]
+
+
+def figure_e(out: Path, quick: bool, lines: list[str]) -> None:
+    lines += ["### (e) Analog SGD on general response functions vs the stationary point E[g]F + E|g|G = 0", "",
+              "| device | simulated floor | predicted floor | distance to prediction / bias |", "|---|---|---|---|"]
+    labels, simulated, predicted = [], [], []
+    for label, device_sets in FAMILIES:
+        _, _, _, tail_mean, trainer, optimum = lsq_run(["algorithm.name=analog_sgd"] + device_sets)
+        prediction, _ = lsq_analog_sgd_stationary_point(trainer.data.train_x, trainer.data.train_y,
+                                                        trainer.config.hw.device)
+        labels.append(label)
+        simulated.append(relative_error(tail_mean, optimum))
+        predicted.append(relative_error(prediction, optimum))
+        ratio = np.linalg.norm(tail_mean - prediction) / np.linalg.norm(prediction - optimum)
+        lines.append(f"| {label} | {simulated[-1]:.3e} | {predicted[-1]:.3e} | {ratio:.3f} |")
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    positions = np.arange(len(labels))
+    ax.bar(positions - 0.2, simulated, 0.4, label="Analog SGD (time-averaged W)")
+    ax.bar(positions + 0.2, predicted, 0.4, label="stationary point of E[g]F + E|g|G = 0")
+    ax.set_xticks(positions, labels, fontsize=8)
+    ax.set_ylabel("||W - W_ls||² / ||W_ls||²")
+    ax.set_title("Analog SGD floor by device response")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "e_response_families.png", dpi=120)
+    plt.close(fig)
+    lines.append("")
+
+
+def figure_f(out: Path, quick: bool, lines: list[str]) -> None:
+    gammas = [0.0, 0.1, 0.3, 0.6] if not quick else [0.0, 0.3]
+    offset = ["hw.device.up_down=0.2", "hw.device.up_down_scaling=plus_minus"]
+    variants = {"without zero shifting": "false", "with zero shifting": "true"}
+    results = {name: [] for name in variants}
+    for gamma in gammas:
+        for name, reference in variants.items():
+            *_, final, _, _, _ = lsq_run(["algorithm.name=tiki_taka", f"algorithm.gamma={gamma}",
+                                          f"algorithm.reference_array={reference}"] + offset)
+            results[name].append(final)
+    fig, ax = plt.subplots(figsize=(5, 3.8))
+    for name, finals in results.items():
+        ax.semilogy(gammas, finals, "o-", label=f"residual learning {name}")
+    ax.set_xlabel("gamma (effective weight gamma A + C)")
+    ax.set_ylabel("final ||W - W_ls||² / ||W_ls||²")
+    ax.set_title("residual learning, offset c = 0.2")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "f_residual_gamma.png", dpi=120)
+    plt.close(fig)
+    lines += ["### (f) Residual learning on an offset device (c = 0.2): final error against gamma", "",
+              "| gamma | without zero shifting | with zero shifting |", "|---|---|---|"]
+    for i, gamma in enumerate(gammas):
+        lines.append(f"| {gamma:g} | " + " | ".join(f"{results[n][i]:.2e}" for n in results) + " |")
     lines.append("")
 
 
@@ -210,13 +281,18 @@ def main() -> None:
     parser.add_argument("--digits-epochs", type=int, default=30, help="epochs per digits run")
     parser.add_argument("--mnist", default=None, help="folder of MNIST IDX files (optional)")
     parser.add_argument("--quick", action="store_true", help="fewer points (a smoke run)")
-    parser.add_argument("--only", default="abcd", help="which figures to make, e.g. 'ab'")
+    parser.add_argument("--only", default="abcdef", help="which figures to make, e.g. 'ab'")
+    parser.add_argument("--lsq-epochs", type=int, default=None, help="epochs of each least-squares run "
+                        "(default: the workload's 12; --quick: 6)")
     args = parser.parse_args()
+    lsq_epochs = args.lsq_epochs or (6 if args.quick else None)
+    if lsq_epochs:
+        EPOCHS.append(f"training.epochs={lsq_epochs}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.time()
     lines = ["## Reproducing the seed paper", "",
-             f"Made by `python tools/reproduce_paper.py --seeds {args.seeds} --digits-epochs {args.digits_epochs}`.", ""]
+             f"Made by `python tools/reproduce_paper.py {' '.join(sys.argv[1:])}`.", ""]
     if "a" in args.only:
         figure_a(out, args.quick, lines)
     if "b" in args.only:
@@ -225,6 +301,10 @@ def main() -> None:
         figure_c(out, args.quick, lines)
     if "d" in args.only:
         figure_d(out, args.seeds if not args.quick else 1, args.digits_epochs, args.mnist, lines)
+    if "e" in args.only:
+        figure_e(out, args.quick, lines)
+    if "f" in args.only:
+        figure_f(out, args.quick, lines)
     lines.append(f"_Wall time: {time.time() - start:.0f} s._")
     (out / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))

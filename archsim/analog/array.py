@@ -36,6 +36,7 @@ class BlockReadStats:
     active_cols: int    # tile columns (outputs) involved: read for forward, driven for transpose reads
     retries: int        # bound-management re-reads, summed over vectors
     conversions: int    # ADC conversions: (vectors + retries) x outputs read x passes (bit-serial inputs)
+    passes: int = 1     # array passes per read (bit-serial: one per input bit, recombined by shift-add)
 
 
 @dataclass(frozen=True)
@@ -194,7 +195,7 @@ class AnalogArray:
     def _block_stats(self, r: int, c: int, vectors: int, active_rows: int, active_cols: int, retries: int,
                      outputs: int) -> BlockReadStats:
         return BlockReadStats(r, c, vectors, active_rows, active_cols, retries,
-                              (vectors + retries) * outputs * self.io.passes)
+                              (vectors + retries) * outputs * self.io.passes, self.io.passes)
 
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, ReadStats]:
         """``Y = X W^T`` through the IO path: X (batch, in) -> Y (batch, out)."""

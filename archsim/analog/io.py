@@ -11,6 +11,13 @@ Per input vector (aihwkit's forward pass, ``IOParameters``):
 5. bound management (``iterative``): if any output of the vector reached ``+-out_bound``, the vector is read
    again with its input halved (up to ``max_bm_retries`` times); the result is scaled back by the same factor.
 
+Bit-serial DACs (``hw.dac.mode: bit_serial``, ISAAC) read a vector quantised to ``B = io.serial_input_bits``
+bits as hardware does: its integer levels in B-bit two's complement, one pass per bit plane (inputs 0 or the
+full-scale ``inp_bound``), each pass with its own output noise and its own ADC conversion (clipped to
+``+-out_bound``), recombined digitally by shift-add with weights ``2^k`` and ``-2^(B-1)`` for the sign plane.
+So the DAC mode changes accuracy as it changes cost (per-pass ADC clipping and quantisation, B noise draws);
+a vector saturates, for bound management, when any of its passes does.
+
 Outputs are finally multiplied back by the noise-management scale. Analog values are float32 (the noise is
 orders of magnitude above float32 rounding), results float64.
 """
@@ -52,6 +59,18 @@ def signed_levels(bits: int) -> int:
     return max((1 << (bits - 1)) - 1, 1)
 
 
+def read_input_bits(hw: HwConfig) -> int:
+    """Input resolution of a read (bits): the DAC's, or ``io.serial_input_bits`` streamed by a bit-serial DAC.
+
+    The one home of this fact: the trainer's recorder and the cost model take it from here."""
+    return hw.io.serial_input_bits if hw.dac.mode == "bit_serial" else hw.dac.bits
+
+
+def read_passes(mode: str, input_bits: int) -> int:
+    """Array reads (passes) one input vector takes: one bit plane per pass when bit-serial, else one."""
+    return input_bits if mode == "bit_serial" else 1
+
+
 @dataclass(frozen=True)
 class IOModel:
     """Read-path parameters of a tile, unpacked from a hardware description."""
@@ -71,13 +90,12 @@ class IOModel:
     @classmethod
     def from_hw(cls, hw: HwConfig, out_bits: int | None = None) -> "IOModel":
         """The read path of ``hw``; ``out_bits`` overrides the ADC resolution (e.g. for transfer reads)."""
-        serial = hw.dac.mode == "bit_serial"
-        input_bits = hw.io.serial_input_bits if serial else hw.dac.bits
+        input_bits = read_input_bits(hw)
         return cls(inp_bound=hw.dac.inp_bound, inp_levels=signed_levels(input_bits), out_bound=hw.adc.out_bound,
                    out_levels=signed_levels(out_bits or hw.adc.bits), out_noise=hw.io.out_noise, w_noise=hw.io.w_noise,
                    noise_management=hw.io.noise_management == "abs_max",
                    bound_management=hw.io.bound_management == "iterative", max_retries=hw.io.max_bm_retries,
-                   input_bits=input_bits, passes=input_bits if serial else 1)
+                   input_bits=input_bits, passes=read_passes(hw.dac.mode, input_bits))
 
     @property
     def inp_step(self) -> float:
@@ -119,22 +137,52 @@ def analog_read(matrix: np.ndarray, x: np.ndarray, io: IOModel, rng: np.random.G
     for attempt in range(io.max_retries + 1 if io.bound_management else 1):
         halving = 0.5 ** attempt
         x_q = quantise(scaled[pending] * halving if attempt else scaled[pending], inp_step, io.inp_levels)
-        x_q = x_q.astype(np.float32)
-        with _one_blas_thread():
-            y = x_q @ matrix
-        if io.out_noise > 0.0:
-            y += rng.standard_normal(y.shape, dtype=np.float32) * np.float32(io.out_noise)
-        if io.w_noise > 0.0:
-            norms = np.sqrt(np.einsum("ij,ij->i", x_q, x_q))
-            y += rng.standard_normal(y.shape, dtype=np.float32) * (np.float32(io.w_noise) * norms[:, None])
+        if io.passes == 1:
+            y = _noisy_mvm(x_q.astype(np.float32), matrix, io, rng)
+            saturated_outputs = np.abs(y) >= io.out_bound
+            y = quantise(y, out_step, io.out_levels)
+        else:
+            y, saturated_outputs = _bit_serial_read(x_q, matrix, io, rng)
         last = not io.bound_management or attempt == io.max_retries
-        saturated = np.zeros(len(pending), dtype=bool) if last else (np.abs(y) >= io.out_bound).any(axis=1)
+        saturated = np.zeros(len(pending), dtype=bool) if last else saturated_outputs.any(axis=1)
         done = ~saturated
         finished = pending[done]
-        y_out[finished] = (quantise(y[done], out_step, io.out_levels)
-                           * ((scale[finished] / io.inp_bound) / halving)[:, None])
+        y_out[finished] = y[done] * ((scale[finished] / io.inp_bound) / halving)[:, None]
         retries[finished] = attempt
         pending = pending[saturated]
         if pending.size == 0:
             break
     return y_out, retries
+
+
+def _noisy_mvm(x: np.ndarray, matrix: np.ndarray, io: IOModel, rng: np.random.Generator) -> np.ndarray:
+    """``x @ matrix`` (float32) plus output noise and weight read noise, before the ADC."""
+    with _one_blas_thread():
+        y = x @ matrix
+    if io.out_noise > 0.0:
+        y += rng.standard_normal(y.shape, dtype=np.float32) * np.float32(io.out_noise)
+    if io.w_noise > 0.0:
+        norms = np.sqrt(np.einsum("ij,ij->i", x, x))
+        y += rng.standard_normal(y.shape, dtype=np.float32) * (np.float32(io.w_noise) * norms[:, None])
+    return y
+
+
+def _bit_serial_read(x_q: np.ndarray, matrix: np.ndarray, io: IOModel,
+                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Read DAC-quantised vectors ``x_q`` one two's-complement bit plane per pass (see module docstring).
+
+    Returns the recombined outputs in the units of ``x_q @ matrix`` and, per vector and output, whether any
+    pass reached the ADC's bound.
+    """
+    bits = io.passes
+    levels = np.rint(x_q / io.inp_step).astype(np.int64) & ((1 << bits) - 1)   # two's complement, B bits
+    shifts = np.arange(bits, dtype=np.int64)
+    planes = ((levels[None, :, :] >> shifts[:, None, None]) & 1).astype(np.float32) * np.float32(io.inp_bound)
+    n_vectors, n_in = x_q.shape
+    y = _noisy_mvm(planes.reshape(bits * n_vectors, n_in), matrix, io, rng).reshape(bits, n_vectors, -1)
+    saturated = (np.abs(y) >= io.out_bound).any(axis=0)
+    converted = quantise(y, io.out_step, io.out_levels)
+    place = 2.0 ** shifts
+    place[-1] = -place[-1]                     # the sign plane weighs -2^(B-1)
+    # shift-add; a pass at full scale inp_bound stands for inp_bound / inp_step = inp_levels input levels
+    return np.tensordot(place / io.inp_levels, converted, axes=1), saturated

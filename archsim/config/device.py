@@ -11,22 +11,24 @@ where ``scale_up/down`` are ``dw_min`` times the device-to-device gain and the u
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from archsim.config.schema import Fail, param
 from archsim.devices.presets import DEVICE_PRESETS
+from archsim.devices.registry import BY_NAME, MODELS, NAMES as MODEL_NAMES
 
-DEVICE_MODELS = ("constant_step", "linear_step", "soft_bounds", "power", "exponential", "exp_step",
-                 "pow_step", "piecewise")
+DEVICE_MODELS = MODEL_NAMES
 
-#: Models whose step depends on ``gamma_up``/``gamma_down``, and the value an unset (null) gamma takes.
-GAMMA_DEFAULTS = {
-    "linear_step": (0.0, 0.0),          # aihwkit LinearStepDevice.gamma_up/down default
-    "power": (1.0, 1.0),                # gamma 1 makes the power device the soft-bounds device
-    "exponential": (1.0, 1.0),          # a mildly non-linear default; gamma -> 0 is soft bounds
-    "pow_step": (1.0, 1.0),             # aihwkit PowStepDevice.pow_gamma default
-    "exp_step": (12.44625, 12.78785),   # aihwkit ExpStepDevice.gamma_up/down defaults
-}
+#: Models whose step depends on ``gamma_up``/``gamma_down``, and the value an unset (null) gamma takes
+#: (linear_step: aihwkit LinearStepDevice 0; power: 1 makes it soft bounds; exponential: a mildly non-linear 1;
+#: pow_step: aihwkit PowStepDevice.pow_gamma 1; exp_step: aihwkit ExpStepDevice gamma_up/down).
+GAMMA_DEFAULTS = {m.name: m.gamma_defaults for m in MODELS if m.uses_gamma}
+
+#: aihwkit's spellings of parameters whose archsim name differs: alias -> archsim field(s). An alias set in a
+#: configuration is copied into its field(s) and reads back as null (the resolved configuration shows the
+#: archsim name). ``pow_gamma`` sets both exponents; ``mult_noise: false`` turns dw_min_std into additive noise.
+ALIASES = {**{alias: (target,) for m in MODELS for alias, target in m.aliases.items()},
+           "pow_gamma": ("gamma_up", "gamma_down")}
 
 #: Limits of the device parameters. Every model's step is finite for any parameter set within them (the
 #: kernels cap a step at the device's range and clamp exponentials), and every per-device parameter, stored
@@ -61,10 +63,11 @@ class DeviceConfig:
                                   ge=0.0, le=MAX_MAGNITUDE)
     up_down: float = param(0.0, "up/down asymmetry c (see up_down_scaling); with plus_minus a soft-bounds "
                            "device has its symmetric point at c*tau", unit="1", gt=-1.0, lt=1.0)
-    up_down_scaling: str = param("plus_minus", "how c scales the steps: plus_minus = up x(1+c), down x(1-c) "
-                                 "(aihwkit's documented formula, docs/physics.md); shrink_smaller = the "
-                                 "weaker direction x(1-|c|), the other keeps dw_min (aihwkit's C++ code)",
-                                 unit="-", choices=UP_DOWN_SCALINGS)
+    up_down_scaling: str = param("shrink_smaller", "how c scales the steps: shrink_smaller = the weaker "
+                                 "direction x(1-|c|), the other keeps dw_min (what aihwkit 1.1's C++ does, so "
+                                 "aihwkit device fits carry over); plus_minus = up x(1+c), down x(1-c) (the seed "
+                                 "paper's offset device and aihwkit's documented formula)",
+                                 unit="-", choices=UP_DOWN_SCALINGS, source="aihwkit 1.1 PulsedRPUDevice::populate")
     up_down_dtod: float = param(0.01, "device-to-device spread of up_down (absolute std)", unit="1", ge=0.0, le=MAX_SPREAD,
                                 source="aihwkit PulsedDevice default")
     w_max: float = param(0.6, "upper weight bound (tau for soft bounds); [w_min, w_max] must contain 0, as "
@@ -85,7 +88,8 @@ class DeviceConfig:
                                      "(linear_step 0, power 1, exponential 1, pow_step 1, exp_step 12.78785)",
                                      unit="1", ge=-MAX_GAMMA, le=MAX_GAMMA)
     gamma_up_dtod: float = param(0.05, "device-to-device spread of gamma_up (absolute std; not used by "
-                                 "exp_step, whose fit parameters are tile-wide as in aihwkit)", unit="1", ge=0.0, le=MAX_SPREAD,
+                                 "exp_step, whose fit parameters are tile-wide as in aihwkit, nor by pow_step, "
+                                 "which spreads its exponents as aihwkit does: pow_gamma_dtod)", unit="1", ge=0.0, le=MAX_SPREAD,
                                  source="aihwkit LinearStepDevice default")
     gamma_down_dtod: float = param(0.05, "device-to-device spread of gamma_down (absolute std)", unit="1",
                                    ge=0.0, le=MAX_SPREAD, source="aihwkit LinearStepDevice default")
@@ -104,11 +108,60 @@ class DeviceConfig:
     piecewise_down: list[float] = param([1.0], "piecewise: relative down step at the same nodes", unit="1",
                                         ge=0.0, le=MAX_MAGNITUDE,
                                         source="aihwkit PiecewiseStepDevice default")
+    pow_gamma_dtod: float = param(0.1, "pow_step: device-to-device spread of the exponents, a relative gain "
+                                  "shared by both directions (aihwkit PowStep: gamma_up/down = gamma (gain + "
+                                  "bias +- r))", unit="1", ge=0.0, le=MAX_SPREAD,
+                                  source="aihwkit PowStepDevice.pow_gamma_dtod default")
+    pow_up_down: float = param(0.0, "pow_step: up/down asymmetry of the exponents (the weaker direction's "
+                               "exponent x(1-|c|), as aihwkit)", unit="1", gt=-1.0, lt=1.0,
+                               source="aihwkit PowStepDevice.pow_up_down default")
+    pow_up_down_dtod: float = param(0.0, "pow_step: device-to-device spread of the exponent asymmetry "
+                                    "(absolute std)", unit="1", ge=0.0, le=MAX_SPREAD,
+                                    source="aihwkit PowStepDevice.pow_up_down_dtod default")
     write_noise_std: float = param(0.0, "std of write noise on the apparent weight of a device each time it is "
                                    "pulsed (units of dw_min)", unit="1", ge=0.0, le=MAX_WRITE_NOISE,
                                    source="aihwkit write_noise_std (scaled by dw_min)")
 
+    # aihwkit spellings (see ALIASES): null unless given; copied into the archsim fields on construction
+    A_up: float | None = param(None, "aihwkit ExpStepDevice spelling of es_A_up", unit="1", ge=-MAX_MAGNITUDE,
+                               le=MAX_MAGNITUDE)
+    A_down: float | None = param(None, "aihwkit ExpStepDevice spelling of es_A_down", unit="1",
+                                 ge=-MAX_MAGNITUDE, le=MAX_MAGNITUDE)
+    a: float | None = param(None, "aihwkit ExpStepDevice spelling of es_a", unit="1", ge=-MAX_MAGNITUDE,
+                            le=MAX_MAGNITUDE)
+    b: float | None = param(None, "aihwkit ExpStepDevice spelling of es_b", unit="1", ge=-MAX_MAGNITUDE,
+                            le=MAX_MAGNITUDE)
+    pow_gamma: float | None = param(None, "aihwkit PowStepDevice spelling: sets gamma_up and gamma_down",
+                                    unit="1", ge=-MAX_GAMMA, le=MAX_GAMMA)
+    mult_noise: bool | None = param(None, "aihwkit spelling: false makes dw_min_std additive (moved to "
+                                    "dw_min_std_add), true keeps it multiplicative", unit="-")
+
+    def __post_init__(self) -> None:
+        # An alias is copied into its field(s) and cleared; one that contradicts an explicitly set field stays
+        # set, and check() reports it.
+        for alias, targets in ALIASES.items():
+            value = getattr(self, alias)
+            if value is None:
+                continue
+            if any(getattr(self, t) not in (value, _FIELD_DEFAULTS[t]) for t in targets):
+                continue
+            for target in targets:
+                setattr(self, target, value)
+            setattr(self, alias, None)
+        if self.mult_noise is False and self.dw_min_std_add in (0.0, self.dw_min_std):
+            self.dw_min_std_add, self.dw_min_std = self.dw_min_std, 0.0
+            self.mult_noise = None
+        elif self.mult_noise is True:
+            self.mult_noise = None
+
     def check(self, fail: Fail) -> None:
+        for alias, targets in ALIASES.items():
+            if getattr(self, alias) is not None:
+                fail(alias, f"{alias} is aihwkit's spelling of {' and '.join(targets)}, which is also set "
+                            f"to a different value: give one of them")
+        if self.mult_noise is not None:
+            fail("mult_noise", "mult_noise: false moves dw_min_std to dw_min_std_add, which is also set: give "
+                               "one of them")
         if self.w_min >= self.w_max:
             fail("w_min", f"w_min ({self.w_min}) must be below w_max ({self.w_max})")
         if self.w_min > 0.0 or self.w_max < 0.0:
@@ -126,9 +179,12 @@ class DeviceConfig:
 
     def gammas(self) -> tuple[float, float]:
         """``(gamma_up, gamma_down)`` with the model's default filling an unset value."""
-        up, down = GAMMA_DEFAULTS.get(self.model, (0.0, 0.0))
+        up, down = BY_NAME[self.model].gamma_defaults
         return (up if self.gamma_up is None else self.gamma_up,
                 down if self.gamma_down is None else self.gamma_down)
+
+
+_FIELD_DEFAULTS = {f.name: f.default for f in fields(DeviceConfig)}
 
 
 @dataclass
@@ -158,6 +214,7 @@ class IOConfig:
     bound_management: str = param("iterative", "re-read with halved input scale when outputs saturate",
                                   unit="-", choices=("iterative", "none"), source="aihwkit IOParameters default")
     max_bm_retries: int = param(3, "maximum extra reads bound management may take", unit="reads", ge=0)
-    serial_input_bits: int = param(8, "input resolution streamed one bit per read when hw.dac.mode is "
-                                   "bit_serial (hw.dac.bits is then the per-pass DAC width)", unit="bits",
+    serial_input_bits: int = param(8, "input resolution when hw.dac.mode is bit_serial: the quantised input "
+                                   "is streamed as this many two's-complement bit planes, one array pass (and ADC "
+                                   "conversion) each, shift-added digitally", unit="bits",
                                    ge=1, le=32, source="aihwkit IOParameters.inp_res: 7 bits + sign")

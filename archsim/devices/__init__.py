@@ -2,6 +2,8 @@
 
 Knows nothing of SimPy, costs or the engine. Submodules:
 
+- :mod:`archsim.devices.registry` — one entry per device model (code, aihwkit counterpart, defaults,
+  aliases, reference response): the list everything else derives from (pure Python);
 - :mod:`archsim.devices.presets` — named device fits (pure data, imported by the configuration);
 - :mod:`archsim.devices.models` — model codes, per-device parameter sampling, mean responses,
   symmetric points;

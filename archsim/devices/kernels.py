@@ -22,6 +22,8 @@ import numba as nb
 import numpy as np
 from numba.extending import intrinsic
 
+from archsim.devices.registry import (CONSTANT_STEP, EXP_STEP, EXPONENTIAL, LINEAR_STEP, PIECEWISE, POW_STEP,
+                                     POWER, SOFT_BOUNDS)
 from archsim.devices.rng import (COL_SALT, DEVICE_SALT, FRACTION_BITS, GOLDEN, NORMAL_BIN_BITS, NORMAL_BINS, ROW_SALT,
                                  WRITE_NOISE_DRAW)
 
@@ -158,33 +160,33 @@ def _raw_step(model, w, up, scale_up, scale_down, b_max, b_min, g_up, g_down, gl
     scale = np.float64(scale_up if up else scale_down)
     if scale == 0.0:
         return 0.0   # a device that does not move (and never 0 * inf)
-    if model == 0:  # constant_step
+    if model == CONSTANT_STEP:  # constant_step
         return scale
     bound = np.float64(b_max if up else b_min)
-    if model == 2:  # soft_bounds
+    if model == SOFT_BOUNDS:  # soft_bounds
         return scale * (1.0 - w / bound) if bound != 0.0 else 0.0
     gamma = np.float64(g_up if up else g_down)
-    if model == 1:  # linear_step (slope referenced to the nominal bounds, aihwkit mean_bound_reference)
+    if model == LINEAR_STEP:  # linear_step (slope referenced to the nominal bounds, aihwkit mean_bound_reference)
         w_ref = glob[3] if up else glob[4]
         return scale * (1.0 - gamma * w / w_ref) if w_ref != 0.0 else scale
-    if model == 3:  # power
+    if model == POWER:  # power
         return scale * max(1.0 - w / bound, 0.0) ** gamma if bound != 0.0 else 0.0
-    if model == 4:  # exponential
+    if model == EXPONENTIAL:  # exponential
         return scale * _exp_shape(gamma, 1.0 - w / bound) if bound != 0.0 else 0.0
     span = np.float64(b_max) - np.float64(b_min)
-    if model == 5:  # exp_step
+    if model == EXP_STEP:  # exp_step
         if span <= 0.0:
             return 0.0
         z = 2.0 * w / span * glob[5] + glob[6]
         factor = glob[7] if up else glob[8]
         exponent = gamma * z if up else -gamma * z
         return scale * max(1.0 - factor * math.exp(min(exponent, _MAX_EXPONENT)), 0.0)
-    if model == 6:  # pow_step
+    if model == POW_STEP:  # pow_step
         if span <= 0.0:
             return 0.0
         distance = b_max - w if up else w - b_min
         return scale * max(distance / span, 0.0) ** gamma
-    # piecewise
+    # PIECEWISE (the last code; a new model adds its branch above, with its entry in archsim.devices.registry)
     return scale * _piecewise(pw_up if up else pw_down, w, np.float64(b_min), np.float64(b_max))
 
 
@@ -266,7 +268,7 @@ def _popcount(typingctx, word):
 def _gamma(model, gammas, i, j):
     """A device's gamma, read only for models that use one: constant steps, soft bounds and piecewise devices
     skip the memory traffic (the update kernels are memory-bound for single samples)."""
-    if model == 0 or model == 2 or model == 7:
+    if model == CONSTANT_STEP or model == SOFT_BOUNDS or model == PIECEWISE:
         return np.float32(0.0)
     return gammas[i, j]
 

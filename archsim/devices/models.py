@@ -1,5 +1,8 @@
 """Device response models, per-device parameters (device-to-device variation) and symmetric points.
 
+The models themselves are listed in :mod:`archsim.devices.registry` (codes, defaults, references); the table
+below describes their shapes.
+
 A pulse moves a device by a mean step ``m`` (up: ``+scale_up * q_up(w)``, down: ``-scale_down * q_down(w)``),
 plus cycle-to-cycle noise of std ``sqrt((dw_min_std * m)^2 + (dw_min_std_add * scale)^2)``, then the weight is
 clipped to the device's own bounds ``[b_min, b_max]``. Shapes ``q`` (weights in normalised units):
@@ -20,13 +23,15 @@ piecewise      linear interpolation of piecewise_up over nodes          same wit
                equally spaced in [b_min, b_max] (aihwkit PiecewiseStep)
 =============  =====================================================  ===============================================
 
-With ``w_max = tau``, ``w_min = -tau`` and ``up_down = c`` (``plus_minus`` scaling) the soft-bounds device is
+``up_down = c`` scales the steps as aihwkit 1.1's C++ does by default (``shrink_smaller``: the weaker
+direction x(1 - |c|)). With ``w_max = tau``, ``w_min = -tau`` and ``plus_minus`` scaling the soft-bounds device is
 the seed paper's offset device ``q+ = (1 + c)(1 - w/tau)``, ``q- = (1 - c)(1 + w/tau)``, symmetric point ``c*tau``.
 
 Device-to-device variation follows aihwkit's ``PulsedDevice.populate``: ``b_max = w_max (1 + w_max_dtod xi)``,
 ``b_min = w_min (1 + w_min_dtod xi)`` (signs enforced), gain ``= 1 + dw_min_dtod xi``, ``r = up_down_dtod xi``,
-``scale_up = dw_min (gain + c + r)``, ``scale_down = dw_min (gain - c - r)`` (absolute values), and slopes
-``g = |gamma + gamma_dtod xi|``. All of it is drawn once per device from the array's seed.
+``scale_up = dw_min (gain + c_up + r)``, ``scale_down = dw_min (gain + c_down - r)`` (absolute values; c_up,
+c_down from ``up_down`` and its scaling), and slopes ``g = |gamma + gamma_dtod xi|`` (pow_step: aihwkit's
+``gamma (gain_g + bias +- r_g)`` from ``pow_gamma_dtod``, ``pow_up_down``, ``pow_up_down_dtod``). All of it is drawn once per device from the array's seed.
 """
 
 from __future__ import annotations
@@ -38,9 +43,10 @@ import numpy as np
 from archsim.config.device import DeviceConfig
 from archsim.devices.kernels import _alternating_fixed_points, _mean_steps, _simulate_alternating
 
-MODEL_CODES = {"constant_step": 0, "linear_step": 1, "soft_bounds": 2, "power": 3, "exponential": 4,
-               "exp_step": 5, "pow_step": 6, "piecewise": 7}
-CONSTANT_STEP, LINEAR_STEP, SOFT_BOUNDS, POWER, EXPONENTIAL, EXP_STEP, POW_STEP, PIECEWISE = range(8)
+from archsim.devices.registry import (BY_NAME, CONSTANT_STEP, LINEAR_STEP, POWER, SOFT_BOUNDS,  # noqa: F401
+                                     EXP_STEP, EXPONENTIAL, PIECEWISE, POW_STEP)
+
+MODEL_CODES = {name: spec.code for name, spec in BY_NAME.items()}
 
 #: Indices into the ``glob`` vector of tile-wide parameters the kernels take.
 G_STD_MULT, G_STD_ADD, G_WRITE_STD, G_W_MAX, G_W_MIN, G_ES_A, G_ES_B, G_ES_A_UP, G_ES_A_DOWN = range(9)
@@ -167,10 +173,20 @@ def sample_device_state(cfg: DeviceConfig, shape: tuple[int, int], rng: np.rando
     asym = cfg.up_down_dtod * gauss()
     scale_up, scale_down = _step_scales(cfg, gain, asym)
     gamma_up0, gamma_down0 = cfg.gammas()
-    spread_gamma = cfg.model != "exp_step"  # aihwkit: exp-step fit parameters are tile-wide
-    gamma_up = np.full(shape, gamma_up0) + (cfg.gamma_up_dtod * gauss() if spread_gamma else 0.0)
-    gamma_down = np.full(shape, gamma_down0) + (cfg.gamma_down_dtod * gauss() if spread_gamma else 0.0)
-    if cfg.model in ("linear_step", "power", "pow_step"):
+    spec = BY_NAME[cfg.model]
+    if spec.code == POW_STEP:
+        # aihwkit PowStepRPUDevice::populate: a relative gain shared by both exponents and their asymmetry
+        gamma_gain = 1.0 + cfg.pow_gamma_dtod * gauss()
+        gamma_asym = cfg.pow_up_down_dtod * gauss()
+        c = cfg.pow_up_down
+        up_bias, down_bias = min(c, 0.0), -max(c, 0.0)
+        gamma_up = gamma_up0 * (gamma_gain + up_bias + gamma_asym)
+        gamma_down = gamma_down0 * (gamma_gain + down_bias - gamma_asym)
+    else:
+        spread = spec.gamma_spread   # aihwkit: exp-step fit parameters are tile-wide
+        gamma_up = np.full(shape, gamma_up0) + (cfg.gamma_up_dtod * gauss() if spread else 0.0)
+        gamma_down = np.full(shape, gamma_down0) + (cfg.gamma_down_dtod * gauss() if spread else 0.0)
+    if spec.gamma_nonnegative:
         # aihwkit: slopes/exponents may not change sign (no step growing towards the bound)
         gamma_up, gamma_down = np.abs(gamma_up), np.abs(gamma_down)
     f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)  # noqa: E731

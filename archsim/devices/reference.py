@@ -14,6 +14,7 @@ import numpy as np
 
 from archsim.config.device import UpdateConfig
 from archsim.devices.models import DeviceModel, DeviceState
+from archsim.devices.registry import BY_CODE
 from archsim.devices.rng import (COL_SALT, DEVICE_SALT, NORMAL_TABLE, ROW_SALT, WRITE_NOISE_DRAW, py_normal,
                                  py_stream, py_subkey, py_uniform32)
 
@@ -26,40 +27,8 @@ def ref_mean_step(model: DeviceModel, w: float, up: bool, su: float, sd: float, 
 
 def _ref_formula(model: DeviceModel, w: float, up: bool, su: float, sd: float, bmax: float, bmin: float,
                  gu: float, gd: float) -> float:
-    g = model.glob
-    name = ["constant_step", "linear_step", "soft_bounds", "power", "exponential", "exp_step", "pow_step",
-            "piecewise"][model.code]
-    scale = su if up else sd
-    if name == "constant_step":
-        return scale
-    if name == "linear_step":
-        if up:
-            return su * (1.0 - gu * w / g[3]) if g[3] != 0 else su
-        return sd * (1.0 - gd * w / g[4]) if g[4] != 0 else sd
-    if name == "soft_bounds":
-        return su * (1.0 - w / bmax) if up else sd * (1.0 - w / bmin)
-    if name == "power":
-        return su * max(1.0 - w / bmax, 0.0) ** gu if up else sd * max(1.0 - w / bmin, 0.0) ** gd
-    if name == "exponential":
-        gamma, x = (gu, 1.0 - w / bmax) if up else (gd, 1.0 - w / bmin)
-        shape = x if abs(gamma) < 1e-9 else math.expm1(gamma * x) / math.expm1(gamma)
-        return scale * shape
-    if name == "exp_step":
-        z = 2.0 * w / (bmax - bmin) * g[5] + g[6]
-        if up:
-            return su * max(1.0 - g[7] * math.exp(gu * z), 0.0)
-        return sd * max(1.0 - g[8] * math.exp(-gd * z), 0.0)
-    if name == "pow_step":
-        span = bmax - bmin
-        return su * max((bmax - w) / span, 0.0) ** gu if up else sd * max((w - bmin) / span, 0.0) ** gd
-    nodes = model.piecewise_up if up else model.piecewise_down
-    n_sections = len(nodes) - 1
-    if n_sections <= 0:
-        return scale * float(nodes[0])
-    w_scaled = max((w - bmin) / (bmax - bmin) * n_sections, 0.0)
-    index = min(math.floor(w_scaled), n_sections - 1)
-    t = min(w_scaled - index, 1.0)
-    return scale * ((1.0 - t) * float(nodes[index]) + t * float(nodes[index + 1]))
+    return BY_CODE[model.code].reference(w, up, su if up else sd, bmax, bmin, gu if up else gd, model.glob,
+                                         model.piecewise_up if up else model.piecewise_down)
 
 
 def _params(state: DeviceState, i: int, j: int) -> tuple[float, ...]:

@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from archsim.analog.io import read_passes
+
 PJ_PER_J = 1e12
 NS_PER_S = 1e9
 
@@ -145,7 +147,7 @@ class DacModel:
 
     def passes(self, in_bits: int) -> int:
         """Array reads one input vector takes at ``in_bits`` input resolution."""
-        return in_bits if self.mode == "bit_serial" else 1
+        return read_passes(self.mode, in_bits)   # one home: the read path (archsim.analog.io)
 
     def drive_energy_pj(self, in_bits: int) -> float:
         """Energy to drive one row for one pass (pJ)."""

@@ -7,7 +7,9 @@ from typing import Callable
 
 import numpy as np
 
+from archsim.analog.io import read_input_bits
 from archsim.algorithms.recorder import StepRecorder
+from archsim.algorithms.theory import lsq_minimum, relative_error
 from archsim.config.loader import RunConfig
 from archsim.errors import NonFiniteError
 from archsim.mapping.blocks import BlockLayout
@@ -43,9 +45,12 @@ class Trainer:
         self.network.loss = "cross_entropy" if self.data.task == "classification" else "mse"
         self.shuffle_rng = np.random.default_rng([self.config.training.seed, 0x5EED])
         self.metric_name = "test_accuracy" if self.data.task == "classification" else "test_loss"
+        # least squares: the seed paper's metric, ||W - W_ls||^2 / ||W_ls||^2 against the exact minimiser
+        self.optimum = lsq_minimum(self.data.train_x, self.data.train_y) if self.data.target_weights is not None else None
+        if self.optimum is not None:
+            self.metric_name = "relative_error_to_optimum"
         hw = self.config.hw
-        # a bit-serial DAC streams io.serial_input_bits one-bit passes; the engine makes one read per bit
-        self.in_bits = hw.io.serial_input_bits if hw.dac.mode == "bit_serial" else hw.dac.bits
+        self.in_bits = read_input_bits(hw)   # DAC bits, or the bits a bit-serial DAC streams (one pass each)
         self.out_bits = hw.adc.bits
         self.transfer_bits = hw.adc.transfer_bits or hw.adc.bits
         self.digital_bits = hw.digital.word_bits
@@ -72,10 +77,13 @@ class Trainer:
         return lambda out: tuple(v * scale for v in loss(out, labels))
 
     def evaluate(self) -> float:
-        """Accuracy in percent (classification) or mean 1/2||y - y*||^2 (regression) on the test set."""
+        """Accuracy in percent (classification), ||W - W_ls||^2 / ||W_ls||^2 (least squares) or mean
+        1/2||y - y*||^2 (other regression) on the test set."""
         out = self.network.predict(self.data.test_x)
         if self.data.task == "classification":
             return float(100.0 * np.mean(out.argmax(axis=1) == self.data.test_y))
+        if self.optimum is not None:
+            return relative_error(self.network.weights()[0], self.optimum)
         return F.mean_squared_error(out, self.data.test_y)[0]
 
     def steps_per_epoch(self) -> int:
