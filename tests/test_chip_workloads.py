@@ -244,3 +244,15 @@ def test_max_steps_beyond_the_run_is_not_cut_short(tmp_path):
     for epoch in range(config.training.epochs):
         trainer.run_epoch(epoch)
     assert trainer.steps_done == 8 and not trainer.cut_short
+
+
+def test_tiki_taka_transfers_count_samples_not_conv_positions(tmp_path):
+    """transfer_every is in training samples: a conv layer whose update holds 64 positions per image transfers
+    as often as the dense layer (once per sample here), not once per position."""
+    config = load_run_config(write_workload(tmp_path, TINY_RESNET), None, ["algorithm.name=tiki_taka",
+                                                                         "algorithm.transfer_every=1"])
+    net = Network(config, (3, 32, 32), 10)
+    x = np.random.default_rng(6).standard_normal((5, 3, 32, 32))
+    net.train_step(x, lambda out: F.softmax_cross_entropy(out, np.arange(5)))
+    assert {layer.index: layer.store.transfers for layer in net.matrix_layers} == {
+        0: 5, 1: 5, 2: 5, 4: 5, 5: 5, 6: 5, 9: 5}
