@@ -14,7 +14,7 @@ from archsim.errors import ConfigError
 from archsim.nn import functional as F
 from archsim.nn.data import CIFAR_RECORD, CIFAR_TEST_FILE, CIFAR_TRAIN_FILES, load_dataset
 from archsim.nn.network import Network
-from archsim.nn.tiling import tiles_needed
+from archsim.nn.tiling import tiles_needed, tiles_per_layer, utilisation
 from archsim.nn.trainer import Trainer
 from archsim.ops import BufferAccess, Digital
 
@@ -198,6 +198,8 @@ def test_tiles_needed_counts_blocks():
     # layer 0: 3 row blocks x 2 column blocks; layer 1: 1 x 1
     assert tiles_needed(arrays, 256, 256, "same_tile") == 7
     assert tiles_needed(arrays, 256, 256, "separate_tiles") == 14
+    assert tiles_per_layer(arrays, 256, 256, "same_tile") == {0: 6, 1: 1}
+    assert utilisation(arrays, 256, 256) == pytest.approx({0: 300 * 600 / (6 * 65536), 1: 10 / 256})
 
 
 @pytest.mark.parametrize("workload,needed", [("vgg8_cifar10", 206), ("resnet18_cifar10", 209)])
