@@ -14,7 +14,7 @@ from archsim.errors import ConfigError
 from archsim.nn import functional as F
 from archsim.nn.data import CIFAR_RECORD, CIFAR_TEST_FILE, CIFAR_TRAIN_FILES, load_dataset
 from archsim.nn.network import Network
-from archsim.nn.tiling import tiles_needed
+from archsim.nn.tiling import tiles_needed, tiles_per_layer, utilisation
 from archsim.nn.trainer import Trainer
 from archsim.ops import BufferAccess, Digital
 
@@ -198,6 +198,8 @@ def test_tiles_needed_counts_blocks():
     # layer 0: 3 row blocks x 2 column blocks; layer 1: 1 x 1
     assert tiles_needed(arrays, 256, 256, "same_tile") == 7
     assert tiles_needed(arrays, 256, 256, "separate_tiles") == 14
+    assert tiles_per_layer(arrays, 256, 256, "same_tile") == {0: 6, 1: 1}
+    assert utilisation(arrays, 256, 256) == pytest.approx({0: 300 * 600 / (6 * 65536), 1: 10 / 256})
 
 
 @pytest.mark.parametrize("workload,needed", [("vgg8_cifar10", 206), ("resnet18_cifar10", 209)])
@@ -244,3 +246,15 @@ def test_max_steps_beyond_the_run_is_not_cut_short(tmp_path):
     for epoch in range(config.training.epochs):
         trainer.run_epoch(epoch)
     assert trainer.steps_done == 8 and not trainer.cut_short
+
+
+def test_tiki_taka_transfers_count_samples_not_conv_positions(tmp_path):
+    """transfer_every is in training samples: a conv layer whose update holds 64 positions per image transfers
+    as often as the dense layer (once per sample here), not once per position."""
+    config = load_run_config(write_workload(tmp_path, TINY_RESNET), None, ["algorithm.name=tiki_taka",
+                                                                         "algorithm.transfer_every=1"])
+    net = Network(config, (3, 32, 32), 10)
+    x = np.random.default_rng(6).standard_normal((5, 3, 32, 32))
+    net.train_step(x, lambda out: F.softmax_cross_entropy(out, np.arange(5)))
+    assert {layer.index: layer.store.transfers for layer in net.matrix_layers} == {
+        0: 5, 1: 5, 2: 5, 4: 5, 5: 5, 6: 5, 9: 5}

@@ -31,3 +31,15 @@ def tiles_per_layer(arrays: dict[tuple[int, str], tuple[int, int]], rows: int, c
     layers = sorted({layer for layer, _ in arrays})
     return {layer: tiles_needed({k: v for k, v in arrays.items() if k[0] == layer}, rows, cols, array_placement)
             for layer in layers}
+
+
+def utilisation(arrays: dict[tuple[int, str], tuple[int, int]], rows: int, cols: int) -> dict[int, float]:
+    """Per layer, the fraction of its crossbars' cells that hold weights (under either placement a block of
+    each role is one rows x cols crossbar, whether or not the roles share a tile)."""
+    used: dict[int, int] = {}
+    crossbars: dict[int, int] = {}
+    for (layer, _role), (out_size, in_size) in arrays.items():
+        row_blocks, col_blocks = block_grid(out_size, in_size, rows, cols)
+        used[layer] = used.get(layer, 0) + out_size * in_size
+        crossbars[layer] = crossbars.get(layer, 0) + row_blocks * col_blocks
+    return {layer: used[layer] / (crossbars[layer] * rows * cols) for layer in sorted(used)}
