@@ -89,8 +89,9 @@ def isaac_rows() -> list[Row]:
     cost = Engine(arch, mapping, cache=False).run_step(ops)
     seconds = cost.latency_ns * 1e-9
     mw = {c: 1e-12 * cost.energy_pj_by_component[c] / seconds * 1e3 for c in ("adc", "dac", "array_read")}
+    # each component's power includes its static share ("tile" is a crossbar's row drivers); cells do not leak
     ima = {"adc": mw["adc"] + _static_mw(arch, "adc", hw.tile.adcs * ISAAC_CROSSBARS_PER_IMA),
-           "dac": mw["dac"], "array_read": mw["array_read"] + _static_mw(arch, "tile", ISAAC_CROSSBARS_PER_IMA)}
+           "dac": mw["dac"] + _static_mw(arch, "tile", ISAAC_CROSSBARS_PER_IMA), "array_read": mw["array_read"]}
 
     # the buffer and one router port streaming back to back
     bits = 1 << 20

@@ -159,12 +159,65 @@ class Architecture:
         return max(0, math.ceil(slots * self.slot_cycles_exact - _ROUNDING_SLACK))
 
     def ert(self) -> list[dict]:
-        """The energy reference table of this architecture (see :func:`build_ert`)."""
-        return [action.as_dict() for action in self.actions()]
+        """The energy reference table of this architecture (see :func:`build_ert`): every action the engine
+        charges, its ``source`` the model's formula followed by each configuration field it rests on, with that
+        field's citation and the file or ``--set`` that gave its value."""
+        rows = []
+        for action in self.actions():
+            row = action.as_dict()
+            keys = ERT_FIELDS.get((action.component, action.action)) or ERT_FIELDS.get((action.component, "*"), ())
+            cited = [self._cite(key) for key in keys]
+            if cited:
+                row["source"] = row["source"] + " | " + "; ".join(cited)
+            rows.append(row)
+        return rows
+
+    def _cite(self, key: str) -> str:
+        """``hw.<key> = value (citation) [file or --set]``."""
+        from archsim.config.hw import HwConfig
+        from archsim.config.schema import iter_fields
+
+        if not hasattr(self, "_field_sources"):
+            self._field_sources = {name: (f.metadata.get("source"), f.default) for name, f, _ in iter_fields(HwConfig)}
+        if key == "digital.add_energy" or key == "digital.mult_energy":
+            key = f"digital.{self.hw.digital.precision}_{key.split('.')[1]}"
+        value = self.hw
+        for part in key.split("."):
+            value = getattr(value, part)
+        text = f"hw.{key} = {value:.4g}" if isinstance(value, float) else f"hw.{key} = {value}"
+        citation, default = self._field_sources.get(key, (None, None))
+        if citation and value == default:  # a changed value is cited by whatever set it, not by the default's source
+            text += f" ({citation})"
+        provenance = getattr(self.hw, "provenance", None)
+        if provenance is not None:
+            path = ("hw", *key.split("."))
+            if path in provenance.files:
+                text += f" [set by {provenance.files[path]}]"
+        return text
 
     def actions(self) -> list[Action]:
         return [self.adc.convert(), self.adc.integrate(), self.dac.drive(), *self.crossbar.actions(), *self.pulse_generator.actions(),
                 *self.digital.actions(), *self.buffer.actions(), *self.dram.actions(), *self.noc.actions(), *self.leakage.actions()]
+
+
+#: The configuration fields each ERT action rests on ("*": every action of the component).
+ERT_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("adc", "convert"): ("adc.bits", "adc.sample_rate", "adc.energy_per_conversion", "adc.fom_walden",
+                         "adc.fom_schreier_db", "adc.energy_floor_bits", "adc.architecture",
+                         "leakage.static_fraction"),
+    ("integrator", "integrate"): ("adc.integrator_energy",),
+    ("dac", "drive"): ("dac.drive_power_per_bit", "array.read_time", "dac.mode", "leakage.static_fraction"),
+    ("array_read", "*"): ("array.read_voltage", "array.r_on", "array.on_off_ratio", "array.read_time"),
+    ("array_write", "*"): ("array.write_voltage", "array.r_on", "array.on_off_ratio", "array.write_pulse_width"),
+    ("pulse_generator", "*"): ("array.wire_capacitance_per_cell", "array.write_voltage"),
+    ("digital", "translator_line_slot"): ("digital.int8_add_energy", "tech_node_nm"),
+    ("digital", "*"): ("digital.add_energy", "digital.mult_energy", "tech_node_nm", "digital.reference_node_nm",
+                       "digital.lanes"),
+    ("buffer", "*"): ("buffer.reference_access_energy", "buffer.size", "buffer.width", "buffer.write_read_ratio"),
+    ("dram", "*"): ("dram.energy_per_bit", "dram.bandwidth"),
+    ("noc", "*"): ("noc.energy_per_bit_hop", "noc.link_width", "leakage.static_fraction"),
+    ("leakage", "*"): ("leakage.static_fraction", "leakage.gate_unused_tiles", "leakage.gate_unused_routers"),
+}
 
 
 def build_ert(hw: HwConfig) -> list[dict]:

@@ -181,8 +181,8 @@ class DacModel:
 
     def drive(self) -> Action:
         return Action(self.name, "drive", self.drive_energy_pj(self.bits), self.read_time_s * NS_PER_S,
-                      "hw.dac.drive_power_per_bit x hw.array.read_time (ISAAC ISCA 2016: 3.9 uW per 1-bit DAC); "
-                      "b-bit level = b drives",
+                      "hw.dac.drive_power_per_bit x hw.array.read_time, less its static share; b-bit level = b "
+                      "drives",
                       {"bits": self.bits, "mode": self.mode, "passes_per_read": self.passes(self.bits),
                        "drive_power_per_bit_w": self.drive_power_per_bit_w, "read_time_ns": self.read_time_s * NS_PER_S})
 
@@ -366,7 +366,7 @@ class DramModel:
 
     def actions(self) -> list[Action]:
         return [Action(self.name, "bit", self.energy_per_bit_pj, 1e9 / self.bandwidth,
-                       "hw.dram.energy_per_bit (Horowitz ISSCC 2014 DRAM); hw.dram.bandwidth (JEDEC DDR4-3200)",
+                       "hw.dram.energy_per_bit per bit, streamed at hw.dram.bandwidth",
                        {"bandwidth_bits_per_s": self.bandwidth})]
 
 
@@ -404,7 +404,7 @@ class NocModel:
 
     def actions(self) -> list[Action]:
         return [Action(self.name, "flit_hop", self.flit_hop_pj, self.hop_cycles * self.cycle_ns,
-                       "hw.noc.energy_per_bit_hop x link_width (ISAAC ISCA 2016 Table I router: 0.137 pJ/bit/hop)",
+                       "hw.noc.energy_per_bit_hop x link_width, less its static share",
                        {"link_width_bits": self.link_width, "router_delay_cycles": self.router_delay,
                         "link_delay_cycles": self.link_delay, "topology": self.topology})]
 
