@@ -127,7 +127,8 @@ class Move:
 class BufferAccess:
     """SRAM buffer traffic."""
 
-    kind: str                 # "read" or "write"
+    kind: str                 # "read", "write", or "keep": state already resident for the step (no traffic; it
+                              # takes buffer capacity before the step's writes, e.g. TTv2's H)
     bits: int
     phase: str = "forward"
     deps: tuple[int, ...] = ()

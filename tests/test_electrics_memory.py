@@ -79,3 +79,19 @@ def test_training_keeps_activations_and_errors_in_the_buffer_and_reads_labels_fr
     assert writes == reads == (40 + 100) * bits      # x (40 inputs) and d (100 outputs) of the one sample
     from_dram = [op for op in ops if isinstance(op, Move) and op.src == "io"]
     assert sum(op.bits for op in from_dram) == 40 * trainer.in_bits + 100 * bits
+
+
+def test_state_kept_beyond_capacity_is_read_from_dram_in_the_share_that_spilled():
+    """TTv2's H of a 512x512 array in fp32 (1 MiB) in a 256 KiB buffer: three quarters of its reads go to DRAM."""
+    hw, arch, mapping = build("buffer.size=262144")
+    engine = Engine(arch, mapping, cache=False)
+    h_bits = 512 * 512 * 32
+    cost = engine.run_step([BufferAccess("keep", h_bits, "transfer"), BufferAccess("read", 512 * 32, "transfer")])
+    assert cost.energy_pj_by_component["dram"] == pytest.approx(0.75 * 512 * 32 * hw.dram.energy_per_bit * 1e12,
+                                                                rel=1e-3)
+
+
+def test_banked_buffer_accesses_cost_the_bank_size():
+    _, one, _ = build("buffer.banks=1")
+    _, four, _ = build("buffer.banks=4")
+    assert four.buffer.energy_per_bit_pj["read"] == pytest.approx(one.buffer.energy_per_bit_pj["read"] / 2)

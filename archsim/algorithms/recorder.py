@@ -160,3 +160,9 @@ class StepRecorder:
 
     def buffer(self, kind: str, bits: int, phase: str, deps: Iterable[int]) -> int:
         return self.add(BufferAccess(kind, int(bits), phase, tuple(deps)))
+
+    def keep(self, bits: int, phase: str = "forward") -> int:
+        """Declare ``bits`` of state resident in the buffer during this step (TTv2's H, mixed precision's
+        accumulator): it takes capacity first, so what does not fit spills to DRAM and its accesses are charged
+        there."""
+        return self.add(BufferAccess("keep", int(bits), phase, ()))

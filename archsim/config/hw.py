@@ -188,6 +188,9 @@ class BufferConfig:
                                     ge=0.0, source="assumption: symmetric 6T SRAM read/write (Horowitz quotes "
                                                    "reads only)")
     ports: int = param(2, "independent access ports (concurrent accesses)", unit="ports", ge=1)
+    banks: int = param(1, "banks the capacity is split into; an access reads one bank, so its energy follows the "
+                       "bank's size (sqrt(size / banks / 8 KB))", unit="banks", ge=1,
+                       source="Horowitz ISSCC 2014: SRAM access energy grows with array size")
     access_cycles: int = param(1, "cycles per width-bit access of one port", unit="cycles", ge=1)
 
 

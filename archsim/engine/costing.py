@@ -132,8 +132,11 @@ class Costing:
             return OpPlan(f"move {_name(op.src)}->{_name(op.dst)} {op.bits}b", _ordered(resources),
                           cycles, op.phase, op.deps, background, _nonzero(charges))
         if kind is BufferAccess:
-            if op.kind not in ("read", "write"):
-                raise ArchsimError(f"operation {index} (BufferAccess) has kind {op.kind!r}; expected read or write")
+            if op.kind not in ("read", "write", "keep"):
+                raise ArchsimError(f"operation {index} (BufferAccess) has kind {op.kind!r}; expected read, write or "
+                                   f"keep")
+            if op.kind == "keep":
+                return OpPlan(f"buffer keep {op.bits}b", (), 0, op.phase, op.deps, background, ())
             charges = (("buffer", to_quanta(op.bits * arch.buffer.energy_per_bit_pj[op.kind])),)
             return OpPlan(f"buffer {op.kind} {op.bits}b", (("buffer",),), arch.buffer.cycles(op.bits), op.phase,
                           op.deps, background, _nonzero(charges))
@@ -192,8 +195,8 @@ class Costing:
 
         - a pulsed write of an array waits for every earlier read of that array in the step (the functional
           model reads the weights as they were before the write);
-        - the step's buffer writes beyond the buffer's capacity spill to DRAM, and reads come from DRAM in the
-          share of the step's writes that spilled;
+        - state kept resident ("keep") and then the step's buffer writes fill the buffer; what lies beyond its
+          capacity spills to DRAM, and reads and writes go to DRAM in the share that spilled;
         - a move that repeats an earlier one of the step (same source and destination routers and tile,
           same bits, same dependencies: one input sent to the A, C and R arrays of one tile) is not sent again;
           it completes with the first.
@@ -202,10 +205,13 @@ class Costing:
         reads: dict[ArrayId, list[int]] = {}
         sent: dict[tuple, int] = {}
         capacity = self.arch.hw.buffer.size * 8
-        written = spilled = 0
+        written = sum(op.bits for op in ops if type(op) is BufferAccess and op.kind == "keep")
+        spilled = max(0, written - capacity)
         for index, op in enumerate(ops):
             kind = type(op)
             if kind is BufferAccess:
+                if op.kind == "keep":
+                    continue
                 if op.kind == "write":
                     over = max(0, written + op.bits - max(capacity, written))
                     written += op.bits

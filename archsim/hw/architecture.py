@@ -57,7 +57,8 @@ class Architecture:
                                         digital.reference_node_nm, self.cycle_ns, digital.int8_add_energy, static)
         self.buffer = SramBufferModel(hw.buffer.size, hw.buffer.width, hw.buffer.reference_access_energy,
                                       hw.buffer.write_read_ratio, hw.buffer.ports, hw.buffer.access_cycles,
-                                      hw.tech_node_nm / digital.reference_node_nm, self.cycle_ns, static)
+                                      hw.tech_node_nm / digital.reference_node_nm, self.cycle_ns, static,
+                                      hw.buffer.banks)
         self.dram = DramModel(hw.dram.energy_per_bit, hw.dram.bandwidth, self.clock_hz)
         self.noc = NocModel(hw.noc.link_width, hw.noc.energy_per_bit_hop, hw.noc.router_delay, hw.noc.link_delay,
                             self.cycle_ns, hw.noc.topology, static)

@@ -319,7 +319,7 @@ class DigitalUnitModel:
 
 class SramBufferModel:
     """On-chip SRAM buffer. A 64-bit access of an 8 KB SRAM costs ``reference_access_energy``; larger
-    arrays cost ``sqrt(size / 8 KB)`` times more (Horowitz's 8 KB / 32 KB / 1 MB figures follow this), scaled
+    banks cost ``sqrt(bank size / 8 KB)`` times more (Horowitz's 8 KB / 32 KB / 1 MB figures follow this), scaled
     to the technology node like the digital units."""
 
     name = "buffer"
@@ -328,11 +328,11 @@ class SramBufferModel:
 
     def __init__(self, size_bytes: int, width_bits: int, reference_access_energy_j: float,
                  write_read_ratio: float, ports: int, access_cycles: int, node_scale: float, cycle_ns: float,
-                 static_fraction: float = 0.0):
+                 static_fraction: float = 0.0, banks: int = 1):
         self.size_bytes, self.width_bits = size_bytes, width_bits
-        self.ports, self.access_cycles = ports, access_cycles
+        self.ports, self.access_cycles, self.banks = ports, access_cycles, banks
         per_bit = (reference_access_energy_j * PJ_PER_J / self.REFERENCE_BITS
-                   * math.sqrt(size_bytes / self.REFERENCE_BYTES) * node_scale)
+                   * math.sqrt(size_bytes / banks / self.REFERENCE_BYTES) * node_scale)
         #: static power of the buffer (W): a share of every port reading back to back
         self.static_power_w = (static_fraction * per_bit / PJ_PER_J * width_bits * ports
                                / (access_cycles * cycle_ns / NS_PER_S))
@@ -347,7 +347,8 @@ class SramBufferModel:
         return [Action(self.name, f"{kind}_bit", self.energy_per_bit_pj[kind],
                        self.access_cycles * self.cycle_ns / self.width_bits,
                        "Horowitz ISSCC 2014: 10 pJ per 64-bit read of 8 KB SRAM, x sqrt(size/8 KB)",
-                       {"size_bytes": self.size_bytes, "width_bits": self.width_bits, "ports": self.ports})
+                       {"size_bytes": self.size_bytes, "width_bits": self.width_bits, "ports": self.ports,
+                        "banks": self.banks})
                 for kind in ("read", "write")]
 
 
