@@ -133,8 +133,8 @@ class NocConfig:
     """On-chip network."""
 
     topology: str = param("mesh", "network topology", unit="-", choices=NOC_TOPOLOGIES)
-    link_width: int = param(256, "bits per flit / link transfer", unit="bits", ge=1,
-                            source="ISAAC (ISCA 2016): 256-bit flits")
+    link_width: int = param(32, "bits per flit / link transfer", unit="bits", ge=1,
+                            source="ISAAC (ISCA 2016) Table I: 32-bit flits (its 256-bit figure is the tile bus)")
     energy_per_bit_hop: float = param(0.137e-12, "router+link energy per bit per hop", kind="energy", ge=0.0,
                                       source="ISAAC (ISCA 2016) Table I: 42 mW router with 8 ports of 32-bit flits "
                                              "at 1.2 GHz = 0.137 pJ per bit per hop")
