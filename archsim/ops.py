@@ -47,6 +47,9 @@ class Mvm:
     retries: int = 0          # extra reads taken by bound management (data-dependent), over all vectors
     phase: str = "forward"
     deps: tuple[int, ...] = ()
+    # mean drive of the driven lines relative to full scale over all passes (data-dependent: |x_q| / inp_bound,
+    # or a bit-serial pass's share of 1 bits); None: every driven line at full scale
+    drive_fraction: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +81,7 @@ class TransferRead:
     retries: int = 0
     phase: str = "transfer"
     deps: tuple[int, ...] = ()
+    drive_fraction: float | None = None   # as for Mvm
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +127,8 @@ class Move:
 class BufferAccess:
     """SRAM buffer traffic."""
 
-    kind: str                 # "read" or "write"
+    kind: str                 # "read", "write", or "keep": state already resident for the step (no traffic; it
+                              # takes buffer capacity before the step's writes, e.g. TTv2's H)
     bits: int
     phase: str = "forward"
     deps: tuple[int, ...] = ()

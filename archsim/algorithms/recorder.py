@@ -67,7 +67,8 @@ class StepRecorder:
             read = block.active_cols if direction == "forward" else block.active_rows
             move_in = self.add(Move(source, array, block.vectors * driven * self.in_bits, phase, deps))
             mvm = self.add(Mvm(array, direction, block.vectors, block.active_rows, block.active_cols,
-                               self.in_bits, self.out_bits, block.retries, phase, (move_in,)))
+                               self.in_bits, self.out_bits, block.retries, phase, (move_in,),
+                               getattr(block, "drive_fraction", None)))
             out_block = block.col_block if direction == "forward" else block.row_block
             arrivals.setdefault(out_block, []).append(
                 self.add(Move(array, "digital", block.vectors * read * self.out_bits, phase, (mvm,))))
@@ -91,7 +92,7 @@ class StepRecorder:
             array = ArrayId(layer, role, block.row_block, block.col_block)
             outputs = block.active_cols if direction == "column" else block.active_rows
             op = self.add(TransferRead(array, block.vectors, outputs, self.in_bits, self.transfer_bits,
-                                       block.retries, "transfer", deps))
+                                       block.retries, "transfer", deps, getattr(block, "drive_fraction", None)))
             done[(block.row_block, block.col_block)] = (op, block.vectors * outputs * self.transfer_bits)
         return done
 
@@ -159,3 +160,9 @@ class StepRecorder:
 
     def buffer(self, kind: str, bits: int, phase: str, deps: Iterable[int]) -> int:
         return self.add(BufferAccess(kind, int(bits), phase, tuple(deps)))
+
+    def keep(self, bits: int, phase: str = "forward") -> int:
+        """Declare ``bits`` of state resident in the buffer during this step (TTv2's H, mixed precision's
+        accumulator): it takes capacity first, so what does not fit spills to DRAM and its accesses are charged
+        there."""
+        return self.add(BufferAccess("keep", int(bits), phase, ()))

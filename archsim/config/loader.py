@@ -188,6 +188,7 @@ def load_run_config(workload: str | Path | None = None, hw: str | Path | None = 
         _apply_set(tree, parts, value, provenance)
     config = build(RunConfig, tree, provenance)
     config.provenance = provenance  # not a field: errors found later name the file that set a key
+    config.hw.provenance = provenance  # where each hw key was set: the ERT cites it (archsim.hw.architecture)
     return config
 
 
@@ -212,7 +213,9 @@ def load_hw_config(hw: str | Path | None = None, sets: list[str] | tuple[str, ..
         if parts[0] != "hw":
             parts = ("hw",) + parts
         _apply_set(tree, parts, value, provenance)
-    return build(HwConfig, tree["hw"], provenance, ("hw",))
+    config = build(HwConfig, tree["hw"], provenance, ("hw",))
+    config.provenance = provenance  # where each hw key was set: the ERT cites it (archsim.hw.architecture)
+    return config
 
 
 def resolved_yaml(config: RunConfig) -> str:

@@ -95,6 +95,10 @@ class MatrixLayer:
             done = [rec.digital("activation", out.size, "forward", done)]
         if train:
             self.cache = (x.shape, rows, out)
+            if rec is not None and self.kind != "conv2d":
+                # the inputs are kept in the buffer until this layer's update (a conv layer's input already
+                # sits in its line buffer, written once above)
+                rec.buffer("write", rows.size * rec.digital_bits, "forward", deps)
         return out, done
 
     def backward(self, grad: np.ndarray, rec, deps, need_input_grad: bool):
@@ -117,12 +121,18 @@ class MatrixLayer:
                     done = [rec.digital("add", shape[0] * self.col2im_adds, "backward", done)]
             else:
                 result = dx.reshape(shape)
+        if rec is not None:  # the errors are kept in the buffer until this layer's update
+            rec.buffer("write", d.size * rec.digital_bits, "backward", deps)
         self.pending = (rows, d, list(deps))
         return result, done
 
     def update(self, rec):
         rows, d, deps = self.pending
         self.pending = None
+        if rec is not None:  # the kept errors (and a dense layer's inputs) come back from the buffer
+            kept = d.size if self.kind == "conv2d" else rows.size + d.size
+            deps = [rec.buffer("read", kept * rec.digital_bits, "update", deps)]
+        # a conv layer's update reads each position's window from the line buffer again
         deps = self._line_buffer(rec, len(rows) // self.positions, "update", deps, fill=False)
         return self.store.update(rows, d, rec, deps)
 
@@ -353,7 +363,10 @@ class Network:
         out, deps = self.forward(x, rec, train=True)
         loss, grad = loss_grad(out)
         if rec is not None:
-            deps = self._record_loss(rec, out.size, deps)
+            # labels come from DRAM: one class index per sample, or one target value per output
+            label_bits = (len(x) if self.loss == "cross_entropy" else out.size) * rec.digital_bits
+            labels = rec.move("io", "digital", label_bits, "backward", [])
+            deps = self._record_loss(rec, out.size, [*deps, labels])
         first_weights = min((layer.index for layer in self.matrix_layers), default=0)
         skip_grads: dict[int, tuple[np.ndarray, list[int]]] = {}
         for layer in reversed(self.layers):
