@@ -20,7 +20,7 @@ from archsim.config.loader import RunConfig, config_file, write_resolved
 from archsim.engine.ledger import COMPONENTS
 from archsim.errors import ArchsimError, ConfigError, InfeasibleError
 from archsim.ops import PHASES
-from archsim.report.output_folder import OutputFolder
+from archsim.outputs import OutputFolder
 
 SCHEMA = "archsim.report/1"
 #: Steps written to trace.json with --trace (more if none of them held a transfer yet).
@@ -94,7 +94,7 @@ def execute(config: RunConfig, out_dir: Path | None = None, *, progress: bool = 
     """Train and cost ``config``; write outputs to ``out_dir`` when given; return the report.
 
     ``out_dir`` is checked before the training starts and written atomically after it (see
-    :class:`archsim.report.output_folder.OutputFolder`).
+    :class:`archsim.outputs.OutputFolder`).
     """
 
     wall_start = time.perf_counter()

@@ -12,7 +12,7 @@ import pytest
 
 from archsim.config.loader import load_run_config
 from archsim.errors import ArchsimError, ConfigError, NonFiniteError
-from archsim.report import output_folder
+from archsim import outputs as output_folder
 from archsim.run import check_finite
 from clihelp import one_error_line, run_inprocess
 

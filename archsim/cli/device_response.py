@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from archsim.errors import ArchsimError
-from archsim.report.output_folder import atomic_file
+from archsim.outputs import atomic_file
 
 NAME = "device-response"
 HELP = "pulse response of a population of devices (CSV, optional plot)"

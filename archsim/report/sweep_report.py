@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from archsim.errors import ArchsimError, did_you_mean
-from archsim.report.output_folder import OutputFolder
+from archsim.outputs import OutputFolder
 from archsim.report.pareto import metric_maximized, pareto_front
 
 #: Quantities a plot or table may use directly, with axis labels (units per training step).

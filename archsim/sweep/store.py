@@ -51,7 +51,7 @@ from typing import Any, Iterator
 
 from archsim import __version__
 from archsim.errors import ArchsimError
-from archsim.report.output_folder import check_parents
+from archsim.outputs import check_parents
 
 SCHEMA_VERSION = 2
 STATUSES = ("done", "failed", "infeasible")
