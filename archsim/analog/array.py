@@ -21,6 +21,7 @@ from archsim.config.hw import HwConfig
 from archsim.devices.models import DeviceState, device_model, sample_device_state, symmetric_points
 from archsim.devices.rng import MASK64, py_stream, seed_key
 from archsim.devices.update import apply_pulse_counts, pulsed_update
+from archsim.mapping.blocks import block_slices
 
 _PURPOSE_D2D, _PURPOSE_READ, _PURPOSE_UPDATE = 0, 1, 2
 
@@ -98,10 +99,8 @@ class AnalogArray:
         d2d_rng = np.random.default_rng(np.random.SeedSequence([entropy, _PURPOSE_D2D]))
         self._read_rng = np.random.default_rng(np.random.SeedSequence([entropy, _PURPOSE_READ]))
         full = sample_device_state(self.device, (self.out_size, self.in_size), d2d_rng)
-        self._row_slices = [slice(r, min(r + self.tile_rows, self.in_size))
-                            for r in range(0, self.in_size, self.tile_rows)]
-        self._col_slices = [slice(c, min(c + self.tile_cols, self.out_size))
-                            for c in range(0, self.out_size, self.tile_cols)]
+        self._row_slices = block_slices(self.in_size, self.tile_rows)
+        self._col_slices = block_slices(self.out_size, self.tile_cols)
         self._states: dict[tuple[int, int], DeviceState] = {}
         self._keys: dict[tuple[int, int], int] = {}
         for r, rows in enumerate(self._row_slices):

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from archsim.config.hw import HwConfig
+from archsim.config.hw import HwConfig, read_passes
 
 _blas_controller = None
 
@@ -59,18 +59,6 @@ def signed_levels(bits: int) -> int:
     return max((1 << (bits - 1)) - 1, 1)
 
 
-def read_input_bits(hw: HwConfig) -> int:
-    """Input resolution of a read (bits): the DAC's, or ``io.serial_input_bits`` streamed by a bit-serial DAC.
-
-    The one home of this fact: the trainer's recorder and the cost model take it from here."""
-    return hw.io.serial_input_bits if hw.dac.mode == "bit_serial" else hw.dac.bits
-
-
-def read_passes(mode: str, input_bits: int) -> int:
-    """Array reads (passes) one input vector takes: one bit plane per pass when bit-serial, else one."""
-    return input_bits if mode == "bit_serial" else 1
-
-
 @dataclass(frozen=True)
 class IOModel:
     """Read-path parameters of a tile, unpacked from a hardware description."""
@@ -90,7 +78,7 @@ class IOModel:
     @classmethod
     def from_hw(cls, hw: HwConfig, out_bits: int | None = None) -> "IOModel":
         """The read path of ``hw``; ``out_bits`` overrides the ADC resolution (e.g. for transfer reads)."""
-        input_bits = read_input_bits(hw)
+        input_bits = hw.read_input_bits()
         return cls(inp_bound=hw.dac.inp_bound, inp_levels=signed_levels(input_bits), out_bound=hw.adc.out_bound,
                    out_levels=signed_levels(out_bits or hw.adc.bits), out_noise=hw.io.out_noise, w_noise=hw.io.w_noise,
                    noise_management=hw.io.noise_management == "abs_max",

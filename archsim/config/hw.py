@@ -15,6 +15,20 @@ from archsim.config.schema import Fail, param, section
 NOC_TOPOLOGIES = ("mesh", "torus", "ring", "bus", "tree")
 
 
+def read_passes(dac_mode: str, input_bits: int) -> int:
+    """Array reads (passes) one input vector of ``input_bits`` bits takes: one bit plane per pass when the DAC
+    is ``bit_serial``, one pass applying the whole level when it is ``multi_level``.
+
+    The one home of this fact: the analog read path (:mod:`archsim.analog.io`) and the DAC's cost model
+    (:mod:`archsim.hw.components`) both take it from here."""
+    return input_bits if dac_mode == "bit_serial" else 1
+
+
+def bits_per_pass(dac_mode: str, input_bits: int) -> int:
+    """Input bits each pass applies to a row: ``input_bits / read_passes(dac_mode, input_bits)``."""
+    return input_bits // read_passes(dac_mode, input_bits)
+
+
 
 #: Size limits that keep a configuration within what one workstation simulates (checked on load, before
 #: anything is allocated). Published crossbars are at most 512-1024 wide. The tile limit is set by the NoC
@@ -271,6 +285,12 @@ class HwConfig:
     dram: DramConfig = section(DramConfig, "off-chip DRAM")
     mapping: MappingConfig = section(MappingConfig, "placement and scheduling policies")
     leakage: LeakageConfig = section(LeakageConfig, "static power")
+
+    def read_input_bits(self) -> int:
+        """Input resolution of a read (bits): the DAC's, or ``io.serial_input_bits`` streamed by a bit-serial DAC.
+
+        The one home of this fact: the analog read path and the trainer's operation recorder take it from here."""
+        return self.io.serial_input_bits if self.dac.mode == "bit_serial" else self.dac.bits
 
     def check(self, fail: Fail) -> None:
         """Cross-section checks: the ADC must keep up with the clock and the read, the NoC must fit."""

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from archsim.analog.io import read_passes
+from archsim.config.hw import bits_per_pass, read_passes
 
 PJ_PER_J = 1e12
 NS_PER_S = 1e9
@@ -168,18 +168,16 @@ class DacModel:
         self.drive_power_per_bit_w = drive_power_per_bit_w
         self.read_time_s = read_time_s
         self.drive_energy_per_bit_pj = drive_power_per_bit_w * read_time_s * PJ_PER_J * (1.0 - static_fraction)
-        bits_per_pass = 1 if mode == "bit_serial" else bits
         #: static power of one tile's row drivers (W): a share of every row driving at full resolution
-        self.static_power_w = static_fraction * rows * bits_per_pass * drive_power_per_bit_w
+        self.static_power_w = static_fraction * rows * bits_per_pass(mode, bits) * drive_power_per_bit_w
 
     def passes(self, in_bits: int) -> int:
         """Array reads one input vector takes at ``in_bits`` input resolution."""
-        return read_passes(self.mode, in_bits)   # one home: the read path (archsim.analog.io)
+        return read_passes(self.mode, in_bits)
 
     def drive_energy_pj(self, in_bits: int) -> float:
         """Energy to drive one row for one pass (pJ)."""
-        bits_per_pass = 1 if self.mode == "bit_serial" else in_bits
-        return bits_per_pass * self.drive_energy_per_bit_pj
+        return bits_per_pass(self.mode, in_bits) * self.drive_energy_per_bit_pj
 
     def drive(self) -> Action:
         return Action(self.name, "drive", self.drive_energy_pj(self.bits), self.read_time_s * NS_PER_S,

@@ -7,7 +7,6 @@ from typing import Callable
 
 import numpy as np
 
-from archsim.analog.io import read_input_bits
 from archsim.algorithms.recorder import StepRecorder
 from archsim.algorithms.theory import lsq_minimum, relative_error
 from archsim.config.loader import RunConfig
@@ -50,7 +49,7 @@ class Trainer:
         if self.optimum is not None:
             self.metric_name = "relative_error_to_optimum"
         hw = self.config.hw
-        self.in_bits = read_input_bits(hw)   # DAC bits, or the bits a bit-serial DAC streams (one pass each)
+        self.in_bits = hw.read_input_bits()   # DAC bits, or the bits a bit-serial DAC streams (one pass each)
         self.out_bits = hw.adc.bits
         self.transfer_bits = hw.adc.transfer_bits or hw.adc.bits
         self.digital_bits = hw.digital.word_bits
