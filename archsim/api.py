@@ -17,7 +17,6 @@ Nothing heavy is imported until a simulation runs, so ``import archsim`` stays c
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from archsim.errors import ConfigError
+from archsim.errors import ConfigError, did_you_mean
 
 if TYPE_CHECKING:  # pragma: no cover
     from archsim.config.loader import RunConfig
@@ -72,10 +71,10 @@ def _check_keys(sets: list[str]) -> None:
         if "." in key:
             continue  # full key paths are checked by the schema, with the file/key error it gives everywhere
         candidates = [k for k in keys if k.rsplit(".", 1)[-1] == key]
-        if not candidates:
-            names = {k.rsplit(".", 1)[-1] for k in keys} | set(RUN_OPTIONS)
-            candidates = difflib.get_close_matches(key, sorted(names), n=1, cutoff=0.6)
-        hint = f"; did you mean {' or '.join(repr(c) for c in candidates)}?" if candidates else ""
+        if candidates:
+            hint = f"; did you mean {' or '.join(repr(c) for c in candidates)}?"
+        else:
+            hint = did_you_mean(key, sorted({k.rsplit(".", 1)[-1] for k in keys} | set(RUN_OPTIONS)))
         raise ConfigError(OVERRIDES_SOURCE, key, f"expected a dotted key path such as hw.adc.bits{hint}")
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import difflib
 import types
 import typing
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from archsim.errors import ArchsimError
+from archsim.errors import ArchsimError, did_you_mean
 
 NAME = "config"
 HELP = "show a resolved configuration with each value's origin, explain a key, or print the key reference"
@@ -316,8 +315,7 @@ def _lookup(dotted: str) -> tuple[list[Key], tuple | None]:
     if parts in section_paths:
         return [k for k in keys if k.path[: len(parts)] == parts and len(k.path) == len(parts) + 1], parts
     known = [k.dotted for k in keys] + [".".join(p) for p in section_paths if p]
-    hint = difflib.get_close_matches(".".join(parts), known, n=1, cutoff=0.6)
-    suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
+    suggestion = did_you_mean(".".join(parts), known)
     raise ArchsimError(f"config explain: {dotted}: unknown key{suggestion} (see `archsim config reference`)")
 
 
