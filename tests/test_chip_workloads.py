@@ -175,7 +175,11 @@ def test_residual_adds_and_conv_line_buffers_are_recorded(tmp_path):
     skip_bits = batch * 4 * 64 * 32
     writes = [op.bits for op in rec.ops if isinstance(op, BufferAccess) and op.kind == "write"]
     reads = [op.bits for op in rec.ops if isinstance(op, BufferAccess) and op.kind == "read"]
-    assert writes.count(skip_bits) == 2 and reads.count(skip_bits) == 2
+    forward_writes = [op.bits for op in rec.ops if isinstance(op, BufferAccess) and op.kind == "write"
+                      and op.phase == "forward"]
+    forward_reads = [op.bits for op in rec.ops if isinstance(op, BufferAccess) and op.kind == "read"
+                     and op.phase == "forward"]
+    assert forward_writes.count(skip_bits) == 2 and forward_reads.count(skip_bits) == 2
     # the first conv's line buffer: the 3x32x32 input written once; each of 64 positions reads its 3x4x4
     # window, in the forward pass and again for the update (8-bit inputs)
     assert batch * 3 * 1024 * 8 in writes

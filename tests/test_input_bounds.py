@@ -160,10 +160,10 @@ def test_too_few_tiles_names_the_file_and_key_path(tmp_path):
     hw = write(tmp_path, "small.yaml", "tile:\n  count: 1\n")
     line = one_error_line(run_inprocess("run", WORKLOAD, "--hw", hw, "--out", tmp_path / "o", "--no-progress",
                                         "--set", "dataset.max_train=10", "--epochs", "1"))
-    assert line.startswith(f"error: {hw}: hw.tile.count: the workload needs 2 tiles but the chip has 1"), line
+    assert line.startswith(f"error: {hw}: hw.tile.count: the chip has 1 tiles but the network needs 2"), line
     line = one_error_line(run_inprocess("run", WORKLOAD, "--set", "hw.tile.count=1", "--out", tmp_path / "o",
                                         "--no-progress", "--set", "dataset.max_train=10", "--epochs", "1"))
-    assert line.startswith("error: --set: hw.tile.count: the workload needs 2 tiles"), line
+    assert line.startswith("error: --set: hw.tile.count: the chip has 1 tiles but the network needs 2"), line
     assert not (tmp_path / "o").exists()
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from archsim.algorithms.recorder import StepRecorder
 from archsim.algorithms.registry import analog_roles, make_store
-from archsim.config.loader import RunConfig
+from archsim.config.loader import RunConfig, config_file
 from archsim.config.workload import AlgorithmConfig, LayerConfig
 from archsim.errors import ConfigError
 from archsim.nn import functional as F
@@ -301,7 +301,7 @@ class Network:
         tile, placement = config.hw.tile, config.hw.mapping.array_placement
         needed = tiles_needed(self.planned_arrays(config.algorithm), tile.rows, tile.cols, placement)
         if needed > tile.count:
-            raise ConfigError(source, "hw.tile.count", f"the chip has {tile.count} tiles but the network needs "
+            raise ConfigError(config_file(config, "hw.tile.count", source), "hw.tile.count", f"the chip has {tile.count} tiles but the network needs "
                               f"{needed} of {tile.rows}x{tile.cols} ({config.algorithm.name}, array_placement "
                               f"{placement}); raise hw.tile.count or the tile size")
 
