@@ -167,7 +167,8 @@ class AvgPoolLayer:
     def forward(self, x, rec, deps, train):
         out = F.avgpool_forward(x, self.spec.kernel, self.spec.stride)
         if rec is not None:
-            adds = rec.digital("add", len(x) * self.spec.kernel ** 2 * int(np.prod(self.out_shape)), "forward", deps)
+            # k*k - 1 adds and one scaling multiply per output value
+            adds = rec.digital("add", out.size * (self.spec.kernel ** 2 - 1), "forward", deps)
             deps = [rec.digital("mult", out.size, "forward", [adds])]
         if train:
             self.cache = x.shape
