@@ -212,6 +212,7 @@ ERT_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
     ("array_write", "*"): ("array.write_voltage", "array.r_on", "array.on_off_ratio", "array.write_pulse_width"),
     ("pulse_generator", "*"): ("array.wire_capacitance_per_cell", "array.write_voltage"),
     ("digital", "translator_line_slot"): ("digital.int8_add_energy", "tech_node_nm"),
+    ("digital", "shift_add"): ("digital.int8_add_energy", "tech_node_nm", "dac.mode"),
     ("digital", "*"): ("digital.add_energy", "digital.mult_energy", "tech_node_nm", "digital.reference_node_nm",
                        "digital.lanes"),
     ("buffer", "*"): ("buffer.reference_access_energy", "buffer.size", "buffer.width", "buffer.write_read_ratio"),
