@@ -174,7 +174,7 @@ class Architecture:
         return rows
 
     def _cite(self, key: str) -> str:
-        """``hw.<key> = value (citation) [file or --set]``."""
+        """``hw.<key> = value (citation), set by <file or --set>``."""
         from archsim.config.hw import HwConfig
         from archsim.config.schema import iter_fields
 
@@ -193,7 +193,7 @@ class Architecture:
         if provenance is not None:
             path = ("hw", *key.split("."))
             if path in provenance.files:
-                text += f" [set by {provenance.files[path]}]"
+                text += f", set by {provenance.files[path]}"  # no brackets: the ERT table renders rich markup
         return text
 
     def actions(self) -> list[Action]:
