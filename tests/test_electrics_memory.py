@@ -95,3 +95,10 @@ def test_banked_buffer_accesses_cost_the_bank_size():
     _, one, _ = build("buffer.banks=1")
     _, four, _ = build("buffer.banks=4")
     assert four.buffer.energy_per_bit_pj["read"] == pytest.approx(one.buffer.energy_per_bit_pj["read"] / 2)
+
+
+def test_bit_serial_passes_are_shift_added_per_output():
+    hw, arch, mapping = build("dac.mode=bit_serial")
+    block = ArrayId(0, "W", 0, 0)
+    cost = Engine(arch, mapping, cache=False).run_step([Mvm(block, "forward", 2, 256, 256, 8, 8)])
+    assert cost.energy_pj_by_component["digital"] == pytest.approx(2 * 7 * 256 * arch.digital.shift_add_pj, rel=1e-6)

@@ -69,6 +69,7 @@ class Costing:
         self.row_pulse_pj = pulses.row_pulse_pj
         self.col_pulse_pj = pulses.col_pulse_pj
         self.translator_slot_pj = arch.digital.translator_slot_pj
+        self.shift_add_pj = arch.digital.shift_add_pj
 
     # -- plans -----------------------------------------------------------------------------------
     def plan(self, op, index: int) -> OpPlan:
@@ -144,8 +145,9 @@ class Costing:
 
     # -- energy of data-dependent operations ------------------------------------------------------
     def read_quanta(self, op) -> tuple[tuple[str, int], ...]:
-        """Charges of an analog read: conversions, integrations, row drives, and the cells' read current
-        ``V^2 G t`` scaled by how strongly the driven lines are driven (``drive_fraction``)."""
+        """Charges of an analog read: conversions, integrations, row drives, the cells' read current ``V^2 G t``
+        scaled by how strongly the driven lines are driven (``drive_fraction``), and the shift-adds that combine
+        bit-serial passes."""
         arch = self.arch
         dac, adc = arch.dac, arch.adc
         if type(op) is Mvm:
@@ -160,7 +162,9 @@ class Costing:
         passes = reads * dac.passes(op.in_bits)
         out_bits = min(max(op.out_bits, 1), 16)
         fraction = 1.0 if op.drive_fraction is None else op.drive_fraction
-        return _nonzero((("adc", to_quanta(passes * outputs * adc.energy_per_conversion_pj(out_bits))),
+        # bit-serial passes are shifted and added per output at the tile (ISAAC's shift-and-add units)
+        shift_adds = (passes - reads) * outputs
+        return _nonzero((("digital", to_quanta(shift_adds * self.shift_add_pj)),("adc", to_quanta(passes * outputs * adc.energy_per_conversion_pj(out_bits))),
                          ("integrator", to_quanta(passes * outputs * adc.integrator_pj)),
                          ("dac", to_quanta(passes * driven * dac.drive_energy_pj(op.in_bits))),
                          ("array_read", to_quanta(passes * cells_per_pass * fraction * arch.crossbar.read_cell_pj))))

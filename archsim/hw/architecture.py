@@ -174,7 +174,7 @@ class Architecture:
         return rows
 
     def _cite(self, key: str) -> str:
-        """``hw.<key> = value (citation) [file or --set]``."""
+        """``hw.<key> = value (citation), set by <file or --set>``."""
         from archsim.config.hw import HwConfig
         from archsim.config.schema import iter_fields
 
@@ -193,7 +193,7 @@ class Architecture:
         if provenance is not None:
             path = ("hw", *key.split("."))
             if path in provenance.files:
-                text += f" [set by {provenance.files[path]}]"
+                text += f", set by {provenance.files[path]}"  # no brackets: the ERT table renders rich markup
         return text
 
     def actions(self) -> list[Action]:
@@ -212,6 +212,7 @@ ERT_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
     ("array_write", "*"): ("array.write_voltage", "array.r_on", "array.on_off_ratio", "array.write_pulse_width"),
     ("pulse_generator", "*"): ("array.wire_capacitance_per_cell", "array.write_voltage"),
     ("digital", "translator_line_slot"): ("digital.int8_add_energy", "tech_node_nm"),
+    ("digital", "shift_add"): ("digital.int8_add_energy", "tech_node_nm", "dac.mode"),
     ("digital", "*"): ("digital.add_energy", "digital.mult_energy", "tech_node_nm", "digital.reference_node_nm",
                        "digital.lanes"),
     ("buffer", "*"): ("buffer.reference_access_energy", "buffer.size", "buffer.width", "buffer.write_read_ratio"),

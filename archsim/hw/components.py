@@ -301,6 +301,8 @@ class DigitalUnitModel:
         # stochastic translators: a random number and a comparison per line per BL slot, in narrow integer logic
         self.translator_slot_pj = ((DIGITAL_RECIPES["rng"]["add"] + DIGITAL_RECIPES["compare"]["add"])
                                    * translator_add_energy_j * PJ_PER_J * self.scale)
+        # a tile's shift-and-add of one bit-serial pass into an output: one narrow integer add
+        self.shift_add_pj = translator_add_energy_j * PJ_PER_J * self.scale
 
     def cycles(self, kind: str, count: int, units: int = 1) -> int:
         """Cycles ``units`` units need for ``count`` operations of ``kind`` spread over all their lanes."""
@@ -312,6 +314,9 @@ class DigitalUnitModel:
                        f"recipe {DIGITAL_RECIPES[kind]}",
                        {"precision": self.precision, "lanes": self.lanes, "recipe": DIGITAL_RECIPES[kind]})
                 for kind in DIGITAL_KINDS] + [
+            Action(self.name, "shift_add", self.shift_add_pj, 0.0,
+                   "a tile's shift-and-add of a bit-serial pass into one output: one int8 add (Horowitz ISSCC "
+                   f"2014, scaled x{self.scale:.3g})", {}),
             Action(self.name, "translator_line_slot", self.translator_slot_pj, 0.0,
                    "stochastic pulse translators: one xorshift draw + one comparison per line per BL slot at int8 "
                    f"add energy (Horowitz ISSCC 2014, scaled x{self.scale:.3g})", {})]
