@@ -49,15 +49,19 @@ class Variant:
     chopper: bool       # per-line input choppers
     buffered: bool      # TTv2's digital buffer H and whole-pulse writes; else TTv1's pulsed write
     chopper_regular: bool = False   # the chopper schedule when chopper_schedule is "auto" (aihwkit's default)
+    chopper_probability: float = 0.0   # when algorithm.chopper_probability is null (aihwkit's ReRAM presets)
 
 
 VARIANTS: dict[str, Variant] = {
     "tiki_taka": Variant(reference="config", chopper=False, buffered=False),
     "residual": Variant(reference="array", chopper=False, buffered=False),
     "ttv2": Variant(reference="config", chopper=False, buffered=True),
-    # aihwkit: ChoppedTransferCompound in_chop_random=True, DynamicTransferCompound in_chop_random=False
-    "chopped_ttv2": Variant(reference="config", chopper=True, buffered=True, chopper_regular=False),
-    "agad": Variant(reference="dynamic", chopper=True, buffered=True, chopper_regular=True),
+    # aihwkit: ChoppedTransferCompound in_chop_random=True, DynamicTransferCompound in_chop_random=False;
+    # in_chop_prob of ChoppedTTv2ReRamSBPreset (0.01) and AGADReRamSBPreset (0.02)
+    "chopped_ttv2": Variant(reference="config", chopper=True, buffered=True, chopper_regular=False,
+                            chopper_probability=0.01),
+    "agad": Variant(reference="dynamic", chopper=True, buffered=True, chopper_regular=True,
+                    chopper_probability=0.02),
 }
 
 
@@ -80,6 +84,9 @@ class TikiTakaStore:
         self.C.set_weights(weights)
         self.A.set_weights(np.zeros_like(weights))
 
+        chopper_probability = algorithm.chopper_probability
+        if chopper_probability is None:
+            chopper_probability = variant.chopper_probability
         reference = variant.reference
         if reference == "config":
             reference = "array" if algorithm.reference_array else "none"
@@ -91,7 +98,7 @@ class TikiTakaStore:
             R.set_weights(symmetric)
             self.reference = ArrayReference(R, self)
         elif reference == "dynamic":
-            period = max(int(np.ceil(1.0 / algorithm.chopper_probability)), 2)
+            period = max(int(np.ceil(1.0 / chopper_probability)), 2)
             self.reference = DynamicReference(self.lines, period, algorithm.agad_tail_weight)
         else:
             self.reference = NoReference()
@@ -101,7 +108,7 @@ class TikiTakaStore:
         if variant.chopper:
             schedule = algorithm.chopper_schedule
             regular = variant.chopper_regular if schedule == "auto" else schedule == "regular"
-            self.chopper = LineChopper(self.lines.count, algorithm.chopper_probability, regular, rng)
+            self.chopper = LineChopper(self.lines.count, chopper_probability, regular, rng)
         else:
             self.chopper = NoChopper(self.lines.count)
 
