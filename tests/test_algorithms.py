@@ -8,8 +8,8 @@ label noise std 1, step 1e-3, 1000 training samples, 12 epochs (12,000 single-sa
 import numpy as np
 import pytest
 
-from archsim.algorithms.tiki_taka import TikiTakaStore
 from archsim.algorithms.theory import lsq_analog_sgd_fixed_point, lsq_minimum
+from archsim.algorithms.tiki_taka import TikiTakaStore
 from archsim.config import load_run_config
 from archsim.nn.trainer import Trainer
 

@@ -28,14 +28,23 @@ in which its samples were applied.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
 from archsim.algorithms.common import WEIGHT_SEED_ROLE, array_seed
 from archsim.algorithms.recorder import StepRecorder
-from archsim.algorithms.transfer_parts import (ArrayReference, DynamicReference, HBuffer, LineChopper, Lines,
-                                               NoChopper, NoReference, PulsedWrite, Transfer, WholePulseWrite)
+from archsim.algorithms.transfer_parts import (
+    ArrayReference,
+    DynamicReference,
+    HBuffer,
+    LineChopper,
+    Lines,
+    NoChopper,
+    NoReference,
+    PulsedWrite,
+    Transfer,
+    WholePulseWrite,
+)
 from archsim.config.hw import HwConfig
 from archsim.config.workload import AlgorithmConfig, TrainingConfig
 from archsim.ops import ArrayId
@@ -119,6 +128,8 @@ class TikiTakaStore:
                 HBuffer(self.shape), momentum=algorithm.momentum, forget_buffer=algorithm.forget_buffer,
                 cap=algorithm.agad_buffer_cap)
         else:
+            if variant.chopper or reference == "dynamic":
+                raise ValueError(f"{algorithm.name}: choppers and a dynamic reference need the digital write path")
             self.writer = PulsedWrite(self.transfer_scale)
 
         self.gamma = algorithm.gamma
