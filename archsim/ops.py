@@ -47,6 +47,9 @@ class Mvm:
     retries: int = 0          # extra reads taken by bound management (data-dependent), over all vectors
     phase: str = "forward"
     deps: tuple[int, ...] = ()
+    # mean drive of the driven lines relative to full scale over all passes (data-dependent: |x_q| / inp_bound,
+    # or a bit-serial pass's share of 1 bits); None: every driven line at full scale
+    drive_fraction: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,9 @@ class PulseUpdate:
     device_pulses: int        # coincidences = device write pulses (data-dependent)
     phase: str = "update"
     deps: tuple[int, ...] = ()
+    # True: stochastic pulse trains, whose translators draw a random number and compare it on every line in
+    # every slot; False: whole-pulse counts delivered from the digital side (TTv2, mixed precision).
+    stochastic: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +81,7 @@ class TransferRead:
     retries: int = 0
     phase: str = "transfer"
     deps: tuple[int, ...] = ()
+    drive_fraction: float | None = None   # as for Mvm
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,13 +98,15 @@ class TransferWrite:
     # row only where it writes) and one column pulse per BL slot.
     row_pulses: int | None = None
     col_pulses: int | None = None
+    stochastic: bool = True   # as for PulseUpdate
 
 
 @dataclass(frozen=True, slots=True)
 class Digital:
     """Digital arithmetic on a shared unit: ``count`` operations of ``kind``."""
 
-    kind: str                 # "add", "mult", "activation", "compare", "exp", "div"
+    kind: str                 # one of archsim.hw.components.DIGITAL_KINDS: "add", "mult", "compare", "max", "rng",
+                              # "sign", "exp", "div", "activation"
     count: int
     phase: str = "forward"
     deps: tuple[int, ...] = ()
@@ -118,7 +127,8 @@ class Move:
 class BufferAccess:
     """SRAM buffer traffic."""
 
-    kind: str                 # "read" or "write"
+    kind: str                 # "read", "write", or "keep": state already resident for the step (no traffic; it
+                              # takes buffer capacity before the step's writes, e.g. TTv2's H)
     bits: int
     phase: str = "forward"
     deps: tuple[int, ...] = ()

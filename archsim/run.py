@@ -16,6 +16,7 @@ from pathlib import Path
 
 from archsim.config.hw import HwConfig
 from archsim.config.loader import RunConfig, write_resolved
+from archsim.engine.ledger import COMPONENTS
 from archsim.ops import PHASES
 
 SCHEMA = "archsim.report/1"
@@ -23,7 +24,6 @@ SCHEMA = "archsim.report/1"
 TRACED_STEPS = 3
 #: ... up to this many steps, looking for one with a transfer (transfer_every may exceed a step's samples).
 TRACE_SEARCH_STEPS = 100
-COMPONENTS = ("adc", "dac", "array_read", "array_write", "pulse_generator", "digital", "buffer", "noc", "leakage")
 
 
 class CostModel:

@@ -7,8 +7,7 @@ import pytest
 from conftest import run_cli
 
 REQUIRED = {"component", "action", "energy_pj", "latency_ns", "source", "parameters"}
-LEDGER_COMPONENTS = {"adc", "dac", "array_read", "array_write", "pulse_generator", "digital", "buffer", "noc",
-                     "leakage"}
+from archsim.engine.ledger import COMPONENTS as LEDGER_COMPONENTS
 
 
 def test_ert_json_is_a_list_of_entries_only():
@@ -25,7 +24,7 @@ def test_ert_json_is_a_list_of_entries_only():
     assert len(pairs) == len(set(pairs))
     adc = entries[pairs.index(("adc", "convert"))]
     assert adc["parameters"]["bits"] == 8
-    assert adc["parameters"]["sample_rate_hz"] == 1.2e9
+    assert adc["parameters"]["sample_rate_hz"] == 1.28e9  # ISAAC Table I
     assert adc["parameters"]["tech_node_nm"] == 32
     assert adc["energy_pj"] == pytest.approx(1.67, rel=0.20)  # ISAAC's per-conversion ADC energy
 
@@ -81,3 +80,20 @@ def test_impossible_architecture_is_a_one_line_config_error(tmp_path, name, text
 def test_set_error_names_set():
     line = one_error_line(run_cli("ert", "default", "--set", "noc.topology=torus", "--set", "tile.count=14"))
     assert line.startswith("error: --set: hw.tile.count: a torus needs at least 3 routers along each side")
+
+
+def test_ert_source_names_the_set_that_changed_a_value():
+    """The NoC row cites --set, not ISAAC, once --set changed its energy (the old ERT still cited ISAAC)."""
+    entries = json.loads(run_cli("ert", "default", "--json", "--set", "noc.energy_per_bit_hop=1pJ").stdout)
+    noc = next(e for e in entries if e["component"] == "noc")
+    assert "hw.noc.energy_per_bit_hop = 1e-12, set by --set" in noc["source"]
+    assert "ISAAC" not in noc["source"].split("hw.noc.energy_per_bit_hop")[1].split(";")[0]
+
+
+def test_ert_has_a_row_for_every_ledger_component_the_engine_charges():
+    from archsim.config import load_hw_config
+    from archsim.engine.ledger import COMPONENTS as LEDGER
+    from archsim.hw import build_ert
+
+    components = {e["component"] for e in build_ert(load_hw_config("marinella2018_1024"))}
+    assert components == set(LEDGER)

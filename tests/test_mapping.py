@@ -6,7 +6,7 @@ import pytest
 from archsim.config import load_hw_config
 from archsim.errors import ArchsimError
 from archsim.hw import Architecture
-from archsim.mapping import Mapping
+from archsim.mapping import Mapping, tile_order
 from archsim.ops import ArrayId
 
 FCN = {(0, "A"): (256, 784), (0, "C"): (256, 784), (1, "A"): (128, 256), (1, "C"): (128, 256),
@@ -34,7 +34,8 @@ def test_same_tile_shares_a_tile_separate_tiles_does_not():
         c = ArrayId(a.layer, "C", a.row_block, a.col_block)
         assert same.tile_of(a) == same.tile_of(c)
         assert separate.tile_of(a) != separate.tile_of(c)
-        assert abs(separate.tile_of(a) - separate.tile_of(c)) == 1  # neighbours
+        order = tile_order(separate.arch)
+        assert abs(order.index(separate.tile_of(a)) - order.index(separate.tile_of(c))) == 1  # next in placement
 
 
 def test_too_many_tiles_is_one_line_error():

@@ -3,24 +3,50 @@
 Algorithms call the analog arrays, get back read and update statistics per physical block, and hand
 them to a :class:`StepRecorder`, which appends plain-data operations (:mod:`archsim.ops`) with their
 dependencies. The recorder is the algorithms' only contact with the cost side.
+
+Besides what the algorithms hand it, the recorder adds the digital work every algorithm shares (so that no
+algorithm can forget it):
+
+- reads: the partial outputs of a layer's blocks meet at the digital unit and are added there (one add per
+  value beyond the first block);
+- stochastic pulsed updates (:meth:`StepRecorder.updates`): update management's abs-max of x and of d per
+  sample, and x and d moved to every block that is updated (the stochastic translators' random numbers and
+  comparators are charged by the engine, per line per slot, with the update itself);
+- whole-pulse writes (:meth:`StepRecorder.pulse_writes`): the signed counts travel to each block, one count per
+  device written in the narrowest width that holds the largest count.
 """
 
 from __future__ import annotations
 
 from typing import Iterable
 
+import numpy as np
+
+from archsim.mapping.blocks import BlockLayout, block_slices
 from archsim.ops import (ArrayId, BufferAccess, Digital, Location, Move, Mvm, Operation, PulseUpdate,
                          TransferRead, TransferWrite)
 
 
-class StepRecorder:
-    """Collects one step's operations; every method returns the indices of the operations it added."""
+def count_bits(largest: int) -> int:
+    """Bits of a signed pulse count whose magnitude is at most ``largest`` (sign + magnitude)."""
+    return max(int(largest), 1).bit_length() + 1
 
-    def __init__(self, in_bits: int, out_bits: int, digital_bits: int = 32, transfer_bits: int | None = None):
+
+class StepRecorder:
+    """Collects one step's operations; every method returns the indices of the operations it added.
+
+    ``blocks`` (the network's :class:`~archsim.mapping.blocks.BlockLayout`) lets the recorder size what it
+    adds per block (x and d sent to an updated block, update management's abs-max); without it those are
+    not recorded.
+    """
+
+    def __init__(self, in_bits: int, out_bits: int, digital_bits: int = 32, transfer_bits: int | None = None,
+                 blocks: BlockLayout | None = None):
         self.in_bits = in_bits          # DAC resolution (bits per driven input value)
         self.out_bits = out_bits        # ADC resolution (bits per converted output value)
         self.transfer_bits = transfer_bits or out_bits  # ADC resolution of transfer reads (bits)
         self.digital_bits = digital_bits  # word size of digital values moved around (bits)
+        self.blocks = blocks
         self.ops: list[Operation] = []
 
     def add(self, op: Operation) -> int:
@@ -30,17 +56,29 @@ class StepRecorder:
     # -- analog reads ------------------------------------------------------------------------
     def reads(self, layer: int, role: str, stats, direction: str, phase: str, deps: Iterable[int],
               source: Location = "digital") -> list[int]:
-        """Inputs move to each block, the block reads, its partial outputs move to the digital unit."""
+        """Inputs move to each block, the block reads, its partial outputs move to the digital unit, where the
+        partial sums of blocks that share outputs are added."""
         deps = tuple(deps)
-        done = []
+        arrivals: dict[int, list[int]] = {}   # output block -> moves of its partial sums
+        values: dict[int, int] = {}           # output block -> values per partial sum
         for block in stats.blocks:
             array = ArrayId(layer, role, block.row_block, block.col_block)
             driven = block.active_rows if direction == "forward" else block.active_cols
             read = block.active_cols if direction == "forward" else block.active_rows
             move_in = self.add(Move(source, array, block.vectors * driven * self.in_bits, phase, deps))
             mvm = self.add(Mvm(array, direction, block.vectors, block.active_rows, block.active_cols,
-                               self.in_bits, self.out_bits, block.retries, phase, (move_in,)))
-            done.append(self.add(Move(array, "digital", block.vectors * read * self.out_bits, phase, (mvm,))))
+                               self.in_bits, self.out_bits, block.retries, phase, (move_in,),
+                               getattr(block, "drive_fraction", None)))
+            out_block = block.col_block if direction == "forward" else block.row_block
+            arrivals.setdefault(out_block, []).append(
+                self.add(Move(array, "digital", block.vectors * read * self.out_bits, phase, (mvm,))))
+            values[out_block] = block.vectors * read
+        done = []
+        for out_block, moves in arrivals.items():
+            if len(moves) > 1:
+                done.append(self.add(Digital("add", values[out_block] * (len(moves) - 1), phase, tuple(moves))))
+            else:
+                done.extend(moves)
         return done
 
     def transfer_reads(self, layer: int, role: str, stats, direction: str,
@@ -54,22 +92,63 @@ class StepRecorder:
             array = ArrayId(layer, role, block.row_block, block.col_block)
             outputs = block.active_cols if direction == "column" else block.active_rows
             op = self.add(TransferRead(array, block.vectors, outputs, self.in_bits, self.transfer_bits,
-                                       block.retries, "transfer", deps))
+                                       block.retries, "transfer", deps, getattr(block, "drive_fraction", None)))
             done[(block.row_block, block.col_block)] = (op, block.vectors * outputs * self.transfer_bits)
         return done
 
     # -- analog writes -----------------------------------------------------------------------
     def updates(self, layer: int, role: str, stats, deps: Iterable[int], phase: str = "update") -> list[int]:
+        """Stochastic pulsed rank-1 updates (``phase`` "transfer": Tiki-Taka's pulsed writes onto C).
+
+        Update management first finds the abs-max of x and of d of every sample; outside transfers, x and d
+        then travel from the digital unit to each updated block."""
         deps = tuple(deps)
+        if not stats.blocks:
+            return []
+        if self.blocks is not None:
+            out_size, in_size = self.blocks.size(layer, role)
+            samples = max(b.samples for b in stats.blocks)
+            deps = (self.digital("max", samples * (out_size + in_size), phase, deps),)
         done = []
         for block in stats.blocks:
             array = ArrayId(layer, role, block.row_block, block.col_block)
+            ready = deps
+            if self.blocks is not None and phase != "transfer":
+                rows, cols = self.blocks.shape(*array)
+                ready = (self.move("digital", array, block.samples * (rows + cols) * self.digital_bits, phase, deps),)
             if phase == "transfer":
                 done.append(self.add(TransferWrite(array, block.samples, block.bl, block.device_pulses,
-                                                   phase, deps)))
+                                                   phase, ready)))
             else:
                 done.append(self.add(PulseUpdate(array, block.samples, block.bl, block.row_pulses,
-                                                 block.col_pulses, block.device_pulses, phase, deps)))
+                                                 block.col_pulses, block.device_pulses, phase, ready)))
+        return done
+
+    def pulse_writes(self, layer: int, role: str, stats, counts: np.ndarray, deps: Iterable[int],
+                     phase: str = "update", source: Location = "digital") -> list[int]:
+        """Whole-pulse writes (TTv2's transfers, mixed precision): ``counts`` is the signed (out, in) matrix of
+        pulses fired (what ``AnalogArray.apply_pulses`` was given), ``stats`` what it returned.
+
+        Each block receives one count per device it writes, in the narrowest signed width that holds the
+        largest count of the call, then fires them."""
+        deps = tuple(deps)
+        counts = np.asarray(counts)
+        width = count_bits(int(np.abs(counts).max(initial=0)))
+        done = []
+        for block in stats.blocks:
+            array = ArrayId(layer, role, block.row_block, block.col_block)
+            ready = deps
+            if self.blocks is not None:
+                rows = block_slices(counts.shape[1], self.blocks.tile_rows)[block.row_block]
+                cols = block_slices(counts.shape[0], self.blocks.tile_cols)[block.col_block]
+                written = int(np.count_nonzero(counts[cols, rows]))
+                ready = (self.move(source, array, written * width, phase, deps),)
+            if phase == "transfer":
+                done.append(self.add(TransferWrite(array, block.samples, block.bl, block.device_pulses, phase, ready,
+                                                   block.row_pulses, block.col_pulses, stochastic=False)))
+            else:
+                done.append(self.add(PulseUpdate(array, block.samples, block.bl, block.row_pulses, block.col_pulses,
+                                                 block.device_pulses, phase, ready, stochastic=False)))
         return done
 
     # -- digital and data movement -----------------------------------------------------------
@@ -81,3 +160,9 @@ class StepRecorder:
 
     def buffer(self, kind: str, bits: int, phase: str, deps: Iterable[int]) -> int:
         return self.add(BufferAccess(kind, int(bits), phase, tuple(deps)))
+
+    def keep(self, bits: int, phase: str = "forward") -> int:
+        """Declare ``bits`` of state resident in the buffer during this step (TTv2's H, mixed precision's
+        accumulator): it takes capacity first, so what does not fit spills to DRAM and its accesses are charged
+        there."""
+        return self.add(BufferAccess("keep", int(bits), phase, ()))

@@ -45,6 +45,11 @@ class ArrayConfig:
     write_pulse_width: float = param(50e-9, "width of one write pulse; one BL slot of a pulsed update lasts "
                                      "this long", kind="time", gt=0.0,
                                      source="NeuroSim V2 RRAM: 50 ns")
+    write_phases: int = param(1, "phases of one pulsed update: 1 when both signs are written at once (bipolar "
+                              "half-select pulses), 4 when each sign combination of row and column is written in "
+                              "its own phase; an update lasts phases x BL slots", unit="phases", ge=1,
+                              source="Gokmen & Vlasov, Front. Neurosci. 10:333 (2016): one bipolar phase; "
+                                     "Marinella et al., IEEE JETCAS 2018: four-phase write")
     wire_capacitance_per_cell: float = param(
         0.1e-15, "row/column wire capacitance per crossbar cell, charged by every driver pulse",
         kind="capacitance", ge=0.0,
@@ -81,6 +86,23 @@ class AdcConfig:
                                              "rate above the corner", unit="dB/decade", ge=0.0,
                                              source="Murmann ADC survey Pareto fit (Accelergy ADC plug-in): "
                                                     "6.461 dB per e-fold = 14.88 dB/decade")
+    architecture: str = param("sar", "converter architecture, which sets how conversion time scales with the "
+                              "resolution used: sar one bit cycle per bit, flash one cycle whatever the bits, ramp "
+                              "one counter step per level (2^bits); sample_rate is the rate at the full resolution",
+                              unit="-", choices=("sar", "flash", "ramp"),
+                              source="ISAAC (ISCA 2016): SAR")
+    energy_floor_bits: int = param(4, "resolution below which a conversion costs no less (fixed per-conversion "
+                                   "overheads: comparator, logic, reference buffering)", unit="bits", ge=1, le=16,
+                                   source="CiMLoop (Andrulis et al., ISPASS 2024) ADC model: energy stops falling "
+                                          "below about 4-5 bits")
+    energy_per_conversion: float | None = param(None, "energy of one conversion at the ADC's resolution when a "
+                                                "design states it; null: the survey envelope below",
+                                                kind="energy", ge=0.0)
+    integrator_energy: float = param(0.0, "energy of one column's charge integrator per read pass (a readout that "
+                                     "integrates the column current before the ADC); 0: a current-mode "
+                                     "sample-and-hold readout", kind="energy", ge=0.0,
+                                     source="ISAAC (ISCA 2016) and NeuroSim V2 read columns through "
+                                            "sample-and-holds: no integrator (0)")
     max_conversion_cycles: int = param(64, "longest single conversion, in chip clock cycles, that the tile "
                                        "sequencer accepts; a slower ADC stalls the clocked read pipeline",
                                        unit="cycles", ge=1)
@@ -99,11 +121,11 @@ class DacConfig:
                       unit="-", choices=("multi_level", "bit_serial"))
     inp_bound: float = param(1.0, "input range +/- after noise management (normalised units)", unit="1",
                              gt=0.0, source="aihwkit IOParameters.inp_bound default")
-    drive_energy_per_bit: float = param(0.39e-12, "energy of one row drive per input bit per read (a "
-                                        "multi-level drive of b bits costs b times this)", kind="energy",
-                                        ge=0.0,
-                                        source="ISAAC (ISCA 2016): 4 mW for 8x128 1-bit DACs over a 100 ns "
-                                               "read = 0.39 pJ per 1-bit drive")
+    drive_power_per_bit: float = param(3.9e-6, "power of one driven line per input bit while a read integrates "
+                                       "(a drive costs this x array.read_time; a multi-level drive of b bits "
+                                       "costs b times a 1-bit one)", kind="power", ge=0.0,
+                                       source="ISAAC (ISCA 2016) Table I: 4 mW for 8x128 1-bit DACs = 3.9 uW each "
+                                              "(0.39 pJ per 1-bit drive over its 100 ns read)")
 
 
 @dataclass
@@ -111,10 +133,11 @@ class NocConfig:
     """On-chip network."""
 
     topology: str = param("mesh", "network topology", unit="-", choices=NOC_TOPOLOGIES)
-    link_width: int = param(256, "bits per flit / link transfer", unit="bits", ge=1,
-                            source="ISAAC (ISCA 2016): 256-bit flits")
-    energy_per_bit_hop: float = param(0.08e-12, "router+link energy per bit per hop", kind="energy", ge=0.0,
-                                      source="ISAAC (ISCA 2016): 20.7 pJ per 256-bit flit per hop")
+    link_width: int = param(32, "bits per flit / link transfer", unit="bits", ge=1,
+                            source="ISAAC (ISCA 2016) Table I: 32-bit flits (its 256-bit figure is the tile bus)")
+    energy_per_bit_hop: float = param(0.137e-12, "router+link energy per bit per hop", kind="energy", ge=0.0,
+                                      source="ISAAC (ISCA 2016) Table I: 42 mW router with 8 ports of 32-bit flits "
+                                             "at 1.2 GHz = 0.137 pJ per bit per hop")
     router_delay: int = param(1, "router pipeline delay per hop", unit="cycles", ge=0)
     link_delay: int = param(1, "wire delay of one link traversal", unit="cycles", ge=0)
     concentration: int = param(1, "tiles attached to one router (ISAAC's c-mesh shares a router among 4)",
@@ -145,6 +168,11 @@ class DigitalConfig:
                                    "hw.tech_node_nm / this", unit="nm", ge=1,
                                    source="Horowitz ISSCC 2014 figures are for 45 nm")
 
+    @property
+    def word_bits(self) -> int:
+        """Bits of one digital value at ``precision`` (what moves and buffers carry)."""
+        return {"fp32": 32, "int8": 8}[self.precision]
+
 
 @dataclass
 class BufferConfig:
@@ -160,7 +188,21 @@ class BufferConfig:
                                     ge=0.0, source="assumption: symmetric 6T SRAM read/write (Horowitz quotes "
                                                    "reads only)")
     ports: int = param(2, "independent access ports (concurrent accesses)", unit="ports", ge=1)
+    banks: int = param(1, "banks the capacity is split into; an access reads one bank, so its energy follows the "
+                       "bank's size (sqrt(size / banks / 8 KB))", unit="banks", ge=1,
+                       source="Horowitz ISSCC 2014: SRAM access energy grows with array size")
     access_cycles: int = param(1, "cycles per width-bit access of one port", unit="cycles", ge=1)
+
+
+@dataclass
+class DramConfig:
+    """Off-chip DRAM behind the chip's I/O router: training inputs and labels come from it, and what the on-chip
+    buffer cannot hold spills to it."""
+
+    energy_per_bit: float = param(20e-12, "energy of moving one bit to or from DRAM", kind="energy", ge=0.0,
+                                  source="Horowitz ISSCC 2014: DRAM 1.3-2.6 nJ per 64 bits (lower end, 20 pJ/bit)")
+    bandwidth: float = param(204.8e9, "bits per second of the DRAM channel", unit="bit/s", gt=0.0,
+                             source="JEDEC DDR4-3200: 3200 MT/s x 64 bits = 25.6 GB/s per channel")
 
 
 @dataclass
@@ -170,32 +212,35 @@ class MappingConfig:
     array_placement: str = param("same_tile", "whether Tiki-Taka's fast/slow/reference arrays share a tile's "
                                  "periphery or sit on separate tiles", unit="-",
                                  choices=("same_tile", "separate_tiles"))
+    placement: str = param("locality", "how array blocks are placed on tiles: locality fills the tiles nearest (in "
+                           "NoC hops) to the digital unit and buffer first, layer after layer, so a layer's blocks, "
+                           "consecutive layers and the units they talk to sit close; linear fills tiles in number "
+                           "order", unit="-", choices=("locality", "linear"))
     transfer_policy: str = param("inline", "transfers block the step, or run on idle resources", unit="-",
                                  choices=("inline", "background"))
 
 
 @dataclass
 class LeakageConfig:
-    """Static power of each component, charged for the whole simulated time.
+    """Static power, charged for the whole simulated time as its own ledger line.
 
-    ISAAC reports total power, not leakage; defaults are 10 % of ISAAC's per-component power
-    (Shafiee et al., ISCA 2016, Table 6, 32 nm), a stated assumption to be replaced by measured values.
+    Each component's static power comes from its own cost model: a fraction ``static_fraction`` of its
+    full-load power (ADC: energy per conversion x sample rate; DAC line drivers: drive power of every row;
+    digital units: every lane busy every cycle; buffer: every port streaming; routers: every port moving a
+    flit every cycle). Where the model's figure is a total power (the ADC survey's P / f_s, ISAAC's DAC and
+    router powers) that share is taken out of each action's energy, so the component at full load costs
+    exactly its figure; where it is a switching energy per operation (Horowitz's digital and SRAM energies) the
+    static share comes on top. The crossbar cells and pulse drivers do not leak.
     """
 
-    adc_power: float = param(0.2e-3, "static power of one ADC", kind="power", ge=0.0,
-                             source="assumption: 10 % of ISAAC's 2 mW 8-bit 1.2 GS/s ADC")
-    tile_power: float = param(0.08e-3, "static power of one tile's crossbar drivers, DACs and sample-and-holds",
-                              kind="power", ge=0.0,
-                              source="assumption: 10 % of ISAAC's per-crossbar array (0.3 mW) + DAC (0.5 mW)")
-    router_power: float = param(4.2e-3, "static power of one NoC router with its links", kind="power", ge=0.0,
-                                source="assumption: 10 % of ISAAC's 42 mW router")
-    digital_unit_power: float = param(0.052e-3, "static power of one digital vector unit", kind="power", ge=0.0,
-                                      source="assumption: 10 % of ISAAC's 0.52 mW sigmoid unit")
-    buffer_power_per_kib: float = param(0.0323e-3, "static power of the SRAM buffer per KiB of capacity",
-                                        kind="power", ge=0.0,
-                                        source="assumption: 10 % of ISAAC's 20.7 mW per 64 KB eDRAM buffer")
+    static_fraction: float = param(0.1, "share of a component's full-load power that is static", unit="1",
+                                   ge=0.0, lt=1.0,
+                                   source="assumption in CiMLoop's manner (Andrulis et al., ISPASS 2024: ADC "
+                                          "leakage as a fraction of energy x throughput), 10 %")
     gate_unused_tiles: bool = param(True, "power-gate tiles the mapping leaves empty (they do not leak)",
                                     unit="-")
+    gate_unused_routers: bool = param(True, "power-gate routers that host no powered tile or shared unit and lie "
+                                      "on no shortest route between them", unit="-")
 
 
 @dataclass
@@ -215,6 +260,7 @@ class HwConfig:
     noc: NocConfig = section(NocConfig, "on-chip network")
     digital: DigitalConfig = section(DigitalConfig, "digital units")
     buffer: BufferConfig = section(BufferConfig, "SRAM buffer")
+    dram: DramConfig = section(DramConfig, "off-chip DRAM")
     mapping: MappingConfig = section(MappingConfig, "placement and scheduling policies")
     leakage: LeakageConfig = section(LeakageConfig, "static power")
 

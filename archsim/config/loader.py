@@ -178,7 +178,9 @@ def load_run_config(workload: str | Path | None = None, hw: str | Path | None = 
             raise ConfigError("--set", ".".join(map(str, parts)),
                               f"unknown section{suggestion} (allowed: {', '.join(WORKLOAD_SECTIONS)})")
         _apply_set(tree, parts, value, provenance)
-    return build(RunConfig, tree, provenance)
+    config = build(RunConfig, tree, provenance)
+    config.hw.provenance = provenance  # where each hw key was set: the ERT cites it (archsim.hw.architecture)
+    return config
 
 
 def load_hw_config(hw: str | Path | None = None, sets: list[str] | tuple[str, ...] = ()) -> HwConfig:
@@ -193,7 +195,9 @@ def load_hw_config(hw: str | Path | None = None, sets: list[str] | tuple[str, ..
         if parts[0] != "hw":
             parts = ("hw",) + parts
         _apply_set(tree, parts, value, provenance)
-    return build(HwConfig, tree["hw"], provenance, ("hw",))
+    config = build(HwConfig, tree["hw"], provenance, ("hw",))
+    config.provenance = provenance  # where each hw key was set: the ERT cites it (archsim.hw.architecture)
+    return config
 
 
 def resolved_yaml(config: RunConfig) -> str:

@@ -8,7 +8,7 @@ compiled once per structure key.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from archsim.engine.ledger import to_quanta
 from archsim.errors import ArchsimError
@@ -17,7 +17,7 @@ from archsim.ops import PHASES, ArrayId, BufferAccess, Digital, Move, Mvm, Pulse
 
 #: Resource kinds in the global order in which an operation acquires them (ordered acquisition: no deadlock).
 #: "readout" is a tile's DACs and ADC bank, which serve one read at a time; "pulse" its pulse generators.
-RESOURCE_RANK = {"array": 0, "readout": 1, "pulse": 2, "link": 3, "buffer": 4, "digital": 5}
+RESOURCE_RANK = {"array": 0, "readout": 1, "pulse": 2, "link": 3, "buffer": 4, "dram": 5, "digital": 6}
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +38,7 @@ def structure_key(op) -> tuple:
     kind = type(op)
     if kind is Mvm:
         return (kind, op.array, op.direction, op.vectors, op.active_rows, op.active_cols, op.in_bits, op.out_bits,
-                op.retries, op.phase, op.deps)
+                op.retries, op.phase, op.deps)  # drive_fraction only scales energy
     if kind is PulseUpdate:
         return (kind, op.array, op.bl, op.phase, op.deps)
     if kind is TransferWrite:
@@ -61,11 +61,15 @@ class Costing:
         self.arch = arch
         self.mapping = mapping
         self.background_transfers = background_transfers
-        self.capacity = {("digital",): arch.hw.digital.units, ("buffer",): arch.hw.buffer.ports}
+        # The digital units work as one wide vector machine: an operation spreads over every lane of every unit.
+        self.capacity = {("buffer",): arch.hw.buffer.ports}
+        self.digital_units = arch.hw.digital.units
         crossbar, pulses = arch.crossbar, arch.pulse_generator
         self.write_pulse_pj = crossbar.write_pulse_pj
         self.row_pulse_pj = pulses.row_pulse_pj
         self.col_pulse_pj = pulses.col_pulse_pj
+        self.translator_slot_pj = arch.digital.translator_slot_pj
+        self.shift_add_pj = arch.digital.shift_add_pj
 
     # -- plans -----------------------------------------------------------------------------------
     def plan(self, op, index: int) -> OpPlan:
@@ -100,11 +104,9 @@ class Costing:
             # multi-level DACs apply an in_bits-bit level in one pass; bit-serial ones stream in_bits 1-bit passes
             passes = reads * dac.passes(op.in_bits)
             out_bits = min(max(op.out_bits, 1), 16)
-            charges = (("adc", to_quanta(passes * outputs * adc.energy_per_conversion_pj(out_bits))),
-                       ("dac", to_quanta(passes * driven * dac.drive_energy_pj(op.in_bits))),
-                       ("array_read", to_quanta(passes * cells_per_pass * arch.crossbar.read_cell_pj)))
+            # the array read energy depends on the data (drive_fraction): charged per operation, not per plan
             return OpPlan(label, _ordered((("array", *op.array), ("readout", tile))),
-                          arch.mvm_cycles(passes, outputs), op.phase, op.deps, background, _nonzero(charges))
+                          arch.mvm_cycles(passes, outputs, out_bits), op.phase, op.deps, background, None)
         if kind in (PulseUpdate, TransferWrite):
             tile = self.mapping.tile_of(op.array)
             label = f"{'update' if kind is PulseUpdate else 'transfer_write'} {_name(op.array)}"
@@ -115,33 +117,142 @@ class Costing:
                 raise ArchsimError(f"operation {index} (Digital) has kind {op.kind!r}; expected one of "
                                    f"{', '.join(DIGITAL_KINDS)}")
             charges = (("digital", to_quanta(op.count * arch.digital.energy_pj[op.kind])),)
-            return OpPlan(f"digital {op.kind} x{op.count}", (("digital",),), arch.digital.cycles(op.kind, op.count),
+            cycles = arch.digital.cycles(op.kind, op.count, self.digital_units)
+            return OpPlan(f"digital {op.kind} x{op.count}", (("digital",),), cycles,
                           op.phase, op.deps, background, _nonzero(charges))
         if kind is Move:
             src, dst = self.mapping.node_of(op.src), self.mapping.node_of(op.dst)
             path = arch.route(src, dst)
             hops = len(path) - 1
             charges = (("noc", to_quanta(arch.noc.move_energy_pj(op.bits, hops))),)
-            return OpPlan(f"move {_name(op.src)}->{_name(op.dst)} {op.bits}b", _ordered(arch.channels(path)),
-                          arch.noc.move_cycles(op.bits, hops), op.phase, op.deps, background, _nonzero(charges))
+            resources, cycles = arch.channels(path), arch.noc.move_cycles(op.bits, hops)
+            if "io" in (op.src, op.dst):  # to or from off-chip DRAM through the I/O router
+                charges += (("dram", to_quanta(op.bits * arch.dram.energy_per_bit_pj)),)
+                resources += (("dram",),)
+                cycles = max(cycles, arch.dram.cycles(op.bits))
+            return OpPlan(f"move {_name(op.src)}->{_name(op.dst)} {op.bits}b", _ordered(resources),
+                          cycles, op.phase, op.deps, background, _nonzero(charges))
         if kind is BufferAccess:
-            if op.kind not in ("read", "write"):
-                raise ArchsimError(f"operation {index} (BufferAccess) has kind {op.kind!r}; expected read or write")
+            if op.kind not in ("read", "write", "keep"):
+                raise ArchsimError(f"operation {index} (BufferAccess) has kind {op.kind!r}; expected read, write or "
+                                   f"keep")
+            if op.kind == "keep":
+                return OpPlan(f"buffer keep {op.bits}b", (), 0, op.phase, op.deps, background, ())
             charges = (("buffer", to_quanta(op.bits * arch.buffer.energy_per_bit_pj[op.kind])),)
             return OpPlan(f"buffer {op.kind} {op.bits}b", (("buffer",),), arch.buffer.cycles(op.bits), op.phase,
                           op.deps, background, _nonzero(charges))
         raise ArchsimError(f"unknown operation {op!r}")  # pragma: no cover - structure_key rejects it first
 
     # -- energy of data-dependent operations ------------------------------------------------------
+    def read_quanta(self, op) -> tuple[tuple[str, int], ...]:
+        """Charges of an analog read: conversions, integrations, row drives, the cells' read current ``V^2 G t``
+        scaled by how strongly the driven lines are driven (``drive_fraction``), and the shift-adds that combine
+        bit-serial passes."""
+        arch = self.arch
+        dac, adc = arch.dac, arch.adc
+        if type(op) is Mvm:
+            driven, outputs = ((op.active_rows, op.active_cols) if op.direction == "forward"
+                               else (op.active_cols, op.active_rows))
+            reads = op.vectors + op.retries
+            cells_per_pass = op.active_rows * op.active_cols
+        else:  # one-hot reads: one driven line, one line of cells conducts
+            driven, outputs = 1, op.active_rows
+            reads = op.columns + op.retries
+            cells_per_pass = op.active_rows
+        passes = reads * dac.passes(op.in_bits)
+        out_bits = min(max(op.out_bits, 1), 16)
+        fraction = 1.0 if op.drive_fraction is None else op.drive_fraction
+        # bit-serial passes are shifted and added per output at the tile (ISAAC's shift-and-add units)
+        shift_adds = (passes - reads) * outputs
+        return _nonzero((("digital", to_quanta(shift_adds * self.shift_add_pj)),("adc", to_quanta(passes * outputs * adc.energy_per_conversion_pj(out_bits))),
+                         ("integrator", to_quanta(passes * outputs * adc.integrator_pj)),
+                         ("dac", to_quanta(passes * driven * dac.drive_energy_pj(op.in_bits))),
+                         ("array_read", to_quanta(passes * cells_per_pass * fraction * arch.crossbar.read_cell_pj))))
+
     def dynamic_quanta(self, op) -> tuple[tuple[str, int], ...]:
-        """Charges of a pulsed write, whose pulse counts depend on data."""
+        """Charges of operations whose counts depend on data: reads (:meth:`read_quanta`) and pulsed writes.
+
+        A pulsed write charges its device pulses (``V^2 G t``), the cells its pulses half-select (a driven line's
+        other cells see half the write voltage for the slot, ``(V/2)^2 G t``: NeuroSim V2's accounting of
+        parallel writes), its drivers, and, if stochastic, its translators: a random number and a comparison on
+        every line of the block in every slot."""
+        if type(op) is Mvm or type(op) is TransferRead:
+            return self.read_quanta(op)
         if type(op) is PulseUpdate:
             row_pulses, col_pulses = op.row_pulses, op.col_pulses
         else:
             row_pulses = op.device_pulses if op.row_pulses is None else op.row_pulses
             col_pulses = op.bl if op.col_pulses is None else op.col_pulses
-        return (("array_write", to_quanta(op.device_pulses * self.write_pulse_pj)),
-                ("pulse_generator", to_quanta(row_pulses * self.row_pulse_pj + col_pulses * self.col_pulse_pj)))
+        shape = self.mapping.shape_of(op.array)
+        # a row (column) pulse spans the block's columns (rows), as the pulse generator model counts lines
+        half_selected = max(0, row_pulses * shape.cols + col_pulses * shape.rows - 2 * op.device_pulses)
+        charges = [("array_write", to_quanta(op.device_pulses * self.write_pulse_pj
+                                             + half_selected * self.write_pulse_pj / 4.0)),
+                   ("pulse_generator", to_quanta(row_pulses * self.row_pulse_pj + col_pulses * self.col_pulse_pj))]
+        if op.stochastic:
+            charges.append(("digital", to_quanta((shape.rows + shape.cols) * op.bl * self.translator_slot_pj)))
+        return tuple(charges)
+
+    # -- step-level rules ---------------------------------------------------------------------------
+    def step_plans(self, ops, plans: list[OpPlan]) -> list[OpPlan]:
+        """Rules that need the whole step, applied to its compiled plans:
+
+        - a pulsed write of an array waits for every earlier read of that array in the step (the functional
+          model reads the weights as they were before the write);
+        - state kept resident ("keep") and then the step's buffer writes fill the buffer; what lies beyond its
+          capacity spills to DRAM, and reads and writes go to DRAM in the share that spilled;
+        - a move that repeats an earlier one of the step (same source and destination routers and tile,
+          same bits, same dependencies: one input sent to the A, C and R arrays of one tile) is not sent again;
+          it completes with the first.
+        """
+        out = list(plans)
+        reads: dict[ArrayId, list[int]] = {}
+        sent: dict[tuple, int] = {}
+        capacity = self.arch.hw.buffer.size * 8
+        written = sum(op.bits for op in ops if type(op) is BufferAccess and op.kind == "keep")
+        spilled = max(0, written - capacity)
+        for index, op in enumerate(ops):
+            kind = type(op)
+            if kind is BufferAccess:
+                if op.kind == "keep":
+                    continue
+                if op.kind == "write":
+                    over = max(0, written + op.bits - max(capacity, written))
+                    written += op.bits
+                    spilled += over
+                else:
+                    over = round(op.bits * spilled / written) if written else 0
+                if over:
+                    out[index] = self._spill(plans[index], op, over)
+                continue
+            if kind is Mvm or kind is TransferRead:
+                reads.setdefault(op.array, []).append(index)
+            elif kind is PulseUpdate or kind is TransferWrite:
+                earlier = reads.get(op.array)
+                if earlier and not set(earlier) <= set(op.deps):
+                    out[index] = replace(plans[index], deps=tuple(sorted(set(op.deps) | set(earlier))))
+            elif kind is Move:
+                key = (self._place(op.src), self._place(op.dst), op.bits, op.phase, op.deps)
+                first = sent.setdefault(key, index)
+                if first != index:
+                    out[index] = replace(plans[index], label=plans[index].label + " (sent with op %d)" % first,
+                                         resources=(), cycles=0, deps=(first,), static_quanta=())
+        return out
+
+    def _spill(self, plan: OpPlan, op, bits: int) -> OpPlan:
+        """The part of a buffer access beyond the buffer's capacity goes to DRAM instead."""
+        arch = self.arch
+        kept = op.bits - bits
+        charges = (("buffer", to_quanta(kept * arch.buffer.energy_per_bit_pj[op.kind])),
+                   ("dram", to_quanta(bits * arch.dram.energy_per_bit_pj)))
+        return replace(plan, label=plan.label + f" ({bits}b spilled to DRAM)",
+                       resources=_ordered(plan.resources + (("dram",),)),
+                       cycles=max(arch.buffer.cycles(kept), arch.dram.cycles(bits)), static_quanta=_nonzero(charges))
+
+    def _place(self, location) -> tuple:
+        if isinstance(location, ArrayId):
+            return ("tile", self.mapping.tile_of(location))
+        return ("unit", location)
 
 
 def _ordered(resources) -> tuple[tuple, ...]:

@@ -14,10 +14,10 @@ operations have finished. ``background`` transfer operations run at the lowest p
 they become idle; a step ends when its foreground operations have finished, and unfinished transfers carry
 over into the next step on the same timeline, where they contend with its reads.
 
-Leakage is static power x simulated time. A step's window runs from its start to its end; each cycle of
-the window is charged to one phase: the first in :data:`archsim.ops.PHASES` order whose span (first start to
-last end of its operations within the window) covers it, idle cycles to the next phase that starts (or the
-last one that ran). :meth:`Engine.totals` finishes outstanding background work and charges that tail too.
+Leakage is static power x simulated time, its own ledger component. A step's window runs from its start to
+its end; each cycle of the window is shared equally among the phases whose spans (first start to last end of
+their operations within the window) cover it, so the split does not depend on the order of
+:data:`archsim.ops.PHASES`; idle cycles go to the phases that start next (or those that ran last). :meth:`Engine.totals` finishes outstanding background work and charges that tail too.
 
 Caching. The future of the timeline after a step boundary is fully determined by the step's structure and
 by the *carry state* at the boundary: which operations of earlier steps are still outstanding and where
@@ -89,7 +89,7 @@ class _Timing:
 
     latency: int
     phase_spans: tuple[tuple[str, int, int], ...]   # (phase, first start, last end), window-relative
-    leak_cycles: tuple[tuple[str, int], ...]        # cycles of the window charged to each phase
+    leak_cycles: tuple[tuple[str, float], ...]      # cycles of the window charged to each phase (shared equally)
     trace: tuple[tuple[int, int, int, int, int], ...]  # (step offset back, sid, op index, start, end)
     carry_out: tuple
 
@@ -113,7 +113,7 @@ class Engine:
         self.costing = Costing(arch, mapping, policy == "background")
         self.cycle_ns = arch.cycle_ns
         leak = arch.hw.leakage
-        counts = arch.leakage_counts(mapping.tiles_used if leak.gate_unused_tiles else None)
+        counts = arch.leakage_counts(set(mapping.tiles().values()) if leak.gate_unused_tiles else None)
         self.static_power_w = arch.leakage.chip_power_w(counts)
         self.leak_pj_per_cycle = self.static_power_w * self.cycle_ns * 1e3  # W * ns = nJ; x1e3 -> pJ
         # structure interning and compiled plans
@@ -226,6 +226,7 @@ class Engine:
                 plan = self.costing.plan(op, index)
                 self._op_plans[key] = plan
             plans.append(plan)
+        plans = self.costing.step_plans(ops, plans)
         if len(self._sids) >= MAX_REMEMBERED_STRUCTURES:
             self._forget()
         sid = self._next_sid
@@ -442,30 +443,32 @@ class Engine:
         return StepCost.from_quanta(quanta, timing.latency, self.cycle_ns, phase_cycles, ops=n_ops, cached=cached)
 
 
-def _leak_cycles(latency: int, spans: tuple) -> tuple[tuple[str, int], ...]:
-    """Charge each cycle of a window to one phase (see the module docstring)."""
+def _leak_cycles(latency: int, spans: tuple) -> tuple[tuple[str, float], ...]:
+    """Share each cycle of a window among phases (see the module docstring): a cycle that several phases'
+    spans cover is split equally among them, so the split does not depend on the order phases are listed in."""
     if latency <= 0:
         return ()
     if not spans:
-        return (("forward", latency),)
+        return (("forward", float(latency)),)
     points = sorted({0, latency, *(a for _, a, _ in spans), *(b for _, _, b in spans)})
     owners = []
     for a, b in zip(points, points[1:]):
-        owner = next((phase for phase, lo, hi in spans if lo <= a and b <= hi), None)  # spans in PHASES order
-        owners.append([owner, b - a])
+        covering = tuple(phase for phase, lo, hi in spans if lo <= a and b <= hi)
+        owners.append([covering, b - a])
     following = None
-    for segment in reversed(owners):  # idle cycles go to the phase that starts next ...
-        if segment[0] is None:
+    for segment in reversed(owners):  # idle cycles go to the phases that start next ...
+        if not segment[0]:
             segment[0] = following
         else:
             following = segment[0]
     previous = None
-    for segment in owners:  # ... or, at the end of the window, to the one that ran last
-        if segment[0] is None:
+    for segment in owners:  # ... or, at the end of the window, to those that ran last
+        if not segment[0]:
             segment[0] = previous
         else:
             previous = segment[0]
-    cycles: dict[str, int] = {}
-    for phase, length in owners:
-        cycles[phase] = cycles.get(phase, 0) + length
+    cycles: dict[str, float] = {}
+    for phases, length in owners:
+        for phase in phases:
+            cycles[phase] = cycles.get(phase, 0.0) + length / len(phases)
     return tuple((phase, cycles[phase]) for phase in PHASES if phase in cycles)

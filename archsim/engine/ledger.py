@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from archsim.ops import PHASES
 
 #: Ledger component keys.
-COMPONENTS = ("adc", "dac", "array_read", "array_write", "pulse_generator", "digital", "buffer", "noc", "leakage")
+COMPONENTS = ("adc", "integrator", "dac", "array_read", "array_write", "pulse_generator", "digital", "buffer", "dram", "noc", "leakage")
 QUANTUM_EXPONENT = 12
 QUANTA_PER_PJ = 1 << QUANTUM_EXPONENT
 

@@ -41,7 +41,9 @@ def chrome_trace(engine) -> dict:
                 group, lane = f"tile {resource[1]}", {"readout": "DACs + ADC bank", "pulse": "pulse generators"}[kind]
             elif kind == "link":
                 group, lane = "noc", "bus" if resource[1] == "bus" else f"link {resource[1]}->{resource[2]}"
-            elif kind in ("digital", "buffer"):
+            elif kind == "digital":
+                group, lane = "digital units", "all units"
+            elif kind == "buffer":
                 slots = pool_free.setdefault(kind, [])
                 slot = next((i for i, free in enumerate(slots) if free <= start), None)
                 if slot is None:
@@ -49,7 +51,7 @@ def chrome_trace(engine) -> dict:
                     slot = len(slots) - 1
                 else:
                     slots[slot] = end
-                group, lane = ("digital units", f"unit {slot}") if kind == "digital" else ("buffer", f"port {slot}")
+                group, lane = "buffer", f"port {slot}"
             else:
                 group, lane = "unplaced", "zero-hop moves"
             pid = process_id(group)

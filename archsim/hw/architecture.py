@@ -12,11 +12,12 @@ import networkx as nx
 
 from archsim.config.hw import HwConfig
 from archsim.errors import ArchsimError
-from archsim.hw.components import (Action, AdcModel, CrossbarModel, DacModel, DigitalUnitModel, LeakageModel,
+from archsim.hw.components import (Action, AdcModel, CrossbarModel, DacModel, DigitalUnitModel, DramModel, LeakageModel,
                                    NocModel, PulseGeneratorModel, SramBufferModel)
 from archsim.hw.noc import TopologyError, build_router_graph, hub_router
 
-#: Where the shared units sit: "digital" and "buffer" on the hub router, "io" on router 0 (a chip edge).
+#: Where the shared units sit: "digital" and "buffer" on the hub router, "io" (the DRAM interface) on router 0
+#: (a chip edge).
 SHARED_LOCATIONS = ("digital", "buffer", "io")
 _ROUNDING_SLACK = 1e-9  # cycles; keeps 10 ns at 1 GHz at 10 cycles despite float error
 
@@ -38,10 +39,12 @@ class Architecture:
         self.clock_hz = hw.clock
         self.cycle_ns = 1e9 / hw.clock
         tile, array = hw.tile, hw.array
+        static = hw.leakage.static_fraction
         self.adc = AdcModel(hw.adc.bits, hw.adc.sample_rate, hw.tech_node_nm, tile.adcs, tile.cols,
                             hw.adc.fom_walden, hw.adc.fom_schreier_db, hw.adc.fom_corner_frequency,
-                            hw.adc.fom_rolloff_db_per_decade)
-        self.dac = DacModel(hw.dac.bits, hw.dac.mode, hw.dac.drive_energy_per_bit)
+                            hw.adc.fom_rolloff_db_per_decade, hw.adc.energy_per_conversion, hw.adc.integrator_energy,
+                            hw.adc.architecture, hw.adc.energy_floor_bits, static)
+        self.dac = DacModel(hw.dac.bits, hw.dac.mode, hw.dac.drive_power_per_bit, array.read_time, tile.rows, static)
         self.crossbar = CrossbarModel(tile.rows, tile.cols, array.read_voltage, array.r_on, array.on_off_ratio,
                                       array.read_time, array.write_voltage, array.write_pulse_width)
         self.pulse_generator = PulseGeneratorModel(tile.rows, tile.cols, array.wire_capacitance_per_cell,
@@ -51,12 +54,14 @@ class Architecture:
                       if digital.precision == "fp32" else
                       {"add": digital.int8_add_energy, "mult": digital.int8_mult_energy})
         self.digital = DigitalUnitModel(digital.precision, digital.lanes, primitives, hw.tech_node_nm,
-                                        digital.reference_node_nm, self.cycle_ns)
+                                        digital.reference_node_nm, self.cycle_ns, digital.int8_add_energy, static)
         self.buffer = SramBufferModel(hw.buffer.size, hw.buffer.width, hw.buffer.reference_access_energy,
                                       hw.buffer.write_read_ratio, hw.buffer.ports, hw.buffer.access_cycles,
-                                      hw.tech_node_nm / digital.reference_node_nm, self.cycle_ns)
+                                      hw.tech_node_nm / digital.reference_node_nm, self.cycle_ns, static,
+                                      hw.buffer.banks)
+        self.dram = DramModel(hw.dram.energy_per_bit, hw.dram.bandwidth, self.clock_hz)
         self.noc = NocModel(hw.noc.link_width, hw.noc.energy_per_bit_hop, hw.noc.router_delay, hw.noc.link_delay,
-                            self.cycle_ns, hw.noc.topology)
+                            self.cycle_ns, hw.noc.topology, static)
         try:
             self.graph: nx.Graph = build_router_graph(hw.noc, tile.count)
         except TopologyError as problem:  # a programmatically built HwConfig that skipped validation
@@ -64,13 +69,16 @@ class Architecture:
         self.routers = [n for n in self.graph.nodes if not self.graph.nodes[n].get("bus")]
         self.hub = hub_router(self.graph)
         self.io_router = 0
-        leak = hw.leakage
+        #: ports of each router: one per link plus the local port of its tiles and units
+        self.router_ports = {r: self.graph.degree(r) + 1 for r in self.routers}
         self.leakage = LeakageModel(
-            {"adc": leak.adc_power, "tile": leak.tile_power, "router": leak.router_power,
-             "digital_unit": leak.digital_unit_power, "buffer": leak.buffer_power_per_kib * hw.buffer.size / 1024},
-            {"adc": tile.adcs * tile.count, "tile": tile.count, "router": len(self.routers),
+            {"adc": self.adc.static_power_w, "tile": self.dac.static_power_w,
+             "router_port": self.noc.port_static_power_w, "digital_unit": self.digital.static_power_w,
+             "buffer": self.buffer.static_power_w},
+            {"adc": tile.adcs * tile.count, "tile": tile.count, "router_port": sum(self.router_ports.values()),
              "digital_unit": digital.units, "buffer": 1},
-            self.cycle_ns, "LeakageConfig defaults: 10 % of ISAAC (ISCA 2016) Table 6 component power (assumption)")
+            self.cycle_ns, f"hw.leakage.static_fraction = {static:g} of each component's full-load power "
+                           f"(its own cost model)")
 
         # -- timing in cycles, converted once ------------------------------------------------------
         self.read_cycles = to_cycles(array.read_time, self.clock_hz)
@@ -78,7 +86,8 @@ class Architecture:
         conversion_s = 1.0 / hw.adc.sample_rate
         #: conversion_cycles[k]: cycles for one ADC to make k conversions back to back
         self.conversion_cycles = [to_cycles(k * conversion_s, self.clock_hz) for k in range(widest + 1)]
-        self.slot_cycles_exact = array.write_pulse_width * self.clock_hz  # cycles per BL slot (may be fractional)
+        # cycles per BL slot (may be fractional); a multi-phase write repeats every slot once per phase
+        self.slot_cycles_exact = array.write_pulse_width * array.write_phases * self.clock_hz
         self._routes: dict[tuple[int, int], tuple] = {}
 
     # -- tiles and NoC ---------------------------------------------------------------------------
@@ -112,22 +121,25 @@ class Architecture:
             out.append(("link", shared) if shared is not None else ("link", a, b))
         return tuple(dict.fromkeys(out))  # a bus is one channel however many hops cross it
 
-    def leakage_counts(self, powered_tiles: int | None = None) -> dict[str, int]:
-        """Instances that leak when only tiles ``0 .. powered_tiles-1`` are powered (None: every tile).
+    def leakage_counts(self, powered_tiles=None) -> dict[str, int]:
+        """Instances that leak when only the tiles numbered in ``powered_tiles`` are powered (None: every tile).
 
-        With gating, a router leaks only if it hosts a powered tile or a shared unit (gated routers are
-        assumed to keep forwarding in a retentive sleep state, a stated simplification).
+        Routers: with ``hw.leakage.gate_unused_routers`` only those on a shortest route from the hub (digital
+        units, buffer) to a powered tile or the I/O router leak, with all their ports; otherwise every router.
         """
-        tiles = self.hw.tile.count if powered_tiles is None else powered_tiles
-        counts = dict(self.leakage.counts, adc=self.hw.tile.adcs * tiles, tile=tiles)
-        if powered_tiles is not None:
-            routers = {self.tile_router(t) for t in range(tiles)} | {self.hub, self.io_router}
-            counts["router"] = len(routers & set(self.routers))
+        tiles = range(self.hw.tile.count) if powered_tiles is None else sorted(set(powered_tiles))
+        counts = dict(self.leakage.counts, adc=self.hw.tile.adcs * len(tiles), tile=len(tiles))
+        if self.hw.leakage.gate_unused_routers and powered_tiles is not None:
+            ends = {self.tile_router(t) for t in tiles} | {self.io_router}
+            paths = nx.single_source_shortest_path(self.graph, self.hub)
+            routers = {r for end in ends for r in paths[end] if r in self.router_ports}
+            counts["router_port"] = sum(self.router_ports[r] for r in routers)
         return counts
 
     # -- timing helpers ----------------------------------------------------------------------------
-    def mvm_cycles(self, passes: int, outputs: int) -> int:
-        """Cycles of ``passes`` array reads each converting ``outputs`` outputs.
+    def mvm_cycles(self, passes: int, outputs: int, out_bits: int | None = None) -> int:
+        """Cycles of ``passes`` array reads each converting ``outputs`` outputs at ``out_bits`` (default: the
+        ADC's resolution; a SAR or ramp ADC converts fewer bits faster, see :class:`AdcModel`).
 
         The column sample-and-holds decouple integration from conversion (as in ISAAC), so pass ``i+1``
         integrates while pass ``i`` converts: ``passes * max(read, convert) + min(read, convert)``.
@@ -135,7 +147,12 @@ class Architecture:
         if passes <= 0:
             return 0
         read = self.read_cycles
-        convert = self.conversion_cycles[min(self.adc.conversions_per_adc(outputs), len(self.conversion_cycles) - 1)]
+        per_adc = min(self.adc.conversions_per_adc(outputs), len(self.conversion_cycles) - 1)
+        if out_bits is None or out_bits >= self.adc.bits or self.adc.conversion_time_scale(out_bits) == 1.0:
+            convert = self.conversion_cycles[per_adc]
+        else:
+            convert = to_cycles(per_adc * self.adc.conversion_time_scale(out_bits) / self.hw.adc.sample_rate,
+                                self.clock_hz)
         return passes * max(read, convert) + min(read, convert)
 
     def pulse_cycles(self, slots: int) -> int:
@@ -143,12 +160,66 @@ class Architecture:
         return max(0, math.ceil(slots * self.slot_cycles_exact - _ROUNDING_SLACK))
 
     def ert(self) -> list[dict]:
-        """The energy reference table of this architecture (see :func:`build_ert`)."""
-        return [action.as_dict() for action in self.actions()]
+        """The energy reference table of this architecture (see :func:`build_ert`): every action the engine
+        charges, its ``source`` the model's formula followed by each configuration field it rests on, with that
+        field's citation and the file or ``--set`` that gave its value."""
+        rows = []
+        for action in self.actions():
+            row = action.as_dict()
+            keys = ERT_FIELDS.get((action.component, action.action)) or ERT_FIELDS.get((action.component, "*"), ())
+            cited = [self._cite(key) for key in keys]
+            if cited:
+                row["source"] = row["source"] + " | " + "; ".join(cited)
+            rows.append(row)
+        return rows
+
+    def _cite(self, key: str) -> str:
+        """``hw.<key> = value (citation), set by <file or --set>``."""
+        from archsim.config.hw import HwConfig
+        from archsim.config.schema import iter_fields
+
+        if not hasattr(self, "_field_sources"):
+            self._field_sources = {name: (f.metadata.get("source"), f.default) for name, f, _ in iter_fields(HwConfig)}
+        if key == "digital.add_energy" or key == "digital.mult_energy":
+            key = f"digital.{self.hw.digital.precision}_{key.split('.')[1]}"
+        value = self.hw
+        for part in key.split("."):
+            value = getattr(value, part)
+        text = f"hw.{key} = {value:.4g}" if isinstance(value, float) else f"hw.{key} = {value}"
+        citation, default = self._field_sources.get(key, (None, None))
+        if citation and value == default:  # a changed value is cited by whatever set it, not by the default's source
+            text += f" ({citation})"
+        provenance = getattr(self.hw, "provenance", None)
+        if provenance is not None:
+            path = ("hw", *key.split("."))
+            if path in provenance.files:
+                text += f", set by {provenance.files[path]}"  # no brackets: the ERT table renders rich markup
+        return text
 
     def actions(self) -> list[Action]:
-        return [self.adc.convert(), self.dac.drive(), *self.crossbar.actions(), *self.pulse_generator.actions(),
-                *self.digital.actions(), *self.buffer.actions(), *self.noc.actions(), *self.leakage.actions()]
+        return [self.adc.convert(), self.adc.integrate(), self.dac.drive(), *self.crossbar.actions(), *self.pulse_generator.actions(),
+                *self.digital.actions(), *self.buffer.actions(), *self.dram.actions(), *self.noc.actions(), *self.leakage.actions()]
+
+
+#: The configuration fields each ERT action rests on ("*": every action of the component).
+ERT_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("adc", "convert"): ("adc.bits", "adc.sample_rate", "adc.energy_per_conversion", "adc.fom_walden",
+                         "adc.fom_schreier_db", "adc.energy_floor_bits", "adc.architecture",
+                         "leakage.static_fraction"),
+    ("integrator", "integrate"): ("adc.integrator_energy",),
+    ("dac", "drive"): ("dac.drive_power_per_bit", "array.read_time", "dac.mode", "leakage.static_fraction"),
+    ("array_read", "*"): ("array.read_voltage", "array.r_on", "array.on_off_ratio", "array.read_time"),
+    ("array_write", "*"): ("array.write_voltage", "array.r_on", "array.on_off_ratio", "array.write_pulse_width"),
+    ("pulse_generator", "*"): ("array.wire_capacitance_per_cell", "array.write_voltage"),
+    ("digital", "translator_line_slot"): ("digital.int8_add_energy", "tech_node_nm"),
+    ("digital", "shift_add"): ("digital.int8_add_energy", "tech_node_nm", "dac.mode"),
+    ("digital", "*"): ("digital.add_energy", "digital.mult_energy", "tech_node_nm", "digital.reference_node_nm",
+                       "digital.lanes"),
+    ("buffer", "*"): ("buffer.reference_access_energy", "buffer.size", "buffer.width", "buffer.write_read_ratio"),
+    ("dram", "*"): ("dram.energy_per_bit", "dram.bandwidth"),
+    ("noc", "*"): ("noc.energy_per_bit_hop", "noc.link_width", "leakage.static_fraction"),
+    ("leakage", "*"): ("leakage.static_fraction", "leakage.gate_unused_tiles", "leakage.gate_unused_routers"),
+}
 
 
 def build_ert(hw: HwConfig) -> list[dict]:

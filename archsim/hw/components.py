@@ -71,27 +71,58 @@ def survey_energy_per_conversion(enob: float, sample_rate_hz: float, fom_walden_
 class AdcModel:
     """A bank of ``adcs`` column ADCs per tile; columns share them round-robin.
 
-    Action ``convert``: one conversion, energy from :func:`survey_energy_per_conversion`, latency one
-    sample period ``1 / sample_rate``. An ADC shared by ``k`` columns needs ``k`` conversions per read.
+    Action ``convert``: one conversion. Energy from :func:`survey_energy_per_conversion` at
+    ``max(bits, floor_bits)`` (fixed per-conversion overheads set a floor at low resolution), or the design's
+    stated figure scaled across resolutions like the survey. A fraction ``static_fraction`` of the full-rate
+    power ``E * sample_rate`` is static (charged as leakage whether the ADC converts or not); each conversion
+    charges the rest. Conversion time at the full resolution is ``1 / sample_rate``; at ``b`` bits a SAR takes
+    ``b / bits`` of it, a ramp ``2^b / 2^bits``, a flash all of it. An ADC shared by ``k`` columns needs ``k``
+    conversions per read.
     """
 
     name = "adc"
 
     def __init__(self, bits: int, sample_rate_hz: float, tech_node_nm: int, adcs_per_tile: int,
                  cols: int, fom_walden_j: float, fom_schreier_db: float, corner_hz: float,
-                 rolloff_db_per_decade: float):
+                 rolloff_db_per_decade: float, stated_energy_j: float | None = None, integrator_energy_j: float = 0.0,
+                 architecture: str = "sar", floor_bits: int = 1, static_fraction: float = 0.0):
         self.bits = bits
+        self.stated_energy_j = stated_energy_j
+        self.integrator_pj = integrator_energy_j * PJ_PER_J
         self.sample_rate_hz = sample_rate_hz
         self.tech_node_nm = tech_node_nm
         self.adcs_per_tile = adcs_per_tile
         self.cols = cols
+        self.architecture = architecture
+        self.floor_bits = floor_bits
+        self.static_fraction = static_fraction
         self.fom = (fom_walden_j, fom_schreier_db, corner_hz, rolloff_db_per_decade)
         self.conversion_time_ns = NS_PER_S / sample_rate_hz
-        self._energy = {b: survey_energy_per_conversion(b, sample_rate_hz, *self.fom) for b in range(1, 17)}
+        self._energy = {b: survey_energy_per_conversion(max(b, floor_bits), sample_rate_hz, *self.fom)
+                        for b in range(1, 17)}
+        if stated_energy_j is not None:
+            # a design's stated figure at its resolution; other resolutions keep the survey's ratio to it
+            ratio = stated_energy_j / self._energy[bits][0]
+            self._energy = {b: (e * ratio, "stated") for b, (e, _) in self._energy.items()}
+        #: static power of one ADC (W)
+        self.static_power_w = static_fraction * self._energy[bits][0] * sample_rate_hz
 
     def energy_per_conversion_pj(self, bits: int | None = None) -> float:
-        """Energy of one conversion at ``bits`` effective bits (default: the ADC's resolution), pJ."""
-        return self._energy[bits or self.bits][0] * PJ_PER_J
+        """Dynamic energy of one conversion at ``bits`` effective bits (default: the ADC's resolution), pJ."""
+        return self._energy[bits or self.bits][0] * PJ_PER_J * (1.0 - self.static_fraction)
+
+    def conversion_time_scale(self, bits: int) -> float:
+        """Conversion time at ``bits`` relative to the full resolution (by architecture)."""
+        bits = min(bits, self.bits)
+        if self.architecture == "sar":
+            return bits / self.bits
+        if self.architecture == "ramp":
+            return 2.0 ** (bits - self.bits)
+        return 1.0
+
+    def integrate(self) -> Action:
+        return Action("integrator", "integrate", self.integrator_pj, 0.0,
+                      "hw.adc.integrator_energy: one column integration per read pass", {})
 
     def conversions_per_adc(self, outputs: int) -> int:
         """Conversions the busiest ADC makes to read ``outputs`` outputs (round-robin sharing)."""
@@ -99,13 +130,20 @@ class AdcModel:
 
     def convert(self, bits: int | None = None) -> Action:
         bits = bits or self.bits
-        energy_j, regime = self._energy[bits]
-        return Action(self.name, "convert", energy_j * PJ_PER_J, self.conversion_time_ns,
+        regime = self._energy[bits][1]
+        energy_pj = self.energy_per_conversion_pj(bits)
+        if regime == "stated":
+            return Action(self.name, "convert", energy_pj, self.conversion_time_ns,
+                          "hw.adc.energy_per_conversion (a design's stated figure)",
+                          {"bits": bits, "sample_rate_hz": self.sample_rate_hz, "regime": regime,
+                           "columns_per_adc": self.conversions_per_adc(self.cols)})
+        return Action(self.name, "convert", energy_pj, self.conversion_time_ns,
                       "Murmann ADC survey envelope: max(Walden FoM_W*2^b, Schreier FoM_S thermal limit), "
                       "FoM_S fit and speed corner from the Accelergy ADC plug-in; ISAAC (ISCA 2016) 8b 1.2 GS/s "
                       "= 1.67 pJ as check",
                       {"bits": bits, "sample_rate_hz": self.sample_rate_hz, "tech_node_nm": self.tech_node_nm,
-                       "regime": regime, "fom_walden_j": self.fom[0], "fom_schreier_db": self.fom[1],
+                       "regime": regime, "floor_bits": self.floor_bits, "architecture": self.architecture,
+                       "static_fraction": self.static_fraction, "fom_walden_j": self.fom[0], "fom_schreier_db": self.fom[1],
                        "corner_hz": self.fom[2], "columns_per_adc": self.conversions_per_adc(self.cols)})
 
 
@@ -115,15 +153,22 @@ class AdcModel:
 
 class DacModel:
     """Row DACs, one per row. ``multi_level``: one read with a b-bit level per row; ``bit_serial``: b reads
-    with 1-bit inputs. A b-bit multi-level drive costs b 1-bit drives (stated assumption; ISAAC gives the
-    1-bit figure)."""
+    with 1-bit inputs. A driven line draws ``drive_power_per_bit`` for the whole read (``read_time``), so a
+    1-bit drive costs ``P * t_read``; a b-bit multi-level drive costs b 1-bit drives (stated assumption;
+    ISAAC gives the 1-bit figure)."""
 
     name = "dac"
 
-    def __init__(self, bits: int, mode: str, drive_energy_per_bit_j: float):
+    def __init__(self, bits: int, mode: str, drive_power_per_bit_w: float, read_time_s: float, rows: int = 1,
+                 static_fraction: float = 0.0):
         self.bits = bits
         self.mode = mode
-        self.drive_energy_per_bit_pj = drive_energy_per_bit_j * PJ_PER_J
+        self.drive_power_per_bit_w = drive_power_per_bit_w
+        self.read_time_s = read_time_s
+        self.drive_energy_per_bit_pj = drive_power_per_bit_w * read_time_s * PJ_PER_J * (1.0 - static_fraction)
+        bits_per_pass = 1 if mode == "bit_serial" else bits
+        #: static power of one tile's row drivers (W): a share of every row driving at full resolution
+        self.static_power_w = static_fraction * rows * bits_per_pass * drive_power_per_bit_w
 
     def passes(self, in_bits: int) -> int:
         """Array reads one input vector takes at ``in_bits`` input resolution."""
@@ -135,9 +180,11 @@ class DacModel:
         return bits_per_pass * self.drive_energy_per_bit_pj
 
     def drive(self) -> Action:
-        return Action(self.name, "drive", self.drive_energy_pj(self.bits), 0.0,
-                      "ISAAC (ISCA 2016): 0.39 pJ per 1-bit row drive; b-bit level = b drives",
-                      {"bits": self.bits, "mode": self.mode, "passes_per_read": self.passes(self.bits)})
+        return Action(self.name, "drive", self.drive_energy_pj(self.bits), self.read_time_s * NS_PER_S,
+                      "hw.dac.drive_power_per_bit x hw.array.read_time, less its static share; b-bit level = b "
+                      "drives",
+                      {"bits": self.bits, "mode": self.mode, "passes_per_read": self.passes(self.bits),
+                       "drive_power_per_bit_w": self.drive_power_per_bit_w, "read_time_ns": self.read_time_s * NS_PER_S})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -176,6 +223,9 @@ class CrossbarModel:
                    "V_write^2 * G_mean * t_pulse; NeuroSim V2 RRAM 4 V / 50 ns",
                    {"write_voltage_v": self.write_voltage, "conductance_s": self.conductance_s,
                     "pulse_width_ns": self.write_pulse_width_s * NS_PER_S}),
+            Action("array_write", "half_selected_cell", self.write_pulse_pj / 4.0, self.write_pulse_width_s * NS_PER_S,
+                   "(V_write/2)^2 * G_mean * t_pulse per cell on a pulsed line that is not a coincidence (NeuroSim V2 "
+                   "write accounting)", {}),
         ]
 
 
@@ -215,6 +265,9 @@ DIGITAL_RECIPES: dict[str, dict[str, int]] = {
     "add": {"add": 1},
     "mult": {"mult": 1},
     "compare": {"add": 1},                 # a comparison is a subtraction
+    "max": {"add": 1},                     # abs-max / compare-select: a subtraction and a select
+    "rng": {"add": 3},                     # one xorshift draw: three shift-xor steps (Marsaglia, J. Stat. Softw. 2003)
+    "sign": {"add": 1},                    # a sign flip (chopper), priced as one adder-class operation
     "activation": {"add": 2, "mult": 1},   # piecewise-linear sigmoid/tanh: compare, multiply, add
     "exp": {"add": 4, "mult": 4},          # degree-4 polynomial by Horner's rule
     "div": {"add": 3, "mult": 7},          # Newton-Raphson reciprocal (3 iterations of 2 mult + 1 add) + 1 mult
@@ -230,31 +283,48 @@ class DigitalUnitModel:
     name = "digital"
 
     def __init__(self, precision: str, lanes: int, primitive_energy_j: dict[str, float], tech_node_nm: int,
-                 reference_node_nm: int, cycle_ns: float):
+                 reference_node_nm: int, cycle_ns: float, translator_add_energy_j: float = 0.0,
+                 static_fraction: float = 0.0):
         self.precision = precision
         self.lanes = lanes
         self.scale = tech_node_nm / reference_node_nm
-        self.primitive_pj = {k: v * PJ_PER_J * self.scale for k, v in primitive_energy_j.items()}
+        full_pj = {k: v * PJ_PER_J * self.scale for k, v in primitive_energy_j.items()}
+        #: static power of one unit (W): a share of every lane doing an average primitive every cycle
+        self.static_power_w = static_fraction * lanes * (sum(full_pj.values()) / len(full_pj)) / PJ_PER_J \
+            / (cycle_ns / NS_PER_S)
+        # Horowitz's figures are switching energies per operation: the static share comes on top of them
+        self.primitive_pj = full_pj
         self.cycle_ns = cycle_ns
         self.energy_pj = {kind: sum(n * self.primitive_pj[p] for p, n in recipe.items())
                           for kind, recipe in DIGITAL_RECIPES.items()}
         self.lane_cycles = {kind: sum(recipe.values()) for kind, recipe in DIGITAL_RECIPES.items()}
+        # stochastic translators: a random number and a comparison per line per BL slot, in narrow integer logic
+        self.translator_slot_pj = ((DIGITAL_RECIPES["rng"]["add"] + DIGITAL_RECIPES["compare"]["add"])
+                                   * translator_add_energy_j * PJ_PER_J * self.scale)
+        # a tile's shift-and-add of one bit-serial pass into an output: one narrow integer add
+        self.shift_add_pj = translator_add_energy_j * PJ_PER_J * self.scale
 
-    def cycles(self, kind: str, count: int) -> int:
-        """Cycles one unit needs for ``count`` operations of ``kind``."""
-        return -(-count * self.lane_cycles[kind] // self.lanes)
+    def cycles(self, kind: str, count: int, units: int = 1) -> int:
+        """Cycles ``units`` units need for ``count`` operations of ``kind`` spread over all their lanes."""
+        return -(-count * self.lane_cycles[kind] // (self.lanes * units))
 
     def actions(self) -> list[Action]:
         return [Action(self.name, kind, self.energy_pj[kind], self.lane_cycles[kind] * self.cycle_ns,
                        f"Horowitz ISSCC 2014 ({self.precision} add/mult at 45 nm, scaled x{self.scale:.3g}); "
                        f"recipe {DIGITAL_RECIPES[kind]}",
                        {"precision": self.precision, "lanes": self.lanes, "recipe": DIGITAL_RECIPES[kind]})
-                for kind in DIGITAL_KINDS]
+                for kind in DIGITAL_KINDS] + [
+            Action(self.name, "shift_add", self.shift_add_pj, 0.0,
+                   "a tile's shift-and-add of a bit-serial pass into one output: one int8 add (Horowitz ISSCC "
+                   f"2014, scaled x{self.scale:.3g})", {}),
+            Action(self.name, "translator_line_slot", self.translator_slot_pj, 0.0,
+                   "stochastic pulse translators: one xorshift draw + one comparison per line per BL slot at int8 "
+                   f"add energy (Horowitz ISSCC 2014, scaled x{self.scale:.3g})", {})]
 
 
 class SramBufferModel:
     """On-chip SRAM buffer. A 64-bit access of an 8 KB SRAM costs ``reference_access_energy``; larger
-    arrays cost ``sqrt(size / 8 KB)`` times more (Horowitz's 8 KB / 32 KB / 1 MB figures follow this), scaled
+    banks cost ``sqrt(bank size / 8 KB)`` times more (Horowitz's 8 KB / 32 KB / 1 MB figures follow this), scaled
     to the technology node like the digital units."""
 
     name = "buffer"
@@ -262,11 +332,16 @@ class SramBufferModel:
     REFERENCE_BITS = 64
 
     def __init__(self, size_bytes: int, width_bits: int, reference_access_energy_j: float,
-                 write_read_ratio: float, ports: int, access_cycles: int, node_scale: float, cycle_ns: float):
+                 write_read_ratio: float, ports: int, access_cycles: int, node_scale: float, cycle_ns: float,
+                 static_fraction: float = 0.0, banks: int = 1):
         self.size_bytes, self.width_bits = size_bytes, width_bits
-        self.ports, self.access_cycles = ports, access_cycles
+        self.ports, self.access_cycles, self.banks = ports, access_cycles, banks
         per_bit = (reference_access_energy_j * PJ_PER_J / self.REFERENCE_BITS
-                   * math.sqrt(size_bytes / self.REFERENCE_BYTES) * node_scale)
+                   * math.sqrt(size_bytes / banks / self.REFERENCE_BYTES) * node_scale)
+        #: static power of the buffer (W): a share of every port reading back to back
+        self.static_power_w = (static_fraction * per_bit / PJ_PER_J * width_bits * ports
+                               / (access_cycles * cycle_ns / NS_PER_S))
+        # Horowitz's figure is a switching energy per access: the static share comes on top of it
         self.energy_per_bit_pj = {"read": per_bit, "write": per_bit * write_read_ratio}
         self.cycle_ns = cycle_ns
 
@@ -277,8 +352,28 @@ class SramBufferModel:
         return [Action(self.name, f"{kind}_bit", self.energy_per_bit_pj[kind],
                        self.access_cycles * self.cycle_ns / self.width_bits,
                        "Horowitz ISSCC 2014: 10 pJ per 64-bit read of 8 KB SRAM, x sqrt(size/8 KB)",
-                       {"size_bytes": self.size_bytes, "width_bits": self.width_bits, "ports": self.ports})
+                       {"size_bytes": self.size_bytes, "width_bits": self.width_bits, "ports": self.ports,
+                        "banks": self.banks})
                 for kind in ("read", "write")]
+
+
+class DramModel:
+    """Off-chip DRAM: ``energy_per_bit`` per bit moved, streaming at ``bandwidth``."""
+
+    name = "dram"
+
+    def __init__(self, energy_per_bit_j: float, bandwidth_bits_per_s: float, clock_hz: float):
+        self.energy_per_bit_pj = energy_per_bit_j * PJ_PER_J
+        self.bits_per_cycle = bandwidth_bits_per_s / clock_hz
+        self.bandwidth = bandwidth_bits_per_s
+
+    def cycles(self, bits: int) -> int:
+        return math.ceil(bits / self.bits_per_cycle - 1e-9) if bits > 0 else 0
+
+    def actions(self) -> list[Action]:
+        return [Action(self.name, "bit", self.energy_per_bit_pj, 1e9 / self.bandwidth,
+                       "hw.dram.energy_per_bit per bit, streamed at hw.dram.bandwidth",
+                       {"bandwidth_bits_per_s": self.bandwidth})]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -287,15 +382,18 @@ class SramBufferModel:
 
 class NocModel:
     """Routers and links: a flit of ``link_width`` bits costs ``link_width * energy_per_bit_hop`` per hop
-    (ISAAC: 20.7 pJ per 256-bit flit per hop) and ``router_delay + link_delay`` cycles per hop; a packet of
+    (ISAAC Table I: a 42 mW router moving 8 ports x 32 bits per 1.2 GHz cycle = 0.137 pJ per bit per hop) and ``router_delay + link_delay`` cycles per hop; a packet of
     ``f`` flits streams behind its head (wormhole), adding ``f`` cycles."""
 
     name = "noc"
 
     def __init__(self, link_width: int, energy_per_bit_hop_j: float, router_delay: int, link_delay: int,
-                 cycle_ns: float, topology: str):
+                 cycle_ns: float, topology: str, static_fraction: float = 0.0):
         self.link_width = link_width
-        self.flit_hop_pj = link_width * energy_per_bit_hop_j * PJ_PER_J
+        full_pj = link_width * energy_per_bit_hop_j * PJ_PER_J
+        #: static power of one router port (W): a share of a flit through it every cycle
+        self.port_static_power_w = static_fraction * full_pj / PJ_PER_J / (cycle_ns / NS_PER_S)
+        self.flit_hop_pj = full_pj * (1.0 - static_fraction)
         self.hop_cycles = router_delay + link_delay
         self.router_delay, self.link_delay = router_delay, link_delay
         self.cycle_ns = cycle_ns
@@ -312,7 +410,7 @@ class NocModel:
 
     def actions(self) -> list[Action]:
         return [Action(self.name, "flit_hop", self.flit_hop_pj, self.hop_cycles * self.cycle_ns,
-                       "ISAAC (ISCA 2016): 20.7 pJ per 256-bit flit per hop",
+                       "hw.noc.energy_per_bit_hop x link_width, less its static share",
                        {"link_width_bits": self.link_width, "router_delay_cycles": self.router_delay,
                         "link_delay_cycles": self.link_delay, "topology": self.topology})]
 

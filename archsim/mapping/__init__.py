@@ -5,30 +5,44 @@ blocks) by ``hw.tile.cols`` outputs (column blocks); each block is one crossbar,
 :class:`archsim.ops.ArrayId` ``(layer, role, row_block, col_block)``. The partial sums of a layer's row
 blocks travel over the NoC to where they are added (the algorithms emit those moves; the engine routes them).
 
+``hw.mapping.placement`` chooses which tiles hold the blocks (:func:`tile_order`): by default those nearest the
+digital units and buffer on the NoC, so a workload's NoC cost does not grow with the chip's unused tiles.
+
 Tiki-Taka's fast (A), slow (C) and reference (R) arrays of one block are placed by
 ``hw.mapping.array_placement``:
 
 - ``same_tile``: the blocks of all roles with the same (layer, row block, column block) are crossbars of
   one tile and share its periphery (ADC bank, DACs, pulse generators);
-- ``separate_tiles``: every block gets its own tile; the tiles of one block's roles are numbered
-  consecutively so they sit on the same or neighbouring routers.
+- ``separate_tiles``: every block gets its own tile; the tiles of one block's roles are consecutive in the
+  placement order, so they sit on the same or neighbouring routers.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from archsim.errors import ArchsimError
+from archsim.mapping.blocks import BlockLayout, BlockShape, cut
 from archsim.ops import ROLES, ArrayId, Location
 
-__all__ = ["Mapping"]
+__all__ = ["BlockLayout", "BlockShape", "Mapping"]
 
 
-class BlockShape(NamedTuple):
-    """Active inputs (rows) and outputs (cols) of one block."""
+def tile_order(arch) -> list[int]:
+    """The order in which ``hw.mapping.placement`` fills the chip's tiles.
 
-    rows: int
-    cols: int
+    ``locality``: routers by NoC distance (networkx shortest-path hops) from the hub router, where the digital
+    units and the buffer sit, ties by router number; a router's tiles in number order. ``linear``: tile number
+    order."""
+    hw = arch.hw
+    if hw.mapping.placement == "linear":
+        return list(range(hw.tile.count))
+    import networkx as nx
+
+    distance = nx.single_source_shortest_path_length(arch.graph, arch.hub)
+    order = []
+    for router in sorted(arch.routers, key=lambda r: (distance[r], r)):
+        first = router * hw.noc.concentration
+        order.extend(range(first, min(first + hw.noc.concentration, hw.tile.count)))
+    return order
 
 
 class Mapping:
@@ -54,27 +68,25 @@ class Mapping:
                 raise ArchsimError(f"array role {role!r} of layer {layer} is unknown; expected one of {', '.join(ROLES)}")
             if out_size < 1 or in_size < 1:
                 raise ArchsimError(f"array ({layer}, {role}) has shape {out_size}x{in_size}; expected positive sizes")
-            for row_block in range(-(-in_size // rows)):
-                for col_block in range(-(-out_size // cols)):
-                    shapes[ArrayId(layer, role, row_block, col_block)] = BlockShape(
-                        min(rows, in_size - row_block * rows), min(cols, out_size - col_block * cols))
+            for (row_block, col_block), shape in cut(out_size, in_size, rows, cols).items():
+                shapes[ArrayId(layer, role, row_block, col_block)] = shape
         # Group the roles of one block position; a group is one tile (same_tile) or consecutive tiles.
         groups: dict[tuple[int, int, int], list[ArrayId]] = {}
         for array_id in shapes:
             groups.setdefault((array_id.layer, array_id.row_block, array_id.col_block), []).append(array_id)
         tiles: dict[ArrayId, int] = {}
+        order = tile_order(arch)
         next_tile = 0
         same_tile = hw.mapping.array_placement == "same_tile"
         for position in sorted(groups):
             members = sorted(groups[position], key=lambda a: ROLES.index(a.role))
-            if same_tile:
-                for array_id in members:
-                    tiles[array_id] = next_tile
-                next_tile += 1
-            else:
-                for array_id in members:
-                    tiles[array_id] = next_tile
+            for array_id in members:
+                if next_tile < len(order):
+                    tiles[array_id] = order[next_tile]
+                if not same_tile:
                     next_tile += 1
+            if same_tile:
+                next_tile += 1
         if next_tile > hw.tile.count:
             raise ArchsimError(f"the workload needs {next_tile} tiles but the chip has {hw.tile.count} "
                                f"(hw.tile.count; {rows}x{cols} tiles, array_placement {hw.mapping.array_placement})")

@@ -69,6 +69,8 @@ class MatrixLayer:
             done = [rec.digital("activation", out.size, "forward", done)]
         if train:
             self.cache = (x.shape, rows, out)
+            if rec is not None:  # the inputs are kept in the buffer until this layer's update
+                rec.buffer("write", rows.size * rec.digital_bits, "forward", deps)
         return out, done
 
     def backward(self, grad: np.ndarray, rec, deps, need_input_grad: bool):
@@ -89,12 +91,16 @@ class MatrixLayer:
                 result = F.col2im(dx, shape, self.spec.kernel, self.spec.stride, self.spec.padding)
             else:
                 result = dx.reshape(shape)
+        if rec is not None:  # the errors are kept in the buffer until this layer's update
+            rec.buffer("write", d.size * rec.digital_bits, "backward", deps)
         self.pending = (rows, d, list(deps))
         return result, done
 
     def update(self, rec):
         rows, d, deps = self.pending
         self.pending = None
+        if rec is not None:  # the kept inputs and errors come back from the buffer
+            deps = [rec.buffer("read", (rows.size + d.size) * rec.digital_bits, "update", deps)]
         return self.store.update(rows, d, rec, deps)
 
 
@@ -135,6 +141,7 @@ class Network:
 
     def __init__(self, config: RunConfig, input_shape: tuple[int, ...], n_outputs: int, source: str = "workload"):
         model = config.model
+        self.loss = model.loss
         declared = tuple(model.input_shape)
         if int(np.prod(declared)) != int(np.prod(input_shape)):
             raise ConfigError(source, "model.input_shape", f"{list(declared)} holds {int(np.prod(declared))} "
@@ -194,7 +201,10 @@ class Network:
         out, deps = self.forward(x, rec, train=True)
         loss, grad = loss_grad(out)
         if rec is not None:
-            deps = [rec.digital("exp", out.size, "backward", deps), rec.digital("add", out.size, "backward", deps)]
+            # labels come from DRAM: one class index per sample, or one target value per output
+            label_bits = (len(x) if self.loss == "cross_entropy" else out.size) * rec.digital_bits
+            labels = rec.move("io", "digital", label_bits, "backward", [])
+            deps = self._record_loss(rec, out.size, [*deps, labels])
         first_matrix = self.matrix_layers[0].index if self.matrix_layers else 0
         for layer in reversed(self.layers):
             need = layer.index > first_matrix
@@ -204,6 +214,16 @@ class Network:
         for layer in self.matrix_layers:
             layer.update(rec)
         return loss
+
+    def _record_loss(self, rec: StepRecorder, outputs: int, deps) -> list[int]:
+        """The loss gradient's digital work: softmax cross-entropy takes an exp, a sum, a division and the
+        label's subtraction per output; squared error one subtraction per output."""
+        if self.loss == "cross_entropy":
+            exp = rec.digital("exp", outputs, "backward", deps)
+            total = rec.digital("add", outputs, "backward", [exp])
+            share = rec.digital("div", outputs, "backward", [total])
+            return [rec.digital("add", outputs, "backward", [share])]
+        return [rec.digital("add", outputs, "backward", deps)]
 
     def predict(self, x: np.ndarray, batch: int = 256) -> np.ndarray:
         outs = [self.forward(x[i: i + batch])[0] for i in range(0, len(x), batch)]

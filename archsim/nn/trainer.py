@@ -9,6 +9,7 @@ import numpy as np
 
 from archsim.algorithms.recorder import StepRecorder
 from archsim.config.loader import RunConfig
+from archsim.mapping.blocks import BlockLayout
 from archsim.nn import functional as F
 from archsim.nn.data import Dataset, load_dataset
 from archsim.nn.network import Network
@@ -37,6 +38,8 @@ class Trainer:
         self.data = load_dataset(self.config.dataset, self.config.training.seed, self.source)
         outputs = self.data.classes if self.data.task == "classification" else self.data.train_y.shape[1]
         self.network = Network(self.config, self.data.input_shape, outputs, self.source)
+        # the loss the task takes (loss_grad below); the network records its digital work
+        self.network.loss = "cross_entropy" if self.data.task == "classification" else "mse"
         self.shuffle_rng = np.random.default_rng([self.config.training.seed, 0x5EED])
         self.metric_name = "test_accuracy" if self.data.task == "classification" else "test_loss"
         hw = self.config.hw
@@ -44,9 +47,11 @@ class Trainer:
         self.in_bits = hw.io.serial_input_bits if hw.dac.mode == "bit_serial" else hw.dac.bits
         self.out_bits = hw.adc.bits
         self.transfer_bits = hw.adc.transfer_bits or hw.adc.bits
+        self.digital_bits = hw.digital.word_bits
+        self.blocks = BlockLayout(hw.tile.rows, hw.tile.cols, self.network.arrays())
 
     def loss_grad(self, labels: np.ndarray) -> Callable:
-        loss = F.softmax_cross_entropy if self.data.task == "classification" else F.mean_squared_error
+        loss = F.softmax_cross_entropy if self.network.loss == "cross_entropy" else F.mean_squared_error
         if self.config.training.reduction == "mean":
             return lambda out: loss(out, labels)
         scale = float(len(labels))
@@ -68,7 +73,8 @@ class Trainer:
         losses, steps = [], 0
         for start in range(0, len(order), batch):
             index = order[start: start + batch]
-            rec = StepRecorder(self.in_bits, self.out_bits, transfer_bits=self.transfer_bits) if self.record else None
+            rec = (StepRecorder(self.in_bits, self.out_bits, self.digital_bits, self.transfer_bits, blocks=self.blocks)
+                   if self.record else None)
             loss = self.network.train_step(self.data.train_x[index], self.loss_grad(self.data.train_y[index]), rec)
             if self.config.training.reduction == "sum":
                 loss /= len(index)   # report the mean loss per sample either way
