@@ -196,7 +196,16 @@ class TikiTakaStore:
         return self._read("backward", d, rec, deps, "backward")
 
     # -- update and transfer -------------------------------------------------------------------
+    def resident_words(self) -> int:
+        """Digital state kept between steps: H, and AGAD's running mean and reference (words)."""
+        words = self.H.size if isinstance(self.writer, WholePulseWrite) and self.writer.buffer is not None else 0
+        if isinstance(self.reference, DynamicReference):
+            words += self.reference.running.size + self.reference.past.size
+        return words
+
     def update(self, x, d, rec=None, deps=()):
+        if rec is not None and self.resident_words():
+            rec.keep(self.resident_words() * rec.digital_bits)    # resident all step: charged with no phase span
         x, d, deps = self.chopper.chop(x, d, self.lines, rec, deps)
         stats = self.A.update(x, d, self.fast_lr)
         done = rec.updates(self.layer, "A", stats, deps) if rec else []

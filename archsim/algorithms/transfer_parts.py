@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from archsim.algorithms.common import write_whole_pulses
+from archsim.algorithms.common import stream_accumulate, write_whole_pulses
 from archsim.algorithms.recorder import StepRecorder
 
 
@@ -143,15 +143,16 @@ class DynamicReference(NoReference):
         lines.put(self.running, transfer.indices, running * (1.0 - self.momentum) + raw * self.momentum)
         transfer.writable = transfer.writable & (transfer.sweeps > self.period)
         if rec is not None:
+            # m and p of the lines read stream through (2N words in); new m, and new p where switched, go back
             n = raw.size
             word = rec.digital_bits
             load = rec.buffer("read", 2 * n * word, "transfer", transfer.deps)
-            diff = rec.digital("add", n, "transfer", (load,))
-            delta = rec.digital("add", n, "transfer", (load,))
+            diff = rec.digital("add", n, "transfer", transfer.deps)
+            delta = rec.digital("add", n, "transfer", transfer.deps)
             scaled = rec.digital("mult", n, "transfer", (delta,))
             mean = rec.digital("add", n, "transfer", (scaled,))
-            stored = int(switched.sum()) * lines.length + n      # new p where switched, new m everywhere
-            transfer.deps = [diff, rec.buffer("write", stored * word, "transfer", (mean,))]
+            stored = int(switched.sum()) * lines.length + n
+            transfer.deps = [load, diff, mean, rec.buffer("write", stored * word, "transfer", transfer.deps)]
 
 
 # -- choppers --------------------------------------------------------------------------------------
@@ -297,11 +298,9 @@ class WholePulseWrite:
         done: list[int] = []
         if rec is not None:
             n = increment.size
-            word = rec.digital_bits
-            deps = transfer.deps
             if self.buffer is not None:
-                deps = [rec.buffer("read", n * word, "transfer", deps)]
-            add = rec.digital("add", n, "transfer", deps)
-            compare = rec.digital("compare", n, "transfer", (add,))
-            done = [rec.buffer("write", n * word, "transfer", (compare,))] if self.buffer is not None else [compare]
+                done = stream_accumulate(rec, n, [("add", n), ("compare", n)], "transfer", transfer.deps)
+            else:
+                add = rec.digital("add", n, "transfer", transfer.deps)
+                done = [rec.digital("compare", n, "transfer", (add,))]
         return write_whole_pulses(store.C, counts, self.max_pulses, store.layer, "C", rec, "transfer", done)
