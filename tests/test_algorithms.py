@@ -8,8 +8,8 @@ label noise std 1, step 1e-3, 1000 training samples, 12 epochs (12,000 single-sa
 import numpy as np
 import pytest
 
-from archsim.algorithms.tiki_taka import TikiTakaStore
 from archsim.algorithms.theory import lsq_analog_sgd_fixed_point, lsq_minimum
+from archsim.algorithms.tiki_taka import TikiTakaStore
 from archsim.config import load_run_config
 from archsim.nn.trainer import Trainer
 
@@ -158,8 +158,11 @@ def test_tiki_taka_beats_analog_sgd_on_digits_at_small_tau():
                                        "agad", "mixed_precision"])
 def test_every_algorithm_learns_digits(algorithm):
     """Five epochs on the default workload take every algorithm well above chance (10 %). The weakest, Analog
-    SGD and the chopped variants, sit near 40-55 % at this point; 30 % leaves room for seed-to-seed spread."""
-    assert digits_accuracy([f"algorithm.name={algorithm}"], epochs=5) > 30.0
+    SGD and the chopped variants, sit near 40-60 % at this point; 30 % leaves room for seed-to-seed spread.
+    AGAD writes nothing until its first reference has formed (chopper period + 1 = 51 sweeps of the 65
+    columns, about 2.3 epochs here, as aihwkit's DynamicTransferCompound), so it gets 10 epochs (~74 %)."""
+    epochs = 10 if algorithm == "agad" else 5
+    assert digits_accuracy([f"algorithm.name={algorithm}"], epochs=epochs) > 30.0
 
 
 def test_a_key_the_algorithm_does_not_read_is_an_error():

@@ -179,3 +179,16 @@ def test_whole_pulse_thresholds_are_the_arrays_real_step_at_zero(name, role, ste
     threshold = store.writer.threshold if name == "ttv2" else store.step
     assert threshold == array.dw0
     assert array.dw0 < 0.5 * config.hw.device.dw_min
+
+
+def test_mixed_precision_writes_every_mp_transfer_every_samples():
+    config = load_run_config(None, None, ["algorithm.name=mixed_precision", "algorithm.mp_transfer_every=3"])
+    store = make_store(0, np.zeros((2, 2)), True, config.hw, config.algorithm, config.training, seed=0)
+    written = []
+    store.W.apply_pulses = lambda counts: written.append(counts.copy()) or _NoStats()
+    x = np.ones((1, 2))
+    d = np.full((1, 2), 10 * store.step / store.lr)      # ten thresholds per sample
+    for _ in range(6):
+        store.update(x, d)
+    assert len(written) == 2                              # after samples 3 and 6
+    np.testing.assert_array_equal(written[0], -30)        # the three samples' accumulated gradient

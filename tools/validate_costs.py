@@ -126,12 +126,20 @@ RASCH_LABEL = {"analog_sgd": "SGD", "ttv2": "TTv2", "chopped_ttv2": "c-TTv2", "a
                "mixed_precision": "mixed precision"}
 
 
+#: Table 1's algorithm settings (each algorithm accepts only its own keys): the Tiki-Taka family transfers one
+#: column every n_s = 2 samples with one pulse slot per transfer write; mixed precision writes every B = 100 samples
+_RASCH_TRANSFER = ["algorithm.transfer_every=2", "algorithm.n_reads_per_transfer=1", "algorithm.ttv2_max_pulses=1"]
+RASCH_SETS = {"ttv2": _RASCH_TRANSFER, "chopped_ttv2": _RASCH_TRANSFER, "agad": _RASCH_TRANSFER,
+              "mixed_precision": ["algorithm.mp_transfer_every=100"]}
+
+
 def rasch_update_time_ns(algorithm: str) -> float:
     """Average update + transfer time per sample of the Table 1 layer, from a real archsim run (ns)."""
     from archsim.config import load_run_config
     from archsim.run import execute
 
-    config = load_run_config(RASCH_WORKLOAD, "rasch2024_512", [f"algorithm.name={algorithm}"])
+    config = load_run_config(RASCH_WORKLOAD, "rasch2024_512",
+                             [f"algorithm.name={algorithm}"] + RASCH_SETS.get(algorithm, []))
     report = execute(config)
     phases = report["per_step"]["latency_ns_by_phase"]
     samples_per_step = report["totals"]["samples"] / report["totals"]["steps"]

@@ -57,6 +57,21 @@ def devices_written(array, counts: np.ndarray) -> dict[tuple[int, int], int]:
     return found
 
 
+def stream_accumulate(rec: StepRecorder, words: int, arithmetic: list[tuple[str, int]], phase: str,
+                      deps) -> list[int]:
+    """A digital accumulator pass over ``words`` stored values: read them from the buffer, apply the
+    ``arithmetic`` (kind, count) ops in order, write them back. The pass streams (double-buffered: the next
+    chunk loads while one is computed and the previous one stored), so the buffer traffic overlaps the
+    arithmetic instead of preceding and following it; returns the ops to wait for."""
+    bits = words * rec.digital_bits
+    load = rec.buffer("read", bits, phase, deps)
+    last = None
+    for kind, count in arithmetic:
+        last = rec.digital(kind, count, phase, deps if last is None else (last,))
+    store = rec.buffer("write", bits, phase, deps)
+    return [load, last, store] if last is not None else [load, store]
+
+
 def write_whole_pulses(array, counts: np.ndarray, max_count: int, layer: int, role: str,
                        rec: StepRecorder | None, phase: str, deps: list[int]) -> list[int]:
     """Fire signed whole-pulse ``counts`` at ``array`` (up where positive). The counts travel from the

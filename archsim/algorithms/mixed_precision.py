@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from archsim.algorithms.analog_sgd import AnalogSgdStore
-from archsim.algorithms.common import write_whole_pulses
+from archsim.algorithms.common import stream_accumulate, write_whole_pulses
 from archsim.config.hw import HwConfig
 from archsim.config.workload import AlgorithmConfig
 
@@ -41,12 +41,10 @@ class MixedPrecisionStore(AnalogSgdStore):
         self.samples_pending += batch // self.vectors_per_sample
         done = list(deps)
         if rec is not None:
-            words = self.chi.size * rec.digital_bits
-            load = rec.buffer("read", words, "update", deps)
-            scale = rec.digital("mult", batch * self.chi.shape[0], "update", (load,))
-            outer = rec.digital("mult", batch * self.chi.size, "update", (scale,))
-            accumulate = rec.digital("add", batch * self.chi.size, "update", (outer,))
-            done = [rec.buffer("write", words, "update", (accumulate,))]
+            rec.keep(self.chi.size * rec.digital_bits)        # chi stays resident in the buffer
+            done = stream_accumulate(rec, self.chi.size, [("mult", batch * self.chi.shape[0]),
+                                                          ("mult", batch * self.chi.size),
+                                                          ("add", batch * self.chi.size)], "update", deps)
         if self.samples_pending < self.transfer_every:
             return done
         self.samples_pending %= self.transfer_every

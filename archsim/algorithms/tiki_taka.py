@@ -28,14 +28,23 @@ in which its samples were applied.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
 from archsim.algorithms.common import WEIGHT_SEED_ROLE, array_seed
 from archsim.algorithms.recorder import StepRecorder
-from archsim.algorithms.transfer_parts import (ArrayReference, DynamicReference, HBuffer, LineChopper, Lines,
-                                               NoChopper, NoReference, PulsedWrite, Transfer, WholePulseWrite)
+from archsim.algorithms.transfer_parts import (
+    ArrayReference,
+    DynamicReference,
+    HBuffer,
+    LineChopper,
+    Lines,
+    NoChopper,
+    NoReference,
+    PulsedWrite,
+    Transfer,
+    WholePulseWrite,
+)
 from archsim.config.hw import HwConfig
 from archsim.config.workload import AlgorithmConfig, TrainingConfig
 from archsim.ops import ArrayId
@@ -49,15 +58,19 @@ class Variant:
     chopper: bool       # per-line input choppers
     buffered: bool      # TTv2's digital buffer H and whole-pulse writes; else TTv1's pulsed write
     chopper_regular: bool = False   # the chopper schedule when chopper_schedule is "auto" (aihwkit's default)
+    chopper_probability: float = 0.0   # when algorithm.chopper_probability is null (aihwkit's ReRAM presets)
 
 
 VARIANTS: dict[str, Variant] = {
     "tiki_taka": Variant(reference="config", chopper=False, buffered=False),
     "residual": Variant(reference="array", chopper=False, buffered=False),
     "ttv2": Variant(reference="config", chopper=False, buffered=True),
-    # aihwkit: ChoppedTransferCompound in_chop_random=True, DynamicTransferCompound in_chop_random=False
-    "chopped_ttv2": Variant(reference="config", chopper=True, buffered=True, chopper_regular=False),
-    "agad": Variant(reference="dynamic", chopper=True, buffered=True, chopper_regular=True),
+    # aihwkit: ChoppedTransferCompound in_chop_random=True, DynamicTransferCompound in_chop_random=False;
+    # in_chop_prob of ChoppedTTv2ReRamSBPreset (0.01) and AGADReRamSBPreset (0.02)
+    "chopped_ttv2": Variant(reference="config", chopper=True, buffered=True, chopper_regular=False,
+                            chopper_probability=0.01),
+    "agad": Variant(reference="dynamic", chopper=True, buffered=True, chopper_regular=True,
+                    chopper_probability=0.02),
 }
 
 
@@ -93,6 +106,9 @@ class TikiTakaStore:
         self.C.set_weights(weights)
         self.A.set_weights(np.zeros_like(weights))
 
+        chopper_probability = algorithm.chopper_probability
+        if chopper_probability is None:
+            chopper_probability = variant.chopper_probability
         reference = reference_kind(algorithm)
         if reference == "array":
             # Zero shifting: A is driven to its symmetric point and R is programmed to the same values.
@@ -102,7 +118,7 @@ class TikiTakaStore:
             R.set_weights(symmetric)
             self.reference = ArrayReference(R, self)
         elif reference == "dynamic":
-            period = max(int(np.ceil(1.0 / algorithm.chopper_probability)), 2)
+            period = max(int(np.ceil(1.0 / chopper_probability)), 2)
             self.reference = DynamicReference(self.lines, period, algorithm.agad_tail_weight)
         else:
             self.reference = NoReference()
@@ -112,7 +128,7 @@ class TikiTakaStore:
         if variant.chopper:
             schedule = algorithm.chopper_schedule
             regular = variant.chopper_regular if schedule == "auto" else schedule == "regular"
-            self.chopper = LineChopper(self.lines.count, algorithm.chopper_probability, regular, rng)
+            self.chopper = LineChopper(self.lines.count, chopper_probability, regular, rng)
         else:
             self.chopper = NoChopper(self.lines.count)
 
@@ -123,6 +139,8 @@ class TikiTakaStore:
                 HBuffer(self.shape), momentum=algorithm.momentum, forget_buffer=algorithm.forget_buffer,
                 cap=algorithm.agad_buffer_cap)
         else:
+            if variant.chopper or reference == "dynamic":
+                raise ValueError(f"{algorithm.name}: choppers and a dynamic reference need the digital write path")
             self.writer = PulsedWrite(self.transfer_scale)
 
         self.gamma = algorithm.gamma
@@ -192,7 +210,16 @@ class TikiTakaStore:
         return self._read("backward", d, rec, deps, "backward")
 
     # -- update and transfer -------------------------------------------------------------------
+    def resident_words(self) -> int:
+        """Digital state kept between steps: H, and AGAD's running mean and reference (words)."""
+        words = self.H.size if isinstance(self.writer, WholePulseWrite) and self.writer.buffer is not None else 0
+        if isinstance(self.reference, DynamicReference):
+            words += self.reference.running.size + self.reference.past.size
+        return words
+
     def update(self, x, d, rec=None, deps=()):
+        if rec is not None and self.resident_words():
+            rec.keep(self.resident_words() * rec.digital_bits)    # resident all step: charged with no phase span
         x, d, deps = self.chopper.chop(x, d, self.lines, rec, deps)
         stats = self.A.update(x, d, self.fast_lr)
         done = rec.updates(self.layer, "A", stats, deps) if rec else []

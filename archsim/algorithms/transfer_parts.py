@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from archsim.algorithms.common import write_whole_pulses
+from archsim.algorithms.common import stream_accumulate, write_whole_pulses
 from archsim.algorithms.recorder import StepRecorder
 
 
@@ -72,7 +72,6 @@ class NoReference:
     """A is read as it is (Tiki-Taka v1, TTv2 without a reference array)."""
 
     arrays: tuple = ()
-    digital = False     # whether the values must pass the digital unit
 
     def fast_offset(self):
         return None
@@ -89,8 +88,6 @@ class ArrayReference(NoReference):
     """Zero shifting: A starts at its symmetric point and a reference array R programmed to the same values
     is read beside it, so A - R is zero where A has no drive. The difference is formed at the tile's
     periphery, before the values leave (one add per value)."""
-
-    digital = False
 
     def __init__(self, R, store):
         self.R = R
@@ -127,8 +124,6 @@ class DynamicReference(NoReference):
     with the buffer's accumulate and compare that is Rasch et al. 2024 Table 1's 6N per transfer.
     """
 
-    digital = True
-
     def __init__(self, lines: Lines, period: int, tail_weight: float):
         self.lines = lines
         self.period = int(period)
@@ -148,20 +143,21 @@ class DynamicReference(NoReference):
         lines.put(self.running, transfer.indices, running * (1.0 - self.momentum) + raw * self.momentum)
         transfer.writable = transfer.writable & (transfer.sweeps > self.period)
         if rec is not None:
+            # m and p of the lines read stream through (2N words in); new m, and new p where switched, go back
             n = raw.size
             word = rec.digital_bits
             load = rec.buffer("read", 2 * n * word, "transfer", transfer.deps)
-            diff = rec.digital("add", n, "transfer", (load,))
-            delta = rec.digital("add", n, "transfer", (load,))
+            diff = rec.digital("add", n, "transfer", transfer.deps)
+            delta = rec.digital("add", n, "transfer", transfer.deps)
             scaled = rec.digital("mult", n, "transfer", (delta,))
             mean = rec.digital("add", n, "transfer", (scaled,))
-            stored = int(switched.sum()) * lines.length + n      # new p where switched, new m everywhere
-            transfer.deps = [diff, rec.buffer("write", stored * word, "transfer", (mean,))]
+            stored = int(switched.sum()) * lines.length + n
+            transfer.deps = [load, diff, mean, rec.buffer("write", stored * word, "transfer", transfer.deps)]
 
 
 # -- choppers --------------------------------------------------------------------------------------
 class NoChopper:
-    digital = False
+    """No chopping: every sign +1."""
 
     def __init__(self, n_lines: int):
         self.signs = np.ones(n_lines)
@@ -183,8 +179,6 @@ class LineChopper(NoChopper):
     lines, undone when the line is read. A line's sign may flip only right after that line has been read —
     with probability ``probability`` (``regular=False``) or every ``ceil(1/probability)`` (at least 2) sweeps
     (``regular=True``) — so it is constant between two reads of the line and every read sees one sign."""
-
-    digital = True
 
     def __init__(self, n_lines: int, probability: float, regular: bool, rng: np.random.Generator):
         super().__init__(n_lines)
@@ -227,9 +221,10 @@ class LineChopper(NoChopper):
 # -- write policies --------------------------------------------------------------------------------
 class PulsedWrite:
     """Tiki-Taka v1: the read values drive a stochastic pulsed update of C's lines,
-    ``C[:, k] += scale * v`` in expectation (one-hot on the line, the values on the other side)."""
+    ``C[:, k] += scale * v`` in expectation (one-hot on the line, the values on the other side). The values
+    go from A's periphery straight to C, so no digital part (chopper, dynamic reference) may precede it."""
 
-    digital = False
+    digital = False    # whether the values pass the digital unit on their way to C
 
     def __init__(self, scale: float):
         self.scale = scale
@@ -251,7 +246,7 @@ class PulsedWrite:
 
 
 class HBuffer:
-    """TTv2's digital buffer H (Gokmen & Haensch 2021; aihwkit's BufferedTransferCompound), in weight units."""
+    """TTv2's digital buffer H (Gokmen, Front. Artif. Intell. 2021; aihwkit's BufferedTransferCompound), in weight units."""
 
     def __init__(self, shape: tuple[int, int]):
         self.H = np.zeros(shape)
@@ -303,11 +298,9 @@ class WholePulseWrite:
         done: list[int] = []
         if rec is not None:
             n = increment.size
-            word = rec.digital_bits
-            deps = transfer.deps
             if self.buffer is not None:
-                deps = [rec.buffer("read", n * word, "transfer", deps)]
-            add = rec.digital("add", n, "transfer", deps)
-            compare = rec.digital("compare", n, "transfer", (add,))
-            done = [rec.buffer("write", n * word, "transfer", (compare,))] if self.buffer is not None else [compare]
+                done = stream_accumulate(rec, n, [("add", n), ("compare", n)], "transfer", transfer.deps)
+            else:
+                add = rec.digital("add", n, "transfer", transfer.deps)
+                done = [rec.digital("compare", n, "transfer", (add,))]
         return write_whole_pulses(store.C, counts, self.max_pulses, store.layer, "C", rec, "transfer", done)

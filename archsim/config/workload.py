@@ -133,10 +133,11 @@ class AlgorithmConfig:
     forget_buffer: bool = param(False, "TTv2 family: after a write, H becomes momentum*H where it fired "
                                 "(aihwkit's forget_buffer; its default is true) instead of keeping the "
                                 "remainder", unit="-")
-    chopper_probability: float = param(0.1, "chopped_ttv2, agad: chopper switching probability per read of a "
-                                       "line (random schedule) or 1/period in reads (regular schedule); "
-                                       "aihwkit's in_chop_prob", unit="1", ge=0.0, le=1.0,
-                                       source="aihwkit ChoppedTransferCompound in_chop_prob = 0.1")
+    chopper_probability: float | None = param(
+        None, "chopped_ttv2, agad: chopper switching probability per read of a line (random schedule) or "
+        "1/period in reads (regular schedule), aihwkit's in_chop_prob; null: aihwkit's ReRAM presets' value "
+        "(0.01 chopped_ttv2, 0.02 agad)", unit="1", ge=0.0, le=1.0,
+        source="aihwkit presets ChoppedTTv2ReRamSBPreset in_chop_prob = 0.01, AGADReRamSBPreset in_chop_prob = 0.02")
     chopper_schedule: str = param("auto", "chopped_ttv2, agad: random or regular chopper switches; auto takes "
                                   "aihwkit's default (random for chopped_ttv2, regular for agad)", unit="-",
                                   choices=("auto", "random", "regular"), source="aihwkit in_chop_random")
@@ -153,7 +154,7 @@ class AlgorithmConfig:
                                    source="aihwkit MixedPrecisionCompound transfer_every = 1")
 
     def check(self, fail: Fail) -> None:
-        if self.name == "agad" and self.chopper_probability <= 0.0:
+        if self.name == "agad" and self.chopper_probability is not None and self.chopper_probability <= 0.0:
             fail("chopper_probability", "agad needs a chopper_probability > 0 (its reference forms per period)")
         spec = ALGORITHM_SPECS[self.name]
         for f in fields(self):

@@ -22,9 +22,6 @@ KNOWN_GAPS: dict[tuple[str, str], str] = {
                                                        "keeps NeuroSim V2's RRAM cells at a 0.1 V read",
     ("isaac_like", "tile eDRAM buffer power (64 KB)"): "the buffer is costed as SRAM (Horowitz) with its static "
                                                       "share on top; ISAAC's eDRAM energy per access is not stated",
-    ("rasch2024_512", "mixed precision update time per sample"): "mixed precision's accumulator, its 2N^2 + N "
-                                                                 "operations and write period B are the algorithms "
-                                                                 "branch's",
     ("marinella2018_1024", "cycle energy (fwd + bwd + update)"): "follows the read and write rows",
     ("marinella2018_1024", "array write energy per cycle"): "the stochastic update fires coincidences and charges "
                                                           "half-selected cells at NeuroSim V2's 4 V; Marinella's "
