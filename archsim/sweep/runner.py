@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Protocol, Sequence
 
-from archsim.errors import ArchsimError
-from archsim.sweep.spec import SweepPoint, SweepSpec, unique_points
+from archsim.errors import ArchsimError, ConfigError
+from archsim.sweep.spec import SweepPoint, SweepSpec, attribute_error, unique_points
 from archsim.sweep.store import CLAIM_REFRESH_S, ResultStore
 from archsim.sweep.worker import PointFunction, run_point, run_point_outcome, utc_timestamp
 
@@ -180,33 +180,56 @@ def pending_points(points: Sequence[SweepPoint], store: ResultStore) -> tuple[li
     return todo, SweepSummary(points=len(points), repeats=repeats, skipped=len(unique) - len(todo))
 
 
-def infeasibility(point: SweepPoint, spec: "SweepSpec | None" = None) -> str | None:
+#: The sections that decide whether a configuration can be built (its network, data and tile mapping);
+#: points that agree on them are checked once.
+BUILD_SECTIONS = ("model", "dataset", "algorithm", "hw.tile", "hw.mapping")
+
+
+def infeasibility(point: SweepPoint, spec: "SweepSpec | None" = None,
+                  seen: dict[str, ConfigError | str | None] | None = None) -> str | None:
     """Why a resolved point cannot run (its network does not fit the chip, a layer does not fit its
     input...), found by building its network and mapping without training; None when it can run.
-    With ``spec``, the reason names the sweep entry that set the key falling short."""
-    from archsim.errors import ArchsimError, ConfigError
+    With ``spec``, the reason names the sweep entry that set the key falling short. ``seen`` caches
+    outcomes by the sections that decide buildability."""
+    from archsim.config.schema import to_plain
     from archsim.run import check_buildable
-    from archsim.sweep.spec import attribute_error
     from archsim.sweep.worker import RESOLVED_SOURCE, config_from_text
 
-    try:
-        check_buildable(config_from_text(point.config_yaml), source=RESOLVED_SOURCE)
-    except ConfigError as exc:
-        if spec is None:
-            return exc.message if exc.file == RESOLVED_SOURCE else str(exc)
-        named = attribute_error(spec, exc, point.assignments, point.number)
-        return f"{named.key_path}: {named.message}"
-    except ArchsimError as exc:
-        return str(exc)
-    return None
+    config = config_from_text(point.config_yaml)
+    key = repr([to_plain(_section(config, name)) for name in BUILD_SECTIONS])
+    if seen is None or key not in seen:
+        try:
+            check_buildable(config, source=RESOLVED_SOURCE)
+            outcome: ConfigError | str | None = None
+        except ConfigError as exc:
+            outcome = exc
+        except ArchsimError as exc:
+            outcome = str(exc)
+        if seen is not None:
+            seen[key] = outcome
+    else:
+        outcome = seen[key]
+    if not isinstance(outcome, ConfigError):
+        return outcome
+    if spec is None:
+        return outcome.message if outcome.file == RESOLVED_SOURCE else str(outcome)
+    named = attribute_error(spec, outcome, point.assignments, point.number)
+    return f"{named.key_path}: {named.message}"
+
+
+def _section(config: object, dotted: str) -> object:
+    for part in dotted.split("."):
+        config = getattr(config, part)
+    return config
 
 
 def find_infeasible(points: Sequence[SweepPoint], spec: "SweepSpec | None" = None) -> dict[str, str]:
     """run_id -> reason, for every point that cannot be built (each run_id checked once)."""
     unique, _ = unique_points(points)
+    seen: dict[str, ConfigError | str | None] = {}
     found = {}
     for point in unique:
-        reason = infeasibility(point, spec)
+        reason = infeasibility(point, spec, seen)
         if reason is not None:
             found[point.run_id] = reason
     return found
