@@ -52,7 +52,7 @@ class MixedPrecisionStore(AnalogSgdStore):
         self.chi -= pulses * self.step
         if rec is not None:
             done = [rec.digital("compare", self.chi.size, "update", done)]
-        return write_whole_pulses(self.W, pulses, self.max_pulses, self.layer, "W", rec, "update", done)
+        return write_whole_pulses(self.W, pulses, self.layer, "W", rec, "update", done)
 
 
 def roles(algorithm) -> tuple[str, ...]:

@@ -303,4 +303,4 @@ class WholePulseWrite:
             else:
                 add = rec.digital("add", n, "transfer", transfer.deps)
                 done = [rec.digital("compare", n, "transfer", (add,))]
-        return write_whole_pulses(store.C, counts, self.max_pulses, store.layer, "C", rec, "transfer", done)
+        return write_whole_pulses(store.C, counts, store.layer, "C", rec, "transfer", done)
