@@ -157,12 +157,8 @@ class PoolLayer:
         return F.maxpool_backward(grad, arg, shape, self.spec.kernel, self.spec.stride), deps
 
 
-class AvgPoolLayer:
-    def __init__(self, index, spec, in_shape):
-        self.index, self.spec, self.in_shape = index, spec, in_shape
-        channels, height, width = in_shape
-        self.out_shape = (channels, F.conv_output_size(height, spec.kernel, spec.stride, 0),
-                          F.conv_output_size(width, spec.kernel, spec.stride, 0))
+class AvgPoolLayer(PoolLayer):
+    """Average pooling: the same windows (and output shape) as max pooling."""
 
     def forward(self, x, rec, deps, train):
         out = F.avgpool_forward(x, self.spec.kernel, self.spec.stride)
