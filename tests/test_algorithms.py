@@ -107,19 +107,19 @@ def test_ttv2_buffer_writes_exactly_the_threshold_pulses():
                                           "training.lr=1.0", "algorithm.n_reads_per_transfer=2"])
     store = TikiTakaStore(0, np.zeros((3, 4)), config.hw, config.algorithm, config.training, seed=0)
     threshold = config.hw.device.dw_min
-    reads = np.array([[0.4, 2.5, -1.2, 7.9], [-3.7, 0.99, 1.0, -0.2], [12.0, -12.0, 0.0, 2.2]]) * threshold
+    # in thresholds; no value sits on an integer boundary, where rounding could flip the count
+    reads = np.array([[0.4, 2.6, -1.2, 7.9], [-3.7, 0.99, 1.3, -0.2], [12.0, -12.0, 0.0, 2.2]]) * threshold
     store.A.read_columns = ScriptedReads(reads)
     written = []
     store.C.apply_pulses = lambda counts: written.append(counts.copy()) or _EmptyStats()
     store.transfer(None, [])  # columns 0, 1
     store.transfer(None, [])  # columns 2, 3
     store.transfer(None, [])  # columns 0, 1 again: H carries the remainders
-    expected_first = np.trunc(np.clip(reads[:, :2] / threshold, -3, 3))
-    np.testing.assert_array_equal(written[0][:, :2], expected_first)
-    np.testing.assert_array_equal(written[0][:, 2:], 0)
-    np.testing.assert_array_equal(written[1][:, 2:], np.trunc(np.clip(reads[:, 2:] / threshold, -3, 3)))
-    remainder = reads[:, :2] / threshold - expected_first
-    np.testing.assert_array_equal(written[2][:, :2], np.trunc(np.clip(remainder + reads[:, :2] / threshold, -3, 3)))
+    # whole thresholds passed, truncated towards zero, at most 3 pulses
+    np.testing.assert_array_equal(written[0], [[0, 2, 0, 0], [-3, 0, 0, 0], [3, -3, 0, 0]])
+    np.testing.assert_array_equal(written[1], [[0, 0, -1, 3], [0, 0, 1, 0], [0, 0, 0, 2]])
+    # H kept 0.4, 0.6 / -0.7, 0.99 / 9, -9; adding the same reads again: 0.8, 3.2 / -4.4, 1.98 / 21, -21
+    np.testing.assert_array_equal(written[2], [[0, 3, 0, 0], [-3, 1, 0, 0], [3, -3, 0, 0]])
     assert store.pulses_written == sum(int(np.abs(w).sum()) for w in written)
 
 

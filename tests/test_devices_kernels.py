@@ -5,7 +5,6 @@ result up to floating-point rounding (both evaluate the same float64 expressions
 room only for a last-bit difference in a libm call).
 """
 
-import dataclasses
 
 import numba
 import numpy as np
@@ -255,4 +254,3 @@ def test_bad_update_inputs():
     with pytest.raises(ValueError):
         apply_pulse_counts(state, dm, np.full((3, 4), 0.5), 1)
     assert py_stream(1, 0) != py_stream(1, 1)
-    assert dataclasses.is_dataclass(state)
