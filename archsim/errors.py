@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import difflib
 import reprlib
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 #: Longest error line printed (characters); longer messages are cut, never wrapped onto more lines.
 MAX_MESSAGE_CHARS = 600
@@ -52,7 +53,7 @@ def one_line(text: str) -> str:
     """Collapse ``text`` onto one line and cut it to :data:`MAX_MESSAGE_CHARS` characters."""
     text = " ".join(str(text).split())
     if len(text) > MAX_MESSAGE_CHARS:
-        text = text[:MAX_MESSAGE_CHARS - 3] + "..."
+        text = text[: MAX_MESSAGE_CHARS - 3] + "..."
     return text
 
 
@@ -82,8 +83,10 @@ class NonFiniteError(ArchsimError):
     """A run whose numbers became NaN or infinite: it stops, naming the array and the step, with no report."""
 
     def __init__(self, array: str, epoch: int, step: int):
-        super().__init__(f"{array} became non-finite (NaN or inf) at epoch {epoch + 1}, step {step}; the device, "
-                         "algorithm or learning-rate settings are outside the range the simulation can follow")
+        super().__init__(
+            f"{array} became non-finite (NaN or inf) at epoch {epoch + 1}, step {step}; the device, "
+            "algorithm or learning-rate settings are outside the range the simulation can follow"
+        )
 
 
 class InfeasibleError(ArchsimError):

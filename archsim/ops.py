@@ -13,7 +13,7 @@ wrote) only scale energy; everything else is the step's *structure* and fixes it
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
 PHASES = ("forward", "backward", "update", "transfer")
 #: Roles of the arrays one layer may use.
@@ -24,13 +24,13 @@ class ArrayId(NamedTuple):
     """One physical-tile-sized block of one logical array of one layer."""
 
     layer: int
-    role: str        # one of ROLES
-    row_block: int   # which block of tile.rows inputs
-    col_block: int   # which block of tile.cols outputs
+    role: str  # one of ROLES
+    row_block: int  # which block of tile.rows inputs
+    col_block: int  # which block of tile.cols outputs
 
 
 #: A place on the chip that data moves between: an array block, or a shared unit ("digital", "buffer", "io").
-Location = Union[ArrayId, str]
+Location = ArrayId | str
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,13 +38,13 @@ class Mvm:
     """Analog matrix-vector products on one array block (forward: W x; backward: W^T d)."""
 
     array: ArrayId
-    direction: str            # "forward" or "backward"
-    vectors: int              # input vectors (batch rows, conv positions)
-    active_rows: int          # active crossbar rows: driven inputs of a forward read, read outputs of a backward one
-    active_cols: int          # active crossbar columns: read outputs of a forward read, driven inputs of a backward one
-    in_bits: int              # DAC resolution used
-    out_bits: int             # ADC resolution used
-    retries: int = 0          # extra reads taken by bound management (data-dependent), over all vectors
+    direction: str  # "forward" or "backward"
+    vectors: int  # input vectors (batch rows, conv positions)
+    active_rows: int  # active crossbar rows: driven inputs of a forward read, read outputs of a backward one
+    active_cols: int  # active crossbar columns: read outputs of a forward read, driven inputs of a backward one
+    in_bits: int  # DAC resolution used
+    out_bits: int  # ADC resolution used
+    retries: int = 0  # extra reads taken by bound management (data-dependent), over all vectors
     phase: str = "forward"
     deps: tuple[int, ...] = ()
     # mean drive of the driven lines relative to full scale over all passes (data-dependent: |x_q| / inp_bound,
@@ -57,11 +57,11 @@ class PulseUpdate:
     """Stochastic pulsed rank-1 updates, one per sample, on one array block."""
 
     array: ArrayId
-    samples: int              # rank-1 updates applied
-    bl: int                   # pulse slots per update actually used (after update-BL management), summed
-    row_pulses: int           # row driver pulses over all samples
-    col_pulses: int           # column driver pulses over all samples
-    device_pulses: int        # coincidences = device write pulses (data-dependent)
+    samples: int  # rank-1 updates applied
+    bl: int  # pulse slots per update actually used (after update-BL management), summed
+    row_pulses: int  # row driver pulses over all samples
+    col_pulses: int  # column driver pulses over all samples
+    device_pulses: int  # coincidences = device write pulses (data-dependent)
     phase: str = "update"
     deps: tuple[int, ...] = ()
     # True: stochastic pulse trains, whose translators draw a random number and compare it on every line in
@@ -75,13 +75,13 @@ class TransferRead:
 
     array: ArrayId
     columns: int
-    active_rows: int          # outputs read per vector
+    active_rows: int  # outputs read per vector
     in_bits: int
     out_bits: int
     retries: int = 0
     phase: str = "transfer"
     deps: tuple[int, ...] = ()
-    drive_fraction: float | None = None   # as for Mvm
+    drive_fraction: float | None = None  # as for Mvm
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,23 +90,23 @@ class TransferWrite:
 
     array: ArrayId
     columns: int
-    bl: int                   # pulse slots used, summed over written columns
-    device_pulses: int        # device write pulses (data-dependent)
+    bl: int  # pulse slots used, summed over written columns
+    device_pulses: int  # device write pulses (data-dependent)
     phase: str = "transfer"
     deps: tuple[int, ...] = ()
     # Driver pulses (data-dependent). None: one row pulse per device pulse (a one-column write drives a
     # row only where it writes) and one column pulse per BL slot.
     row_pulses: int | None = None
     col_pulses: int | None = None
-    stochastic: bool = True   # as for PulseUpdate
+    stochastic: bool = True  # as for PulseUpdate
 
 
 @dataclass(frozen=True, slots=True)
 class Digital:
     """Digital arithmetic on a shared unit: ``count`` operations of ``kind``."""
 
-    kind: str                 # one of archsim.hw.components.DIGITAL_KINDS: "add", "mult", "compare", "max", "rng",
-                              # "sign", "exp", "div", "activation"
+    kind: str  # one of archsim.hw.components.DIGITAL_KINDS: "add", "mult", "compare", "max", "rng",
+    # "sign", "exp", "div", "activation"
     count: int
     phase: str = "forward"
     deps: tuple[int, ...] = ()
@@ -127,11 +127,11 @@ class Move:
 class BufferAccess:
     """SRAM buffer traffic."""
 
-    kind: str                 # "read", "write", or "keep": state already resident for the step (no traffic; it
-                              # takes buffer capacity before the step's writes, e.g. TTv2's H)
+    kind: str  # "read", "write", or "keep": state already resident for the step (no traffic; it
+    # takes buffer capacity before the step's writes, e.g. TTv2's H)
     bits: int
     phase: str = "forward"
     deps: tuple[int, ...] = ()
 
 
-Operation = Union[Mvm, PulseUpdate, TransferRead, TransferWrite, Digital, Move, BufferAccess]
+Operation = Mvm | PulseUpdate | TransferRead | TransferWrite | Digital | Move | BufferAccess

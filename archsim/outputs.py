@@ -21,10 +21,19 @@ from pathlib import Path
 from archsim.errors import ArchsimError
 
 #: Every file name archsim writes into an output folder; older copies of these are never carried over.
-ARCHSIM_OUTPUTS = frozenset({
-    "report.json", "config.resolved.yaml", "epochs.csv", "trace.json", "training_curve.png",
-    "energy_per_step.png", "latency_per_step.png", "points.csv", "pareto.csv",
-})
+ARCHSIM_OUTPUTS = frozenset(
+    {
+        "report.json",
+        "config.resolved.yaml",
+        "epochs.csv",
+        "trace.json",
+        "training_curve.png",
+        "energy_per_step.png",
+        "latency_per_step.png",
+        "points.csv",
+        "pareto.csv",
+    }
+)
 _STAGING_MARK = ".archsim-partial-"
 _OLD_MARK = ".archsim-old-"
 
@@ -113,8 +122,7 @@ class OutputFolder:
         except OSError as exc:
             if old is not None and not target.exists() and (old / "previous").exists():
                 os.rename(old / "previous", target)  # put the previous outputs back
-            raise self.fail(f"cannot replace {target}: {_reason(exc)}; its previous contents are unchanged") \
-                from None
+            raise self.fail(f"cannot replace {target}: {_reason(exc)}; its previous contents are unchanged") from None
         finally:
             if self.staging is not None and self.staging.exists():
                 shutil.rmtree(self.staging, ignore_errors=True)
@@ -149,5 +157,6 @@ class OutputFolder:
 
     def write_error(self, exc: OSError) -> ArchsimError:
         """The one-line error for a failed write of the staged files (the destination is unchanged)."""
-        return self.fail(f"cannot write the outputs for {self.target}: {_reason(exc)}; "
-                         "its previous contents are unchanged")
+        return self.fail(
+            f"cannot write the outputs for {self.target}: {_reason(exc)}; its previous contents are unchanged"
+        )

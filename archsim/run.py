@@ -39,11 +39,13 @@ class CostModel:
 
         self.architecture = Architecture(hw)
         self.mapping = Mapping.build(self.architecture, arrays)
-        self.engine = Engine(self.architecture, self.mapping, transfer_policy=hw.mapping.transfer_policy,
-                             cache=cache)
+        self.engine = Engine(self.architecture, self.mapping, transfer_policy=hw.mapping.transfer_policy, cache=cache)
         # A second engine traces the first few steps only: a whole run's trace would be too large to open.
-        self.tracer = (Engine(self.architecture, self.mapping, transfer_policy=hw.mapping.transfer_policy,
-                              cache=False, trace=True) if trace else None)
+        self.tracer = (
+            Engine(self.architecture, self.mapping, transfer_policy=hw.mapping.transfer_policy, cache=False, trace=True)
+            if trace
+            else None
+        )
         self.steps = 0
         self.traced_transfer = False
 
@@ -89,8 +91,15 @@ def _difference(now, before):
     return now if before is None else _Totals(now, before)
 
 
-def execute(config: RunConfig, out_dir: Path | None = None, *, progress: bool = False, trace: bool = False,
-            source: str = "workload", costing: bool = True) -> dict:
+def execute(
+    config: RunConfig,
+    out_dir: Path | None = None,
+    *,
+    progress: bool = False,
+    trace: bool = False,
+    source: str = "workload",
+    costing: bool = True,
+) -> dict:
     """Train and cost ``config``; write outputs to ``out_dir`` when given; return the report.
 
     ``out_dir`` is checked before the training starts and written atomically after it (see
@@ -102,8 +111,9 @@ def execute(config: RunConfig, out_dir: Path | None = None, *, progress: bool = 
     if folder is not None:
         folder.open()  # an unwritable --out fails now, not after the training
     try:
-        report, per_epoch, cost = _train_and_cost(config, progress=progress, trace=trace, source=source,
-                                                  costing=costing, wall_start=wall_start)
+        report, per_epoch, cost = _train_and_cost(
+            config, progress=progress, trace=trace, source=source, costing=costing, wall_start=wall_start
+        )
         if folder is not None:
             write_outputs(config, report, per_epoch, folder, cost if trace else None)
     finally:
@@ -135,9 +145,12 @@ def check_network_size(config: RunConfig, source: str = "workload") -> None:
         if isinstance(layer, MatrixLayer):
             total += layer.matrix_shape[0] * layer.matrix_shape[1]
             if total > MAX_WEIGHTS:
-                raise ConfigError(config_file(config, f"model.layers.{index}", source), f"model.layers.{index}",
-                                  f"the network has more than {MAX_WEIGHTS} weights up to this layer; expected a "
-                                  "network a workstation can simulate")
+                raise ConfigError(
+                    config_file(config, f"model.layers.{index}", source),
+                    f"model.layers.{index}",
+                    f"the network has more than {MAX_WEIGHTS} weights up to this layer; expected a "
+                    "network a workstation can simulate",
+                )
         shape = layer.out_shape
         if any(int(n) < 1 for n in shape):
             return
@@ -158,8 +171,9 @@ def check_buildable(config: RunConfig, source: str = "workload") -> None:
         raise ConfigError(config_file(config, exc.key_path, source), exc.key_path, exc.message) from None
 
 
-def _train_and_cost(config: RunConfig, *, progress: bool, trace: bool, source: str, costing: bool,
-                    wall_start: float) -> tuple[dict, list[dict], "CostModel | None"]:
+def _train_and_cost(
+    config: RunConfig, *, progress: bool, trace: bool, source: str, costing: bool, wall_start: float
+) -> tuple[dict, list[dict], CostModel | None]:
     from archsim.nn.trainer import Trainer
 
     check_network_size(config, source)
@@ -167,14 +181,15 @@ def _train_and_cost(config: RunConfig, *, progress: bool, trace: bool, source: s
     try:
         cost = CostModel(config.hw, trainer.network.arrays(), trace=trace) if costing else None
     except OverflowError:  # a value at the edge of its range drives a cost formula past a float
-        raise ArchsimError(f"hw: the configured values make the cost model overflow; expected "
-                           "physically plausible settings") from None
+        raise ArchsimError(
+            "hw: the configured values make the cost model overflow; expected physically plausible settings"
+        ) from None
     except InfeasibleError as exc:  # name the file that set the key that falls short, as config errors do
         raise ConfigError(config_file(config, exc.key_path, source), exc.key_path, exc.message) from None
     epochs = config.training.epochs
     steps_per_epoch = trainer.steps_per_epoch()
     per_epoch: list[dict] = []
-    epoch_costs: list[dict] = []   # per-step cost averaged within each epoch
+    epoch_costs: list[dict] = []  # per-step cost averaged within each epoch
     bar = _progress(progress)
 
     def on_step(ops, samples, loss):
@@ -184,7 +199,7 @@ def _train_and_cost(config: RunConfig, *, progress: bool, trace: bool, source: s
             running_loss[0] = loss if running_loss[0] is None else 0.95 * running_loss[0] + 0.05 * loss
             bar.update(task, advance=1, loss=f"loss {running_loss[0]:.3g}")
 
-    with (bar if bar is not None else contextlib.nullcontext()):
+    with bar if bar is not None else contextlib.nullcontext():
         task = bar.add_task(f"epoch 1/{epochs}", total=trainer.total_steps(), metric="", loss="") if bar else None
         running_loss = [None]
         previous = None
@@ -192,13 +207,19 @@ def _train_and_cost(config: RunConfig, *, progress: bool, trace: bool, source: s
             if bar is not None:
                 bar.update(task, description=f"epoch {epoch + 1}/{epochs}")
             result = trainer.run_epoch(epoch, on_step)
-            row = {"epoch": epoch + 1, "train_loss": result.train_loss, "metric": result.metric,
-                   "steps": result.steps, "samples": result.samples}
+            row = {
+                "epoch": epoch + 1,
+                "train_loss": result.train_loss,
+                "metric": result.metric,
+                "steps": result.steps,
+                "samples": result.samples,
+            }
             if cost is not None:
                 now = cost.engine.totals()
                 this_epoch = _per_step(_difference(now, previous), result.steps)
-                row.update({"latency_ns_per_step": this_epoch["latency_ns"],
-                            "energy_pj_per_step": this_epoch["energy_pj"]})
+                row.update(
+                    {"latency_ns_per_step": this_epoch["latency_ns"], "energy_pj_per_step": this_epoch["energy_pj"]}
+                )
                 epoch_costs.append(this_epoch)
                 previous = now
             per_epoch.append(row)
@@ -212,29 +233,43 @@ def _train_and_cost(config: RunConfig, *, progress: bool, trace: bool, source: s
     report = {
         "schema": SCHEMA,
         "seed": config.training.seed,
-        "metric": {"name": trainer.metric_name, "final": per_epoch[-1]["metric"],
-                   "per_epoch": [e["metric"] for e in per_epoch]},
+        "metric": {
+            "name": trainer.metric_name,
+            "final": per_epoch[-1]["metric"],
+            "per_epoch": [e["metric"] for e in per_epoch],
+        },
         "train_loss": {"per_epoch": [e["train_loss"] for e in per_epoch]},
         "algorithm": config.algorithm.name,
-        "training": {"steps": steps, "planned_steps": config.training.epochs * steps_per_epoch,
-                     "cut_short": trainer.cut_short},
+        "training": {
+            "steps": steps,
+            "planned_steps": config.training.epochs * steps_per_epoch,
+            "cut_short": trainer.cut_short,
+        },
         "warnings": _warnings(trainer, steps, config.training.epochs * steps_per_epoch),
     }
     if cost is not None:
         totals = cost.engine.totals()
         report["per_step"] = _per_step(totals, steps)
-        report["totals"] = {"steps": steps, "samples": samples, "latency_ns": totals.latency_ns,
-                            "energy_pj": totals.energy_pj}
+        report["totals"] = {
+            "steps": steps,
+            "samples": samples,
+            "latency_ns": totals.latency_ns,
+            "energy_pj": totals.energy_pj,
+        }
         report["per_epoch_step"] = epoch_costs
-        report["hardware"] = {"name": config.hw.name, "tiles_used": cost.mapping.tiles_used,
-                              "tile_count": config.hw.tile.count,
-                              "tile_rows": config.hw.tile.rows, "tile_cols": config.hw.tile.cols,
-                              "adc_bits": config.hw.adc.bits, "dac_bits": config.hw.dac.bits,
-                              "clock_hz": config.hw.clock}
+        report["hardware"] = {
+            "name": config.hw.name,
+            "tiles_used": cost.mapping.tiles_used,
+            "tile_count": config.hw.tile.count,
+            "tile_rows": config.hw.tile.rows,
+            "tile_cols": config.hw.tile.cols,
+            "adc_bits": config.hw.adc.bits,
+            "dac_bits": config.hw.dac.bits,
+            "clock_hz": config.hw.clock,
+        }
     else:
         report["totals"] = {"steps": steps, "samples": samples}
-    report["simulation"] = {"wall_s": wall, "samples_per_s": samples / wall if wall > 0 else 0.0,
-                            "costing": costing}
+    report["simulation"] = {"wall_s": wall, "samples_per_s": samples / wall if wall > 0 else 0.0, "costing": costing}
     check_finite(report)
     return report, per_epoch, cost
 
@@ -243,8 +278,10 @@ def _warnings(trainer, steps: int, planned: int) -> list[str]:
     """Why the report's figures may not mean what they seem to: one line each."""
     found = []
     if trainer.cut_short:
-        found.append(f"training cut short by training.max_steps: {steps} of {planned} steps; the costs are "
-                     f"per-step averages of those steps and the {trainer.metric_name} is of a barely trained network")
+        found.append(
+            f"training cut short by training.max_steps: {steps} of {planned} steps; the costs are "
+            f"per-step averages of those steps and the {trainer.metric_name} is of a barely trained network"
+        )
     if trainer.data.warning:
         found.append(trainer.data.warning)
     return found
@@ -262,12 +299,15 @@ def check_finite(report: dict, path: str = "") -> None:
         if isinstance(value, (dict, list)):
             check_finite(value, here)
         elif isinstance(value, float) and not math.isfinite(value):
-            raise ArchsimError(f"report: {here} is {value}: the configuration drives this value beyond the "
-                               "range of a float; expected a finite result (reduce the extreme settings)")
+            raise ArchsimError(
+                f"report: {here} is {value}: the configuration drives this value beyond the "
+                "range of a float; expected a finite result (reduce the extreme settings)"
+            )
 
 
-def write_outputs(config: RunConfig, report: dict, per_epoch: list[dict], out: "OutputFolder | Path",
-                  traced=None) -> None:
+def write_outputs(
+    config: RunConfig, report: dict, per_epoch: list[dict], out: OutputFolder | Path, traced=None
+) -> None:
     """Write the run's files into ``out``: all of them replace the folder's previous outputs, or none do."""
     folder = out if isinstance(out, OutputFolder) else OutputFolder(out)
     staging = folder.staging or folder.open()
@@ -296,6 +336,13 @@ def _progress(enabled: bool):
         return None
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
-                    TextColumn("{task.fields[loss]}"), TextColumn("{task.fields[metric]}"), TimeRemainingColumn(),
-                    transient=False)
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("steps"),
+        TextColumn("{task.fields[loss]}"),
+        TextColumn("{task.fields[metric]}"),
+        TimeRemainingColumn(),
+        transient=False,
+    )

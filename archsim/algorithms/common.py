@@ -30,8 +30,7 @@ def array_seed(run_seed: int, layer: int, role: str) -> int:
     return int(np.random.SeedSequence([run_seed, layer, ord(role[0])]).generate_state(1)[0])
 
 
-def stream_accumulate(rec: StepRecorder, words: int, arithmetic: list[tuple[str, int]], phase: str,
-                      deps) -> list[int]:
+def stream_accumulate(rec: StepRecorder, words: int, arithmetic: list[tuple[str, int]], phase: str, deps) -> list[int]:
     """A digital accumulator pass over ``words`` stored values: read them from the buffer, apply the
     ``arithmetic`` (kind, count) ops in order, write them back. The pass streams (double-buffered: the next
     chunk loads while one is computed and the previous one stored), so the buffer traffic overlaps the
@@ -45,8 +44,9 @@ def stream_accumulate(rec: StepRecorder, words: int, arithmetic: list[tuple[str,
     return [load, last, store] if last is not None else [load, store]
 
 
-def write_whole_pulses(array, counts: np.ndarray, layer: int, role: str, rec: StepRecorder | None, phase: str,
-                       deps: list[int]) -> list[int]:
+def write_whole_pulses(
+    array, counts: np.ndarray, layer: int, role: str, rec: StepRecorder | None, phase: str, deps: list[int]
+) -> list[int]:
     """Fire signed whole-pulse ``counts`` at ``array`` (up where positive); the recorder charges the counts'
     trip to each written block (:meth:`StepRecorder.pulse_writes`: one count per device written, as wide as
     the largest count needs)."""

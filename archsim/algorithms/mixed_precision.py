@@ -33,7 +33,7 @@ class MixedPrecisionStore(AnalogSgdStore):
         self.max_pulses = hw.update.bl
         self.transfer_every = algorithm.mp_transfer_every
         self.samples_pending = 0
-        self.vectors_per_sample = 1   # set by the network: a conv layer updates once per output position
+        self.vectors_per_sample = 1  # set by the network: a conv layer updates once per output position
 
     def update(self, x, d, rec=None, deps=()):
         self.chi -= self.lr * (d.T @ x)
@@ -41,10 +41,14 @@ class MixedPrecisionStore(AnalogSgdStore):
         self.samples_pending += batch // self.vectors_per_sample
         done = list(deps)
         if rec is not None:
-            rec.keep(self.chi.size * rec.digital_bits)        # chi stays resident in the buffer
-            done = stream_accumulate(rec, self.chi.size, [("mult", batch * self.chi.shape[0]),
-                                                          ("mult", batch * self.chi.size),
-                                                          ("add", batch * self.chi.size)], "update", deps)
+            rec.keep(self.chi.size * rec.digital_bits)  # chi stays resident in the buffer
+            done = stream_accumulate(
+                rec,
+                self.chi.size,
+                [("mult", batch * self.chi.shape[0]), ("mult", batch * self.chi.size), ("add", batch * self.chi.size)],
+                "update",
+                deps,
+            )
         if self.samples_pending < self.transfer_every:
             return done
         self.samples_pending %= self.transfer_every

@@ -18,13 +18,23 @@ algorithm can forget it):
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
 from archsim.mapping.blocks import BlockLayout, block_slices
-from archsim.ops import (ArrayId, BufferAccess, Digital, Location, Move, Mvm, Operation, PulseUpdate,
-                         TransferRead, TransferWrite)
+from archsim.ops import (
+    ArrayId,
+    BufferAccess,
+    Digital,
+    Location,
+    Move,
+    Mvm,
+    Operation,
+    PulseUpdate,
+    TransferRead,
+    TransferWrite,
+)
 
 
 def count_bits(largest: int) -> int:
@@ -40,10 +50,16 @@ class StepRecorder:
     not recorded.
     """
 
-    def __init__(self, in_bits: int, out_bits: int, digital_bits: int = 32, transfer_bits: int | None = None,
-                 blocks: BlockLayout | None = None):
-        self.in_bits = in_bits          # DAC resolution (bits per driven input value)
-        self.out_bits = out_bits        # ADC resolution (bits per converted output value)
+    def __init__(
+        self,
+        in_bits: int,
+        out_bits: int,
+        digital_bits: int = 32,
+        transfer_bits: int | None = None,
+        blocks: BlockLayout | None = None,
+    ):
+        self.in_bits = in_bits  # DAC resolution (bits per driven input value)
+        self.out_bits = out_bits  # ADC resolution (bits per converted output value)
         self.transfer_bits = transfer_bits or out_bits  # ADC resolution of transfer reads (bits)
         self.digital_bits = digital_bits  # word size of digital values moved around (bits)
         self.blocks = blocks
@@ -54,24 +70,45 @@ class StepRecorder:
         return len(self.ops) - 1
 
     # -- analog reads ------------------------------------------------------------------------
-    def reads(self, layer: int, role: str, stats, direction: str, phase: str, deps: Iterable[int],
-              source: Location = "digital") -> list[int]:
+    def reads(
+        self,
+        layer: int,
+        role: str,
+        stats,
+        direction: str,
+        phase: str,
+        deps: Iterable[int],
+        source: Location = "digital",
+    ) -> list[int]:
         """Inputs move to each block, the block reads, its partial outputs move to the digital unit, where the
         partial sums of blocks that share outputs are added."""
         deps = tuple(deps)
-        arrivals: dict[int, list[int]] = {}   # output block -> moves of its partial sums
-        values: dict[int, int] = {}           # output block -> values per partial sum
+        arrivals: dict[int, list[int]] = {}  # output block -> moves of its partial sums
+        values: dict[int, int] = {}  # output block -> values per partial sum
         for block in stats.blocks:
             array = ArrayId(layer, role, block.row_block, block.col_block)
             driven = block.active_rows if direction == "forward" else block.active_cols
             read = block.active_cols if direction == "forward" else block.active_rows
             move_in = self.add(Move(source, array, block.vectors * driven * self.in_bits, phase, deps))
-            mvm = self.add(Mvm(array, direction, block.vectors, block.active_rows, block.active_cols,
-                               self.in_bits, self.out_bits, block.retries, phase, (move_in,),
-                               getattr(block, "drive_fraction", None)))
+            mvm = self.add(
+                Mvm(
+                    array,
+                    direction,
+                    block.vectors,
+                    block.active_rows,
+                    block.active_cols,
+                    self.in_bits,
+                    self.out_bits,
+                    block.retries,
+                    phase,
+                    (move_in,),
+                    getattr(block, "drive_fraction", None),
+                )
+            )
             out_block = block.col_block if direction == "forward" else block.row_block
             arrivals.setdefault(out_block, []).append(
-                self.add(Move(array, "digital", block.vectors * read * self.out_bits, phase, (mvm,))))
+                self.add(Move(array, "digital", block.vectors * read * self.out_bits, phase, (mvm,)))
+            )
             values[out_block] = block.vectors * read
         done = []
         for out_block, moves in arrivals.items():
@@ -81,8 +118,9 @@ class StepRecorder:
                 done.extend(moves)
         return done
 
-    def transfer_reads(self, layer: int, role: str, stats, direction: str,
-                       deps: Iterable[int]) -> dict[tuple[int, int], tuple[int, int]]:
+    def transfer_reads(
+        self, layer: int, role: str, stats, direction: str, deps: Iterable[int]
+    ) -> dict[tuple[int, int], tuple[int, int]]:
         """One-hot transfer reads (column transfer: forward; row transfer: transpose).
 
         Returns, per (row_block, col_block), the read's op index and the bits of values it produced."""
@@ -91,8 +129,19 @@ class StepRecorder:
         for block in stats.blocks:
             array = ArrayId(layer, role, block.row_block, block.col_block)
             outputs = block.active_cols if direction == "column" else block.active_rows
-            op = self.add(TransferRead(array, block.vectors, outputs, self.in_bits, self.transfer_bits,
-                                       block.retries, "transfer", deps, getattr(block, "drive_fraction", None)))
+            op = self.add(
+                TransferRead(
+                    array,
+                    block.vectors,
+                    outputs,
+                    self.in_bits,
+                    self.transfer_bits,
+                    block.retries,
+                    "transfer",
+                    deps,
+                    getattr(block, "drive_fraction", None),
+                )
+            )
             done[(block.row_block, block.col_block)] = (op, block.vectors * outputs * self.transfer_bits)
         return done
 
@@ -117,15 +166,34 @@ class StepRecorder:
                 rows, cols = self.blocks.shape(*array)
                 ready = (self.move("digital", array, block.samples * (rows + cols) * self.digital_bits, phase, deps),)
             if phase == "transfer":
-                done.append(self.add(TransferWrite(array, block.samples, block.bl, block.device_pulses,
-                                                   phase, ready)))
+                done.append(self.add(TransferWrite(array, block.samples, block.bl, block.device_pulses, phase, ready)))
             else:
-                done.append(self.add(PulseUpdate(array, block.samples, block.bl, block.row_pulses,
-                                                 block.col_pulses, block.device_pulses, phase, ready)))
+                done.append(
+                    self.add(
+                        PulseUpdate(
+                            array,
+                            block.samples,
+                            block.bl,
+                            block.row_pulses,
+                            block.col_pulses,
+                            block.device_pulses,
+                            phase,
+                            ready,
+                        )
+                    )
+                )
         return done
 
-    def pulse_writes(self, layer: int, role: str, stats, counts: np.ndarray, deps: Iterable[int],
-                     phase: str = "update", source: Location = "digital") -> list[int]:
+    def pulse_writes(
+        self,
+        layer: int,
+        role: str,
+        stats,
+        counts: np.ndarray,
+        deps: Iterable[int],
+        phase: str = "update",
+        source: Location = "digital",
+    ) -> list[int]:
         """Whole-pulse writes (TTv2's transfers, mixed precision): ``counts`` is the signed (out, in) matrix of
         pulses fired (what ``AnalogArray.apply_pulses`` was given), ``stats`` what it returned.
 
@@ -144,11 +212,37 @@ class StepRecorder:
                 written = int(np.count_nonzero(counts[cols, rows]))
                 ready = (self.move(source, array, written * width, phase, deps),)
             if phase == "transfer":
-                done.append(self.add(TransferWrite(array, block.samples, block.bl, block.device_pulses, phase, ready,
-                                                   block.row_pulses, block.col_pulses, stochastic=False)))
+                done.append(
+                    self.add(
+                        TransferWrite(
+                            array,
+                            block.samples,
+                            block.bl,
+                            block.device_pulses,
+                            phase,
+                            ready,
+                            block.row_pulses,
+                            block.col_pulses,
+                            stochastic=False,
+                        )
+                    )
+                )
             else:
-                done.append(self.add(PulseUpdate(array, block.samples, block.bl, block.row_pulses, block.col_pulses,
-                                                 block.device_pulses, phase, ready, stochastic=False)))
+                done.append(
+                    self.add(
+                        PulseUpdate(
+                            array,
+                            block.samples,
+                            block.bl,
+                            block.row_pulses,
+                            block.col_pulses,
+                            block.device_pulses,
+                            phase,
+                            ready,
+                            stochastic=False,
+                        )
+                    )
+                )
         return done
 
     # -- digital and data movement -----------------------------------------------------------

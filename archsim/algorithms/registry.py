@@ -36,19 +36,34 @@ class AlgorithmSpec:
         return module.build(layer, weights, hw, algorithm, training, seed)
 
 
-ALGORITHMS: dict[str, AlgorithmSpec] = {spec.name: spec for spec in (
-    AlgorithmSpec("digital_sgd", "digital_sgd", (), "floating-point SGD, the reference"),
-    AlgorithmSpec("analog_sgd", "analog_sgd", (), "pulsed SGD straight onto one analog array"),
-    AlgorithmSpec("tiki_taka", "tiki_taka", _FAMILY + ("reference_array",), "Tiki-Taka v1: fast A, slow C"),
-    AlgorithmSpec("residual", "tiki_taka", _FAMILY, "Tiki-Taka v1 with A zero-shifted against a reference R"),
-    AlgorithmSpec("ttv2", "tiki_taka", _FAMILY + _BUFFER + ("reference_array",), "Tiki-Taka v2: digital buffer H"),
-    AlgorithmSpec("chopped_ttv2", "tiki_taka", _FAMILY + _BUFFER + _CHOPPER + ("reference_array",),
-                  "TTv2 with per-line input choppers"),
-    AlgorithmSpec("agad", "tiki_taka", _FAMILY + _BUFFER + _CHOPPER + ("agad_tail_weight", "agad_buffer_cap"),
-                  "chopped TTv2 with AGAD's dynamic reference"),
-    AlgorithmSpec("mixed_precision", "mixed_precision", ("mp_threshold", "mp_transfer_every"),
-                  "digital gradient accumulator, whole-pulse writes"),
-)}
+ALGORITHMS: dict[str, AlgorithmSpec] = {
+    spec.name: spec
+    for spec in (
+        AlgorithmSpec("digital_sgd", "digital_sgd", (), "floating-point SGD, the reference"),
+        AlgorithmSpec("analog_sgd", "analog_sgd", (), "pulsed SGD straight onto one analog array"),
+        AlgorithmSpec("tiki_taka", "tiki_taka", _FAMILY + ("reference_array",), "Tiki-Taka v1: fast A, slow C"),
+        AlgorithmSpec("residual", "tiki_taka", _FAMILY, "Tiki-Taka v1 with A zero-shifted against a reference R"),
+        AlgorithmSpec("ttv2", "tiki_taka", _FAMILY + _BUFFER + ("reference_array",), "Tiki-Taka v2: digital buffer H"),
+        AlgorithmSpec(
+            "chopped_ttv2",
+            "tiki_taka",
+            _FAMILY + _BUFFER + _CHOPPER + ("reference_array",),
+            "TTv2 with per-line input choppers",
+        ),
+        AlgorithmSpec(
+            "agad",
+            "tiki_taka",
+            _FAMILY + _BUFFER + _CHOPPER + ("agad_tail_weight", "agad_buffer_cap"),
+            "chopped TTv2 with AGAD's dynamic reference",
+        ),
+        AlgorithmSpec(
+            "mixed_precision",
+            "mixed_precision",
+            ("mp_threshold", "mp_transfer_every"),
+            "digital gradient accumulator, whole-pulse writes",
+        ),
+    )
+}
 
 
 def analog_roles(algorithm, analog: bool = True) -> tuple[str, ...]:

@@ -20,13 +20,21 @@ For the empirical least squares ``f(W) = 1/(2n) sum ||W x_n - y_n||^2`` over the
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 #: Device-to-device spreads, zeroed to get the nominal device the theory is about.
-_SPREADS = ("dw_min_dtod", "up_down_dtod", "w_max_dtod", "w_min_dtod", "gamma_up_dtod", "gamma_down_dtod",
-            "pow_gamma_dtod", "pow_up_down_dtod")
+_SPREADS = (
+    "dw_min_dtod",
+    "up_down_dtod",
+    "w_max_dtod",
+    "w_min_dtod",
+    "gamma_up_dtod",
+    "gamma_down_dtod",
+    "pow_gamma_dtod",
+    "pow_up_down_dtod",
+)
 
 
 def lsq_minimum(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -36,7 +44,7 @@ def lsq_minimum(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def relative_error(weights: np.ndarray, optimum: np.ndarray) -> float:
     """The seed paper's least-squares metric ``||W - W*||^2 / ||W*||^2``."""
-    return float(np.sum((weights - optimum) ** 2) / np.sum(optimum ** 2))
+    return float(np.sum((weights - optimum) ** 2) / np.sum(optimum**2))
 
 
 def lsq_gradient_abs_mean(weights: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -87,8 +95,7 @@ def device_response(device) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarr
     return response
 
 
-def lsq_analog_sgd_stationary_point(x: np.ndarray, y: np.ndarray, device, iterations: int = 60,
-                                    damping: float = 0.5):
+def lsq_analog_sgd_stationary_point(x: np.ndarray, y: np.ndarray, device, iterations: int = 60, damping: float = 0.5):
     """Analog SGD's stationary point on the empirical least squares for any device model: W with
     ``(W - W_ls) S + s(W) R(W) = 0``, ``R = G/F``, ``s = E|g|`` (the equation above divided by F).
 

@@ -54,11 +54,11 @@ from archsim.ops import ArrayId
 class Variant:
     """Which parts one member of the family uses."""
 
-    reference: str      # "none", "array" (zero shifting), "dynamic" (AGAD), "config" (algorithm.reference_array)
-    chopper: bool       # per-line input choppers
-    buffered: bool      # TTv2's digital buffer H and whole-pulse writes; else TTv1's pulsed write
-    chopper_regular: bool = False   # the chopper schedule when chopper_schedule is "auto" (aihwkit's default)
-    chopper_probability: float = 0.0   # when algorithm.chopper_probability is null (aihwkit's ReRAM presets)
+    reference: str  # "none", "array" (zero shifting), "dynamic" (AGAD), "config" (algorithm.reference_array)
+    chopper: bool  # per-line input choppers
+    buffered: bool  # TTv2's digital buffer H and whole-pulse writes; else TTv1's pulsed write
+    chopper_regular: bool = False  # the chopper schedule when chopper_schedule is "auto" (aihwkit's default)
+    chopper_probability: float = 0.0  # when algorithm.chopper_probability is null (aihwkit's ReRAM presets)
 
 
 VARIANTS: dict[str, Variant] = {
@@ -67,10 +67,10 @@ VARIANTS: dict[str, Variant] = {
     "ttv2": Variant(reference="config", chopper=False, buffered=True),
     # aihwkit: ChoppedTransferCompound in_chop_random=True, DynamicTransferCompound in_chop_random=False;
     # in_chop_prob of ChoppedTTv2ReRamSBPreset (0.01) and AGADReRamSBPreset (0.02)
-    "chopped_ttv2": Variant(reference="config", chopper=True, buffered=True, chopper_regular=False,
-                            chopper_probability=0.01),
-    "agad": Variant(reference="dynamic", chopper=True, buffered=True, chopper_regular=True,
-                    chopper_probability=0.02),
+    "chopped_ttv2": Variant(
+        reference="config", chopper=True, buffered=True, chopper_regular=False, chopper_probability=0.01
+    ),
+    "agad": Variant(reference="dynamic", chopper=True, buffered=True, chopper_regular=True, chopper_probability=0.02),
 }
 
 
@@ -91,8 +91,15 @@ class TikiTakaStore:
     """One layer on a fast array A and a slow array C (and a reference array R when zero shifting), with
     the parts of its variant (:data:`VARIANTS`)."""
 
-    def __init__(self, layer: int, weights: np.ndarray, hw: HwConfig, algorithm: AlgorithmConfig,
-                 training: TrainingConfig, seed: int):
+    def __init__(
+        self,
+        layer: int,
+        weights: np.ndarray,
+        hw: HwConfig,
+        algorithm: AlgorithmConfig,
+        training: TrainingConfig,
+        seed: int,
+    ):
         from archsim.analog import AnalogArray
 
         variant = VARIANTS[algorithm.name]
@@ -135,9 +142,14 @@ class TikiTakaStore:
         self.transfer_scale = algorithm.transfer_lr * training.lr
         if variant.buffered:
             self.writer = WholePulseWrite(
-                self.transfer_scale, algorithm.ttv2_threshold * self.C.dw0, algorithm.ttv2_max_pulses,
-                HBuffer(self.shape), momentum=algorithm.momentum, forget_buffer=algorithm.forget_buffer,
-                cap=algorithm.agad_buffer_cap)
+                self.transfer_scale,
+                algorithm.ttv2_threshold * self.C.dw0,
+                algorithm.ttv2_max_pulses,
+                HBuffer(self.shape),
+                momentum=algorithm.momentum,
+                forget_buffer=algorithm.forget_buffer,
+                cap=algorithm.agad_buffer_cap,
+            )
         else:
             if variant.chopper or reference == "dynamic":
                 raise ValueError(f"{algorithm.name}: choppers and a dynamic reference need the digital write path")
@@ -148,12 +160,12 @@ class TikiTakaStore:
         self.transfer_every = algorithm.transfer_every
         self.reads_per_transfer = algorithm.n_reads_per_transfer
         self.pointer = 0
-        self.sweeps = 0             # full sweeps of the pointer over A's lines so far
+        self.sweeps = 0  # full sweeps of the pointer over A's lines so far
         self.samples_pending = 0
         # transfer_every counts training samples; a conv layer's update holds this many vectors (its output
         # positions) per sample, and the network that owns the layer sets it
         self.vectors_per_sample = 1
-        self.transfers = 0          # transfer events so far
+        self.transfers = 0  # transfer events so far
 
     # -- state ---------------------------------------------------------------------------------
     @property
@@ -219,7 +231,7 @@ class TikiTakaStore:
 
     def update(self, x, d, rec=None, deps=()):
         if rec is not None and self.resident_words():
-            rec.keep(self.resident_words() * rec.digital_bits)    # resident all step: charged with no phase span
+            rec.keep(self.resident_words() * rec.digital_bits)  # resident all step: charged with no phase span
         x, d, deps = self.chopper.chop(x, d, self.lines, rec, deps)
         stats = self.A.update(x, d, self.fast_lr)
         done = rec.updates(self.layer, "A", stats, deps) if rec else []
@@ -252,14 +264,22 @@ class TikiTakaStore:
         self.transfers += transfers
         indices, sweeps = self._next_lines(transfers)
         read = self.A.read_columns if self.lines.by_column else self.A.read_rows
-        values, stats = read(indices)                      # (n, out) for columns, (n, in) for rows
+        values, stats = read(indices)  # (n, out) for columns, (n, in) for rows
         reads = rec.transfer_reads(self.layer, "A", stats, self.transfer_direction, deps) if rec else {}
-        transfer = Transfer(indices, sweeps, values, self.chopper.signs[indices].copy(),
-                            self.chopper.switched[indices].copy(), np.ones(len(indices), dtype=bool))
+        transfer = Transfer(
+            indices,
+            sweeps,
+            values,
+            self.chopper.signs[indices].copy(),
+            self.chopper.switched[indices].copy(),
+            np.ones(len(indices), dtype=bool),
+        )
         reads = self.reference.at_periphery(transfer, rec, reads, deps)
         if self.writer.digital and rec is not None:
-            transfer.deps = [rec.move(ArrayId(self.layer, "A", *key), "digital", bits, "transfer", [op])
-                             for key, (op, bits) in reads.items()]
+            transfer.deps = [
+                rec.move(ArrayId(self.layer, "A", *key), "digital", bits, "transfer", [op])
+                for key, (op, bits) in reads.items()
+            ]
         self.reference.in_digital(transfer, rec)
         self.chopper.unchop(transfer, rec)
         done = self.writer.write(self, transfer, rec, reads)
@@ -272,8 +292,9 @@ class TikiTakaStore:
         for block in stats.blocks:
             key = (block.row_block, block.col_block)
             op, bits = reads[key]
-            moves.append(rec.move(ArrayId(self.layer, "A", *key), ArrayId(self.layer, "C", *key), bits,
-                                  "transfer", [op]))
+            moves.append(
+                rec.move(ArrayId(self.layer, "A", *key), ArrayId(self.layer, "C", *key), bits, "transfer", [op])
+            )
         return moves
 
 

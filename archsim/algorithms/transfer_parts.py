@@ -31,7 +31,7 @@ from archsim.algorithms.recorder import StepRecorder
 class Lines:
     """How the transferred lines map onto (out, in) matrices: columns (inputs) or rows (outputs) of A."""
 
-    shape: tuple[int, int]     # (out, in)
+    shape: tuple[int, int]  # (out, in)
     by_column: bool
 
     @property
@@ -58,13 +58,13 @@ class Lines:
 class Transfer:
     """One batch of line reads travelling through the parts: what a part may look at or change."""
 
-    indices: np.ndarray        # lines read, in order
-    sweeps: np.ndarray         # per line: the number of full sweeps of the pointer completed before its read
-    values: np.ndarray         # (len(indices), line length): A's reading, then referenced and un-chopped
-    signs: np.ndarray          # per line: the chopper sign in force since that line's previous read
-    switched: np.ndarray       # per line: whether its chopper flipped right after its previous read
-    writable: np.ndarray       # per line: whether the write may happen (AGAD's warm-up holds it back)
-    deps: list[int] = field(default_factory=list)   # ops the next digital step waits for
+    indices: np.ndarray  # lines read, in order
+    sweeps: np.ndarray  # per line: the number of full sweeps of the pointer completed before its read
+    values: np.ndarray  # (len(indices), line length): A's reading, then referenced and un-chopped
+    signs: np.ndarray  # per line: the chopper sign in force since that line's previous read
+    switched: np.ndarray  # per line: whether its chopper flipped right after its previous read
+    writable: np.ndarray  # per line: whether the write may happen (AGAD's warm-up holds it back)
+    deps: list[int] = field(default_factory=list)  # ops the next digital step waits for
 
 
 # -- references ------------------------------------------------------------------------------------
@@ -105,8 +105,10 @@ class ArrayReference(NoReference):
         if rec is None:
             return reads
         r_reads = rec.transfer_reads(store.layer, "R", stats, store.transfer_direction, read_deps)
-        return {key: (rec.digital("add", bits // rec.transfer_bits, "transfer", [op, r_reads[key][0]]), bits)
-                for key, (op, bits) in reads.items()}
+        return {
+            key: (rec.digital("add", bits // rec.transfer_bits, "transfer", [op, r_reads[key][0]]), bits)
+            for key, (op, bits) in reads.items()
+        }
 
 
 class DynamicReference(NoReference):
@@ -128,8 +130,8 @@ class DynamicReference(NoReference):
         self.lines = lines
         self.period = int(period)
         self.momentum = min(tail_weight / self.period, 1.0)
-        self.running = np.zeros(lines.shape)     # m: running mean of A's reading in the current period
-        self.past = np.zeros(lines.shape)        # p: the previous period's estimate, the reference
+        self.running = np.zeros(lines.shape)  # m: running mean of A's reading in the current period
+        self.past = np.zeros(lines.shape)  # p: the previous period's estimate, the reference
 
     def in_digital(self, transfer: Transfer, rec: StepRecorder | None) -> None:
         lines = self.lines
@@ -224,7 +226,7 @@ class PulsedWrite:
     ``C[:, k] += scale * v`` in expectation (one-hot on the line, the values on the other side). The values
     go from A's periphery straight to C, so no digital part (chopper, dynamic reference) may precede it."""
 
-    digital = False    # whether the values pass the digital unit on their way to C
+    digital = False  # whether the values pass the digital unit on their way to C
 
     def __init__(self, scale: float):
         self.scale = scale
@@ -246,7 +248,8 @@ class PulsedWrite:
 
 
 class HBuffer:
-    """TTv2's digital buffer H (Gokmen, Front. Artif. Intell. 2021; aihwkit's BufferedTransferCompound), in weight units."""
+    """TTv2's digital buffer H (Gokmen, Front. Artif. Intell. 2021; aihwkit's BufferedTransferCompound),
+    in weight units."""
 
     def __init__(self, shape: tuple[int, int]):
         self.H = np.zeros(shape)
@@ -264,8 +267,16 @@ class WholePulseWrite:
 
     digital = True
 
-    def __init__(self, scale: float, threshold: float, max_pulses: int, buffer: HBuffer | None,
-                 momentum: float = 0.0, forget_buffer: bool = False, cap: float = 0.0):
+    def __init__(
+        self,
+        scale: float,
+        threshold: float,
+        max_pulses: int,
+        buffer: HBuffer | None,
+        momentum: float = 0.0,
+        forget_buffer: bool = False,
+        cap: float = 0.0,
+    ):
         self.scale = scale
         self.threshold = threshold
         self.max_pulses = max_pulses
@@ -277,7 +288,7 @@ class WholePulseWrite:
 
     def write(self, store, transfer: Transfer, rec, reads: dict) -> list[int]:
         lines, indices = store.lines, transfer.indices
-        increment = self.scale * transfer.values                # weight units
+        increment = self.scale * transfer.values  # weight units
         h = increment if self.buffer is None else lines.take(self.buffer.H, indices) + increment
         pulses = np.clip(np.trunc(h / self.threshold), -self.max_pulses, self.max_pulses).astype(np.int64)
         if self.forget_buffer:

@@ -10,8 +10,15 @@ path's input resolution and passes) without the numba device kernels.
 
 import importlib
 
-_HOMES = {"AnalogArray": "array", "BlockReadStats": "array", "BlockUpdateStats": "array", "ReadStats": "array",
-          "UpdateStats": "array", "IOModel": "io", "analog_read": "io"}
+_HOMES = {
+    "AnalogArray": "array",
+    "BlockReadStats": "array",
+    "BlockUpdateStats": "array",
+    "ReadStats": "array",
+    "UpdateStats": "array",
+    "IOModel": "io",
+    "analog_read": "io",
+}
 
 
 def __getattr__(name: str):
@@ -20,5 +27,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'archsim.analog' has no attribute {name!r}")
 
 
-__all__ = ["AnalogArray", "BlockReadStats", "BlockUpdateStats", "ReadStats", "UpdateStats", "IOModel",
-           "analog_read"]
+__all__ = ["AnalogArray", "BlockReadStats", "BlockUpdateStats", "ReadStats", "UpdateStats", "IOModel", "analog_read"]

@@ -32,12 +32,12 @@ class BlockReadStats:
 
     row_block: int
     col_block: int
-    vectors: int        # input vectors read
-    active_rows: int    # tile rows (inputs) involved: driven for forward, read for transpose reads
-    active_cols: int    # tile columns (outputs) involved: read for forward, driven for transpose reads
-    retries: int        # bound-management re-reads, summed over vectors
-    conversions: int    # ADC conversions: (vectors + retries) x outputs read x passes (bit-serial inputs)
-    passes: int = 1     # array passes per read (bit-serial: one per input bit, recombined by shift-add)
+    vectors: int  # input vectors read
+    active_rows: int  # tile rows (inputs) involved: driven for forward, read for transpose reads
+    active_cols: int  # tile columns (outputs) involved: read for forward, driven for transpose reads
+    retries: int  # bound-management re-reads, summed over vectors
+    conversions: int  # ADC conversions: (vectors + retries) x outputs read x passes (bit-serial inputs)
+    passes: int = 1  # array passes per read (bit-serial: one per input bit, recombined by shift-add)
 
 
 @dataclass(frozen=True)
@@ -46,10 +46,10 @@ class BlockUpdateStats:
 
     row_block: int
     col_block: int
-    samples: int        # rank-1 updates (or, for apply_pulses, write steps) applied
-    bl: int             # pulse slots used, summed over samples
-    row_pulses: int     # pulses driven on the output-side lines (d), summed
-    col_pulses: int     # pulses driven on the input-side lines (x), summed
+    samples: int  # rank-1 updates (or, for apply_pulses, write steps) applied
+    bl: int  # pulse slots used, summed over samples
+    row_pulses: int  # pulses driven on the output-side lines (d), summed
+    col_pulses: int  # pulses driven on the input-side lines (x), summed
     device_pulses: int  # coincidences = device write pulses, summed
 
 
@@ -118,8 +118,11 @@ class AnalogArray:
     @property
     def blocks(self) -> list[tuple[int, int, int, int]]:
         """``(row_block, col_block, rows_in_block, cols_in_block)`` for every physical block."""
-        return [(r, c, rows.stop - rows.start, cols.stop - cols.start)
-                for r, rows in enumerate(self._row_slices) for c, cols in enumerate(self._col_slices)]
+        return [
+            (r, c, rows.stop - rows.start, cols.stop - cols.start)
+            for r, rows in enumerate(self._row_slices)
+            for c, cols in enumerate(self._col_slices)
+        ]
 
     @property
     def input_bits(self) -> int:
@@ -162,8 +165,7 @@ class AnalogArray:
         if not np.isfinite(weights).all():
             raise ValueError("weights must be finite")
         for (r, c), state in self._states.items():
-            np.clip(weights[self._col_slices[c], self._row_slices[r]], state.bound_min, state.bound_max,
-                    out=state.w)
+            np.clip(weights[self._col_slices[c], self._row_slices[r]], state.bound_min, state.bound_max, out=state.w)
             if state.w_apparent is not None:
                 state.w_apparent[...] = state.w
         self._read_cache.clear()
@@ -191,10 +193,19 @@ class AnalogArray:
             raise ValueError(f"{what} must be finite")
         return values
 
-    def _block_stats(self, r: int, c: int, vectors: int, active_rows: int, active_cols: int, retries: int,
-                     outputs: int) -> BlockReadStats:
-        return BlockReadStats(r, c, vectors, active_rows, active_cols, retries,
-                              (vectors + retries) * outputs * self.io.passes, self.io.passes)
+    def _block_stats(
+        self, r: int, c: int, vectors: int, active_rows: int, active_cols: int, retries: int, outputs: int
+    ) -> BlockReadStats:
+        return BlockReadStats(
+            r,
+            c,
+            vectors,
+            active_rows,
+            active_cols,
+            retries,
+            (vectors + retries) * outputs * self.io.passes,
+            self.io.passes,
+        )
 
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, ReadStats]:
         """``Y = X W^T`` through the IO path: X (batch, in) -> Y (batch, out)."""
@@ -226,7 +237,7 @@ class AnalogArray:
 
     def _indices(self, ks, limit: int, what: str) -> np.ndarray:
         ks = np.asarray(ks)
-        if ks.ndim != 1 or not np.issubdtype(ks.dtype, np.integer) and ks.size:
+        if ks.ndim != 1 or (not np.issubdtype(ks.dtype, np.integer) and ks.size):
             raise ValueError(f"expected a 1-D sequence of integer {what} indices")
         ks = ks.astype(np.int64)
         if ks.size and (ks.min() < 0 or ks.max() >= limit):
@@ -284,12 +295,28 @@ class AnalogArray:
         for (r, c), state in self._states.items():
             rows, cols = self._row_slices[r], self._col_slices[c]
             if not (x[:, rows].any() and d[:, cols].any()):
-                continue   # no line of this block fires (e.g. a one-hot transfer elsewhere): nothing happens
-            counts = pulsed_update(state, self.model, x[:, rows], d[:, cols], lr, self.update_config,
-                                   self._keys[(r, c)], self.samples_applied)
-            stats.blocks.append(BlockUpdateStats(r, c, counts.samples, int(counts.bl.sum()),
-                                                 int(counts.row_pulses.sum()), int(counts.col_pulses.sum()),
-                                                 int(counts.device_pulses.sum())))
+                continue  # no line of this block fires (e.g. a one-hot transfer elsewhere): nothing happens
+            counts = pulsed_update(
+                state,
+                self.model,
+                x[:, rows],
+                d[:, cols],
+                lr,
+                self.update_config,
+                self._keys[(r, c)],
+                self.samples_applied,
+            )
+            stats.blocks.append(
+                BlockUpdateStats(
+                    r,
+                    c,
+                    counts.samples,
+                    int(counts.bl.sum()),
+                    int(counts.row_pulses.sum()),
+                    int(counts.col_pulses.sum()),
+                    int(counts.device_pulses.sum()),
+                )
+            )
             self._read_cache.pop((r, c), None)
         self.samples_applied += x.shape[0]
         return stats

@@ -46,6 +46,7 @@ def _one_blas_thread():
     if _blas_controller is None:
         try:
             from threadpoolctl import ThreadpoolController
+
             _blas_controller = ThreadpoolController()
         except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn, a dependency
             _blas_controller = False
@@ -64,26 +65,34 @@ class IOModel:
     """Read-path parameters of a tile, unpacked from a hardware description."""
 
     inp_bound: float
-    inp_levels: int          # DAC levels per sign
+    inp_levels: int  # DAC levels per sign
     out_bound: float
-    out_levels: int          # ADC levels per sign
+    out_levels: int  # ADC levels per sign
     out_noise: float
     w_noise: float
     noise_management: bool
     bound_management: bool
     max_retries: int
-    input_bits: int          # effective input resolution (DAC bits, or bits streamed when bit-serial)
-    passes: int              # reads per vector: 1 for multi-level DACs, input_bits when bit-serial
+    input_bits: int  # effective input resolution (DAC bits, or bits streamed when bit-serial)
+    passes: int  # reads per vector: 1 for multi-level DACs, input_bits when bit-serial
 
     @classmethod
-    def from_hw(cls, hw: HwConfig, out_bits: int | None = None) -> "IOModel":
+    def from_hw(cls, hw: HwConfig, out_bits: int | None = None) -> IOModel:
         """The read path of ``hw``; ``out_bits`` overrides the ADC resolution (e.g. for transfer reads)."""
         input_bits = hw.read_input_bits()
-        return cls(inp_bound=hw.dac.inp_bound, inp_levels=signed_levels(input_bits), out_bound=hw.adc.out_bound,
-                   out_levels=signed_levels(out_bits or hw.adc.bits), out_noise=hw.io.out_noise, w_noise=hw.io.w_noise,
-                   noise_management=hw.io.noise_management == "abs_max",
-                   bound_management=hw.io.bound_management == "iterative", max_retries=hw.io.max_bm_retries,
-                   input_bits=input_bits, passes=read_passes(hw.dac.mode, input_bits))
+        return cls(
+            inp_bound=hw.dac.inp_bound,
+            inp_levels=signed_levels(input_bits),
+            out_bound=hw.adc.out_bound,
+            out_levels=signed_levels(out_bits or hw.adc.bits),
+            out_noise=hw.io.out_noise,
+            w_noise=hw.io.w_noise,
+            noise_management=hw.io.noise_management == "abs_max",
+            bound_management=hw.io.bound_management == "iterative",
+            max_retries=hw.io.max_bm_retries,
+            input_bits=input_bits,
+            passes=read_passes(hw.dac.mode, input_bits),
+        )
 
     @property
     def inp_step(self) -> float:
@@ -100,7 +109,9 @@ def quantise(values: np.ndarray, step: float, levels: int) -> np.ndarray:
     return np.clip(np.rint(values / step), -levels, levels) * step
 
 
-def analog_read(matrix: np.ndarray, x: np.ndarray, io: IOModel, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def analog_read(
+    matrix: np.ndarray, x: np.ndarray, io: IOModel, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Read ``y = x @ matrix`` through the IO path for each row of ``x``.
 
     ``matrix`` (float32, inputs x outputs of this read direction) is the tile's weight matrix transposed for a
@@ -115,7 +126,7 @@ def analog_read(matrix: np.ndarray, x: np.ndarray, io: IOModel, rng: np.random.G
         return y_out, retries
     if io.noise_management:
         scale = np.abs(x).max(axis=1)
-        scale[scale == 0.0] = 1.0   # an all-zero vector is read as is (only noise comes out)
+        scale[scale == 0.0] = 1.0  # an all-zero vector is read as is (only noise comes out)
         scaled = x * (io.inp_bound / scale)[:, None]
     else:
         scale = np.full(n_vectors, io.inp_bound)
@@ -123,7 +134,7 @@ def analog_read(matrix: np.ndarray, x: np.ndarray, io: IOModel, rng: np.random.G
     pending = np.arange(n_vectors)
     inp_step, out_step = io.inp_step, io.out_step
     for attempt in range(io.max_retries + 1 if io.bound_management else 1):
-        halving = 0.5 ** attempt
+        halving = 0.5**attempt
         x_q = quantise(scaled[pending] * halving if attempt else scaled[pending], inp_step, io.inp_levels)
         if io.passes == 1:
             y = _noisy_mvm(x_q.astype(np.float32), matrix, io, rng)
@@ -155,22 +166,23 @@ def _noisy_mvm(x: np.ndarray, matrix: np.ndarray, io: IOModel, rng: np.random.Ge
     return y
 
 
-def _bit_serial_read(x_q: np.ndarray, matrix: np.ndarray, io: IOModel,
-                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _bit_serial_read(
+    x_q: np.ndarray, matrix: np.ndarray, io: IOModel, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Read DAC-quantised vectors ``x_q`` one two's-complement bit plane per pass (see module docstring).
 
     Returns the recombined outputs in the units of ``x_q @ matrix`` and, per vector and output, whether any
     pass reached the ADC's bound.
     """
     bits = io.passes
-    levels = np.rint(x_q / io.inp_step).astype(np.int64) & ((1 << bits) - 1)   # two's complement, B bits
+    levels = np.rint(x_q / io.inp_step).astype(np.int64) & ((1 << bits) - 1)  # two's complement, B bits
     shifts = np.arange(bits, dtype=np.int64)
     planes = ((levels[None, :, :] >> shifts[:, None, None]) & 1).astype(np.float32) * np.float32(io.inp_bound)
     n_vectors, n_in = x_q.shape
     y = _noisy_mvm(planes.reshape(bits * n_vectors, n_in), matrix, io, rng).reshape(bits, n_vectors, -1)
     saturated = (np.abs(y) >= io.out_bound).any(axis=0)
     converted = quantise(y, io.out_step, io.out_levels)
-    place = 2.0 ** shifts
-    place[-1] = -place[-1]                     # the sign plane weighs -2^(B-1)
+    place = 2.0**shifts
+    place[-1] = -place[-1]  # the sign plane weighs -2^(B-1)
     # shift-add; a pass at full scale inp_bound stands for inp_bound / inp_step = inp_levels input levels
     return np.tensordot(place / io.inp_levels, converted, axes=1), saturated

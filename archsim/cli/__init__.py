@@ -29,14 +29,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="archsim",
         description="Accuracy, latency and energy of training neural networks on analog in-memory computing "
-                    "hardware. Run `archsim <command> --help` for each command.")
+        "hardware. Run `archsim <command> --help` for each command.",
+    )
     from archsim import __version__
+
     parser.add_argument("--version", action="version", version=f"archsim {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in SUBCOMMANDS:
         module = importlib.import_module(f"archsim.cli.{module_name}")
-        sub = commands.add_parser(module.NAME, help=module.HELP, description=module.DESCRIPTION,
-                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+        sub = commands.add_parser(
+            module.NAME,
+            help=module.HELP,
+            description=module.DESCRIPTION,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         module.add_arguments(sub)
         sub.set_defaults(handler=module.main)
     return parser
@@ -45,12 +51,22 @@ def build_parser() -> argparse.ArgumentParser:
 def add_config_arguments(parser: argparse.ArgumentParser, workload: bool = True) -> None:
     """The options shared by commands that resolve a configuration."""
     if workload:
-        parser.add_argument("workload", nargs="?", default=None,
-                            help="workload YAML (default: workloads/fcn_digits.yaml); a config.resolved.yaml "
-                                 "written by an earlier run also works")
+        parser.add_argument(
+            "workload",
+            nargs="?",
+            default=None,
+            help="workload YAML (default: workloads/fcn_digits.yaml); a config.resolved.yaml "
+            "written by an earlier run also works",
+        )
     parser.add_argument("--hw", default=None, help="hardware YAML (default: hw_configs/default.yaml)")
-    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY.PATH=VALUE",
-                        help="override one field, e.g. --set hw.adc.bits=6 (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override one field, e.g. --set hw.adc.bits=6 (repeatable)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

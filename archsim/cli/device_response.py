@@ -24,14 +24,25 @@ devices of the weight (normalised units) after that pulse. The device is hw.devi
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hw", default=None, help="hardware YAML (default: hw_configs/default.yaml)")
-    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY.PATH=VALUE",
-                        help="override one field, e.g. --set hw.device.dw_min=0.002 (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override one field, e.g. --set hw.device.dw_min=0.002 (repeatable)",
+    )
     parser.add_argument("--pulses", type=int, required=True, metavar="N", help="pulses per up (and down) phase")
     parser.add_argument("--cycles", type=int, required=True, metavar="K", help="up/down cycles")
     parser.add_argument("--devices", type=int, required=True, metavar="M", help="devices simulated")
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of device variation and noise")
-    parser.add_argument("--w-init", type=float, default=None, metavar="W",
-                        help="starting weight, clipped to each device's bounds (default: each device's w_min)")
+    parser.add_argument(
+        "--w-init",
+        type=float,
+        default=None,
+        metavar="W",
+        help="starting weight, clipped to each device's bounds (default: each device's w_min)",
+    )
     parser.add_argument("--csv", required=True, metavar="OUT", help="CSV file to write")
     parser.add_argument("--plot", default=None, metavar="OUT.png", help="also plot the response to this file")
 
@@ -52,8 +63,10 @@ def main(args: argparse.Namespace) -> int:
     _check_positive(args.devices, "--devices", 10_000_000)
     steps = 2 * args.pulses * args.cycles
     if steps * args.devices > 2_000_000_000:
-        raise ArchsimError(f"--pulses/--cycles/--devices: {steps} steps x {args.devices} devices is too much work; "
-                           f"expected at most 2e9 device pulses")
+        raise ArchsimError(
+            f"--pulses/--cycles/--devices: {steps} steps x {args.devices} devices is too much work; "
+            f"expected at most 2e9 device pulses"
+        )
     if args.w_init is not None and not math.isfinite(args.w_init):
         raise ArchsimError(f"--w-init: expected a finite weight, got {args.w_init}")
     csv_path = Path(args.csv)
@@ -79,19 +92,24 @@ def main(args: argparse.Namespace) -> int:
 
     if not (np.isfinite(mean).all() and np.isfinite(std).all()):
         step = int(np.argmin(np.isfinite(mean) & np.isfinite(std)))
-        raise ArchsimError(f"hw.device: the weights became non-finite (NaN or inf) at pulse {step + 1}; the device "
-                           "parameters are outside the range the simulation can follow")
+        raise ArchsimError(
+            f"hw.device: the weights became non-finite (NaN or inf) at pulse {step + 1}; the device "
+            "parameters are outside the range the simulation can follow"
+        )
     with atomic_file(csv_path, "--csv") as temporary, temporary.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["pulse", "direction", "mean_w", "std_w"])
         for step in range(steps):
-            writer.writerow([step + 1, "up" if directions[step] > 0 else "down", repr(float(mean[step])),
-                             repr(float(std[step]))])
+            writer.writerow(
+                [step + 1, "up" if directions[step] > 0 else "down", repr(float(mean[step])), repr(float(std[step]))]
+            )
     if args.plot:
         with atomic_file(args.plot, "--plot") as temporary:
             _plot(temporary, mean, std, directions, device, args)
-    print(f"device-response: {device.model}, {args.devices} devices, {args.cycles} x ({args.pulses} up + "
-          f"{args.pulses} down) pulses -> {csv_path}" + (f", {args.plot}" if args.plot else ""))
+    print(
+        f"device-response: {device.model}, {args.devices} devices, {args.cycles} x ({args.pulses} up + "
+        f"{args.pulses} down) pulses -> {csv_path}" + (f", {args.plot}" if args.plot else "")
+    )
     return 0
 
 

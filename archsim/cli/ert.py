@@ -21,8 +21,14 @@ nothing else."""
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("hw", metavar="HW", help="hardware YAML (a name in hw_configs/ such as isaac_like works)")
-    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY.PATH=VALUE",
-                        help="override one hardware field, e.g. --set adc.bits=6 (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override one hardware field, e.g. --set adc.bits=6 (repeatable)",
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
 
 
@@ -33,14 +39,17 @@ def main(args: argparse.Namespace) -> int:
     try:
         entries = build_ert(hw)
     except OverflowError:  # a value at the edge of its range drives a cost formula past a float
-        raise ArchsimError(f"{args.hw}: the configured values make the cost model overflow; expected "
-                           "physically plausible settings") from None
+        raise ArchsimError(
+            f"{args.hw}: the configured values make the cost model overflow; expected physically plausible settings"
+        ) from None
     for entry in entries:
         for quantity in ("energy_pj", "latency_ns"):
             if not math.isfinite(entry[quantity]):
-                raise ArchsimError(f"{args.hw}: {entry['component']}.{entry['action']} {quantity} is "
-                                   f"{entry[quantity]}; the configured values drive it beyond the range of a "
-                                   "float (expected physically plausible settings)")
+                raise ArchsimError(
+                    f"{args.hw}: {entry['component']}.{entry['action']} {quantity} is "
+                    f"{entry[quantity]}; the configured values drive it beyond the range of a "
+                    "float (expected physically plausible settings)"
+                )
     if args.json:
         json.dump(entries, sys.stdout, indent=1)
         sys.stdout.write("\n")
@@ -49,13 +58,25 @@ def main(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     table = Table(title=f"Energy reference table: {hw.name} ({hw.clock / 1e9:g} GHz, {hw.tech_node_nm} nm)")
-    for column, justify in (("component", "left"), ("action", "left"), ("energy (pJ)", "right"),
-                            ("latency (ns)", "right"), ("parameters", "left"), ("source", "left")):
+    for column, justify in (
+        ("component", "left"),
+        ("action", "left"),
+        ("energy (pJ)", "right"),
+        ("latency (ns)", "right"),
+        ("parameters", "left"),
+        ("source", "left"),
+    ):
         table.add_column(column, justify=justify, overflow="fold")
     for entry in entries:
         parameters = ", ".join(f"{k}={_short(v)}" for k, v in entry["parameters"].items())
-        table.add_row(entry["component"], entry["action"], f"{entry['energy_pj']:.4g}", f"{entry['latency_ns']:.4g}",
-                      parameters, entry["source"])
+        table.add_row(
+            entry["component"],
+            entry["action"],
+            f"{entry['energy_pj']:.4g}",
+            f"{entry['latency_ns']:.4g}",
+            parameters,
+            entry["source"],
+        )
     Console(width=200).print(table)
     return 0
 

@@ -19,14 +19,17 @@ Axes and colour take metric, energy_pj, latency_ns, a swept key (hw.adc.bits) or
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results", help="results database written by `archsim sweep --db`")
-    parser.add_argument("--out", default=None,
-                        help="output folder (default: <results name>-report beside the database)")
+    parser.add_argument(
+        "--out", default=None, help="output folder (default: <results name>-report beside the database)"
+    )
     parser.add_argument("--x", default=None, help="x axis of the plot (default: energy_pj and latency_ns)")
     parser.add_argument("--y", default="metric", help="y axis of the plot (default: metric)")
-    parser.add_argument("--color", default=None,
-                        help="swept key that colours the points (default: the first swept key that varies)")
-    parser.add_argument("--metric", default=None,
-                        help="report only runs with this metric name (needed when the database mixes metrics)")
+    parser.add_argument(
+        "--color", default=None, help="swept key that colours the points (default: the first swept key that varies)"
+    )
+    parser.add_argument(
+        "--metric", default=None, help="report only runs with this metric name (needed when the database mixes metrics)"
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -37,8 +40,9 @@ def main(args: argparse.Namespace) -> int:
     if not results.exists():
         raise ArchsimError(f"{results}: no such results database")
     if not is_sqlite_file(results):
-        raise ArchsimError(f"{results}: not a results database; expected the SQLite file written by "
-                           "`archsim sweep --db`")
+        raise ArchsimError(
+            f"{results}: not a results database; expected the SQLite file written by `archsim sweep --db`"
+        )
     out = Path(args.out) if args.out else results.with_name(results.stem + "-report")
     files = write_sweep_report(results, out, x=args.x, y=args.y, color=args.color, metric=args.metric)
 
@@ -53,8 +57,10 @@ def main(args: argparse.Namespace) -> int:
         console = Console(width=max(console.width, 200))
     if files.front:
         console.print(front_table(files.results, files.front))
-    print(f"report: {len(files.results.rows)} points ({done} done, {failed} failed); "
-          f"{len(files.front)} on the Pareto front")
+    print(
+        f"report: {len(files.results.rows)} points ({done} done, {failed} failed); "
+        f"{len(files.front)} on the Pareto front"
+    )
     for path in [files.points_csv, files.front_csv, *files.plots]:
         print(f"wrote {path}")
     return 0

@@ -23,9 +23,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
     parser.add_argument("--epochs", type=int, default=None, help="override training.epochs")
     parser.add_argument("--seed", type=int, default=None, help="override training.seed")
-    parser.add_argument("--steps", type=int, default=None,
-                        help="cost only the first N training steps (training.max_steps): a cost study of a "
-                             "large network; the report says training was cut short")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="cost only the first N training steps (training.max_steps): a cost study of a "
+        "large network; the report says training was cut short",
+    )
     parser.add_argument("--out", default="archsim-out", help="output folder (default: archsim-out)")
     parser.add_argument("--trace", action="store_true", help="also write a Chrome trace of a few steps")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -43,8 +47,9 @@ def main(args: argparse.Namespace) -> int:
         sets.append(f"training.max_steps={args.steps}")
     config = load_run_config(args.workload, args.hw, sets)
     out = Path(args.out)
-    report = simulate(config, out=out, progress=not args.no_progress, trace=args.trace,
-                      source=str(args.workload or DEFAULT_WORKLOAD))
+    report = simulate(
+        config, out=out, progress=not args.no_progress, trace=args.trace, source=str(args.workload or DEFAULT_WORKLOAD)
+    )
     print_summary(report.data, out)
     return 0
 
@@ -67,10 +72,14 @@ def print_summary(report: dict, out: Path) -> None:
         for name, value in per_step["energy_pj_by_component"].items():
             table.add_row(f"  {name}", f"{value / 1e3:.4g} nJ")
         for name, value in per_step["energy_pj_by_phase"].items():
-            table.add_row(f"  phase {name}", f"{value / 1e3:.4g} nJ, span {per_step['latency_ns_by_phase'][name]:.4g} ns")
+            table.add_row(
+                f"  phase {name}", f"{value / 1e3:.4g} nJ, span {per_step['latency_ns_by_phase'][name]:.4g} ns"
+            )
         hardware = report["hardware"]
-        table.add_row("tiles used", f"{hardware['tiles_used']} of {hardware['tile_count']} "
-                                    f"({hardware['tile_rows']}x{hardware['tile_cols']})")
+        table.add_row(
+            "tiles used",
+            f"{hardware['tiles_used']} of {hardware['tile_count']} ({hardware['tile_rows']}x{hardware['tile_cols']})",
+        )
     sim = report["simulation"]
     table.add_row("steps / samples", f"{report['totals']['steps']} / {report['totals']['samples']}")
     table.add_row("simulation", f"{sim['wall_s']:.3g} s, {sim['samples_per_s']:.4g} samples/s")

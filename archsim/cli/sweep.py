@@ -23,23 +23,45 @@ Then: archsim report results.db"""
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", help="sweep YAML file")
     parser.add_argument("--db", default="results.db", help="SQLite results database (default: results.db)")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="local worker processes, i.e. points run at once (default: one per CPU)")
-    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                        help="run on an existing Dask cluster, e.g. tcp://10.0.0.5:8786, instead of local workers")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="validate and list the points, and which are already done, without running them")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="local worker processes, i.e. points run at once (default: one per CPU)",
+    )
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run on an existing Dask cluster, e.g. tcp://10.0.0.5:8786, instead of local workers",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate and list the points, and which are already done, without running them",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
-    from archsim.sweep.runner import (RichDisplay, check_scheduler_address, default_workers, describe_summary,
-                                      find_infeasible, open_client, pending_points, record_infeasible, run_sweep)
+    from archsim.sweep.runner import (
+        RichDisplay,
+        check_scheduler_address,
+        default_workers,
+        describe_summary,
+        find_infeasible,
+        open_client,
+        pending_points,
+        record_infeasible,
+        run_sweep,
+    )
     from archsim.sweep.spec import load_spec, resolve_points
     from archsim.sweep.store import ResultStore
 
     if args.scheduler is not None and args.workers is not None:
-        raise ArchsimError("--workers sets the size of the local cluster; with --scheduler the cluster's "
-                           "own workers run the points (give one or the other)")
+        raise ArchsimError(
+            "--workers sets the size of the local cluster; with --scheduler the cluster's "
+            "own workers run the points (give one or the other)"
+        )
     if args.workers is not None and args.workers < 1:
         raise ArchsimError(f"--workers: expected at least 1, got {args.workers}")
     if args.scheduler is not None:
@@ -70,8 +92,10 @@ def main(args: argparse.Namespace) -> int:
     summary.infeasible = len(infeasible)
     print(describe_summary(summary, db))
     if summary.lost:
-        raise ArchsimError(f"{summary.lost} points were cancelled by the Dask cluster and not recorded; "
-                           "run the same command again to run them")
+        raise ArchsimError(
+            f"{summary.lost} points were cancelled by the Dask cluster and not recorded; "
+            "run the same command again to run them"
+        )
     return 1 if summary.failed else 0
 
 

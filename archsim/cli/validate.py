@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 from pathlib import Path
 
-from dataclasses import fields
-
 from archsim.config.hw import HwConfig
-from archsim.config.loader import (HW_DIR, WORKLOAD_SECTIONS, find_file, load_hw_config, load_run_config,
-                                   read_yaml_mapping)
+from archsim.config.loader import (
+    HW_DIR,
+    WORKLOAD_SECTIONS,
+    find_file,
+    load_hw_config,
+    load_run_config,
+    read_yaml_mapping,
+)
 
 NAME = "validate"
 HELP = "check hardware and workload YAML files"
@@ -22,8 +27,14 @@ problem is reported as `error: <file>: <key.path>: <what is expected>` with exit
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", help="YAML files to check")
     parser.add_argument("--hw", default=None, help="hardware YAML to check workloads against")
-    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY.PATH=VALUE",
-                        help="override one field while checking (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override one field while checking (repeatable)",
+    )
 
 
 def is_hw_file(path: Path, seen: int = 0) -> bool:

@@ -5,5 +5,14 @@ from archsim.config.loader import RunConfig, load_hw_config, load_run_config, re
 from archsim.config.schema import to_plain
 from archsim.config.units import format_quantity, parse_quantity
 
-__all__ = ["HwConfig", "RunConfig", "format_quantity", "load_hw_config", "load_run_config",
-           "parse_quantity", "resolved_yaml", "to_plain", "write_resolved"]
+__all__ = [
+    "HwConfig",
+    "RunConfig",
+    "format_quantity",
+    "load_hw_config",
+    "load_run_config",
+    "parse_quantity",
+    "resolved_yaml",
+    "to_plain",
+    "write_resolved",
+]

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from archsim.config.hw import HwConfig
-from archsim.config.schema import Provenance, _dotted, build, param, section, to_plain
+from archsim.config.schema import Provenance, _dotted, build, section, to_plain
 from archsim.config.workload import AlgorithmConfig, DatasetConfig, ModelConfig, TrainingConfig
 from archsim.config.yamltext import YamlProblem, parse_yaml, read_config_text, yaml_error_text
 from archsim.errors import ConfigError, did_you_mean, excerpt
@@ -102,11 +102,11 @@ def _load_chain(path: Path, prefix: tuple = ()) -> list[tuple[str, dict]]:
         resolved = path.resolve()
         if resolved in seen:
             loop = " -> ".join(p.name for p in seen + [resolved])
-            raise ConfigError(str(path), "base", f"base files form a loop ({loop}); expected a chain "
-                                                 "that ends")
+            raise ConfigError(str(path), "base", f"base files form a loop ({loop}); expected a chain that ends")
         if len(seen) >= MAX_BASE_DEPTH:
-            raise ConfigError(str(path), "base", f"more than {MAX_BASE_DEPTH} files deep in base: chains; "
-                                                 "expected a shorter chain")
+            raise ConfigError(
+                str(path), "base", f"more than {MAX_BASE_DEPTH} files deep in base: chains; expected a shorter chain"
+            )
         seen.append(resolved)
         data = read_yaml_mapping(path, prefix)
         base = data.pop("base", None)
@@ -162,8 +162,9 @@ def _apply_set(tree: dict, parts: tuple, value: Any, provenance: Provenance) -> 
     provenance.record(parts, "--set")
 
 
-def load_run_config(workload: str | Path | None = None, hw: str | Path | None = None,
-                    sets: list[str] | tuple[str, ...] = ()) -> RunConfig:
+def load_run_config(
+    workload: str | Path | None = None, hw: str | Path | None = None, sets: list[str] | tuple[str, ...] = ()
+) -> RunConfig:
     """Resolve a run's configuration from a workload file, a hardware file and ``--set`` overrides."""
     workload_path = find_file(workload or DEFAULT_WORKLOAD, WORKLOAD_DIR)
     hw_path = find_file(hw or DEFAULT_HW, HW_DIR)
@@ -176,15 +177,19 @@ def load_run_config(workload: str | Path | None = None, hw: str | Path | None = 
         for key in data:
             if key not in WORKLOAD_SECTIONS:
                 suggestion = did_you_mean(key, WORKLOAD_SECTIONS)
-                raise ConfigError(file, str(key),
-                                  f"unknown section{suggestion} (allowed: {', '.join(WORKLOAD_SECTIONS)})")
+                raise ConfigError(
+                    file, str(key), f"unknown section{suggestion} (allowed: {', '.join(WORKLOAD_SECTIONS)})"
+                )
         _merge(tree, data, file, provenance, ())
     for assignment in sets:
         parts, value = parse_set(assignment)
         if parts[0] not in WORKLOAD_SECTIONS:
             suggestion = did_you_mean(parts[0], WORKLOAD_SECTIONS)
-            raise ConfigError("--set", ".".join(map(str, parts)),
-                              f"unknown section{suggestion} (allowed: {', '.join(WORKLOAD_SECTIONS)})")
+            raise ConfigError(
+                "--set",
+                ".".join(map(str, parts)),
+                f"unknown section{suggestion} (allowed: {', '.join(WORKLOAD_SECTIONS)})",
+            )
         _apply_set(tree, parts, value, provenance)
     config = build(RunConfig, tree, provenance)
     config.provenance = provenance  # not a field: errors found later name the file that set a key
@@ -220,8 +225,10 @@ def load_hw_config(hw: str | Path | None = None, sets: list[str] | tuple[str, ..
 
 def resolved_yaml(config: RunConfig) -> str:
     """The fully resolved configuration as YAML text (every field, quantities with units)."""
-    header = ("# archsim resolved configuration: every field, defaults included.\n"
-              "# `archsim run <this file>` reproduces the run.\n")
+    header = (
+        "# archsim resolved configuration: every field, defaults included.\n"
+        "# `archsim run <this file>` reproduces the run.\n"
+    )
     return header + yaml.safe_dump(to_plain(config), sort_keys=False, default_flow_style=False, width=100)
 
 

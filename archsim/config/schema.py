@@ -18,8 +18,9 @@ import dataclasses
 import math
 import types
 import typing
-from dataclasses import MISSING, dataclass, field, fields, is_dataclass
-from typing import Any, Callable
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import Any
 
 from archsim.config.units import UNIT_KINDS, UnitError, format_quantity, parse_quantity
 from archsim.errors import ConfigError, did_you_mean, excerpt
@@ -34,9 +35,19 @@ MAX_MAGNITUDE = 1e100
 _BASE_UNIT = {kind: base for kind, (base, _) in UNIT_KINDS.items()}
 
 
-def param(default: Any, desc: str, *, unit: str | None = None, kind: str | None = None,
-          ge: float | None = None, gt: float | None = None, le: float | None = None,
-          lt: float | None = None, choices: tuple | None = None, source: str | None = None) -> Any:
+def param(
+    default: Any,
+    desc: str,
+    *,
+    unit: str | None = None,
+    kind: str | None = None,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+    choices: tuple | None = None,
+    source: str | None = None,
+) -> Any:
     """Declare a configuration field.
 
     ``unit`` is the unit a bare number is in (e.g. ``"bits"``, ``"cycles"``, ``"nm"``, ``"1"`` for
@@ -48,8 +59,17 @@ def param(default: Any, desc: str, *, unit: str | None = None, kind: str | None 
         unit = _BASE_UNIT[kind]
     if unit is None:
         raise TypeError(f"field {desc!r} needs a unit (use unit='1' for a dimensionless number)")
-    metadata = {"desc": desc, "unit": unit, "kind": kind, "ge": ge, "gt": gt, "le": le, "lt": lt,
-                "choices": choices, "source": source}
+    metadata = {
+        "desc": desc,
+        "unit": unit,
+        "kind": kind,
+        "ge": ge,
+        "gt": gt,
+        "le": le,
+        "lt": lt,
+        "choices": choices,
+        "source": source,
+    }
     if isinstance(default, (list, dict)) or is_dataclass(default):  # mutable: each instance gets a copy
         return field(default_factory=lambda d=default: _copy(d), metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -57,9 +77,20 @@ def param(default: Any, desc: str, *, unit: str | None = None, kind: str | None 
 
 def section(cls: type, desc: str) -> Any:
     """Declare a nested section field holding a ``cls`` instance built from its defaults."""
-    return field(default_factory=cls, metadata={"desc": desc, "unit": "-", "kind": None, "ge": None,
-                                                "gt": None, "le": None, "lt": None, "choices": None,
-                                                "source": None})
+    return field(
+        default_factory=cls,
+        metadata={
+            "desc": desc,
+            "unit": "-",
+            "kind": None,
+            "ge": None,
+            "gt": None,
+            "le": None,
+            "lt": None,
+            "choices": None,
+            "source": None,
+        },
+    )
 
 
 def _copy(value: Any) -> Any:
@@ -136,8 +167,10 @@ class _Builder:
         if presets is not None and raw.get("preset") is not None:
             name = raw["preset"]
             if not isinstance(name, str) or name not in presets:
-                self.fail(path + ("preset",), f"unknown preset {excerpt(name)}{did_you_mean(name, presets)}; "
-                                              f"expected one of {sorted(presets)}")
+                self.fail(
+                    path + ("preset",),
+                    f"unknown preset {excerpt(name)}{did_you_mean(name, presets)}; expected one of {sorted(presets)}",
+                )
             preset_values = presets[name]
         for name, f in known.items():
             if name in raw:
@@ -203,8 +236,11 @@ class _Builder:
                 else:
                     self.fail(path, f"expected an integer ({meta.get('unit')}), got {_describe(raw)}")
             if abs(raw) > MAX_INTEGER:
-                self.fail(path, f"{excerpt(raw)} is out of range; expected an integer of magnitude at most "
-                                f"2^63 - 1 (and within the field's own limits)")
+                self.fail(
+                    path,
+                    f"{excerpt(raw)} is out of range; expected an integer of magnitude at most "
+                    f"2^63 - 1 (and within the field's own limits)",
+                )
             number = raw
         elif tp is float:
             if isinstance(raw, bool) or not isinstance(raw, (int, float)):
@@ -214,8 +250,7 @@ class _Builder:
             except OverflowError:  # an integer beyond the float range
                 number = math.inf
             if not math.isfinite(number) or abs(number) > MAX_MAGNITUDE:
-                self.fail(path, f"expected a finite number of magnitude at most {MAX_MAGNITUDE:g}, got "
-                                f"{excerpt(raw)}")
+                self.fail(path, f"expected a finite number of magnitude at most {MAX_MAGNITUDE:g}, got {excerpt(raw)}")
         elif tp is str:
             if not isinstance(raw, str):
                 self.fail(path, f"expected a string, got {_describe(raw)}")
@@ -228,14 +263,21 @@ class _Builder:
     def check_limits(self, value: Any, path: tuple, meta: dict) -> None:
         choices = meta.get("choices")
         if choices is not None and value not in choices:
-            self.fail(path, f"{excerpt(value)} is not allowed{did_you_mean(value, choices)} (expected one of: "
-                            f"{', '.join(str(c) for c in choices)})")
+            self.fail(
+                path,
+                f"{excerpt(value)} is not allowed{did_you_mean(value, choices)} (expected one of: "
+                f"{', '.join(str(c) for c in choices)})",
+            )
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return
         unit = meta.get("unit") or ""
         shown = format_quantity(value, meta["kind"]) if meta.get("kind") else repr(value)
-        bounds = [("ge", lambda v, b: v >= b, ">="), ("gt", lambda v, b: v > b, ">"),
-                  ("le", lambda v, b: v <= b, "<="), ("lt", lambda v, b: v < b, "<")]
+        bounds = [
+            ("ge", lambda v, b: v >= b, ">="),
+            ("gt", lambda v, b: v > b, ">"),
+            ("le", lambda v, b: v <= b, "<="),
+            ("lt", lambda v, b: v < b, "<"),
+        ]
         for key, ok, symbol in bounds:
             bound = meta.get(key)
             if bound is not None and not ok(value, bound):
@@ -246,7 +288,9 @@ class _Builder:
                     expected = f"expected a value in [{lo}, {hi}]"
                 else:
                     expected = f"expected a value {symbol} {limit}"
-                self.fail(path, f"{shown} is out of range; {expected}" + (f" ({unit})" if unit not in ("1", "-", "") else ""))
+                self.fail(
+                    path, f"{shown} is out of range; {expected}" + (f" ({unit})" if unit not in ("1", "-", "") else "")
+                )
 
 
 def _describe(raw: Any) -> str:
@@ -278,8 +322,11 @@ def to_plain(obj: Any) -> Any:
             value = getattr(obj, f.name)
             kind = f.metadata.get("kind")
             if kind is not None and value is not None:
-                out[f.name] = (format_quantity(value, kind) if not isinstance(value, list)
-                               else [format_quantity(v, kind) for v in value])
+                out[f.name] = (
+                    format_quantity(value, kind)
+                    if not isinstance(value, list)
+                    else [format_quantity(v, kind) for v in value]
+                )
             else:
                 out[f.name] = to_plain(value)
         return out
@@ -307,8 +354,10 @@ def key_path_problem(cls: type, key: str) -> str | None:
         hints = typing.get_type_hints(node)
         if part not in hints:
             what = "unknown section" if i == 0 else "unknown key"
-            return (f"{what} {excerpt(part)}{did_you_mean(part, hints)} (allowed at {parent or 'top level'}: "
-                    f"{', '.join(sorted(hints))})")
+            return (
+                f"{what} {excerpt(part)}{did_you_mean(part, hints)} (allowed at {parent or 'top level'}: "
+                f"{', '.join(sorted(hints))})"
+            )
         node = hints[part]
     return None
 

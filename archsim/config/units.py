@@ -28,12 +28,35 @@ UNIT_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
 
 #: SI prefixes, as powers of ten.
 PREFIXES: dict[str, int] = {
-    "a": -18, "f": -15, "p": -12, "n": -9, "u": -6, "µ": -6, "μ": -6, "m": -3,
-    "": 0, "k": 3, "K": 3, "M": 6, "G": 9, "T": 12,
+    "a": -18,
+    "f": -15,
+    "p": -12,
+    "n": -9,
+    "u": -6,
+    "µ": -6,
+    "μ": -6,
+    "m": -3,
+    "": 0,
+    "k": 3,
+    "K": 3,
+    "M": 6,
+    "G": 9,
+    "T": 12,
 }
 #: Prefixes used when writing a value, from large to small.
-_WRITE_PREFIXES = [("T", 12), ("G", 9), ("M", 6), ("k", 3), ("", 0), ("m", -3), ("u", -6),
-                   ("n", -9), ("p", -12), ("f", -15), ("a", -18)]
+_WRITE_PREFIXES = [
+    ("T", 12),
+    ("G", 9),
+    ("M", 6),
+    ("k", 3),
+    ("", 0),
+    ("m", -3),
+    ("u", -6),
+    ("n", -9),
+    ("p", -12),
+    ("f", -15),
+    ("a", -18),
+]
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _QUANTITY_RE = re.compile(rf"^\s*({_NUMBER})\s*([^\s\d.+-][^\s]*)\s*$")
@@ -68,20 +91,29 @@ def parse_quantity(text: object, kind: str) -> float:
     if kind not in UNIT_KINDS:
         raise KeyError(f"unknown unit kind {kind!r}")
     base_symbol = UNIT_KINDS[kind][0]
-    example = {"time": "10ns", "frequency": "1GHz", "energy": "1.2pJ", "power": "16mW",
-               "voltage": "0.5V", "resistance": "100kOhm", "capacitance": "10fF",
-               "conductance": "10uS", "area": "0.01m2"}[kind]
+    example = {
+        "time": "10ns",
+        "frequency": "1GHz",
+        "energy": "1.2pJ",
+        "power": "16mW",
+        "voltage": "0.5V",
+        "resistance": "100kOhm",
+        "capacitance": "10fF",
+        "conductance": "10uS",
+        "area": "0.01m2",
+    }[kind]
     if isinstance(text, bool) or not isinstance(text, str):
         raise UnitError(f"expected a {kind} with a unit such as '{example}', got {excerpt(text)}")
     match = _QUANTITY_RE.match(text)
     if not match:
-        raise UnitError(f"cannot parse {excerpt(text)} as a {kind}; expected a number and a unit such as "
-                        f"'{example}'")
+        raise UnitError(f"cannot parse {excerpt(text)} as a {kind}; expected a number and a unit such as '{example}'")
     number, symbol = match.groups()
     parsed = _split_unit(symbol)
     if parsed is None:
-        raise UnitError(f"unknown unit {excerpt(symbol)} in {excerpt(text)}; expected a {kind} in {base_symbol} "
-                        f"with an SI prefix, such as '{example}'")
+        raise UnitError(
+            f"unknown unit {excerpt(symbol)} in {excerpt(text)}; expected a {kind} in {base_symbol} "
+            f"with an SI prefix, such as '{example}'"
+        )
     found_kind, _, exponent = parsed
     if found_kind != kind:
         raise UnitError(f"{excerpt(text)} is a {found_kind}, expected a {kind} such as '{example}'")
@@ -102,7 +134,7 @@ def format_quantity(value: float, kind: str) -> str:
         return f"0{base_symbol}"
     magnitude = abs(value)
     for prefix, exponent in _WRITE_PREFIXES:
-        if magnitude >= 10.0 ** exponent * (1 - 1e-12) or exponent == -18:
+        if magnitude >= 10.0**exponent * (1 - 1e-12) or exponent == -18:
             mantissa = Decimal(repr(value)).scaleb(-exponent).normalize()
             text = f"{_decimal_text(mantissa)}{prefix}{base_symbol}"
             if parse_quantity(text, kind) == value:

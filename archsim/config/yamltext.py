@@ -55,11 +55,13 @@ class StrictLoader(yaml.SafeLoader):
         super().__init__(stream)
         self._path: list[Any] = []
 
-    def compose_node(self, parent: Any, index: Any) -> Any:  # noqa: D102 - PyYAML hook
+    def compose_node(self, parent: Any, index: Any) -> Any:
         if len(self._path) >= MAX_DEPTH:
             mark = self.peek_event().start_mark
-            raise YamlProblem(_dotted(self._path), f"nested more than {MAX_DEPTH} levels deep "
-                                                   f"(line {mark.line + 1}); expected a configuration tree")
+            raise YamlProblem(
+                _dotted(self._path),
+                f"nested more than {MAX_DEPTH} levels deep (line {mark.line + 1}); expected a configuration tree",
+            )
         step = index.value if isinstance(index, ScalarNode) else index
         self._path.append("?" if step is None else step)
         try:
@@ -67,7 +69,7 @@ class StrictLoader(yaml.SafeLoader):
         finally:
             self._path.pop()
 
-    def compose_mapping_node(self, anchor: Any) -> Any:  # noqa: D102 - PyYAML hook
+    def compose_mapping_node(self, anchor: Any) -> Any:
         node = super().compose_mapping_node(anchor)
         first_line: dict[str, int] = {}
         for key_node, _ in node.value:
@@ -75,9 +77,11 @@ class StrictLoader(yaml.SafeLoader):
                 continue
             key = key_node.value
             if key in first_line:
-                raise YamlProblem(_dotted(self._path + [key]),
-                                  f"key {excerpt(key)} is written twice in one mapping (lines {first_line[key]} "
-                                  f"and {key_node.start_mark.line + 1}); expected each key once")
+                raise YamlProblem(
+                    _dotted(self._path + [key]),
+                    f"key {excerpt(key)} is written twice in one mapping (lines {first_line[key]} "
+                    f"and {key_node.start_mark.line + 1}); expected each key once",
+                )
             first_line[key] = key_node.start_mark.line + 1
         return node
 
@@ -105,11 +109,14 @@ def _check_expansion(root: Any) -> None:
             depth[key] = 1 + max((depth[id(c)] for c in children), default=0)
             active.discard(key)
             if size[key] > MAX_NODES:
-                raise YamlProblem("(file)", f"expands to more than {MAX_NODES} values (through aliases); "
-                                            "expected a configuration tree")
+                raise YamlProblem(
+                    "(file)",
+                    f"expands to more than {MAX_NODES} values (through aliases); expected a configuration tree",
+                )
             if depth[key] > MAX_DEPTH:
-                raise YamlProblem("(file)", f"nested more than {MAX_DEPTH} levels deep through aliases; "
-                                            "expected a configuration tree")
+                raise YamlProblem(
+                    "(file)", f"nested more than {MAX_DEPTH} levels deep through aliases; expected a configuration tree"
+                )
             continue
         if key in size:
             continue
@@ -171,8 +178,9 @@ def read_config_text(path: Path) -> str:
     if not stat.S_ISREG(info.st_mode):
         raise YamlProblem("(file)", "is not a regular file (a device, FIFO or socket); expected a YAML file")
     if info.st_size > MAX_FILE_BYTES:
-        raise YamlProblem("(file)", f"is {info.st_size} bytes; expected a configuration file of at most "
-                                    f"{MAX_FILE_BYTES} bytes")
+        raise YamlProblem(
+            "(file)", f"is {info.st_size} bytes; expected a configuration file of at most {MAX_FILE_BYTES} bytes"
+        )
     try:
         with open(path, "rb") as handle:
             data = handle.read(MAX_FILE_BYTES + 1)

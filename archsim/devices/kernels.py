@@ -22,10 +22,26 @@ import numba as nb
 import numpy as np
 from numba.extending import intrinsic
 
-from archsim.devices.registry import (CONSTANT_STEP, EXP_STEP, EXPONENTIAL, LINEAR_STEP, PIECEWISE, POW_STEP,
-                                     POWER, SOFT_BOUNDS)
-from archsim.devices.rng import (COL_SALT, DEVICE_SALT, FRACTION_BITS, GOLDEN, NORMAL_BIN_BITS, NORMAL_BINS, ROW_SALT,
-                                 WRITE_NOISE_DRAW)
+from archsim.devices.registry import (
+    CONSTANT_STEP,
+    EXP_STEP,
+    EXPONENTIAL,
+    LINEAR_STEP,
+    PIECEWISE,
+    POW_STEP,
+    POWER,
+    SOFT_BOUNDS,
+)
+from archsim.devices.rng import (
+    COL_SALT,
+    DEVICE_SALT,
+    FRACTION_BITS,
+    GOLDEN,
+    NORMAL_BIN_BITS,
+    NORMAL_BINS,
+    ROW_SALT,
+    WRITE_NOISE_DRAW,
+)
 
 _DEVICE_SALT = np.uint64(DEVICE_SALT)
 _ROW_SALT = np.uint64(ROW_SALT)
@@ -150,7 +166,7 @@ def _mean_step(model, w, up, scale_up, scale_down, b_max, b_min, g_up, g_down, g
     """
     step = _raw_step(model, w, up, scale_up, scale_down, b_max, b_min, g_up, g_down, glob, pw_up, pw_down)
     span = np.float64(b_max) - np.float64(b_min)
-    return step if step <= span else span   # also maps a NaN (never produced by the formulas) to the range
+    return step if step <= span else span  # also maps a NaN (never produced by the formulas) to the range
 
 
 @nb.njit(cache=True, inline="always")
@@ -159,7 +175,7 @@ def _raw_step(model, w, up, scale_up, scale_down, b_max, b_min, g_up, g_down, gl
     # Parameters are stored as float32; compute in float64 (math functions of a float32 would run in float32).
     scale = np.float64(scale_up if up else scale_down)
     if scale == 0.0:
-        return 0.0   # a device that does not move (and never 0 * inf)
+        return 0.0  # a device that does not move (and never 0 * inf)
     if model == CONSTANT_STEP:  # constant_step
         return scale
     bound = np.float64(b_max if up else b_min)
@@ -205,8 +221,9 @@ def _mean_steps(model, w, up, scale_up, scale_down, b_max, b_min, g_up, g_down, 
     """Element-wise :func:`_mean_step` over flat arrays (for F/G and tests)."""
     out = np.empty(w.shape[0])
     for k in range(w.shape[0]):
-        out[k] = _mean_step(model, w[k], up, scale_up[k], scale_down[k], b_max[k], b_min[k], g_up[k],
-                            g_down[k], glob, pw_up, pw_down)
+        out[k] = _mean_step(
+            model, w[k], up, scale_up[k], scale_down[k], b_max[k], b_min[k], g_up[k], g_down[k], glob, pw_up, pw_down
+        )
     return out
 
 
@@ -325,13 +342,50 @@ def _pulse_trains(magnitudes, prob_scale, bl, keys, row_salt, bits, counts):
 
 
 @nb.njit(cache=True, inline="always")
-def _fire(i, j, n, up, sample_key, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, table, noisy,
-          write_noise, write_std):
+def _fire(
+    i,
+    j,
+    n,
+    up,
+    sample_key,
+    w,
+    w_app,
+    su,
+    sd,
+    bmax,
+    bmin,
+    gu,
+    gd,
+    model,
+    glob,
+    pw_up,
+    pw_down,
+    table,
+    noisy,
+    write_noise,
+    write_std,
+):
     """Fire ``n`` pulses at device (i, j) of a rank-1 update keyed by ``sample_key``; write noise after."""
     n_in = w.shape[1]
     dev_key = _subkey(sample_key, i * n_in + j, _DEVICE_SALT)
-    w[i, j] = _pulse_device(w[i, j], n, up, su[i, j], sd[i, j], bmax[i, j], bmin[i, j], _gamma(model, gu, i, j),
-                            _gamma(model, gd, i, j), model, glob, pw_up, pw_down, dev_key, table, noisy)
+    w[i, j] = _pulse_device(
+        w[i, j],
+        n,
+        up,
+        su[i, j],
+        sd[i, j],
+        bmax[i, j],
+        bmin[i, j],
+        _gamma(model, gu, i, j),
+        _gamma(model, gd, i, j),
+        model,
+        glob,
+        pw_up,
+        pw_down,
+        dev_key,
+        table,
+        noisy,
+    )
     if write_noise:
         w_app[i, j] = w[i, j] + write_std * _normal(dev_key, WRITE_NOISE_DRAW, table)
 
@@ -340,9 +394,34 @@ def _fire(i, j, n, up, sample_key, w, w_app, su, sd, bmax, bmin, gu, gd, model, 
 # one (``prange``) for large updates and a serial twin for small ones, where waking worker threads costs more
 # than the work (and, on a loaded machine, waits for a time slice). Both give identical results.
 
+
 @nb.njit(cache=True, inline="always")
-def _stochastic_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, d_sign, x_sign,
-                    row_bits, col_bits, active_cols, n_active, keys, table, noisy, write_noise, device_pulses):
+def _stochastic_row(
+    i,
+    w,
+    w_app,
+    su,
+    sd,
+    bmax,
+    bmin,
+    gu,
+    gd,
+    model,
+    glob,
+    pw_up,
+    pw_down,
+    d_sign,
+    x_sign,
+    row_bits,
+    col_bits,
+    active_cols,
+    n_active,
+    keys,
+    table,
+    noisy,
+    write_noise,
+    device_pulses,
+):
     """Row i of a bit-packed stochastic update, samples in order.
 
     A first branch-free pass counts the coincidences of every device on a column that fired at all in
@@ -388,8 +467,29 @@ def _stochastic_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up,
         for h in range(hits):
             j = hit_cols[h]
             n = hit_counts[h]
-            _fire(i, j, n, sign_d * x_sign[b, j] < 0, key, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob,
-                  pw_up, pw_down, table, noisy, write_noise, write_std)
+            _fire(
+                i,
+                j,
+                n,
+                sign_d * x_sign[b, j] < 0,
+                key,
+                w,
+                w_app,
+                su,
+                sd,
+                bmax,
+                bmin,
+                gu,
+                gd,
+                model,
+                glob,
+                pw_up,
+                pw_down,
+                table,
+                noisy,
+                write_noise,
+                write_std,
+            )
             fired += n
         device_pulses[i, b] = fired
 
@@ -413,27 +513,140 @@ def _active_columns(col_bits):
 
 
 @nb.njit(cache=True, parallel=True)
-def _stochastic_update(w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, d_sign, x_sign,
-                       row_bits, col_bits, keys, table, noisy, write_noise, device_pulses):
+def _stochastic_update(
+    w,
+    w_app,
+    su,
+    sd,
+    bmax,
+    bmin,
+    gu,
+    gd,
+    model,
+    glob,
+    pw_up,
+    pw_down,
+    d_sign,
+    x_sign,
+    row_bits,
+    col_bits,
+    keys,
+    table,
+    noisy,
+    write_noise,
+    device_pulses,
+):
     """One bit-packed stochastic rank-1 update per sample, samples in order, rows in parallel."""
     active_cols, n_active = _active_columns(col_bits)
     for i in nb.prange(w.shape[0]):
-        _stochastic_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, d_sign, x_sign,
-                        row_bits, col_bits, active_cols, n_active, keys, table, noisy, write_noise, device_pulses)
+        _stochastic_row(
+            i,
+            w,
+            w_app,
+            su,
+            sd,
+            bmax,
+            bmin,
+            gu,
+            gd,
+            model,
+            glob,
+            pw_up,
+            pw_down,
+            d_sign,
+            x_sign,
+            row_bits,
+            col_bits,
+            active_cols,
+            n_active,
+            keys,
+            table,
+            noisy,
+            write_noise,
+            device_pulses,
+        )
 
 
 @nb.njit(cache=True)
-def _stochastic_update_serial(w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, d_sign, x_sign,
-                              row_bits, col_bits, keys, table, noisy, write_noise, device_pulses):
+def _stochastic_update_serial(
+    w,
+    w_app,
+    su,
+    sd,
+    bmax,
+    bmin,
+    gu,
+    gd,
+    model,
+    glob,
+    pw_up,
+    pw_down,
+    d_sign,
+    x_sign,
+    row_bits,
+    col_bits,
+    keys,
+    table,
+    noisy,
+    write_noise,
+    device_pulses,
+):
     active_cols, n_active = _active_columns(col_bits)
     for i in range(w.shape[0]):
-        _stochastic_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, d_sign, x_sign,
-                        row_bits, col_bits, active_cols, n_active, keys, table, noisy, write_noise, device_pulses)
+        _stochastic_row(
+            i,
+            w,
+            w_app,
+            su,
+            sd,
+            bmax,
+            bmin,
+            gu,
+            gd,
+            model,
+            glob,
+            pw_up,
+            pw_down,
+            d_sign,
+            x_sign,
+            row_bits,
+            col_bits,
+            active_cols,
+            n_active,
+            keys,
+            table,
+            noisy,
+            write_noise,
+            device_pulses,
+        )
 
 
 @nb.njit(cache=True, inline="always")
-def _mean_count_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, d_sign, x_sign,
-                    d_counts, x_counts, bl, keys, table, noisy, write_noise, device_pulses):
+def _mean_count_row(
+    i,
+    w,
+    w_app,
+    su,
+    sd,
+    bmax,
+    bmin,
+    gu,
+    gd,
+    model,
+    glob,
+    pw_up,
+    pw_down,
+    d_sign,
+    x_sign,
+    d_counts,
+    x_counts,
+    bl,
+    keys,
+    table,
+    noisy,
+    write_noise,
+    device_pulses,
+):
     """Row i with deterministic counts: device (i, j) gets round(c_d[i] c_x[j] / BL) pulses (aihwkit MeanCount)."""
     n_in = w.shape[1]
     write_std = glob[2]
@@ -449,31 +662,143 @@ def _mean_count_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up,
             n = np.int64(np.floor(per_x * x_counts[b, j] + 0.5))
             if n == 0:
                 continue
-            _fire(i, j, n, d_sign[b, i] * x_sign[b, j] < 0, key, w, w_app, su, sd, bmax, bmin, gu, gd, model,
-                  glob, pw_up, pw_down, table, noisy, write_noise, write_std)
+            _fire(
+                i,
+                j,
+                n,
+                d_sign[b, i] * x_sign[b, j] < 0,
+                key,
+                w,
+                w_app,
+                su,
+                sd,
+                bmax,
+                bmin,
+                gu,
+                gd,
+                model,
+                glob,
+                pw_up,
+                pw_down,
+                table,
+                noisy,
+                write_noise,
+                write_std,
+            )
             fired += n
         device_pulses[i, b] = fired
 
 
 @nb.njit(cache=True, parallel=True)
-def _mean_count_update(w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, d_sign, x_sign,
-                       d_counts, x_counts, bl, keys, table, noisy, write_noise, device_pulses):
+def _mean_count_update(
+    w,
+    w_app,
+    su,
+    sd,
+    bmax,
+    bmin,
+    gu,
+    gd,
+    model,
+    glob,
+    pw_up,
+    pw_down,
+    d_sign,
+    x_sign,
+    d_counts,
+    x_counts,
+    bl,
+    keys,
+    table,
+    noisy,
+    write_noise,
+    device_pulses,
+):
     for i in nb.prange(w.shape[0]):
-        _mean_count_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, d_sign, x_sign,
-                        d_counts, x_counts, bl, keys, table, noisy, write_noise, device_pulses)
+        _mean_count_row(
+            i,
+            w,
+            w_app,
+            su,
+            sd,
+            bmax,
+            bmin,
+            gu,
+            gd,
+            model,
+            glob,
+            pw_up,
+            pw_down,
+            d_sign,
+            x_sign,
+            d_counts,
+            x_counts,
+            bl,
+            keys,
+            table,
+            noisy,
+            write_noise,
+            device_pulses,
+        )
 
 
 @nb.njit(cache=True)
-def _mean_count_update_serial(w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, d_sign, x_sign,
-                              d_counts, x_counts, bl, keys, table, noisy, write_noise, device_pulses):
+def _mean_count_update_serial(
+    w,
+    w_app,
+    su,
+    sd,
+    bmax,
+    bmin,
+    gu,
+    gd,
+    model,
+    glob,
+    pw_up,
+    pw_down,
+    d_sign,
+    x_sign,
+    d_counts,
+    x_counts,
+    bl,
+    keys,
+    table,
+    noisy,
+    write_noise,
+    device_pulses,
+):
     for i in range(w.shape[0]):
-        _mean_count_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, d_sign, x_sign,
-                        d_counts, x_counts, bl, keys, table, noisy, write_noise, device_pulses)
+        _mean_count_row(
+            i,
+            w,
+            w_app,
+            su,
+            sd,
+            bmax,
+            bmin,
+            gu,
+            gd,
+            model,
+            glob,
+            pw_up,
+            pw_down,
+            d_sign,
+            x_sign,
+            d_counts,
+            x_counts,
+            bl,
+            keys,
+            table,
+            noisy,
+            write_noise,
+            device_pulses,
+        )
 
 
 @nb.njit(cache=True, inline="always")
-def _expected_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, x, d, lr, dw0, keys,
-                  table, noisy, write_noise):
+def _expected_row(
+    i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, x, d, lr, dw0, keys, table, noisy, write_noise
+):
     """Row i of the expected-value update of the theory, one sample at a time: for dW = -lr d_i x_j,
 
     ``w += dW F(w) - |dW| G(w)`` = ``n * step_up(w)`` (dW > 0) or ``-n * step_down(w)`` (dW < 0) with
@@ -493,8 +818,20 @@ def _expected_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, p
             up = dw > 0.0
             pulses = min(abs(dw) / dw0, _MAX_EXPECTED_PULSES)
             wij = w[i, j]
-            step = _mean_step(model, wij, up, su[i, j], sd[i, j], bmax[i, j], bmin[i, j], _gamma(model, gu, i, j),
-                              _gamma(model, gd, i, j), glob, pw_up, pw_down)
+            step = _mean_step(
+                model,
+                wij,
+                up,
+                su[i, j],
+                sd[i, j],
+                bmax[i, j],
+                bmin[i, j],
+                _gamma(model, gu, i, j),
+                _gamma(model, gd, i, j),
+                glob,
+                pw_up,
+                pw_down,
+            )
             change = pulses * step
             dev_key = _subkey(key, i * n_in + j, _DEVICE_SALT)
             if noisy:
@@ -507,24 +844,69 @@ def _expected_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, p
 
 
 @nb.njit(cache=True, parallel=True)
-def _expected_update(w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, x, d, lr, dw0,
-                     keys, table, noisy, write_noise):
+def _expected_update(
+    w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, x, d, lr, dw0, keys, table, noisy, write_noise
+):
     for i in nb.prange(w.shape[0]):
-        _expected_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, x, d, lr, dw0,
-                      keys, table, noisy, write_noise)
+        _expected_row(
+            i,
+            w,
+            w_app,
+            su,
+            sd,
+            bmax,
+            bmin,
+            gu,
+            gd,
+            model,
+            glob,
+            pw_up,
+            pw_down,
+            x,
+            d,
+            lr,
+            dw0,
+            keys,
+            table,
+            noisy,
+            write_noise,
+        )
 
 
 @nb.njit(cache=True)
-def _expected_update_serial(w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, x, d, lr, dw0,
-                            keys, table, noisy, write_noise):
+def _expected_update_serial(
+    w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, x, d, lr, dw0, keys, table, noisy, write_noise
+):
     for i in range(w.shape[0]):
-        _expected_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, x, d, lr, dw0,
-                      keys, table, noisy, write_noise)
+        _expected_row(
+            i,
+            w,
+            w_app,
+            su,
+            sd,
+            bmax,
+            bmin,
+            gu,
+            gd,
+            model,
+            glob,
+            pw_up,
+            pw_down,
+            x,
+            d,
+            lr,
+            dw0,
+            keys,
+            table,
+            noisy,
+            write_noise,
+        )
 
 
 @nb.njit(cache=True, inline="always")
-def _counts_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, counts, key, table, noisy,
-                write_noise):
+def _counts_row(
+    i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, counts, key, table, noisy, write_noise
+):
     """Row i: fire ``|counts[i, j]|`` pulses at device (i, j), up where positive, down where negative."""
     n_in = w.shape[1]
     write_std = glob[2]
@@ -533,31 +915,70 @@ def _counts_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_
         if c == 0:
             continue
         dev_key = _subkey(key, i * n_in + j, _DEVICE_SALT)
-        w[i, j] = _pulse_device(w[i, j], abs(c), c > 0, su[i, j], sd[i, j], bmax[i, j], bmin[i, j],
-                                _gamma(model, gu, i, j), _gamma(model, gd, i, j), model, glob, pw_up, pw_down, dev_key, table, noisy)
+        w[i, j] = _pulse_device(
+            w[i, j],
+            abs(c),
+            c > 0,
+            su[i, j],
+            sd[i, j],
+            bmax[i, j],
+            bmin[i, j],
+            _gamma(model, gu, i, j),
+            _gamma(model, gd, i, j),
+            model,
+            glob,
+            pw_up,
+            pw_down,
+            dev_key,
+            table,
+            noisy,
+        )
         if write_noise:
             w_app[i, j] = w[i, j] + write_std * _normal(dev_key, WRITE_NOISE_DRAW, table)
 
 
 @nb.njit(cache=True, parallel=True)
-def _apply_counts(w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, counts, key, table, noisy,
-                  write_noise):
+def _apply_counts(
+    w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, counts, key, table, noisy, write_noise
+):
     for i in nb.prange(w.shape[0]):
-        _counts_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, counts, key, table,
-                    noisy, write_noise)
+        _counts_row(
+            i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, counts, key, table, noisy, write_noise
+        )
 
 
 @nb.njit(cache=True)
-def _apply_counts_serial(w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, counts, key, table,
-                         noisy, write_noise):
+def _apply_counts_serial(
+    w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, counts, key, table, noisy, write_noise
+):
     for i in range(w.shape[0]):
-        _counts_row(i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, counts, key, table,
-                    noisy, write_noise)
+        _counts_row(
+            i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, counts, key, table, noisy, write_noise
+        )
 
 
 @nb.njit(cache=True)
-def _pulse_protocol(w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, directions, base_key,
-                    table, noisy, write_noise, mean_out, std_out):
+def _pulse_protocol(
+    w,
+    w_app,
+    su,
+    sd,
+    bmax,
+    bmin,
+    gu,
+    gd,
+    model,
+    glob,
+    pw_up,
+    pw_down,
+    directions,
+    base_key,
+    table,
+    noisy,
+    write_noise,
+    mean_out,
+    std_out,
+):
     """Apply one pulse per device per step, ``directions[step]`` = +1 up / -1 down, to flat device arrays;
     record the mean and (population) std over devices of the apparent weight after each step."""
     n_devices = w.shape[0]
@@ -568,8 +989,24 @@ def _pulse_protocol(w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw
         total = 0.0
         for k in range(n_devices):
             dev_key = _subkey(key, k, _DEVICE_SALT)
-            w[k] = _pulse_device(w[k], 1, up, su[k], sd[k], bmax[k], bmin[k], gu[k], gd[k], model, glob, pw_up,
-                                 pw_down, dev_key, table, noisy)
+            w[k] = _pulse_device(
+                w[k],
+                1,
+                up,
+                su[k],
+                sd[k],
+                bmax[k],
+                bmin[k],
+                gu[k],
+                gd[k],
+                model,
+                glob,
+                pw_up,
+                pw_down,
+                dev_key,
+                table,
+                noisy,
+            )
             if write_noise:
                 w_app[k] = w[k] + write_std * _normal(dev_key, WRITE_NOISE_DRAW, table)
             total += w_app[k] if write_noise else w[k]

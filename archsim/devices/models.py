@@ -31,7 +31,8 @@ Device-to-device variation follows aihwkit's ``PulsedDevice.populate``: ``b_max 
 ``b_min = w_min (1 + w_min_dtod xi)`` (signs enforced), gain ``= 1 + dw_min_dtod xi``, ``r = up_down_dtod xi``,
 ``scale_up = dw_min (gain + c_up + r)``, ``scale_down = dw_min (gain + c_down - r)`` (absolute values; c_up,
 c_down from ``up_down`` and its scaling), and slopes ``g = |gamma + gamma_dtod xi|`` (pow_step: aihwkit's
-``gamma (gain_g + bias +- r_g)`` from ``pow_gamma_dtod``, ``pow_up_down``, ``pow_up_down_dtod``). All of it is drawn once per device from the array's seed.
+``gamma (gain_g + bias +- r_g)`` from ``pow_gamma_dtod``, ``pow_up_down``, ``pow_up_down_dtod``).
+All of it is drawn once per device from the array's seed.
 """
 
 from __future__ import annotations
@@ -42,15 +43,21 @@ import numpy as np
 
 from archsim.config.device import DeviceConfig
 from archsim.devices.kernels import _alternating_fixed_points, _mean_steps, _simulate_alternating
-
-from archsim.devices.registry import (BY_NAME, CONSTANT_STEP, LINEAR_STEP, POWER, SOFT_BOUNDS,  # noqa: F401
-                                     EXP_STEP, EXPONENTIAL, PIECEWISE, POW_STEP)
+from archsim.devices.registry import (
+    BY_NAME,
+    CONSTANT_STEP,
+    LINEAR_STEP,
+    POW_STEP,
+    POWER,
+    SOFT_BOUNDS,
+)
 
 MODEL_CODES = {name: spec.code for name, spec in BY_NAME.items()}
 
 #: Indices into the ``glob`` vector of tile-wide parameters the kernels take.
 G_STD_MULT, G_STD_ADD, G_WRITE_STD, G_W_MAX, G_W_MIN, G_ES_A, G_ES_B, G_ES_A_UP, G_ES_A_DOWN = range(9)
 N_GLOBALS = 9
+
 
 @dataclass
 class DeviceState:
@@ -78,14 +85,20 @@ class DeviceState:
         """The weights a read sees."""
         return self.w if self.w_apparent is None else self.w_apparent
 
-    def view(self, rows: slice, cols: slice) -> "DeviceState":
+    def view(self, rows: slice, cols: slice) -> DeviceState:
         """A sub-block sharing memory with this state."""
-        return DeviceState(self.w[rows, cols], None if self.w_apparent is None else self.w_apparent[rows, cols],
-                           *(getattr(self, name)[rows, cols] for name in PARAMETER_NAMES))
+        return DeviceState(
+            self.w[rows, cols],
+            None if self.w_apparent is None else self.w_apparent[rows, cols],
+            *(getattr(self, name)[rows, cols] for name in PARAMETER_NAMES),
+        )
 
-    def copy(self) -> "DeviceState":
-        return DeviceState(self.w.copy(), None if self.w_apparent is None else self.w_apparent.copy(),
-                           *(np.ascontiguousarray(getattr(self, name)) for name in PARAMETER_NAMES))
+    def copy(self) -> DeviceState:
+        return DeviceState(
+            self.w.copy(),
+            None if self.w_apparent is None else self.w_apparent.copy(),
+            *(np.ascontiguousarray(getattr(self, name)) for name in PARAMETER_NAMES),
+        )
 
 
 PARAMETER_NAMES = ("scale_up", "scale_down", "bound_max", "bound_min", "gamma_up", "gamma_down")
@@ -96,11 +109,11 @@ class DeviceModel:
     """Tile-wide description of a device family, unpacked for the kernels."""
 
     code: int
-    glob: np.ndarray            # float64 (N_GLOBALS,)
-    piecewise_up: np.ndarray    # float64 nodes
+    glob: np.ndarray  # float64 (N_GLOBALS,)
+    piecewise_up: np.ndarray  # float64 nodes
     piecewise_down: np.ndarray
-    dw_min: float               # nominal dw_min, normalised units
-    dw0: float                  # mean step at w = 0 of the nominal device: update management's granularity
+    dw_min: float  # nominal dw_min, normalised units
+    dw0: float  # mean step at w = 0 of the nominal device: update management's granularity
 
     @property
     def noisy(self) -> bool:
@@ -116,7 +129,7 @@ def device_model(cfg: DeviceConfig) -> DeviceModel:
     glob = np.zeros(N_GLOBALS)
     glob[G_STD_MULT] = cfg.dw_min_std
     glob[G_STD_ADD] = cfg.dw_min_std_add
-    glob[G_WRITE_STD] = cfg.write_noise_std * cfg.dw_min   # aihwkit scales write noise by dw_min
+    glob[G_WRITE_STD] = cfg.write_noise_std * cfg.dw_min  # aihwkit scales write noise by dw_min
     glob[G_W_MAX] = cfg.w_max
     glob[G_W_MIN] = cfg.w_min
     glob[G_ES_A] = cfg.es_a
@@ -151,9 +164,18 @@ def _step_at_zero(cfg: DeviceConfig, code: int, glob: np.ndarray, pw_up: np.ndar
     """
     scale_up, scale_down = _step_scales(cfg, 1.0, 0.0)
     gamma_up, gamma_down = cfg.gammas()
-    one = lambda v: np.full(1, v, dtype=np.float64)  # noqa: E731
-    args = (one(scale_up), one(scale_down), one(cfg.w_max), one(cfg.w_min), one(gamma_up), one(gamma_down),
-            glob, pw_up, pw_down)
+    one = lambda v: np.full(1, v, dtype=np.float64)
+    args = (
+        one(scale_up),
+        one(scale_down),
+        one(cfg.w_max),
+        one(cfg.w_min),
+        one(gamma_up),
+        one(gamma_down),
+        glob,
+        pw_up,
+        pw_down,
+    )
     zero = np.zeros(1)
     step = 0.5 * float(_mean_steps(code, zero, True, *args)[0] + _mean_steps(code, zero, False, *args)[0])
     return step if np.isfinite(step) and step > 0.0 else float(cfg.dw_min)
@@ -164,7 +186,7 @@ def sample_device_state(cfg: DeviceConfig, shape: tuple[int, int], rng: np.rando
 
     The draws come in a fixed order, one full array per quantity, so a seed fixes every device.
     """
-    gauss = lambda: rng.standard_normal(shape)  # noqa: E731 - one full array per quantity, in a fixed order
+    gauss = lambda: rng.standard_normal(shape)
     bound_max = cfg.w_max * (1.0 + cfg.w_max_dtod * gauss())
     bound_min = cfg.w_min * (1.0 + cfg.w_min_dtod * gauss())
     # aihwkit enforce_consistency: bounds keep their side of zero, and never cross.
@@ -183,15 +205,23 @@ def sample_device_state(cfg: DeviceConfig, shape: tuple[int, int], rng: np.rando
         gamma_up = gamma_up0 * (gamma_gain + up_bias + gamma_asym)
         gamma_down = gamma_down0 * (gamma_gain + down_bias - gamma_asym)
     else:
-        spread = spec.gamma_spread   # aihwkit: exp-step fit parameters are tile-wide
+        spread = spec.gamma_spread  # aihwkit: exp-step fit parameters are tile-wide
         gamma_up = np.full(shape, gamma_up0) + (cfg.gamma_up_dtod * gauss() if spread else 0.0)
         gamma_down = np.full(shape, gamma_down0) + (cfg.gamma_down_dtod * gauss() if spread else 0.0)
     if spec.gamma_nonnegative:
         # aihwkit: slopes/exponents may not change sign (no step growing towards the bound)
         gamma_up, gamma_down = np.abs(gamma_up), np.abs(gamma_down)
-    f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)  # noqa: E731
-    state = DeviceState(np.zeros(shape), None, f32(scale_up), f32(scale_down), f32(bound_max), f32(bound_min),
-                        f32(gamma_up), f32(gamma_down))
+    f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)
+    state = DeviceState(
+        np.zeros(shape),
+        None,
+        f32(scale_up),
+        f32(scale_down),
+        f32(bound_max),
+        f32(bound_min),
+        f32(gamma_up),
+        f32(gamma_down),
+    )
     np.clip(state.w, state.bound_min, state.bound_max, out=state.w)
     if cfg.write_noise_std > 0.0:
         state.w_apparent = state.w.copy()
@@ -201,13 +231,22 @@ def sample_device_state(cfg: DeviceConfig, shape: tuple[int, int], rng: np.rando
 def mean_steps(model: DeviceModel, state: DeviceState, w: np.ndarray | None = None, up: bool = True) -> np.ndarray:
     """Mean step magnitude of one up (or down) pulse for every device of ``state`` at weights ``w``."""
     w = state.w if w is None else np.asarray(w, dtype=np.float64)
-    flat = lambda a: np.ascontiguousarray(a).reshape(-1)  # noqa: E731
-    out = _mean_steps(model.code, flat(w), up, *(flat(getattr(state, n)) for n in PARAMETER_NAMES),
-                      model.glob, model.piecewise_up, model.piecewise_down)
+    flat = lambda a: np.ascontiguousarray(a).reshape(-1)
+    out = _mean_steps(
+        model.code,
+        flat(w),
+        up,
+        *(flat(getattr(state, n)) for n in PARAMETER_NAMES),
+        model.glob,
+        model.piecewise_up,
+        model.piecewise_down,
+    )
     return out.reshape(state.shape)
 
 
-def response_parts(model: DeviceModel, state: DeviceState, w: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def response_parts(
+    model: DeviceModel, state: DeviceState, w: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """``(F, G)`` of the theory at weights ``w``: ``F = (q- + q+)/2``, ``G = (q- - q+)/2``, q = step/dw0
     (the nominal mean step at 0 that update management scales by, so ``F(0) = 1`` for the nominal device)."""
     up = mean_steps(model, state, w, True) / model.dw0
@@ -218,8 +257,7 @@ def response_parts(model: DeviceModel, state: DeviceState, w: np.ndarray | None 
 # ---------------------------------------------------------------------------------------------
 # symmetric points
 # ---------------------------------------------------------------------------------------------
-def symmetric_points(model: DeviceModel, state: DeviceState, method: str = "auto",
-                     cycles: int = 0) -> np.ndarray:
+def symmetric_points(model: DeviceModel, state: DeviceState, method: str = "auto", cycles: int = 0) -> np.ndarray:
     """Each device's symmetric point, where up and down steps balance (normalised weight units).
 
     ``auto`` uses the closed form where one exists (soft_bounds; linear_step; power with equal exponents;
@@ -228,7 +266,7 @@ def symmetric_points(model: DeviceModel, state: DeviceState, method: str = "auto
     otherwise the fixed point of the noise-free alternating up/down train, found by bisection (the exact
     limit of simulating that train). ``simulate`` runs ``cycles`` noise-free alternating cycles from 0.
     """
-    flat = lambda a: np.ascontiguousarray(a, dtype=np.float64).reshape(-1)  # noqa: E731
+    flat = lambda a: np.ascontiguousarray(a, dtype=np.float64).reshape(-1)
     su, sd, bmax, bmin, gu, gd = (flat(getattr(state, n)) for n in PARAMETER_NAMES)
     args = (model.glob, model.piecewise_up, model.piecewise_down)
     if method == "simulate":
@@ -256,8 +294,11 @@ def _closed_form(model: DeviceModel, su, sd, bmax, bmin, gu, gd) -> np.ndarray |
         if model.code == LINEAR_STEP:
             w_max, w_min = model.glob[G_W_MAX], model.glob[G_W_MIN]
             slope = su * gu / w_max - sd * gd / w_min
-            return np.where(slope != 0.0, (su - sd) / np.where(slope != 0.0, slope, 1.0),
-                            np.where(su > sd, bmax, np.where(su < sd, bmin, 0.0)))
+            return np.where(
+                slope != 0.0,
+                (su - sd) / np.where(slope != 0.0, slope, 1.0),
+                np.where(su > sd, bmax, np.where(su < sd, bmin, 0.0)),
+            )
         if model.code == POWER and np.array_equal(gu, gd):
             # (1 - w/bmax)^g su = (1 - w/bmin)^g sd  ->  1 - w/bmax = r (1 - w/bmin), r = (sd/su)^(1/g)
             ratio = (sd / su) ** (1.0 / np.where(gu != 0.0, gu, 1.0))

@@ -15,25 +15,46 @@ import numpy as np
 from archsim.config.device import UpdateConfig
 from archsim.devices.models import DeviceModel, DeviceState
 from archsim.devices.registry import BY_CODE
-from archsim.devices.rng import (COL_SALT, DEVICE_SALT, NORMAL_TABLE, ROW_SALT, WRITE_NOISE_DRAW, py_normal,
-                                 py_stream, py_subkey, py_uniform32)
+from archsim.devices.rng import (
+    COL_SALT,
+    DEVICE_SALT,
+    NORMAL_TABLE,
+    ROW_SALT,
+    WRITE_NOISE_DRAW,
+    py_normal,
+    py_stream,
+    py_subkey,
+    py_uniform32,
+)
 
 
-def ref_mean_step(model: DeviceModel, w: float, up: bool, su: float, sd: float, bmax: float, bmin: float,
-                  gu: float, gd: float) -> float:
+def ref_mean_step(
+    model: DeviceModel, w: float, up: bool, su: float, sd: float, bmax: float, bmin: float, gu: float, gd: float
+) -> float:
     """Mean step magnitude of one pulse: the table in :mod:`archsim.devices.models`, capped at the range."""
     return min(_ref_formula(model, w, up, su, sd, bmax, bmin, gu, gd), bmax - bmin)
 
 
-def _ref_formula(model: DeviceModel, w: float, up: bool, su: float, sd: float, bmax: float, bmin: float,
-                 gu: float, gd: float) -> float:
-    return BY_CODE[model.code].reference(w, up, su if up else sd, bmax, bmin, gu if up else gd, model.glob,
-                                         model.piecewise_up if up else model.piecewise_down)
+def _ref_formula(
+    model: DeviceModel, w: float, up: bool, su: float, sd: float, bmax: float, bmin: float, gu: float, gd: float
+) -> float:
+    return BY_CODE[model.code].reference(
+        w,
+        up,
+        su if up else sd,
+        bmax,
+        bmin,
+        gu if up else gd,
+        model.glob,
+        model.piecewise_up if up else model.piecewise_down,
+    )
 
 
 def _params(state: DeviceState, i: int, j: int) -> tuple[float, ...]:
-    return tuple(float(getattr(state, n)[i, j]) for n in
-                 ("scale_up", "scale_down", "bound_max", "bound_min", "gamma_up", "gamma_down"))
+    return tuple(
+        float(getattr(state, n)[i, j])
+        for n in ("scale_up", "scale_down", "bound_max", "bound_min", "gamma_up", "gamma_down")
+    )
 
 
 def ref_pulse_device(model: DeviceModel, w: float, n: int, up: bool, params: tuple[float, ...], dev_key: int) -> float:
@@ -87,8 +108,16 @@ def ref_train(key: int, index: int, salt: int, magnitude: float, scale: float, b
     return [py_uniform32(sub, t) < threshold for t in range(bl)]
 
 
-def ref_pulsed_update(state: DeviceState, model: DeviceModel, x: np.ndarray, d: np.ndarray, lr: float,
-                      cfg: UpdateConfig, block_key: int, first_sample: int) -> dict[str, list[int]]:
+def ref_pulsed_update(
+    state: DeviceState,
+    model: DeviceModel,
+    x: np.ndarray,
+    d: np.ndarray,
+    lr: float,
+    cfg: UpdateConfig,
+    block_key: int,
+    first_sample: int,
+) -> dict[str, list[int]]:
     """Reference of :func:`archsim.devices.update.pulsed_update`, in place on ``state``; returns per-sample stats."""
     n_out, n_in = state.shape
     stats = {"bl": [], "row_pulses": [], "col_pulses": [], "device_pulses": []}
@@ -111,8 +140,11 @@ def ref_pulsed_update(state: DeviceState, model: DeviceModel, x: np.ndarray, d: 
                     if model.noisy:
                         scale = params[0] if up else params[1]
                         std_mult, std_add = float(model.glob[0]), float(model.glob[1])
-                        std = abs(std_mult * step) if std_add == 0 else math.sqrt((std_mult * step) ** 2
-                                                                                 + (std_add * scale) ** 2)
+                        std = (
+                            abs(std_mult * step)
+                            if std_add == 0
+                            else math.sqrt((std_mult * step) ** 2 + (std_add * scale) ** 2)
+                        )
                         change += math.sqrt(pulses) * std * py_normal(dev_key, 0)
                     w = float(state.w[i, j]) + (change if up else -change)
                     state.w[i, j] = min(max(w, params[3]), params[2])
@@ -122,20 +154,23 @@ def ref_pulsed_update(state: DeviceState, model: DeviceModel, x: np.ndarray, d: 
             stats["bl"].append(bl)
             stats["row_pulses"].append(round(bl * sum(p_d)))
             stats["col_pulses"].append(round(bl * sum(p_x)))
-            stats["device_pulses"].append(round(lr / model.dw0 * sum(abs(v) for v in d[b])
-                                                * sum(abs(v) for v in x[b])))
+            stats["device_pulses"].append(round(lr / model.dw0 * sum(abs(v) for v in d[b]) * sum(abs(v) for v in x[b])))
             continue
         if cfg.mode == "mean_count":
             d_counts = [min(math.floor(bl * abs(float(v)) * scale_d + 0.5), bl) for v in d[b]]
             x_counts = [min(math.floor(bl * abs(float(v)) * scale_x + 0.5), bl) for v in x[b]]
-            pulses = [[math.floor(d_counts[i] / bl * x_counts[j] + 0.5) if bl else 0 for j in range(n_in)]
-                      for i in range(n_out)]
+            pulses = [
+                [math.floor(d_counts[i] / bl * x_counts[j] + 0.5) if bl else 0 for j in range(n_in)]
+                for i in range(n_out)
+            ]
             rows, cols = sum(d_counts), sum(x_counts)
         else:
             row_trains = [ref_train(key, i, ROW_SALT, abs(float(d[b, i])), scale_d, bl) for i in range(n_out)]
             col_trains = [ref_train(key, j, COL_SALT, abs(float(x[b, j])), scale_x, bl) for j in range(n_in)]
-            pulses = [[sum(1 for t in range(bl) if row_trains[i][t] and col_trains[j][t]) for j in range(n_in)]
-                      for i in range(n_out)]
+            pulses = [
+                [sum(1 for t in range(bl) if row_trains[i][t] and col_trains[j][t]) for j in range(n_in)]
+                for i in range(n_out)
+            ]
             rows, cols = sum(map(sum, row_trains)), sum(map(sum, col_trains))
         for i in range(n_out):
             for j in range(n_in):
@@ -176,8 +211,9 @@ def ref_pulse_protocol(state: DeviceState, model: DeviceModel, directions, key: 
         step_key = py_stream(key, step)
         for k in range(n_devices):
             dev_key = py_subkey(step_key, k, DEVICE_SALT)
-            state.w[0, k] = ref_pulse_device(model, float(state.w[0, k]), 1, direction > 0, _params(state, 0, k),
-                                             dev_key)
+            state.w[0, k] = ref_pulse_device(
+                model, float(state.w[0, k]), 1, direction > 0, _params(state, 0, k), dev_key
+            )
             _write_noise(model, state, 0, k, dev_key)
         values = state.apparent()[0]
         mean = sum(float(v) for v in values) / n_devices
@@ -186,5 +222,13 @@ def ref_pulse_protocol(state: DeviceState, model: DeviceModel, directions, key: 
     return means, stds
 
 
-__all__ = ["ref_mean_step", "ref_pulse_device", "ref_management", "ref_train", "ref_pulsed_update",
-           "ref_apply_counts", "ref_pulse_protocol", "NORMAL_TABLE"]
+__all__ = [
+    "ref_mean_step",
+    "ref_pulse_device",
+    "ref_management",
+    "ref_train",
+    "ref_pulsed_update",
+    "ref_apply_counts",
+    "ref_pulse_protocol",
+    "NORMAL_TABLE",
+]

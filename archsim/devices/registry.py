@@ -15,8 +15,8 @@ and shape parameter ``gamma`` of that direction; ``glob`` is the tile-wide param
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 # Indices into the tile-wide ``glob`` vector the references read (kept in step with archsim.devices.models).
 _W_MAX, _W_MIN, _ES_A, _ES_B, _ES_A_UP, _ES_A_DOWN = 3, 4, 5, 6, 7, 8
@@ -27,15 +27,15 @@ class ModelSpec:
     """One device response family."""
 
     name: str
-    code: int                                # the integer the numba kernels dispatch on
-    formula: str                             # q_up(w); q_down mirrors it (shown in docs and errors)
-    reference: Callable[..., float]          # slow, obviously correct step formula (see module docstring)
-    aihwkit: str | None = None               # aihwkit device class with the same response, if any
-    gamma_defaults: tuple[float, float] = (0.0, 0.0)   # (gamma_up, gamma_down) when unset
-    uses_gamma: bool = False                 # the kernels read the per-device gammas
-    gamma_spread: bool = True                # gamma_*_dtod applies (aihwkit: exp-step fits are tile-wide)
-    gamma_nonnegative: bool = False          # aihwkit: slopes/exponents never change sign
-    aliases: dict[str, str] = field(default_factory=dict)   # aihwkit spelling -> archsim field
+    code: int  # the integer the numba kernels dispatch on
+    formula: str  # q_up(w); q_down mirrors it (shown in docs and errors)
+    reference: Callable[..., float]  # slow, obviously correct step formula (see module docstring)
+    aihwkit: str | None = None  # aihwkit device class with the same response, if any
+    gamma_defaults: tuple[float, float] = (0.0, 0.0)  # (gamma_up, gamma_down) when unset
+    uses_gamma: bool = False  # the kernels read the per-device gammas
+    gamma_spread: bool = True  # gamma_*_dtod applies (aihwkit: exp-step fits are tile-wide)
+    gamma_nonnegative: bool = False  # aihwkit: slopes/exponents never change sign
+    aliases: dict[str, str] = field(default_factory=dict)  # aihwkit spelling -> archsim field
 
 
 def _constant(w, up, scale, b_max, b_min, gamma, glob, nodes):
@@ -43,7 +43,7 @@ def _constant(w, up, scale, b_max, b_min, gamma, glob, nodes):
 
 
 def _linear(w, up, scale, b_max, b_min, gamma, glob, nodes):
-    w_ref = glob[_W_MAX] if up else glob[_W_MIN]   # aihwkit mean_bound_reference: the nominal bound
+    w_ref = glob[_W_MAX] if up else glob[_W_MIN]  # aihwkit mean_bound_reference: the nominal bound
     return scale * (1.0 - gamma * w / w_ref) if w_ref != 0 else scale
 
 
@@ -97,20 +97,61 @@ _EXP_STEP_ALIASES = {"A_up": "es_A_up", "A_down": "es_A_down", "a": "es_a", "b":
 
 MODELS: tuple[ModelSpec, ...] = (
     ModelSpec("constant_step", 0, "1", _constant, aihwkit="ConstantStepDevice"),
-    ModelSpec("linear_step", 1, "1 - gamma_up w / w_max (nominal w_max)", _linear, aihwkit="LinearStepDevice",
-              uses_gamma=True, gamma_nonnegative=True),
+    ModelSpec(
+        "linear_step",
+        1,
+        "1 - gamma_up w / w_max (nominal w_max)",
+        _linear,
+        aihwkit="LinearStepDevice",
+        uses_gamma=True,
+        gamma_nonnegative=True,
+    ),
     ModelSpec("soft_bounds", 2, "1 - w / b_max", _soft_bounds, aihwkit="SoftBoundsDevice"),
-    ModelSpec("power", 3, "(1 - w / b_max)^gamma_up (seed paper)", _power, gamma_defaults=(1.0, 1.0),
-              uses_gamma=True, gamma_nonnegative=True),
-    ModelSpec("exponential", 4, "(e^{gamma_up (1 - w/b_max)} - 1) / (e^gamma_up - 1) (seed paper)", _exponential,
-              gamma_defaults=(1.0, 1.0), uses_gamma=True),
-    ModelSpec("exp_step", 5, "max(1 - A_up e^{gamma_up z}, 0), z = 2 a w / (b_max - b_min) + b", _exp_step,
-              aihwkit="ExpStepDevice", gamma_defaults=(12.44625, 12.78785), uses_gamma=True, gamma_spread=False,
-              aliases=_EXP_STEP_ALIASES),
-    ModelSpec("pow_step", 6, "((b_max - w) / (b_max - b_min))^gamma_up", _pow_step, aihwkit="PowStepDevice",
-              gamma_defaults=(1.0, 1.0), uses_gamma=True, gamma_nonnegative=True),
-    ModelSpec("piecewise", 7, "piecewise_up interpolated over nodes spanning [b_min, b_max]", _piecewise,
-              aihwkit="PiecewiseStepDevice"),
+    ModelSpec(
+        "power",
+        3,
+        "(1 - w / b_max)^gamma_up (seed paper)",
+        _power,
+        gamma_defaults=(1.0, 1.0),
+        uses_gamma=True,
+        gamma_nonnegative=True,
+    ),
+    ModelSpec(
+        "exponential",
+        4,
+        "(e^{gamma_up (1 - w/b_max)} - 1) / (e^gamma_up - 1) (seed paper)",
+        _exponential,
+        gamma_defaults=(1.0, 1.0),
+        uses_gamma=True,
+    ),
+    ModelSpec(
+        "exp_step",
+        5,
+        "max(1 - A_up e^{gamma_up z}, 0), z = 2 a w / (b_max - b_min) + b",
+        _exp_step,
+        aihwkit="ExpStepDevice",
+        gamma_defaults=(12.44625, 12.78785),
+        uses_gamma=True,
+        gamma_spread=False,
+        aliases=_EXP_STEP_ALIASES,
+    ),
+    ModelSpec(
+        "pow_step",
+        6,
+        "((b_max - w) / (b_max - b_min))^gamma_up",
+        _pow_step,
+        aihwkit="PowStepDevice",
+        gamma_defaults=(1.0, 1.0),
+        uses_gamma=True,
+        gamma_nonnegative=True,
+    ),
+    ModelSpec(
+        "piecewise",
+        7,
+        "piecewise_up interpolated over nodes spanning [b_min, b_max]",
+        _piecewise,
+        aihwkit="PiecewiseStepDevice",
+    ),
 )
 
 BY_NAME: dict[str, ModelSpec] = {m.name: m for m in MODELS}
@@ -120,5 +161,15 @@ assert sorted(BY_CODE) == list(range(len(MODELS))), "model codes must be 0..n-1"
 
 # The codes, for the numba kernels (module-level ints are compile-time constants there).
 CONSTANT_STEP, LINEAR_STEP, SOFT_BOUNDS, POWER, EXPONENTIAL, EXP_STEP, POW_STEP, PIECEWISE = (
-    BY_NAME[n].code for n in ("constant_step", "linear_step", "soft_bounds", "power", "exponential", "exp_step",
-                              "pow_step", "piecewise"))
+    BY_NAME[n].code
+    for n in (
+        "constant_step",
+        "linear_step",
+        "soft_bounds",
+        "power",
+        "exponential",
+        "exp_step",
+        "pow_step",
+        "piecewise",
+    )
+)

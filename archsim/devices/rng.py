@@ -29,11 +29,11 @@ from statistics import NormalDist
 import numpy as np
 
 MASK64 = (1 << 64) - 1
-GOLDEN = 0x9E3779B97F4A7C15       # 2^64 / golden ratio, the SplitMix64 increment
+GOLDEN = 0x9E3779B97F4A7C15  # 2^64 / golden ratio, the SplitMix64 increment
 DEVICE_SALT = 0xD1B54A32D192ED03  # odd constants that spread small indices over the 64-bit word
 ROW_SALT = 0xA0761D6478BD642F
 COL_SALT = 0xE7037ED1A0B428DB
-WRITE_NOISE_DRAW = (1 << 40)      # draw index reserved for write noise (far beyond any pulse count)
+WRITE_NOISE_DRAW = 1 << 40  # draw index reserved for write noise (far beyond any pulse count)
 
 NORMAL_BIN_BITS = 12
 NORMAL_BINS = 1 << NORMAL_BIN_BITS
@@ -51,6 +51,7 @@ def normal_table() -> np.ndarray:
 
 
 NORMAL_TABLE = normal_table()
+
 
 # ---------------------------------------------------------------------------------------------
 # plain-Python versions (Python integers, explicit masking)
@@ -71,7 +72,7 @@ def py_subkey(key: int, index: int, salt: int) -> int:
 
 
 def py_unit_open(h: int) -> float:
-    return ((h >> 11) + 1) / 2.0 ** 53
+    return ((h >> 11) + 1) / 2.0**53
 
 
 def py_normal(key: int, index: int, table: np.ndarray = NORMAL_TABLE) -> float:
@@ -86,7 +87,7 @@ def py_normal(key: int, index: int, table: np.ndarray = NORMAL_TABLE) -> float:
             if 2.0 * y > x * x:
                 return -(r + x) if b == 0 else r + x
             attempt += 1
-    frac = ((h >> 12) & ((1 << FRACTION_BITS) - 1)) / 2.0 ** FRACTION_BITS
+    frac = ((h >> 12) & ((1 << FRACTION_BITS) - 1)) / 2.0**FRACTION_BITS
     return float(table[b] + (table[b + 1] - table[b]) * frac)
 
 

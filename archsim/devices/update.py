@@ -18,12 +18,12 @@ import numpy as np
 
 from archsim.config.device import UpdateConfig
 from archsim.devices import kernels
-from archsim.devices.models import DeviceModel, DeviceState
 from archsim.devices.kernels import _sample_keys
+from archsim.devices.models import DeviceModel, DeviceState
 from archsim.devices.rng import NORMAL_TABLE
 
 _DUMMY = np.zeros((1, 1))
-_MAX_COUNT = float(2 ** 62)   # expected-mode pulse statistics saturate here instead of overflowing int64
+_MAX_COUNT = float(2**62)  # expected-mode pulse statistics saturate here instead of overflowing int64
 _DUMMY_FLAT = np.zeros(1)
 
 #: Below this much work a call runs the serial twin of a kernel, where waking worker threads would cost more
@@ -42,9 +42,9 @@ def _kernel(name: str, work: int):
 class SampleStats:
     """Per-sample counts of one block's update; arrays of shape (samples,), int64."""
 
-    bl: np.ndarray             # BL slots used (0 when the sample needs no pulses)
-    row_pulses: np.ndarray     # row (output side) driver pulses
-    col_pulses: np.ndarray     # column (input side) driver pulses
+    bl: np.ndarray  # BL slots used (0 when the sample needs no pulses)
+    row_pulses: np.ndarray  # row (output side) driver pulses
+    col_pulses: np.ndarray  # column (input side) driver pulses
     device_pulses: np.ndarray  # coincidences: device write pulses
 
     @property
@@ -56,13 +56,14 @@ class SampleStats:
 class ManagedUpdate:
     """Per-sample pulse-train plan: BL and the probability scales of the d (row) and x (column) sides."""
 
-    bl: np.ndarray        # int64 (samples,)
-    scale_d: np.ndarray   # float64 (samples,): p_i = min(scale_d |d_i|, 1)
-    scale_x: np.ndarray   # float64 (samples,): q_j = min(scale_x |x_j|, 1)
+    bl: np.ndarray  # int64 (samples,)
+    scale_d: np.ndarray  # float64 (samples,): p_i = min(scale_d |d_i|, 1)
+    scale_x: np.ndarray  # float64 (samples,): q_j = min(scale_x |x_j|, 1)
 
 
-def update_management(x_abs_max: np.ndarray, d_abs_max: np.ndarray, lr: float, dw0: float,
-                      cfg: UpdateConfig) -> ManagedUpdate:
+def update_management(
+    x_abs_max: np.ndarray, d_abs_max: np.ndarray, lr: float, dw0: float, cfg: UpdateConfig
+) -> ManagedUpdate:
     """BL and probability scales per sample (aihwkit's ``performUpdateManagement``, um_grad_scale = 1);
     ``dw0`` is the weight granularity, the device's mean step at w = 0 (normalised units)."""
     x_abs_max = np.asarray(x_abs_max, dtype=np.float64)
@@ -114,12 +115,32 @@ def _check_update_inputs(state: DeviceState, x: np.ndarray, d: np.ndarray, lr: f
 
 def _state_args(state: DeviceState, model: DeviceModel) -> tuple:
     w_app = state.w_apparent if state.w_apparent is not None else _DUMMY
-    return (state.w, w_app, state.scale_up, state.scale_down, state.bound_max, state.bound_min, state.gamma_up,
-            state.gamma_down, model.code, model.glob, model.piecewise_up, model.piecewise_down)
+    return (
+        state.w,
+        w_app,
+        state.scale_up,
+        state.scale_down,
+        state.bound_max,
+        state.bound_min,
+        state.gamma_up,
+        state.gamma_down,
+        model.code,
+        model.glob,
+        model.piecewise_up,
+        model.piecewise_down,
+    )
 
 
-def pulsed_update(state: DeviceState, model: DeviceModel, x: np.ndarray, d: np.ndarray, lr: float,
-                  cfg: UpdateConfig, block_key: int, first_sample: int) -> SampleStats:
+def pulsed_update(
+    state: DeviceState,
+    model: DeviceModel,
+    x: np.ndarray,
+    d: np.ndarray,
+    lr: float,
+    cfg: UpdateConfig,
+    block_key: int,
+    first_sample: int,
+) -> SampleStats:
     """Apply ``dW = -lr d_b x_b^T`` for each sample b in order, in place on ``state``.
 
     ``x`` is (samples, inputs), ``d`` (samples, outputs). Random numbers are keyed by ``block_key`` and the
@@ -137,25 +158,44 @@ def pulsed_update(state: DeviceState, model: DeviceModel, x: np.ndarray, d: np.n
     args = _state_args(state, model)
     work = state.w.size * n_samples
     if cfg.mode == "expected":
-        _kernel("_expected_update", work)(*args, x, d, float(lr), model.dw0, keys, NORMAL_TABLE,
-                                          model.noisy, model.write_noise)
+        _kernel("_expected_update", work)(
+            *args, x, d, float(lr), model.dw0, keys, NORMAL_TABLE, model.noisy, model.write_noise
+        )
         p_d = np.minimum(d_abs * plan.scale_d[:, None], 1.0)
         p_x = np.minimum(x_abs * plan.scale_x[:, None], 1.0)
-        expected_device = np.rint(np.minimum((lr / model.dw0) * d_abs.sum(axis=1) * x_abs.sum(axis=1),
-                                             _MAX_COUNT)).astype(np.int64)
-        return SampleStats(plan.bl, np.rint(plan.bl * p_d.sum(axis=1)).astype(np.int64),
-                           np.rint(plan.bl * p_x.sum(axis=1)).astype(np.int64), expected_device)
+        expected_device = np.rint(
+            np.minimum((lr / model.dw0) * d_abs.sum(axis=1) * x_abs.sum(axis=1), _MAX_COUNT)
+        ).astype(np.int64)
+        return SampleStats(
+            plan.bl,
+            np.rint(plan.bl * p_d.sum(axis=1)).astype(np.int64),
+            np.rint(plan.bl * p_x.sum(axis=1)).astype(np.int64),
+            expected_device,
+        )
     d_sign = np.sign(d).astype(np.int8)
     x_sign = np.sign(x).astype(np.int8)
     device_pulses = np.zeros((state.shape[0], n_samples), dtype=np.int64)
     if cfg.mode == "mean_count":
         # aihwkit DenseBitLineMaker::generateCountsMean: round(BL * |v| * scale), at most BL
-        d_counts = np.minimum(np.floor(plan.bl[:, None] * d_abs * plan.scale_d[:, None] + 0.5),
-                              plan.bl[:, None]).astype(np.int64)
-        x_counts = np.minimum(np.floor(plan.bl[:, None] * x_abs * plan.scale_x[:, None] + 0.5),
-                              plan.bl[:, None]).astype(np.int64)
-        _kernel("_mean_count_update", work)(*args, d_sign, x_sign, d_counts, x_counts, plan.bl, keys,
-                                            NORMAL_TABLE, model.noisy, model.write_noise, device_pulses)
+        d_counts = np.minimum(
+            np.floor(plan.bl[:, None] * d_abs * plan.scale_d[:, None] + 0.5), plan.bl[:, None]
+        ).astype(np.int64)
+        x_counts = np.minimum(
+            np.floor(plan.bl[:, None] * x_abs * plan.scale_x[:, None] + 0.5), plan.bl[:, None]
+        ).astype(np.int64)
+        _kernel("_mean_count_update", work)(
+            *args,
+            d_sign,
+            x_sign,
+            d_counts,
+            x_counts,
+            plan.bl,
+            keys,
+            NORMAL_TABLE,
+            model.noisy,
+            model.write_noise,
+            device_pulses,
+        )
         return SampleStats(plan.bl, d_counts.sum(axis=1), x_counts.sum(axis=1), device_pulses.sum(axis=0))
     if cfg.mode != "stochastic":
         raise ValueError(f"unknown update mode {cfg.mode!r}")
@@ -168,8 +208,9 @@ def pulsed_update(state: DeviceState, model: DeviceModel, x: np.ndarray, d: np.n
     kernels._pulse_trains(x_abs, plan.scale_x, plan.bl, keys, False, col_bits, col_counts)
     # the kernel only visits rows and columns whose trains fired: that, not the block size, is the work
     work = int(((row_counts > 0).sum(axis=1) * (col_counts > 0).sum(axis=1)).sum())
-    _kernel("_stochastic_update", work)(*args, d_sign, x_sign, row_bits, col_bits, keys, NORMAL_TABLE,
-                                        model.noisy, model.write_noise, device_pulses)
+    _kernel("_stochastic_update", work)(
+        *args, d_sign, x_sign, row_bits, col_bits, keys, NORMAL_TABLE, model.noisy, model.write_noise, device_pulses
+    )
     return SampleStats(plan.bl, row_counts.sum(axis=1), col_counts.sum(axis=1), device_pulses.sum(axis=0))
 
 
@@ -188,22 +229,46 @@ def apply_pulse_counts(state: DeviceState, model: DeviceModel, counts: np.ndarra
     return int(np.abs(counts).sum())
 
 
-def pulse_protocol(state: DeviceState, model: DeviceModel, directions: np.ndarray, key: int) -> tuple[np.ndarray, np.ndarray]:
+def pulse_protocol(
+    state: DeviceState, model: DeviceModel, directions: np.ndarray, key: int
+) -> tuple[np.ndarray, np.ndarray]:
     """One pulse per device per step (``directions``: +1 up, -1 down) on a (1, M) state, in place.
 
     Returns the mean and population std over devices of the apparent weight after each step.
     """
     if state.shape[0] != 1:
         raise ValueError("pulse_protocol expects a (1, devices) state")
-    flat = DeviceState(state.w.reshape(-1), None if state.w_apparent is None else state.w_apparent.reshape(-1),
-                       *(getattr(state, n).reshape(-1) for n in
-                         ("scale_up", "scale_down", "bound_max", "bound_min", "gamma_up", "gamma_down")))
+    flat = DeviceState(
+        state.w.reshape(-1),
+        None if state.w_apparent is None else state.w_apparent.reshape(-1),
+        *(
+            getattr(state, n).reshape(-1)
+            for n in ("scale_up", "scale_down", "bound_max", "bound_min", "gamma_up", "gamma_down")
+        ),
+    )
     directions = np.ascontiguousarray(directions, dtype=np.int8)
     mean = np.empty(directions.shape[0])
     std = np.empty(directions.shape[0])
     w_app = flat.w_apparent if flat.w_apparent is not None else _DUMMY_FLAT
-    kernels._pulse_protocol(flat.w, w_app, flat.scale_up, flat.scale_down, flat.bound_max, flat.bound_min,
-                            flat.gamma_up, flat.gamma_down, model.code, model.glob, model.piecewise_up,
-                            model.piecewise_down, directions, np.uint64(key), NORMAL_TABLE, model.noisy,
-                            model.write_noise, mean, std)
+    kernels._pulse_protocol(
+        flat.w,
+        w_app,
+        flat.scale_up,
+        flat.scale_down,
+        flat.bound_max,
+        flat.bound_min,
+        flat.gamma_up,
+        flat.gamma_down,
+        model.code,
+        model.glob,
+        model.piecewise_up,
+        model.piecewise_down,
+        directions,
+        np.uint64(key),
+        NORMAL_TABLE,
+        model.noisy,
+        model.write_noise,
+        mean,
+        std,
+    )
     return mean, std

@@ -37,8 +37,19 @@ def structure_key(op) -> tuple:
     """The timing-relevant content of ``op`` (hashable)."""
     kind = type(op)
     if kind is Mvm:
-        return (kind, op.array, op.direction, op.vectors, op.active_rows, op.active_cols, op.in_bits, op.out_bits,
-                op.retries, op.phase, op.deps)  # drive_fraction only scales energy
+        return (
+            kind,
+            op.array,
+            op.direction,
+            op.vectors,
+            op.active_rows,
+            op.active_cols,
+            op.in_bits,
+            op.out_bits,
+            op.retries,
+            op.phase,
+            op.deps,
+        )  # drive_fraction only scales energy
     if kind is PulseUpdate:
         return (kind, op.array, op.bl, op.phase, op.deps)
     if kind is TransferWrite:
@@ -75,51 +86,74 @@ class Costing:
     def plan(self, op, index: int) -> OpPlan:
         """Compile one operation (at position ``index`` of its step)."""
         if op.phase not in PHASES:
-            raise ArchsimError(f"operation {index} ({type(op).__name__}) has phase {op.phase!r}; expected one of "
-                               f"{', '.join(PHASES)}")
+            raise ArchsimError(
+                f"operation {index} ({type(op).__name__}) has phase {op.phase!r}; expected one of {', '.join(PHASES)}"
+            )
         for dep in op.deps:
             if not (isinstance(dep, int) and 0 <= dep < index):
-                raise ArchsimError(f"operation {index} ({type(op).__name__}) depends on {dep!r}; expected indices "
-                                   f"of earlier operations of the same step")
+                raise ArchsimError(
+                    f"operation {index} ({type(op).__name__}) depends on {dep!r}; expected indices "
+                    f"of earlier operations of the same step"
+                )
         background = self.background_transfers and op.phase == "transfer"
         arch = self.arch
         kind = type(op)
         if kind in (Mvm, TransferRead):
             tile = self.mapping.tile_of(op.array)
-            dac, adc = arch.dac, arch.adc
+            dac = arch.dac
             if kind is Mvm:
                 if op.direction not in ("forward", "backward"):
-                    raise ArchsimError(f"operation {index} (Mvm) has direction {op.direction!r}; expected forward "
-                                       f"or backward")
-                driven, outputs = ((op.active_rows, op.active_cols) if op.direction == "forward"
-                                   else (op.active_cols, op.active_rows))
+                    raise ArchsimError(
+                        f"operation {index} (Mvm) has direction {op.direction!r}; expected forward or backward"
+                    )
+                outputs = op.active_cols if op.direction == "forward" else op.active_rows
                 reads = op.vectors + op.retries
-                cells_per_pass = op.active_rows * op.active_cols
                 label = f"mvm {op.direction} {_name(op.array)}"
             else:  # one-hot reads: one driven line, one line of cells conducts
-                driven, outputs = 1, op.active_rows
+                outputs = op.active_rows
                 reads = op.columns + op.retries
-                cells_per_pass = op.active_rows
                 label = f"transfer_read {_name(op.array)}"
             # multi-level DACs apply an in_bits-bit level in one pass; bit-serial ones stream in_bits 1-bit passes
             passes = reads * dac.passes(op.in_bits)
             out_bits = min(max(op.out_bits, 1), 16)
             # the array read energy depends on the data (drive_fraction): charged per operation, not per plan
-            return OpPlan(label, _ordered((("array", *op.array), ("readout", tile))),
-                          arch.mvm_cycles(passes, outputs, out_bits), op.phase, op.deps, background, None)
+            return OpPlan(
+                label,
+                _ordered((("array", *op.array), ("readout", tile))),
+                arch.mvm_cycles(passes, outputs, out_bits),
+                op.phase,
+                op.deps,
+                background,
+                None,
+            )
         if kind in (PulseUpdate, TransferWrite):
             tile = self.mapping.tile_of(op.array)
             label = f"{'update' if kind is PulseUpdate else 'transfer_write'} {_name(op.array)}"
-            return OpPlan(label, _ordered((("array", *op.array), ("pulse", tile))), arch.pulse_cycles(op.bl),
-                          op.phase, op.deps, background, None)
+            return OpPlan(
+                label,
+                _ordered((("array", *op.array), ("pulse", tile))),
+                arch.pulse_cycles(op.bl),
+                op.phase,
+                op.deps,
+                background,
+                None,
+            )
         if kind is Digital:
             if op.kind not in DIGITAL_KINDS:
-                raise ArchsimError(f"operation {index} (Digital) has kind {op.kind!r}; expected one of "
-                                   f"{', '.join(DIGITAL_KINDS)}")
+                raise ArchsimError(
+                    f"operation {index} (Digital) has kind {op.kind!r}; expected one of {', '.join(DIGITAL_KINDS)}"
+                )
             charges = (("digital", to_quanta(op.count * arch.digital.energy_pj[op.kind])),)
             cycles = arch.digital.cycles(op.kind, op.count, self.digital_units)
-            return OpPlan(f"digital {op.kind} x{op.count}", (("digital",),), cycles,
-                          op.phase, op.deps, background, _nonzero(charges))
+            return OpPlan(
+                f"digital {op.kind} x{op.count}",
+                (("digital",),),
+                cycles,
+                op.phase,
+                op.deps,
+                background,
+                _nonzero(charges),
+            )
         if kind is Move:
             src, dst = self.mapping.node_of(op.src), self.mapping.node_of(op.dst)
             path = arch.route(src, dst)
@@ -130,17 +164,32 @@ class Costing:
                 charges += (("dram", to_quanta(op.bits * arch.dram.energy_per_bit_pj)),)
                 resources += (("dram",),)
                 cycles = max(cycles, arch.dram.cycles(op.bits))
-            return OpPlan(f"move {_name(op.src)}->{_name(op.dst)} {op.bits}b", _ordered(resources),
-                          cycles, op.phase, op.deps, background, _nonzero(charges))
+            return OpPlan(
+                f"move {_name(op.src)}->{_name(op.dst)} {op.bits}b",
+                _ordered(resources),
+                cycles,
+                op.phase,
+                op.deps,
+                background,
+                _nonzero(charges),
+            )
         if kind is BufferAccess:
             if op.kind not in ("read", "write", "keep"):
-                raise ArchsimError(f"operation {index} (BufferAccess) has kind {op.kind!r}; expected read, write or "
-                                   f"keep")
+                raise ArchsimError(
+                    f"operation {index} (BufferAccess) has kind {op.kind!r}; expected read, write or keep"
+                )
             if op.kind == "keep":
                 return OpPlan(f"buffer keep {op.bits}b", (), 0, op.phase, op.deps, background, ())
             charges = (("buffer", to_quanta(op.bits * arch.buffer.energy_per_bit_pj[op.kind])),)
-            return OpPlan(f"buffer {op.kind} {op.bits}b", (("buffer",),), arch.buffer.cycles(op.bits), op.phase,
-                          op.deps, background, _nonzero(charges))
+            return OpPlan(
+                f"buffer {op.kind} {op.bits}b",
+                (("buffer",),),
+                arch.buffer.cycles(op.bits),
+                op.phase,
+                op.deps,
+                background,
+                _nonzero(charges),
+            )
         raise ArchsimError(f"unknown operation {op!r}")  # pragma: no cover - structure_key rejects it first
 
     # -- energy of data-dependent operations ------------------------------------------------------
@@ -151,8 +200,9 @@ class Costing:
         arch = self.arch
         dac, adc = arch.dac, arch.adc
         if type(op) is Mvm:
-            driven, outputs = ((op.active_rows, op.active_cols) if op.direction == "forward"
-                               else (op.active_cols, op.active_rows))
+            driven, outputs = (
+                (op.active_rows, op.active_cols) if op.direction == "forward" else (op.active_cols, op.active_rows)
+            )
             reads = op.vectors + op.retries
             cells_per_pass = op.active_rows * op.active_cols
         else:  # one-hot reads: one driven line, one line of cells conducts
@@ -164,10 +214,15 @@ class Costing:
         fraction = 1.0 if op.drive_fraction is None else op.drive_fraction
         # bit-serial passes are shifted and added per output at the tile (ISAAC's shift-and-add units)
         shift_adds = (passes - reads) * outputs
-        return _nonzero((("digital", to_quanta(shift_adds * self.shift_add_pj)),("adc", to_quanta(passes * outputs * adc.energy_per_conversion_pj(out_bits))),
-                         ("integrator", to_quanta(passes * outputs * adc.integrator_pj)),
-                         ("dac", to_quanta(passes * driven * dac.drive_energy_pj(op.in_bits))),
-                         ("array_read", to_quanta(passes * cells_per_pass * fraction * arch.crossbar.read_cell_pj))))
+        return _nonzero(
+            (
+                ("digital", to_quanta(shift_adds * self.shift_add_pj)),
+                ("adc", to_quanta(passes * outputs * adc.energy_per_conversion_pj(out_bits))),
+                ("integrator", to_quanta(passes * outputs * adc.integrator_pj)),
+                ("dac", to_quanta(passes * driven * dac.drive_energy_pj(op.in_bits))),
+                ("array_read", to_quanta(passes * cells_per_pass * fraction * arch.crossbar.read_cell_pj)),
+            )
+        )
 
     def dynamic_quanta(self, op) -> tuple[tuple[str, int], ...]:
         """Charges of operations whose counts depend on data: reads (:meth:`read_quanta`) and pulsed writes.
@@ -186,9 +241,13 @@ class Costing:
         shape = self.mapping.shape_of(op.array)
         # a row (column) pulse spans the block's columns (rows), as the pulse generator model counts lines
         half_selected = max(0, row_pulses * shape.cols + col_pulses * shape.rows - 2 * op.device_pulses)
-        charges = [("array_write", to_quanta(op.device_pulses * self.write_pulse_pj
-                                             + half_selected * self.write_pulse_pj / 4.0)),
-                   ("pulse_generator", to_quanta(row_pulses * self.row_pulse_pj + col_pulses * self.col_pulse_pj))]
+        charges = [
+            (
+                "array_write",
+                to_quanta(op.device_pulses * self.write_pulse_pj + half_selected * self.write_pulse_pj / 4.0),
+            ),
+            ("pulse_generator", to_quanta(row_pulses * self.row_pulse_pj + col_pulses * self.col_pulse_pj)),
+        ]
         if op.stochastic:
             charges.append(("digital", to_quanta((shape.rows + shape.cols) * op.bl * self.translator_slot_pj)))
         return tuple(charges)
@@ -235,19 +294,31 @@ class Costing:
                 key = (self._place(op.src), self._place(op.dst), op.bits, op.phase, op.deps)
                 first = sent.setdefault(key, index)
                 if first != index:
-                    out[index] = replace(plans[index], label=plans[index].label + " (sent with op %d)" % first,
-                                         resources=(), cycles=0, deps=(first,), static_quanta=())
+                    out[index] = replace(
+                        plans[index],
+                        label=plans[index].label + f" (sent with op {first})",
+                        resources=(),
+                        cycles=0,
+                        deps=(first,),
+                        static_quanta=(),
+                    )
         return out
 
     def _spill(self, plan: OpPlan, op, bits: int) -> OpPlan:
         """The part of a buffer access beyond the buffer's capacity goes to DRAM instead."""
         arch = self.arch
         kept = op.bits - bits
-        charges = (("buffer", to_quanta(kept * arch.buffer.energy_per_bit_pj[op.kind])),
-                   ("dram", to_quanta(bits * arch.dram.energy_per_bit_pj)))
-        return replace(plan, label=plan.label + f" ({bits}b spilled to DRAM)",
-                       resources=_ordered(plan.resources + (("dram",),)),
-                       cycles=max(arch.buffer.cycles(kept), arch.dram.cycles(bits)), static_quanta=_nonzero(charges))
+        charges = (
+            ("buffer", to_quanta(kept * arch.buffer.energy_per_bit_pj[op.kind])),
+            ("dram", to_quanta(bits * arch.dram.energy_per_bit_pj)),
+        )
+        return replace(
+            plan,
+            label=plan.label + f" ({bits}b spilled to DRAM)",
+            resources=_ordered(plan.resources + (("dram",),)),
+            cycles=max(arch.buffer.cycles(kept), arch.dram.cycles(bits)),
+            static_quanta=_nonzero(charges),
+        )
 
     def _place(self, location) -> tuple:
         if isinstance(location, ArrayId):

@@ -17,7 +17,8 @@ over into the next step on the same timeline, where they contend with its reads.
 Leakage is static power x simulated time, its own ledger component. A step's window runs from its start to
 its end; each cycle of the window is shared equally among the phases whose spans (first start to last end of
 their operations within the window) cover it, so the split does not depend on the order of
-:data:`archsim.ops.PHASES`; idle cycles go to the phases that start next (or those that ran last). :meth:`Engine.totals` finishes outstanding background work and charges that tail too.
+:data:`archsim.ops.PHASES`; idle cycles go to the phases that start next (or those that ran last).
+:meth:`Engine.totals` finishes outstanding background work and charges that tail too.
 
 Caching. The future of the timeline after a step boundary is fully determined by the step's structure and
 by the *carry state* at the boundary: which operations of earlier steps are still outstanding and where
@@ -67,16 +68,29 @@ class _Slots:
 class _LiveOp:
     """One operation on the timeline."""
 
-    __slots__ = ("step", "index", "sid", "plan", "priority", "pending", "held", "waiting", "timeout", "start",
-                 "end_at", "seq", "done")
+    __slots__ = (
+        "step",
+        "index",
+        "sid",
+        "plan",
+        "priority",
+        "pending",
+        "held",
+        "waiting",
+        "timeout",
+        "start",
+        "end_at",
+        "seq",
+        "done",
+    )
 
     def __init__(self, step: int, index: int, sid: int, plan: OpPlan):
         self.step, self.index, self.sid, self.plan = step, index, sid, plan
         self.priority = (1 if plan.background else 0, step, index)
-        self.pending = None      # dependency events still awaited, or None
-        self.held = 0            # resources granted so far, a prefix of plan.resources
-        self.waiting = None      # the event of the queued request for the next resource
-        self.timeout = None      # the hold timeout once running
+        self.pending = None  # dependency events still awaited, or None
+        self.held = 0  # resources granted so far, a prefix of plan.resources
+        self.waiting = None  # the event of the queued request for the next resource
+        self.timeout = None  # the hold timeout once running
         self.start = None
         self.end_at = None
         self.seq = 0
@@ -88,8 +102,8 @@ class _Timing:
     """The timing of one step window, relative to its start (what the cache stores)."""
 
     latency: int
-    phase_spans: tuple[tuple[str, int, int], ...]   # (phase, first start, last end), window-relative
-    leak_cycles: tuple[tuple[str, float], ...]      # cycles of the window charged to each phase (shared equally)
+    phase_spans: tuple[tuple[str, int, int], ...]  # (phase, first start, last end), window-relative
+    leak_cycles: tuple[tuple[str, float], ...]  # cycles of the window charged to each phase (shared equally)
     trace: tuple[tuple[int, int, int, int, int], ...]  # (step offset back, sid, op index, start, end)
     carry_out: tuple
 
@@ -102,8 +116,7 @@ class Engine:
     :meth:`chrome_trace`.
     """
 
-    def __init__(self, arch, mapping, transfer_policy: str | None = "inline", cache: bool = True,
-                 trace: bool = False):
+    def __init__(self, arch, mapping, transfer_policy: str | None = "inline", cache: bool = True, trace: bool = False):
         policy = transfer_policy or arch.hw.mapping.transfer_policy
         if policy not in TRANSFER_POLICIES:
             raise ArchsimError(f"transfer policy {policy!r} is unknown; expected one of {', '.join(TRANSFER_POLICIES)}")
@@ -134,7 +147,7 @@ class Engine:
         self._window_start = 0
         self._spans: dict[str, list[int]] = {}
         self._window_trace: list[tuple] = []
-        self._trace: list[tuple[int, int, int, int, int]] = []   # (step, sid, index, start, end), absolute
+        self._trace: list[tuple[int, int, int, int, int]] = []  # (step, sid, index, start, end), absolute
         # totals
         self._total_quanta: dict[tuple[str, str], int] = {}
         self._total_phase_cycles: dict[str, int] = {}
@@ -154,7 +167,7 @@ class Engine:
 
         quanta: dict[tuple[str, str], int] = {}
         dynamic = self.costing.dynamic_quanta
-        for op, plan in zip(ops, plans):
+        for op, plan in zip(ops, plans, strict=True):
             charges = plan.static_quanta if plan.static_quanta is not None else dynamic(op)
             for component, q in charges:
                 key = (component, plan.phase)
@@ -193,8 +206,14 @@ class Engine:
     def totals(self) -> StepCost:
         """Totals over all steps so far, leakage included; finishes outstanding background work first."""
         self.finish()
-        return StepCost.from_quanta(self._total_quanta, self._env.now, self.cycle_ns, self._total_phase_cycles,
-                                    steps=self._step, ops=self._total_ops)
+        return StepCost.from_quanta(
+            self._total_quanta,
+            self._env.now,
+            self.cycle_ns,
+            self._total_phase_cycles,
+            steps=self._step,
+            ops=self._total_ops,
+        )
 
     @property
     def carried_operations(self) -> int:
@@ -213,6 +232,7 @@ class Engine:
         one per shared unit pool; one thread per resource (pool slots assigned greedily).
         """
         from archsim.engine.trace import chrome_trace
+
         return chrome_trace(self)
 
     # ------------------------------------------------------------------------------------------
@@ -220,7 +240,7 @@ class Engine:
     # ------------------------------------------------------------------------------------------
     def _compile(self, ops, keys) -> int:
         plans = []
-        for index, (op, key) in enumerate(zip(ops, keys)):
+        for index, (op, key) in enumerate(zip(ops, keys, strict=True)):
             plan = self._op_plans.get(key)
             if plan is None:
                 plan = self.costing.plan(op, index)
@@ -341,8 +361,11 @@ class Engine:
             if op.start is not None:
                 self._note_span(op.plan.phase, op.start, end)
         latency = end - start
-        spans = tuple((phase, self._spans[phase][0] - start, self._spans[phase][1] - start)
-                      for phase in PHASES if phase in self._spans)
+        spans = tuple(
+            (phase, self._spans[phase][0] - start, self._spans[phase][1] - start)
+            for phase in PHASES
+            if phase in self._spans
+        )
         step = self._step
         trace = tuple((step - s, sid, index, a - start, b - start) for s, sid, index, a, b in self._window_trace)
         return _Timing(latency, spans, _leak_cycles(latency, spans), trace, carry_out)
@@ -356,13 +379,17 @@ class Engine:
             return ((), ())
         now = self._env.now
         following = self._step + 1
-        running = sorted((op for op in self._outstanding.values() if op.timeout is not None),
-                         key=lambda op: (op.end_at, op.seq))
+        running = sorted(
+            (op for op in self._outstanding.values() if op.timeout is not None), key=lambda op: (op.end_at, op.seq)
+        )
         keep_start = self.trace_enabled
-        running_state = tuple((following - op.step, op.sid, op.index, op.end_at - now,
-                               (op.start - now) if keep_start else 0) for op in running)
-        others = sorted((op for op in self._outstanding.values() if op.timeout is None),
-                        key=lambda op: (op.step, op.index))
+        running_state = tuple(
+            (following - op.step, op.sid, op.index, op.end_at - now, (op.start - now) if keep_start else 0)
+            for op in running
+        )
+        others = sorted(
+            (op for op in self._outstanding.values() if op.timeout is None), key=lambda op: (op.step, op.index)
+        )
         other_state = []
         for op in others:
             if op.pending is not None:
@@ -376,8 +403,9 @@ class Engine:
         """Apply a cached window: advance time and rebuild the carried operations on a fresh environment."""
         if self.trace_enabled:
             step = self._step
-            self._trace.extend((step - back, sid, index, start + a, start + b)
-                               for back, sid, index, a, b in timing.trace)
+            self._trace.extend(
+                (step - back, sid, index, start + a, start + b) for back, sid, index, a, b in timing.trace
+            )
         self._rebuild(timing.carry_out, start + timing.latency, self._step + 1)
 
     def _rebuild(self, carry: tuple, now: int, following: int) -> None:
@@ -425,13 +453,15 @@ class Engine:
     # ------------------------------------------------------------------------------------------
     # ledger
     # ------------------------------------------------------------------------------------------
-    def _close_window(self, quanta: dict, timing: _Timing, n_ops: int, cached: bool,
-                      count_step: bool = True) -> StepCost:
+    def _close_window(
+        self, quanta: dict, timing: _Timing, n_ops: int, cached: bool, count_step: bool = True
+    ) -> StepCost:
         if not cached and self.trace_enabled:
             start = self._window_start
             step = self._step - (1 if count_step else 0)
-            self._trace.extend((step - back, sid, index, start + a, start + b)
-                               for back, sid, index, a, b in timing.trace)
+            self._trace.extend(
+                (step - back, sid, index, start + a, start + b) for back, sid, index, a, b in timing.trace
+            )
         for phase, cycles in timing.leak_cycles:
             q = to_quanta(cycles * self.leak_pj_per_cycle)
             if q:
@@ -452,7 +482,7 @@ def _leak_cycles(latency: int, spans: tuple) -> tuple[tuple[str, float], ...]:
         return (("forward", float(latency)),)
     points = sorted({0, latency, *(a for _, a, _ in spans), *(b for _, _, b in spans)})
     owners = []
-    for a, b in zip(points, points[1:]):
+    for a, b in itertools.pairwise(points):
         covering = tuple(phase for phase, lo, hi in spans if lo <= a and b <= hi)
         owners.append([covering, b - a])
     following = None

@@ -14,7 +14,19 @@ from dataclasses import dataclass, field
 from archsim.ops import PHASES
 
 #: Ledger component keys.
-COMPONENTS = ("adc", "integrator", "dac", "array_read", "array_write", "pulse_generator", "digital", "buffer", "dram", "noc", "leakage")
+COMPONENTS = (
+    "adc",
+    "integrator",
+    "dac",
+    "array_read",
+    "array_write",
+    "pulse_generator",
+    "digital",
+    "buffer",
+    "dram",
+    "noc",
+    "leakage",
+)
 QUANTUM_EXPONENT = 12
 QUANTA_PER_PJ = 1 << QUANTUM_EXPONENT
 
@@ -50,21 +62,36 @@ class StepCost:
     cached: bool = False
 
     @classmethod
-    def from_quanta(cls, quanta: dict[tuple[str, str], int], latency_cycles: int, cycle_ns: float,
-                    phase_cycles: dict[str, int], *, steps: int = 1, ops: int = 0, cached: bool = False) -> "StepCost":
+    def from_quanta(
+        cls,
+        quanta: dict[tuple[str, str], int],
+        latency_cycles: int,
+        cycle_ns: float,
+        phase_cycles: dict[str, int],
+        *,
+        steps: int = 1,
+        ops: int = 0,
+        cached: bool = False,
+    ) -> StepCost:
         by_component = dict.fromkeys(COMPONENTS, 0)
         by_phase = dict.fromkeys(PHASES, 0)
         for (component, phase), q in quanta.items():
             by_component[component] += q
             by_phase[phase] += q
         ldexp = math.ldexp
-        return cls(latency_cycles=latency_cycles, latency_ns=latency_cycles * cycle_ns,
-                   energy_pj=ldexp(sum(by_component.values()), -QUANTUM_EXPONENT),
-                   energy_pj_by_component={c: ldexp(q, -QUANTUM_EXPONENT) for c, q in by_component.items()},
-                   energy_pj_by_phase={p: ldexp(q, -QUANTUM_EXPONENT) for p, q in by_phase.items()},
-                   energy_pj_by_component_phase={k: ldexp(q, -QUANTUM_EXPONENT) for k, q in quanta.items()},
-                   latency_ns_by_phase={p: phase_cycles.get(p, 0) * cycle_ns for p in PHASES},
-                   energy_quanta=dict(quanta), steps=steps, ops=ops, cached=cached)
+        return cls(
+            latency_cycles=latency_cycles,
+            latency_ns=latency_cycles * cycle_ns,
+            energy_pj=ldexp(sum(by_component.values()), -QUANTUM_EXPONENT),
+            energy_pj_by_component={c: ldexp(q, -QUANTUM_EXPONENT) for c, q in by_component.items()},
+            energy_pj_by_phase={p: ldexp(q, -QUANTUM_EXPONENT) for p, q in by_phase.items()},
+            energy_pj_by_component_phase={k: ldexp(q, -QUANTUM_EXPONENT) for k, q in quanta.items()},
+            latency_ns_by_phase={p: phase_cycles.get(p, 0) * cycle_ns for p in PHASES},
+            energy_quanta=dict(quanta),
+            steps=steps,
+            ops=ops,
+            cached=cached,
+        )
 
 
 def add_into(target: dict, source: dict) -> None:

@@ -15,7 +15,7 @@ def chrome_trace(engine) -> dict:
     mapping, cycle_us = engine.mapping, engine.cycle_ns / 1000.0
     processes: dict[str, int] = {}
     threads: dict[tuple[int, str], int] = {}
-    pool_free: dict[str, list[int]] = {}   # pool resource -> end cycle of each slot
+    pool_free: dict[str, list[int]] = {}  # pool resource -> end cycle of each slot
     events: list[dict] = []
 
     def process_id(name: str) -> int:
@@ -55,13 +55,28 @@ def chrome_trace(engine) -> dict:
             else:
                 group, lane = "unplaced", "zero-hop moves"
             pid = process_id(group)
-            events.append({"name": plan.label, "cat": plan.phase, "ph": "X", "ts": start * cycle_us,
-                           "dur": (end - start) * cycle_us, "pid": pid, "tid": thread_id(pid, lane),
-                           "args": {"step": step, "op": index, "cycles": end - start,
-                                    "background": plan.background}})
-    meta = [{"name": "process_name", "ph": "M", "pid": pid, "tid": 0, "args": {"name": name}}
-            for name, pid in processes.items()]
-    meta += [{"name": "thread_name", "ph": "M", "pid": pid, "tid": tid, "args": {"name": name}}
-             for (pid, name), tid in threads.items()]
-    return {"traceEvents": meta + events, "displayTimeUnit": "ns",
-            "otherData": {"clock_hz": engine.arch.clock_hz, "transfer_policy": engine.transfer_policy}}
+            events.append(
+                {
+                    "name": plan.label,
+                    "cat": plan.phase,
+                    "ph": "X",
+                    "ts": start * cycle_us,
+                    "dur": (end - start) * cycle_us,
+                    "pid": pid,
+                    "tid": thread_id(pid, lane),
+                    "args": {"step": step, "op": index, "cycles": end - start, "background": plan.background},
+                }
+            )
+    meta = [
+        {"name": "process_name", "ph": "M", "pid": pid, "tid": 0, "args": {"name": name}}
+        for name, pid in processes.items()
+    ]
+    meta += [
+        {"name": "thread_name", "ph": "M", "pid": pid, "tid": tid, "args": {"name": name}}
+        for (pid, name), tid in threads.items()
+    ]
+    return {
+        "traceEvents": meta + events,
+        "displayTimeUnit": "ns",
+        "otherData": {"clock_hz": engine.arch.clock_hz, "transfer_policy": engine.transfer_policy},
+    }

@@ -6,14 +6,25 @@ built; the engine only ever sees cycles.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import networkx as nx
 
 from archsim.config.hw import HwConfig
 from archsim.errors import ArchsimError
-from archsim.hw.components import (Action, AdcModel, CrossbarModel, DacModel, DigitalUnitModel, DramModel, LeakageModel,
-                                   NocModel, PulseGeneratorModel, SramBufferModel)
+from archsim.hw.components import (
+    Action,
+    AdcModel,
+    CrossbarModel,
+    DacModel,
+    DigitalUnitModel,
+    DramModel,
+    LeakageModel,
+    NocModel,
+    PulseGeneratorModel,
+    SramBufferModel,
+)
 from archsim.hw.noc import TopologyError, build_router_graph, hub_router
 
 #: Where the shared units sit: "digital" and "buffer" on the hub router, "io" (the DRAM interface) on router 0
@@ -40,28 +51,74 @@ class Architecture:
         self.cycle_ns = 1e9 / hw.clock
         tile, array = hw.tile, hw.array
         static = hw.leakage.static_fraction
-        self.adc = AdcModel(hw.adc.bits, hw.adc.sample_rate, hw.tech_node_nm, tile.adcs, tile.cols,
-                            hw.adc.fom_walden, hw.adc.fom_schreier_db, hw.adc.fom_corner_frequency,
-                            hw.adc.fom_rolloff_db_per_decade, hw.adc.energy_per_conversion, hw.adc.integrator_energy,
-                            hw.adc.architecture, hw.adc.energy_floor_bits, static)
+        self.adc = AdcModel(
+            hw.adc.bits,
+            hw.adc.sample_rate,
+            hw.tech_node_nm,
+            tile.adcs,
+            tile.cols,
+            hw.adc.fom_walden,
+            hw.adc.fom_schreier_db,
+            hw.adc.fom_corner_frequency,
+            hw.adc.fom_rolloff_db_per_decade,
+            hw.adc.energy_per_conversion,
+            hw.adc.integrator_energy,
+            hw.adc.architecture,
+            hw.adc.energy_floor_bits,
+            static,
+        )
         self.dac = DacModel(hw.dac.bits, hw.dac.mode, hw.dac.drive_power_per_bit, array.read_time, tile.rows, static)
-        self.crossbar = CrossbarModel(tile.rows, tile.cols, array.read_voltage, array.r_on, array.on_off_ratio,
-                                      array.read_time, array.write_voltage, array.write_pulse_width)
-        self.pulse_generator = PulseGeneratorModel(tile.rows, tile.cols, array.wire_capacitance_per_cell,
-                                                   array.write_voltage, array.write_pulse_width)
+        self.crossbar = CrossbarModel(
+            tile.rows,
+            tile.cols,
+            array.read_voltage,
+            array.r_on,
+            array.on_off_ratio,
+            array.read_time,
+            array.write_voltage,
+            array.write_pulse_width,
+        )
+        self.pulse_generator = PulseGeneratorModel(
+            tile.rows, tile.cols, array.wire_capacitance_per_cell, array.write_voltage, array.write_pulse_width
+        )
         digital = hw.digital
-        primitives = ({"add": digital.fp32_add_energy, "mult": digital.fp32_mult_energy}
-                      if digital.precision == "fp32" else
-                      {"add": digital.int8_add_energy, "mult": digital.int8_mult_energy})
-        self.digital = DigitalUnitModel(digital.precision, digital.lanes, primitives, hw.tech_node_nm,
-                                        digital.reference_node_nm, self.cycle_ns, digital.int8_add_energy, static)
-        self.buffer = SramBufferModel(hw.buffer.size, hw.buffer.width, hw.buffer.reference_access_energy,
-                                      hw.buffer.write_read_ratio, hw.buffer.ports, hw.buffer.access_cycles,
-                                      hw.tech_node_nm / digital.reference_node_nm, self.cycle_ns, static,
-                                      hw.buffer.banks)
+        primitives = (
+            {"add": digital.fp32_add_energy, "mult": digital.fp32_mult_energy}
+            if digital.precision == "fp32"
+            else {"add": digital.int8_add_energy, "mult": digital.int8_mult_energy}
+        )
+        self.digital = DigitalUnitModel(
+            digital.precision,
+            digital.lanes,
+            primitives,
+            hw.tech_node_nm,
+            digital.reference_node_nm,
+            self.cycle_ns,
+            digital.int8_add_energy,
+            static,
+        )
+        self.buffer = SramBufferModel(
+            hw.buffer.size,
+            hw.buffer.width,
+            hw.buffer.reference_access_energy,
+            hw.buffer.write_read_ratio,
+            hw.buffer.ports,
+            hw.buffer.access_cycles,
+            hw.tech_node_nm / digital.reference_node_nm,
+            self.cycle_ns,
+            static,
+            hw.buffer.banks,
+        )
         self.dram = DramModel(hw.dram.energy_per_bit, hw.dram.bandwidth, self.clock_hz)
-        self.noc = NocModel(hw.noc.link_width, hw.noc.energy_per_bit_hop, hw.noc.router_delay, hw.noc.link_delay,
-                            self.cycle_ns, hw.noc.topology, static)
+        self.noc = NocModel(
+            hw.noc.link_width,
+            hw.noc.energy_per_bit_hop,
+            hw.noc.router_delay,
+            hw.noc.link_delay,
+            self.cycle_ns,
+            hw.noc.topology,
+            static,
+        )
         try:
             self.graph: nx.Graph = build_router_graph(hw.noc, tile.count)
         except TopologyError as problem:  # a programmatically built HwConfig that skipped validation
@@ -72,13 +129,23 @@ class Architecture:
         #: ports of each router: one per link plus the local port of its tiles and units
         self.router_ports = {r: self.graph.degree(r) + 1 for r in self.routers}
         self.leakage = LeakageModel(
-            {"adc": self.adc.static_power_w, "tile": self.dac.static_power_w,
-             "router_port": self.noc.port_static_power_w, "digital_unit": self.digital.static_power_w,
-             "buffer": self.buffer.static_power_w},
-            {"adc": tile.adcs * tile.count, "tile": tile.count, "router_port": sum(self.router_ports.values()),
-             "digital_unit": digital.units, "buffer": 1},
-            self.cycle_ns, f"hw.leakage.static_fraction = {static:g} of each component's full-load power "
-                           f"(its own cost model)")
+            {
+                "adc": self.adc.static_power_w,
+                "tile": self.dac.static_power_w,
+                "router_port": self.noc.port_static_power_w,
+                "digital_unit": self.digital.static_power_w,
+                "buffer": self.buffer.static_power_w,
+            },
+            {
+                "adc": tile.adcs * tile.count,
+                "tile": tile.count,
+                "router_port": sum(self.router_ports.values()),
+                "digital_unit": digital.units,
+                "buffer": 1,
+            },
+            self.cycle_ns,
+            f"hw.leakage.static_fraction = {static:g} of each component's full-load power (its own cost model)",
+        )
 
         # -- timing in cycles, converted once ------------------------------------------------------
         self.read_cycles = to_cycles(array.read_time, self.clock_hz)
@@ -101,8 +168,9 @@ class Architecture:
             return self.io_router
         if location in ("digital", "buffer"):
             return self.hub
-        raise ArchsimError(f"unknown location {location!r}; expected an array block or one of "
-                           f"{', '.join(SHARED_LOCATIONS)}")
+        raise ArchsimError(
+            f"unknown location {location!r}; expected an array block or one of {', '.join(SHARED_LOCATIONS)}"
+        )
 
     def route(self, src: int, dst: int) -> tuple[int, ...]:
         """Routers on the shortest path from ``src`` to ``dst`` (networkx BFS; deterministic)."""
@@ -116,7 +184,7 @@ class Architecture:
     def channels(self, path: tuple[int, ...]) -> tuple[tuple, ...]:
         """The physical channels (resources) a transfer along ``path`` occupies, one per hop."""
         out = []
-        for a, b in zip(path, path[1:]):
+        for a, b in itertools.pairwise(path):
             shared = self.graph.edges[a, b]["channel"]
             out.append(("link", shared) if shared is not None else ("link", a, b))
         return tuple(dict.fromkeys(out))  # a bus is one channel however many hops cross it
@@ -151,8 +219,9 @@ class Architecture:
         if out_bits is None or out_bits >= self.adc.bits or self.adc.conversion_time_scale(out_bits) == 1.0:
             convert = self.conversion_cycles[per_adc]
         else:
-            convert = to_cycles(per_adc * self.adc.conversion_time_scale(out_bits) / self.hw.adc.sample_rate,
-                                self.clock_hz)
+            convert = to_cycles(
+                per_adc * self.adc.conversion_time_scale(out_bits) / self.hw.adc.sample_rate, self.clock_hz
+            )
         return passes * max(read, convert) + min(read, convert)
 
     def pulse_cycles(self, slots: int) -> int:
@@ -197,15 +266,32 @@ class Architecture:
         return text
 
     def actions(self) -> list[Action]:
-        return [self.adc.convert(), self.adc.integrate(), self.dac.drive(), *self.crossbar.actions(), *self.pulse_generator.actions(),
-                *self.digital.actions(), *self.buffer.actions(), *self.dram.actions(), *self.noc.actions(), *self.leakage.actions()]
+        return [
+            self.adc.convert(),
+            self.adc.integrate(),
+            self.dac.drive(),
+            *self.crossbar.actions(),
+            *self.pulse_generator.actions(),
+            *self.digital.actions(),
+            *self.buffer.actions(),
+            *self.dram.actions(),
+            *self.noc.actions(),
+            *self.leakage.actions(),
+        ]
 
 
 #: The configuration fields each ERT action rests on ("*": every action of the component).
 ERT_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("adc", "convert"): ("adc.bits", "adc.sample_rate", "adc.energy_per_conversion", "adc.fom_walden",
-                         "adc.fom_schreier_db", "adc.energy_floor_bits", "adc.architecture",
-                         "leakage.static_fraction"),
+    ("adc", "convert"): (
+        "adc.bits",
+        "adc.sample_rate",
+        "adc.energy_per_conversion",
+        "adc.fom_walden",
+        "adc.fom_schreier_db",
+        "adc.energy_floor_bits",
+        "adc.architecture",
+        "leakage.static_fraction",
+    ),
     ("integrator", "integrate"): ("adc.integrator_energy",),
     ("dac", "drive"): ("dac.drive_power_per_bit", "array.read_time", "dac.mode", "leakage.static_fraction"),
     ("array_read", "*"): ("array.read_voltage", "array.r_on", "array.on_off_ratio", "array.read_time"),
@@ -213,8 +299,13 @@ ERT_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
     ("pulse_generator", "*"): ("array.wire_capacitance_per_cell", "array.write_voltage"),
     ("digital", "translator_line_slot"): ("digital.int8_add_energy", "tech_node_nm"),
     ("digital", "shift_add"): ("digital.int8_add_energy", "tech_node_nm", "dac.mode"),
-    ("digital", "*"): ("digital.add_energy", "digital.mult_energy", "tech_node_nm", "digital.reference_node_nm",
-                       "digital.lanes"),
+    ("digital", "*"): (
+        "digital.add_energy",
+        "digital.mult_energy",
+        "tech_node_nm",
+        "digital.reference_node_nm",
+        "digital.lanes",
+    ),
     ("buffer", "*"): ("buffer.reference_access_energy", "buffer.size", "buffer.width", "buffer.write_read_ratio"),
     ("dram", "*"): ("dram.energy_per_bit", "dram.bandwidth"),
     ("noc", "*"): ("noc.energy_per_bit_hop", "noc.link_width", "leakage.static_fraction"),

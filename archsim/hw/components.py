@@ -30,22 +30,34 @@ class Action:
     parameters: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"component": self.component, "action": self.action, "energy_pj": self.energy_pj,
-                "latency_ns": self.latency_ns, "source": self.source, "parameters": dict(self.parameters)}
+        return {
+            "component": self.component,
+            "action": self.action,
+            "energy_pj": self.energy_pj,
+            "latency_ns": self.latency_ns,
+            "source": self.source,
+            "parameters": dict(self.parameters),
+        }
 
 
 # --------------------------------------------------------------------------------------------------
 # ADC
 # --------------------------------------------------------------------------------------------------
 
+
 def sndr_db(enob: float) -> float:
     """Signal-to-noise-and-distortion ratio of an ADC with ``enob`` effective bits (dB)."""
     return 6.02 * enob + 1.76
 
 
-def survey_energy_per_conversion(enob: float, sample_rate_hz: float, fom_walden_j: float,
-                                 fom_schreier_db: float, corner_hz: float,
-                                 rolloff_db_per_decade: float) -> tuple[float, str]:
+def survey_energy_per_conversion(
+    enob: float,
+    sample_rate_hz: float,
+    fom_walden_j: float,
+    fom_schreier_db: float,
+    corner_hz: float,
+    rolloff_db_per_decade: float,
+) -> tuple[float, str]:
     """Energy of one conversion (J) on the envelope of Murmann's ADC survey, and the limiting regime.
 
     The envelope is the larger of two asymptotes (B. Murmann, "ADC Performance Survey 1997-2021"):
@@ -64,7 +76,7 @@ def survey_energy_per_conversion(enob: float, sample_rate_hz: float, fom_walden_
     ISAAC (ISCA 2016) assumed for its 8-bit SAR ADC. The survey spans many nodes; no node scaling is applied.
     """
     decades_above_corner = max(0.0, math.log10(sample_rate_hz / corner_hz))
-    walden = fom_walden_j * 2.0 ** enob * 10.0 ** decades_above_corner
+    walden = fom_walden_j * 2.0**enob * 10.0**decades_above_corner
     schreier = fom_schreier_db - rolloff_db_per_decade * decades_above_corner
     thermal = 0.5 * 10.0 ** ((sndr_db(enob) - schreier) / 10.0)
     return (walden, "walden") if walden >= thermal else (thermal, "thermal")
@@ -84,10 +96,23 @@ class AdcModel:
 
     name = "adc"
 
-    def __init__(self, bits: int, sample_rate_hz: float, tech_node_nm: int, adcs_per_tile: int,
-                 cols: int, fom_walden_j: float, fom_schreier_db: float, corner_hz: float,
-                 rolloff_db_per_decade: float, stated_energy_j: float | None = None, integrator_energy_j: float = 0.0,
-                 architecture: str = "sar", floor_bits: int = 1, static_fraction: float = 0.0):
+    def __init__(
+        self,
+        bits: int,
+        sample_rate_hz: float,
+        tech_node_nm: int,
+        adcs_per_tile: int,
+        cols: int,
+        fom_walden_j: float,
+        fom_schreier_db: float,
+        corner_hz: float,
+        rolloff_db_per_decade: float,
+        stated_energy_j: float | None = None,
+        integrator_energy_j: float = 0.0,
+        architecture: str = "sar",
+        floor_bits: int = 1,
+        static_fraction: float = 0.0,
+    ):
         self.bits = bits
         self.stated_energy_j = stated_energy_j
         self.integrator_pj = integrator_energy_j * PJ_PER_J
@@ -100,8 +125,9 @@ class AdcModel:
         self.static_fraction = static_fraction
         self.fom = (fom_walden_j, fom_schreier_db, corner_hz, rolloff_db_per_decade)
         self.conversion_time_ns = NS_PER_S / sample_rate_hz
-        self._energy = {b: survey_energy_per_conversion(max(b, floor_bits), sample_rate_hz, *self.fom)
-                        for b in range(1, 17)}
+        self._energy = {
+            b: survey_energy_per_conversion(max(b, floor_bits), sample_rate_hz, *self.fom) for b in range(1, 17)
+        }
         if stated_energy_j is not None:
             # a design's stated figure at its resolution; other resolutions keep the survey's ratio to it
             ratio = stated_energy_j / self._energy[bits][0]
@@ -123,8 +149,14 @@ class AdcModel:
         return 1.0
 
     def integrate(self) -> Action:
-        return Action("integrator", "integrate", self.integrator_pj, 0.0,
-                      "hw.adc.integrator_energy: one column integration per read pass", {})
+        return Action(
+            "integrator",
+            "integrate",
+            self.integrator_pj,
+            0.0,
+            "hw.adc.integrator_energy: one column integration per read pass",
+            {},
+        )
 
     def conversions_per_adc(self, outputs: int) -> int:
         """Conversions the busiest ADC makes to read ``outputs`` outputs (round-robin sharing)."""
@@ -135,23 +167,47 @@ class AdcModel:
         regime = self._energy[bits][1]
         energy_pj = self.energy_per_conversion_pj(bits)
         if regime == "stated":
-            return Action(self.name, "convert", energy_pj, self.conversion_time_ns,
-                          "hw.adc.energy_per_conversion (a design's stated figure)",
-                          {"bits": bits, "sample_rate_hz": self.sample_rate_hz, "regime": regime,
-                           "columns_per_adc": self.conversions_per_adc(self.cols)})
-        return Action(self.name, "convert", energy_pj, self.conversion_time_ns,
-                      "Murmann ADC survey envelope: max(Walden FoM_W*2^b, Schreier FoM_S thermal limit), "
-                      "FoM_S fit and speed corner from the Accelergy ADC plug-in; ISAAC (ISCA 2016) 8b 1.2 GS/s "
-                      "= 1.67 pJ as check",
-                      {"bits": bits, "sample_rate_hz": self.sample_rate_hz, "tech_node_nm": self.tech_node_nm,
-                       "regime": regime, "floor_bits": self.floor_bits, "architecture": self.architecture,
-                       "static_fraction": self.static_fraction, "fom_walden_j": self.fom[0], "fom_schreier_db": self.fom[1],
-                       "corner_hz": self.fom[2], "columns_per_adc": self.conversions_per_adc(self.cols)})
+            return Action(
+                self.name,
+                "convert",
+                energy_pj,
+                self.conversion_time_ns,
+                "hw.adc.energy_per_conversion (a design's stated figure)",
+                {
+                    "bits": bits,
+                    "sample_rate_hz": self.sample_rate_hz,
+                    "regime": regime,
+                    "columns_per_adc": self.conversions_per_adc(self.cols),
+                },
+            )
+        return Action(
+            self.name,
+            "convert",
+            energy_pj,
+            self.conversion_time_ns,
+            "Murmann ADC survey envelope: max(Walden FoM_W*2^b, Schreier FoM_S thermal limit), "
+            "FoM_S fit and speed corner from the Accelergy ADC plug-in; ISAAC (ISCA 2016) 8b 1.2 GS/s "
+            "= 1.67 pJ as check",
+            {
+                "bits": bits,
+                "sample_rate_hz": self.sample_rate_hz,
+                "tech_node_nm": self.tech_node_nm,
+                "regime": regime,
+                "floor_bits": self.floor_bits,
+                "architecture": self.architecture,
+                "static_fraction": self.static_fraction,
+                "fom_walden_j": self.fom[0],
+                "fom_schreier_db": self.fom[1],
+                "corner_hz": self.fom[2],
+                "columns_per_adc": self.conversions_per_adc(self.cols),
+            },
+        )
 
 
 # --------------------------------------------------------------------------------------------------
 # DAC
 # --------------------------------------------------------------------------------------------------
+
 
 class DacModel:
     """Row DACs, one per row. ``multi_level``: one read with a b-bit level per row; ``bit_serial``: b reads
@@ -161,8 +217,15 @@ class DacModel:
 
     name = "dac"
 
-    def __init__(self, bits: int, mode: str, drive_power_per_bit_w: float, read_time_s: float, rows: int = 1,
-                 static_fraction: float = 0.0):
+    def __init__(
+        self,
+        bits: int,
+        mode: str,
+        drive_power_per_bit_w: float,
+        read_time_s: float,
+        rows: int = 1,
+        static_fraction: float = 0.0,
+    ):
         self.bits = bits
         self.mode = mode
         self.drive_power_per_bit_w = drive_power_per_bit_w
@@ -180,16 +243,26 @@ class DacModel:
         return bits_per_pass(self.mode, in_bits) * self.drive_energy_per_bit_pj
 
     def drive(self) -> Action:
-        return Action(self.name, "drive", self.drive_energy_pj(self.bits), self.read_time_s * NS_PER_S,
-                      "hw.dac.drive_power_per_bit x hw.array.read_time, less its static share; b-bit level = b "
-                      "drives",
-                      {"bits": self.bits, "mode": self.mode, "passes_per_read": self.passes(self.bits),
-                       "drive_power_per_bit_w": self.drive_power_per_bit_w, "read_time_ns": self.read_time_s * NS_PER_S})
+        return Action(
+            self.name,
+            "drive",
+            self.drive_energy_pj(self.bits),
+            self.read_time_s * NS_PER_S,
+            "hw.dac.drive_power_per_bit x hw.array.read_time, less its static share; b-bit level = b drives",
+            {
+                "bits": self.bits,
+                "mode": self.mode,
+                "passes_per_read": self.passes(self.bits),
+                "drive_power_per_bit_w": self.drive_power_per_bit_w,
+                "read_time_ns": self.read_time_s * NS_PER_S,
+            },
+        )
 
 
 # --------------------------------------------------------------------------------------------------
 # Crossbar array and pulse generators
 # --------------------------------------------------------------------------------------------------
+
 
 class CrossbarModel:
     """Resistive crossbar cells.
@@ -200,32 +273,69 @@ class CrossbarModel:
     at the mean conductance.
     """
 
-    def __init__(self, rows: int, cols: int, read_voltage: float, r_on: float, on_off_ratio: float,
-                 read_time_s: float, write_voltage: float, write_pulse_width_s: float):
+    def __init__(
+        self,
+        rows: int,
+        cols: int,
+        read_voltage: float,
+        r_on: float,
+        on_off_ratio: float,
+        read_time_s: float,
+        write_voltage: float,
+        write_pulse_width_s: float,
+    ):
         self.rows, self.cols = rows, cols
         g_on = 1.0 / r_on
         self.conductance_s = 0.5 * (g_on + g_on / on_off_ratio)
         self.read_voltage, self.read_time_s = read_voltage, read_time_s
         self.write_voltage, self.write_pulse_width_s = write_voltage, write_pulse_width_s
-        self.read_cell_pj = read_voltage ** 2 * self.conductance_s * read_time_s * PJ_PER_J
-        self.write_pulse_pj = write_voltage ** 2 * self.conductance_s * write_pulse_width_s * PJ_PER_J
+        self.read_cell_pj = read_voltage**2 * self.conductance_s * read_time_s * PJ_PER_J
+        self.write_pulse_pj = write_voltage**2 * self.conductance_s * write_pulse_width_s * PJ_PER_J
 
     def actions(self) -> list[Action]:
         source_read = "V_read^2 * G_mean * t_read; NeuroSim V2 RRAM cell electrics"
         return [
-            Action("array_read", "read_cell", self.read_cell_pj, self.read_time_s * NS_PER_S, source_read,
-                   {"read_voltage_v": self.read_voltage, "conductance_s": self.conductance_s,
-                    "read_time_ns": self.read_time_s * NS_PER_S}),
-            Action("array_read", "read_tile", self.read_cell_pj * self.rows * self.cols,
-                   self.read_time_s * NS_PER_S, source_read + "; all rows x cols cells",
-                   {"rows": self.rows, "cols": self.cols}),
-            Action("array_write", "device_pulse", self.write_pulse_pj, self.write_pulse_width_s * NS_PER_S,
-                   "V_write^2 * G_mean * t_pulse; NeuroSim V2 RRAM 4 V / 50 ns",
-                   {"write_voltage_v": self.write_voltage, "conductance_s": self.conductance_s,
-                    "pulse_width_ns": self.write_pulse_width_s * NS_PER_S}),
-            Action("array_write", "half_selected_cell", self.write_pulse_pj / 4.0, self.write_pulse_width_s * NS_PER_S,
-                   "(V_write/2)^2 * G_mean * t_pulse per cell on a pulsed line that is not a coincidence (NeuroSim V2 "
-                   "write accounting)", {}),
+            Action(
+                "array_read",
+                "read_cell",
+                self.read_cell_pj,
+                self.read_time_s * NS_PER_S,
+                source_read,
+                {
+                    "read_voltage_v": self.read_voltage,
+                    "conductance_s": self.conductance_s,
+                    "read_time_ns": self.read_time_s * NS_PER_S,
+                },
+            ),
+            Action(
+                "array_read",
+                "read_tile",
+                self.read_cell_pj * self.rows * self.cols,
+                self.read_time_s * NS_PER_S,
+                source_read + "; all rows x cols cells",
+                {"rows": self.rows, "cols": self.cols},
+            ),
+            Action(
+                "array_write",
+                "device_pulse",
+                self.write_pulse_pj,
+                self.write_pulse_width_s * NS_PER_S,
+                "V_write^2 * G_mean * t_pulse; NeuroSim V2 RRAM 4 V / 50 ns",
+                {
+                    "write_voltage_v": self.write_voltage,
+                    "conductance_s": self.conductance_s,
+                    "pulse_width_ns": self.write_pulse_width_s * NS_PER_S,
+                },
+            ),
+            Action(
+                "array_write",
+                "half_selected_cell",
+                self.write_pulse_pj / 4.0,
+                self.write_pulse_width_s * NS_PER_S,
+                "(V_write/2)^2 * G_mean * t_pulse per cell on a pulsed line that is not a coincidence (NeuroSim V2 "
+                "write accounting)",
+                {},
+            ),
         ]
 
 
@@ -240,19 +350,26 @@ class PulseGeneratorModel:
 
     name = "pulse_generator"
 
-    def __init__(self, rows: int, cols: int, wire_capacitance_per_cell_f: float, write_voltage: float,
-                 slot_time_s: float):
+    def __init__(
+        self, rows: int, cols: int, wire_capacitance_per_cell_f: float, write_voltage: float, slot_time_s: float
+    ):
         swing = write_voltage / 2.0
-        self.row_pulse_pj = cols * wire_capacitance_per_cell_f * swing ** 2 * PJ_PER_J
-        self.col_pulse_pj = rows * wire_capacitance_per_cell_f * swing ** 2 * PJ_PER_J
+        self.row_pulse_pj = cols * wire_capacitance_per_cell_f * swing**2 * PJ_PER_J
+        self.col_pulse_pj = rows * wire_capacitance_per_cell_f * swing**2 * PJ_PER_J
         self.slot_time_ns = slot_time_s * NS_PER_S
-        self.parameters = {"rows": rows, "cols": cols, "wire_capacitance_per_cell_f": wire_capacitance_per_cell_f,
-                           "swing_v": swing}
+        self.parameters = {
+            "rows": rows,
+            "cols": cols,
+            "wire_capacitance_per_cell_f": wire_capacitance_per_cell_f,
+            "swing_v": swing,
+        }
 
     def actions(self) -> list[Action]:
         source = "C_line * (V_write/2)^2, half-select (Gokmen & Vlasov 2016); wire capacitance NeuroSim V2"
-        return [Action(self.name, "row_pulse", self.row_pulse_pj, self.slot_time_ns, source, self.parameters),
-                Action(self.name, "col_pulse", self.col_pulse_pj, self.slot_time_ns, source, self.parameters)]
+        return [
+            Action(self.name, "row_pulse", self.row_pulse_pj, self.slot_time_ns, source, self.parameters),
+            Action(self.name, "col_pulse", self.col_pulse_pj, self.slot_time_ns, source, self.parameters),
+        ]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -264,13 +381,13 @@ class PulseGeneratorModel:
 DIGITAL_RECIPES: dict[str, dict[str, int]] = {
     "add": {"add": 1},
     "mult": {"mult": 1},
-    "compare": {"add": 1},                 # a comparison is a subtraction
-    "max": {"add": 1},                     # abs-max / compare-select: a subtraction and a select
-    "rng": {"add": 3},                     # one xorshift draw: three shift-xor steps (Marsaglia, J. Stat. Softw. 2003)
-    "sign": {"add": 1},                    # a sign flip (chopper), priced as one adder-class operation
-    "activation": {"add": 2, "mult": 1},   # piecewise-linear sigmoid/tanh: compare, multiply, add
-    "exp": {"add": 4, "mult": 4},          # degree-4 polynomial by Horner's rule
-    "div": {"add": 3, "mult": 7},          # Newton-Raphson reciprocal (3 iterations of 2 mult + 1 add) + 1 mult
+    "compare": {"add": 1},  # a comparison is a subtraction
+    "max": {"add": 1},  # abs-max / compare-select: a subtraction and a select
+    "rng": {"add": 3},  # one xorshift draw: three shift-xor steps (Marsaglia, J. Stat. Softw. 2003)
+    "sign": {"add": 1},  # a sign flip (chopper), priced as one adder-class operation
+    "activation": {"add": 2, "mult": 1},  # piecewise-linear sigmoid/tanh: compare, multiply, add
+    "exp": {"add": 4, "mult": 4},  # degree-4 polynomial by Horner's rule
+    "div": {"add": 3, "mult": 7},  # Newton-Raphson reciprocal (3 iterations of 2 mult + 1 add) + 1 mult
 }
 DIGITAL_KINDS = tuple(DIGITAL_RECIPES)
 
@@ -282,25 +399,39 @@ class DigitalUnitModel:
 
     name = "digital"
 
-    def __init__(self, precision: str, lanes: int, primitive_energy_j: dict[str, float], tech_node_nm: int,
-                 reference_node_nm: int, cycle_ns: float, translator_add_energy_j: float = 0.0,
-                 static_fraction: float = 0.0):
+    def __init__(
+        self,
+        precision: str,
+        lanes: int,
+        primitive_energy_j: dict[str, float],
+        tech_node_nm: int,
+        reference_node_nm: int,
+        cycle_ns: float,
+        translator_add_energy_j: float = 0.0,
+        static_fraction: float = 0.0,
+    ):
         self.precision = precision
         self.lanes = lanes
         self.scale = tech_node_nm / reference_node_nm
         full_pj = {k: v * PJ_PER_J * self.scale for k, v in primitive_energy_j.items()}
         #: static power of one unit (W): a share of every lane doing an average primitive every cycle
-        self.static_power_w = static_fraction * lanes * (sum(full_pj.values()) / len(full_pj)) / PJ_PER_J \
-            / (cycle_ns / NS_PER_S)
+        self.static_power_w = (
+            static_fraction * lanes * (sum(full_pj.values()) / len(full_pj)) / PJ_PER_J / (cycle_ns / NS_PER_S)
+        )
         # Horowitz's figures are switching energies per operation: the static share comes on top of them
         self.primitive_pj = full_pj
         self.cycle_ns = cycle_ns
-        self.energy_pj = {kind: sum(n * self.primitive_pj[p] for p, n in recipe.items())
-                          for kind, recipe in DIGITAL_RECIPES.items()}
+        self.energy_pj = {
+            kind: sum(n * self.primitive_pj[p] for p, n in recipe.items()) for kind, recipe in DIGITAL_RECIPES.items()
+        }
         self.lane_cycles = {kind: sum(recipe.values()) for kind, recipe in DIGITAL_RECIPES.items()}
         # stochastic translators: a random number and a comparison per line per BL slot, in narrow integer logic
-        self.translator_slot_pj = ((DIGITAL_RECIPES["rng"]["add"] + DIGITAL_RECIPES["compare"]["add"])
-                                   * translator_add_energy_j * PJ_PER_J * self.scale)
+        self.translator_slot_pj = (
+            (DIGITAL_RECIPES["rng"]["add"] + DIGITAL_RECIPES["compare"]["add"])
+            * translator_add_energy_j
+            * PJ_PER_J
+            * self.scale
+        )
         # a tile's shift-and-add of one bit-serial pass into an output: one narrow integer add
         self.shift_add_pj = translator_add_energy_j * PJ_PER_J * self.scale
 
@@ -309,17 +440,37 @@ class DigitalUnitModel:
         return -(-count * self.lane_cycles[kind] // (self.lanes * units))
 
     def actions(self) -> list[Action]:
-        return [Action(self.name, kind, self.energy_pj[kind], self.lane_cycles[kind] * self.cycle_ns,
-                       f"Horowitz ISSCC 2014 ({self.precision} add/mult at 45 nm, scaled x{self.scale:.3g}); "
-                       f"recipe {DIGITAL_RECIPES[kind]}",
-                       {"precision": self.precision, "lanes": self.lanes, "recipe": DIGITAL_RECIPES[kind]})
-                for kind in DIGITAL_KINDS] + [
-            Action(self.name, "shift_add", self.shift_add_pj, 0.0,
-                   "a tile's shift-and-add of a bit-serial pass into one output: one int8 add (Horowitz ISSCC "
-                   f"2014, scaled x{self.scale:.3g})", {}),
-            Action(self.name, "translator_line_slot", self.translator_slot_pj, 0.0,
-                   "stochastic pulse translators: one xorshift draw + one comparison per line per BL slot at int8 "
-                   f"add energy (Horowitz ISSCC 2014, scaled x{self.scale:.3g})", {})]
+        return [
+            Action(
+                self.name,
+                kind,
+                self.energy_pj[kind],
+                self.lane_cycles[kind] * self.cycle_ns,
+                f"Horowitz ISSCC 2014 ({self.precision} add/mult at 45 nm, scaled x{self.scale:.3g}); "
+                f"recipe {DIGITAL_RECIPES[kind]}",
+                {"precision": self.precision, "lanes": self.lanes, "recipe": DIGITAL_RECIPES[kind]},
+            )
+            for kind in DIGITAL_KINDS
+        ] + [
+            Action(
+                self.name,
+                "shift_add",
+                self.shift_add_pj,
+                0.0,
+                "a tile's shift-and-add of a bit-serial pass into one output: one int8 add (Horowitz ISSCC "
+                f"2014, scaled x{self.scale:.3g})",
+                {},
+            ),
+            Action(
+                self.name,
+                "translator_line_slot",
+                self.translator_slot_pj,
+                0.0,
+                "stochastic pulse translators: one xorshift draw + one comparison per line per BL slot at int8 "
+                f"add energy (Horowitz ISSCC 2014, scaled x{self.scale:.3g})",
+                {},
+            ),
+        ]
 
 
 class SramBufferModel:
@@ -331,16 +482,32 @@ class SramBufferModel:
     REFERENCE_BYTES = 8192
     REFERENCE_BITS = 64
 
-    def __init__(self, size_bytes: int, width_bits: int, reference_access_energy_j: float,
-                 write_read_ratio: float, ports: int, access_cycles: int, node_scale: float, cycle_ns: float,
-                 static_fraction: float = 0.0, banks: int = 1):
+    def __init__(
+        self,
+        size_bytes: int,
+        width_bits: int,
+        reference_access_energy_j: float,
+        write_read_ratio: float,
+        ports: int,
+        access_cycles: int,
+        node_scale: float,
+        cycle_ns: float,
+        static_fraction: float = 0.0,
+        banks: int = 1,
+    ):
         self.size_bytes, self.width_bits = size_bytes, width_bits
         self.ports, self.access_cycles, self.banks = ports, access_cycles, banks
-        per_bit = (reference_access_energy_j * PJ_PER_J / self.REFERENCE_BITS
-                   * math.sqrt(size_bytes / banks / self.REFERENCE_BYTES) * node_scale)
+        per_bit = (
+            reference_access_energy_j
+            * PJ_PER_J
+            / self.REFERENCE_BITS
+            * math.sqrt(size_bytes / banks / self.REFERENCE_BYTES)
+            * node_scale
+        )
         #: static power of the buffer (W): a share of every port reading back to back
-        self.static_power_w = (static_fraction * per_bit / PJ_PER_J * width_bits * ports
-                               / (access_cycles * cycle_ns / NS_PER_S))
+        self.static_power_w = (
+            static_fraction * per_bit / PJ_PER_J * width_bits * ports / (access_cycles * cycle_ns / NS_PER_S)
+        )
         # Horowitz's figure is a switching energy per access: the static share comes on top of it
         self.energy_per_bit_pj = {"read": per_bit, "write": per_bit * write_read_ratio}
         self.cycle_ns = cycle_ns
@@ -349,12 +516,22 @@ class SramBufferModel:
         return -(-bits // self.width_bits) * self.access_cycles
 
     def actions(self) -> list[Action]:
-        return [Action(self.name, f"{kind}_bit", self.energy_per_bit_pj[kind],
-                       self.access_cycles * self.cycle_ns / self.width_bits,
-                       "Horowitz ISSCC 2014: 10 pJ per 64-bit read of 8 KB SRAM, x sqrt(size/8 KB)",
-                       {"size_bytes": self.size_bytes, "width_bits": self.width_bits, "ports": self.ports,
-                        "banks": self.banks})
-                for kind in ("read", "write")]
+        return [
+            Action(
+                self.name,
+                f"{kind}_bit",
+                self.energy_per_bit_pj[kind],
+                self.access_cycles * self.cycle_ns / self.width_bits,
+                "Horowitz ISSCC 2014: 10 pJ per 64-bit read of 8 KB SRAM, x sqrt(size/8 KB)",
+                {
+                    "size_bytes": self.size_bytes,
+                    "width_bits": self.width_bits,
+                    "ports": self.ports,
+                    "banks": self.banks,
+                },
+            )
+            for kind in ("read", "write")
+        ]
 
 
 class DramModel:
@@ -371,24 +548,41 @@ class DramModel:
         return math.ceil(bits / self.bits_per_cycle - 1e-9) if bits > 0 else 0
 
     def actions(self) -> list[Action]:
-        return [Action(self.name, "bit", self.energy_per_bit_pj, 1e9 / self.bandwidth,
-                       "hw.dram.energy_per_bit per bit, streamed at hw.dram.bandwidth",
-                       {"bandwidth_bits_per_s": self.bandwidth})]
+        return [
+            Action(
+                self.name,
+                "bit",
+                self.energy_per_bit_pj,
+                1e9 / self.bandwidth,
+                "hw.dram.energy_per_bit per bit, streamed at hw.dram.bandwidth",
+                {"bandwidth_bits_per_s": self.bandwidth},
+            )
+        ]
 
 
 # --------------------------------------------------------------------------------------------------
 # NoC and leakage
 # --------------------------------------------------------------------------------------------------
 
+
 class NocModel:
     """Routers and links: a flit of ``link_width`` bits costs ``link_width * energy_per_bit_hop`` per hop
-    (ISAAC Table I: a 42 mW router moving 8 ports x 32 bits per 1.2 GHz cycle = 0.137 pJ per bit per hop) and ``router_delay + link_delay`` cycles per hop; a packet of
+    (ISAAC Table I: a 42 mW router moving 8 ports x 32 bits per 1.2 GHz cycle = 0.137 pJ per bit per hop)
+    and ``router_delay + link_delay`` cycles per hop; a packet of
     ``f`` flits streams behind its head (wormhole), adding ``f`` cycles."""
 
     name = "noc"
 
-    def __init__(self, link_width: int, energy_per_bit_hop_j: float, router_delay: int, link_delay: int,
-                 cycle_ns: float, topology: str, static_fraction: float = 0.0):
+    def __init__(
+        self,
+        link_width: int,
+        energy_per_bit_hop_j: float,
+        router_delay: int,
+        link_delay: int,
+        cycle_ns: float,
+        topology: str,
+        static_fraction: float = 0.0,
+    ):
         self.link_width = link_width
         full_pj = link_width * energy_per_bit_hop_j * PJ_PER_J
         #: static power of one router port (W): a share of a flit through it every cycle
@@ -409,10 +603,21 @@ class NocModel:
         return self.flits(bits) * hops * self.flit_hop_pj
 
     def actions(self) -> list[Action]:
-        return [Action(self.name, "flit_hop", self.flit_hop_pj, self.hop_cycles * self.cycle_ns,
-                       "hw.noc.energy_per_bit_hop x link_width, less its static share",
-                       {"link_width_bits": self.link_width, "router_delay_cycles": self.router_delay,
-                        "link_delay_cycles": self.link_delay, "topology": self.topology})]
+        return [
+            Action(
+                self.name,
+                "flit_hop",
+                self.flit_hop_pj,
+                self.hop_cycles * self.cycle_ns,
+                "hw.noc.energy_per_bit_hop x link_width, less its static share",
+                {
+                    "link_width_bits": self.link_width,
+                    "router_delay_cycles": self.router_delay,
+                    "link_delay_cycles": self.link_delay,
+                    "topology": self.topology,
+                },
+            )
+        ]
 
 
 class LeakageModel:
@@ -431,6 +636,14 @@ class LeakageModel:
         return math.fsum(self.powers_w[k] * counts[k] for k in sorted(self.powers_w))
 
     def actions(self) -> list[Action]:
-        return [Action(self.name, kind, self.powers_w[kind] * self.cycle_ns * 1e-9 * PJ_PER_J, self.cycle_ns,
-                       self.source, {"power_w": self.powers_w[kind], "instances": self.counts[kind]})
-                for kind in sorted(self.powers_w)]
+        return [
+            Action(
+                self.name,
+                kind,
+                self.powers_w[kind] * self.cycle_ns * 1e-9 * PJ_PER_J,
+                self.cycle_ns,
+                self.source,
+                {"power_w": self.powers_w[kind], "instances": self.counts[kind]},
+            )
+            for kind in sorted(self.powers_w)
+        ]

@@ -54,14 +54,20 @@ def build_router_graph(noc: Any, tile_count: int) -> nx.Graph:
     topology = noc.topology
     if topology in ("mesh", "torus"):
         if noc.mesh_width and routers % noc.mesh_width:
-            raise TopologyError("tile.count", f"{tile_count} tiles need {routers} routers, which do not fill rows "
-                                              f"of noc.mesh_width = {noc.mesh_width}; expected a multiple of "
-                                              f"{noc.mesh_width * noc.concentration} tiles")
+            raise TopologyError(
+                "tile.count",
+                f"{tile_count} tiles need {routers} routers, which do not fill rows "
+                f"of noc.mesh_width = {noc.mesh_width}; expected a multiple of "
+                f"{noc.mesh_width * noc.concentration} tiles",
+            )
         rows, cols = grid_shape(routers, noc.mesh_width)
         if topology == "torus" and min(rows, cols) < 3:
-            raise TopologyError("tile.count", f"a torus needs at least 3 routers along each side, but {routers} "
-                                              f"routers form a {rows}x{cols} grid; expected a router count "
-                                              f"that factors as a x b with a, b >= 3 (or topology: mesh)")
+            raise TopologyError(
+                "tile.count",
+                f"a torus needs at least 3 routers along each side, but {routers} "
+                f"routers form a {rows}x{cols} grid; expected a router count "
+                f"that factors as a x b with a, b >= 3 (or topology: mesh)",
+            )
         for y in range(rows):
             for x in range(cols):
                 node = y * cols + x
@@ -77,9 +83,12 @@ def build_router_graph(noc: Any, tile_count: int) -> nx.Graph:
                         graph.add_edge(node, x)
     elif topology == "ring":
         if routers < 3:
-            raise TopologyError("tile.count", f"a ring needs at least 3 routers, but {tile_count} tiles at "
-                                              f"noc.concentration = {noc.concentration} make {routers}; expected "
-                                              f"more tiles or topology: mesh")
+            raise TopologyError(
+                "tile.count",
+                f"a ring needs at least 3 routers, but {tile_count} tiles at "
+                f"noc.concentration = {noc.concentration} make {routers}; expected "
+                f"more tiles or topology: mesh",
+            )
         for node in range(routers):
             graph.add_edge(node, (node + 1) % routers)
     elif topology == "bus":
@@ -96,16 +105,21 @@ def build_router_graph(noc: Any, tile_count: int) -> nx.Graph:
     for entry in noc.removed_links:
         a, b = _parse_link(entry)
         if not graph.has_edge(a, b):
-            raise TopologyError("noc.removed_links", f"{entry!r} is not a link of this {topology}; expected "
-                                                     f"'a-b' for two adjacent routers")
+            raise TopologyError(
+                "noc.removed_links",
+                f"{entry!r} is not a link of this {topology}; expected 'a-b' for two adjacent routers",
+            )
         graph.remove_edge(a, b)
     if graph.number_of_nodes() > 1 and not nx.is_connected(graph):
         largest = max(nx.connected_components(graph), key=lambda part: (len(part), -min(part)))
         cut_off = sorted(set(graph.nodes) - largest)
         shown = ", ".join(map(str, cut_off[:8])) + (" ..." if len(cut_off) > 8 else "")
-        raise TopologyError("noc.removed_links", f"the network is disconnected: router(s) {shown} cannot reach "
-                                                 f"the other {len(largest)}; expected a connected network")
-    for a, b, data in graph.edges(data=True):
+        raise TopologyError(
+            "noc.removed_links",
+            f"the network is disconnected: router(s) {shown} cannot reach "
+            f"the other {len(largest)}; expected a connected network",
+        )
+    for _a, _b, data in graph.edges(data=True):
         data.setdefault("channel", None)  # None: one channel per direction, named by the edge
     return graph
 

@@ -55,7 +55,7 @@ class Mapping:
         self.tiles_used = len(set(tiles.values()))
 
     @classmethod
-    def build(cls, arch, arrays: dict[tuple[int, str], tuple[int, int]]) -> "Mapping":
+    def build(cls, arch, arrays: dict[tuple[int, str], tuple[int, int]]) -> Mapping:
         """Place ``arrays`` ((layer, role) -> (out_size, in_size)) on ``arch``'s tiles.
 
         Raises :class:`ArchsimError` when the chip has too few tiles.
@@ -65,7 +65,9 @@ class Mapping:
         shapes: dict[ArrayId, BlockShape] = {}
         for (layer, role), (out_size, in_size) in sorted(arrays.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
             if role not in ROLES:
-                raise ArchsimError(f"array role {role!r} of layer {layer} is unknown; expected one of {', '.join(ROLES)}")
+                raise ArchsimError(
+                    f"array role {role!r} of layer {layer} is unknown; expected one of {', '.join(ROLES)}"
+                )
             if out_size < 1 or in_size < 1:
                 raise ArchsimError(f"array ({layer}, {role}) has shape {out_size}x{in_size}; expected positive sizes")
             for (row_block, col_block), shape in cut(out_size, in_size, rows, cols).items():
@@ -88,8 +90,11 @@ class Mapping:
             if same_tile:
                 next_tile += 1
         if next_tile > hw.tile.count:
-            raise InfeasibleError("hw.tile.count", f"the workload needs {next_tile} tiles but the chip has "
-                                  f"{hw.tile.count} ({rows}x{cols} tiles, array_placement {hw.mapping.array_placement})")
+            raise InfeasibleError(
+                "hw.tile.count",
+                f"the workload needs {next_tile} tiles but the chip has "
+                f"{hw.tile.count} ({rows}x{cols} tiles, array_placement {hw.mapping.array_placement})",
+            )
         return cls(arch, tiles, shapes)
 
     # -- queries -----------------------------------------------------------------------------------
@@ -98,8 +103,10 @@ class Mapping:
         try:
             return self._tile_of[array_id]
         except KeyError:
-            raise ArchsimError(f"array block {tuple(array_id)} is not placed by the mapping; expected one of the "
-                               f"blocks of the arrays given to Mapping.build") from None
+            raise ArchsimError(
+                f"array block {tuple(array_id)} is not placed by the mapping; expected one of the "
+                f"blocks of the arrays given to Mapping.build"
+            ) from None
 
     def node_of(self, location: Location) -> int:
         """The NoC router of an array block or of a shared unit ("digital", "buffer", "io")."""
@@ -113,9 +120,10 @@ class Mapping:
 
     def blocks(self, layer: int | None = None, role: str | None = None) -> list[ArrayId]:
         """Placed blocks, optionally of one layer and/or role, in (layer, role, row, col) order."""
-        return sorted((a for a in self._tile_of if (layer is None or a.layer == layer)
-                       and (role is None or a.role == role)), key=lambda a: (a.layer, ROLES.index(a.role),
-                                                                              a.row_block, a.col_block))
+        return sorted(
+            (a for a in self._tile_of if (layer is None or a.layer == layer) and (role is None or a.role == role)),
+            key=lambda a: (a.layer, ROLES.index(a.role), a.row_block, a.col_block),
+        )
 
     def tiles(self) -> dict[ArrayId, int]:
         """A copy of the block -> tile placement."""

@@ -25,9 +25,11 @@ def block_slices(size: int, block: int) -> list[slice]:
 
 def cut(out_size: int, in_size: int, tile_rows: int, tile_cols: int) -> dict[tuple[int, int], BlockShape]:
     """(row_block, col_block) -> the block's shape, for every block of an ``out_size x in_size`` matrix."""
-    return {(r, c): BlockShape(rows.stop - rows.start, cols.stop - cols.start)
-            for r, rows in enumerate(block_slices(in_size, tile_rows))
-            for c, cols in enumerate(block_slices(out_size, tile_cols))}
+    return {
+        (r, c): BlockShape(rows.stop - rows.start, cols.stop - cols.start)
+        for r, rows in enumerate(block_slices(in_size, tile_rows))
+        for c, cols in enumerate(block_slices(out_size, tile_cols))
+    }
 
 
 class BlockLayout:
@@ -36,8 +38,9 @@ class BlockLayout:
     def __init__(self, tile_rows: int, tile_cols: int, arrays: dict[tuple[int, str], tuple[int, int]]):
         self.tile_rows, self.tile_cols = tile_rows, tile_cols
         self.arrays = dict(arrays)
-        self._blocks = {key: cut(out_size, in_size, tile_rows, tile_cols)
-                        for key, (out_size, in_size) in self.arrays.items()}
+        self._blocks = {
+            key: cut(out_size, in_size, tile_rows, tile_cols) for key, (out_size, in_size) in self.arrays.items()
+        }
 
     def shape(self, layer: int, role: str, row_block: int, col_block: int) -> BlockShape:
         return self._blocks[(layer, role)][(row_block, col_block)]

@@ -21,12 +21,12 @@ class Dataset:
     """Arrays ready for training. Inputs are float64 of shape (n, *input_shape)."""
 
     train_x: np.ndarray
-    train_y: np.ndarray      # class indices (classification) or target vectors (regression)
+    train_y: np.ndarray  # class indices (classification) or target vectors (regression)
     test_x: np.ndarray
     test_y: np.ndarray
-    task: str                # "classification" or "regression"
+    task: str  # "classification" or "regression"
     classes: int = 0
-    target_weights: np.ndarray | None = None   # least squares: the W* that generated the data
+    target_weights: np.ndarray | None = None  # least squares: the W* that generated the data
     warning: str | None = None  # said in the report: why the metric on this data set may mean nothing
 
     @property
@@ -35,8 +35,10 @@ class Dataset:
 
 
 IDX_FILES = {
-    "train_x": "train-images-idx3-ubyte", "train_y": "train-labels-idx1-ubyte",
-    "test_x": "t10k-images-idx3-ubyte", "test_y": "t10k-labels-idx1-ubyte",
+    "train_x": "train-images-idx3-ubyte",
+    "train_y": "train-labels-idx1-ubyte",
+    "test_x": "t10k-images-idx3-ubyte",
+    "test_y": "t10k-labels-idx1-ubyte",
 }
 
 
@@ -51,7 +53,7 @@ def read_idx(path: Path) -> np.ndarray:
     dtypes = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
     if dtype_code not in dtypes:
         raise ValueError(f"{path}: unknown IDX data type 0x{dtype_code:02x}")
-    shape = struct.unpack(f">{ndim}I", data[4: 4 + 4 * ndim])
+    shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
     array = np.frombuffer(data, dtype=dtypes[dtype_code], offset=4 + 4 * ndim)
     if array.size != int(np.prod(shape)):
         raise ValueError(f"{path}: holds {array.size} values, header says {shape}")
@@ -67,12 +69,20 @@ def _find_idx(folder: Path, stem: str) -> Path | None:
 
 def load_idx_dataset(config: DatasetConfig, source: str) -> Dataset:
     if config.path is None:
-        raise ConfigError(source, "dataset.path", f"{config.name} is read from IDX files; set dataset.path to "
-                          "their folder (e.g. --set dataset.path=/data/mnist)")
+        raise ConfigError(
+            source,
+            "dataset.path",
+            f"{config.name} is read from IDX files; set dataset.path to "
+            "their folder (e.g. --set dataset.path=/data/mnist)",
+        )
     folder = Path(config.path).expanduser()
     if not folder.is_dir():
-        raise ConfigError(source, "dataset.path", f"folder {str(folder)!r} not found; expected the folder holding "
-                          f"{IDX_FILES['train_x']}[.gz] and the other three IDX files")
+        raise ConfigError(
+            source,
+            "dataset.path",
+            f"folder {str(folder)!r} not found; expected the folder holding "
+            f"{IDX_FILES['train_x']}[.gz] and the other three IDX files",
+        )
     arrays = {}
     for key, stem in IDX_FILES.items():
         path = _find_idx(folder, stem)
@@ -85,12 +95,19 @@ def load_idx_dataset(config: DatasetConfig, source: str) -> Dataset:
     _check_idx_pairs(arrays, folder, source, classes=10)
     train_x = arrays["train_x"].astype(np.float64) / 255.0
     test_x = arrays["test_x"].astype(np.float64) / 255.0
-    return Dataset(train_x.reshape(len(train_x), -1), arrays["train_y"].astype(np.int64),
-                   test_x.reshape(len(test_x), -1), arrays["test_y"].astype(np.int64), "classification", 10)
+    return Dataset(
+        train_x.reshape(len(train_x), -1),
+        arrays["train_y"].astype(np.int64),
+        test_x.reshape(len(test_x), -1),
+        arrays["test_y"].astype(np.int64),
+        "classification",
+        10,
+    )
 
 
 def _check_idx_pairs(arrays: dict, folder: Path, source: str, classes: int) -> None:
     """Images and labels must pair up, labels name a class, and images hold finite numbers."""
+
     def fail(message: str):
         raise ConfigError(source, "dataset.path", f"{str(folder)!r}: {message}")
 
@@ -111,14 +128,16 @@ def _check_idx_pairs(arrays: dict, folder: Path, source: str, classes: int) -> N
 
 def _split_sizes(config: DatasetConfig, total: int, source: str) -> int:
     """Test samples of ``total``; refuses a test_fraction that leaves no test or no training sample."""
-    n_test = int(round(config.test_fraction * total))
+    n_test = round(config.test_fraction * total)
     if n_test < 1 or n_test > total - 1:
         which = "no test samples" if n_test < 1 else "no training samples"
-        raise ConfigError(source, "dataset.test_fraction",
-                          f"{config.test_fraction:g} of {total} samples leaves {which}; expected a fraction "
-                          f"in [{1.5 / total:.3g}, {1 - 1.5 / total:.6g}]")
+        raise ConfigError(
+            source,
+            "dataset.test_fraction",
+            f"{config.test_fraction:g} of {total} samples leaves {which}; expected a fraction "
+            f"in [{1.5 / total:.3g}, {1 - 1.5 / total:.6g}]",
+        )
     return n_test
-
 
 
 CIFAR_TRAIN_FILES = tuple(f"data_batch_{i}.bin" for i in range(1, 6))
@@ -127,8 +146,9 @@ CIFAR_TEST_FILE = "test_batch.bin"
 CIFAR_SHAPE = (3, 32, 32)
 CIFAR_RECORD = 1 + 3 * 32 * 32
 CIFAR_CLASSES = 10
-SYNTHETIC_WARNING = ("cifar10_synthetic: random class-dependent images, not CIFAR-10; the accuracy means nothing "
-                     "(cost studies only)")
+SYNTHETIC_WARNING = (
+    "cifar10_synthetic: random class-dependent images, not CIFAR-10; the accuracy means nothing (cost studies only)"
+)
 
 
 def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -150,19 +170,27 @@ def _standardise(train_x: np.ndarray, test_x: np.ndarray) -> tuple[np.ndarray, n
     mean = train.mean(axis=(0, 2, 3), dtype=np.float64, keepdims=True)
     std = train.std(axis=(0, 2, 3), dtype=np.float64, keepdims=True)
     std = np.where(std > 0, std, 1.0)
-    scale = lambda x: ((x - mean) / std).astype(np.float32)  # noqa: E731
+    scale = lambda x: ((x - mean) / std).astype(np.float32)
     return scale(train), scale(test_x.astype(np.float32) / 255.0)
 
 
 def load_cifar10_dataset(config: DatasetConfig, source: str) -> Dataset:
     if config.path is None:
-        raise ConfigError(source, "dataset.path", "cifar10 is read from its binary batches; set dataset.path to "
-                          "their folder (cifar-10-batches-bin), or use dataset.name cifar10_synthetic for "
-                          "cost studies without the data")
+        raise ConfigError(
+            source,
+            "dataset.path",
+            "cifar10 is read from its binary batches; set dataset.path to "
+            "their folder (cifar-10-batches-bin), or use dataset.name cifar10_synthetic for "
+            "cost studies without the data",
+        )
     folder = Path(config.path).expanduser()
     if not folder.is_dir():
-        raise ConfigError(source, "dataset.path", f"folder {str(folder)!r} not found; expected the folder holding "
-                          f"{', '.join(CIFAR_TRAIN_FILES)} and {CIFAR_TEST_FILE}")
+        raise ConfigError(
+            source,
+            "dataset.path",
+            f"folder {str(folder)!r} not found; expected the folder holding "
+            f"{', '.join(CIFAR_TRAIN_FILES)} and {CIFAR_TEST_FILE}",
+        )
     parts = {}
     for name in CIFAR_TRAIN_FILES + (CIFAR_TEST_FILE,):
         path = folder / name
@@ -186,7 +214,7 @@ def load_cifar10_synthetic(config: DatasetConfig, seed: int) -> Dataset:
     structure and training lowers the loss; the accuracy says nothing about CIFAR-10."""
     rng = np.random.default_rng([seed, 0xC1FA])
     coarse = rng.normal(size=(CIFAR_CLASSES, 3, 8, 8))
-    patterns = coarse.repeat(4, axis=2).repeat(4, axis=3)        # 8x8 blobs upsampled to 32x32
+    patterns = coarse.repeat(4, axis=2).repeat(4, axis=3)  # 8x8 blobs upsampled to 32x32
 
     def draw(n: int) -> tuple[np.ndarray, np.ndarray]:
         labels = rng.integers(0, CIFAR_CLASSES, size=n)
@@ -216,7 +244,7 @@ def load_lsq_dataset(config: DatasetConfig, seed: int) -> Dataset:
     rng = np.random.default_rng([seed, 0x15A])
     target = rng.uniform(-0.5, 0.5, size=(config.lsq_outputs, config.lsq_inputs))
     n_total = config.lsq_samples
-    n_test = max(1, int(round(config.test_fraction * n_total)))
+    n_test = max(1, round(config.test_fraction * n_total))
     x = rng.standard_normal((n_total + n_test, config.lsq_inputs))
     y = x @ target.T + config.lsq_noise * rng.standard_normal((n_total + n_test, config.lsq_outputs))
     return Dataset(x[:n_total], y[:n_total], x[n_total:], y[n_total:], "regression", 0, target)

@@ -61,8 +61,11 @@ def _windows(x: np.ndarray, kernel: int, stride: int, padding: int) -> np.ndarra
     padded = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding))) if padding else x
     s_b, s_c, s_h, s_w = padded.strides
     return np.lib.stride_tricks.as_strided(
-        padded, shape=(batch, out_h, out_w, channels, kernel, kernel),
-        strides=(s_b, s_h * stride, s_w * stride, s_c, s_h, s_w), writeable=False)
+        padded,
+        shape=(batch, out_h, out_w, channels, kernel, kernel),
+        strides=(s_b, s_h * stride, s_w * stride, s_c, s_h, s_w),
+        writeable=False,
+    )
 
 
 def im2col(x: np.ndarray, kernel: int, stride: int, padding: int, ones_column: bool = False) -> np.ndarray:
@@ -74,14 +77,13 @@ def im2col(x: np.ndarray, kernel: int, stride: int, padding: int, ones_column: b
     batch, out_h, out_w = windows.shape[:3]
     features = int(np.prod(windows.shape[3:]))
     rows = np.empty((batch, out_h, out_w, features + ones_column), dtype=x.dtype)
-    np.copyto(rows[..., :features].reshape(windows.shape), windows)   # splitting an axis is a view
+    np.copyto(rows[..., :features].reshape(windows.shape), windows)  # splitting an axis is a view
     if ones_column:
         rows[..., features] = 1.0
     return rows.reshape(batch * out_h * out_w, features + ones_column)
 
 
-def col2im(cols: np.ndarray, shape: tuple[int, int, int, int], kernel: int, stride: int,
-           padding: int) -> np.ndarray:
+def col2im(cols: np.ndarray, shape: tuple[int, int, int, int], kernel: int, stride: int, padding: int) -> np.ndarray:
     """Adjoint of :func:`im2col`: scatter-add position rows back to (batch, C, H, W).
 
     Accumulates channel-last, where each window offset's add is one strided slice with contiguous channel
@@ -93,8 +95,8 @@ def col2im(cols: np.ndarray, shape: tuple[int, int, int, int], kernel: int, stri
     padded = np.zeros((batch, height + 2 * padding, width + 2 * padding, channels), dtype=cols.dtype)
     for i in range(kernel):
         for j in range(kernel):
-            padded[:, i: i + stride * out_h: stride, j: j + stride * out_w: stride, :] += cols[:, :, :, :, i, j]
-    return padded[:, padding: padding + height, padding: padding + width, :].transpose(0, 3, 1, 2)
+            padded[:, i : i + stride * out_h : stride, j : j + stride * out_w : stride, :] += cols[:, :, :, :, i, j]
+    return padded[:, padding : padding + height, padding : padding + width, :].transpose(0, 3, 1, 2)
 
 
 def maxpool_forward(x: np.ndarray, kernel: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
@@ -108,8 +110,9 @@ def maxpool_forward(x: np.ndarray, kernel: int, stride: int) -> tuple[np.ndarray
     return out, arg
 
 
-def maxpool_backward(grad: np.ndarray, arg: np.ndarray, shape: tuple[int, int, int, int], kernel: int,
-                     stride: int) -> np.ndarray:
+def maxpool_backward(
+    grad: np.ndarray, arg: np.ndarray, shape: tuple[int, int, int, int], kernel: int, stride: int
+) -> np.ndarray:
     batch, channels, height, width = shape
     cols = np.zeros((len(arg), kernel * kernel), dtype=grad.dtype)
     cols[np.arange(len(arg)), arg] = grad.reshape(-1)

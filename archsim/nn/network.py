@@ -22,7 +22,6 @@ from archsim.errors import ConfigError
 from archsim.nn import functional as F
 from archsim.nn.tiling import tiles_needed
 
-
 #: Largest im2col matrix (values) one prediction batch may build: 2^24 float64 values, 128 MB.
 PREDICT_ROW_VALUES = 1 << 24
 
@@ -48,8 +47,13 @@ class MatrixLayer:
             self.out_shape = (spec.out, out_h, out_w)
             self.positions = out_h * out_w
             # col2im of one sample: digital adds where several positions' errors land on one input pixel
-            hits = F.col2im(np.ones((self.positions, spec.kernel * spec.kernel)), (1, 1, height, width),
-                            spec.kernel, spec.stride, spec.padding)
+            hits = F.col2im(
+                np.ones((self.positions, spec.kernel * spec.kernel)),
+                (1, 1, height, width),
+                spec.kernel,
+                spec.stride,
+                spec.padding,
+            )
             self.col2im_adds = channels * int(np.maximum(hits - 1.0, 0.0).sum())
         self.in_shape = in_shape
         self.matrix_shape = (spec.out, self.in_features + (1 if self.bias else 0))
@@ -141,8 +145,11 @@ class PoolLayer:
     def __init__(self, index, spec, in_shape):
         self.index, self.spec, self.in_shape = index, spec, in_shape
         channels, height, width = in_shape
-        self.out_shape = (channels, F.conv_output_size(height, spec.kernel, spec.stride, 0),
-                          F.conv_output_size(width, spec.kernel, spec.stride, 0))
+        self.out_shape = (
+            channels,
+            F.conv_output_size(height, spec.kernel, spec.stride, 0),
+            F.conv_output_size(width, spec.kernel, spec.stride, 0),
+        )
 
     def forward(self, x, rec, deps, train):
         out, arg = F.maxpool_forward(x, self.spec.kernel, self.spec.stride)
@@ -164,7 +171,7 @@ class AvgPoolLayer(PoolLayer):
         out = F.avgpool_forward(x, self.spec.kernel, self.spec.stride)
         if rec is not None:
             # k*k - 1 adds and one scaling multiply per output value
-            adds = rec.digital("add", out.size * (self.spec.kernel ** 2 - 1), "forward", deps)
+            adds = rec.digital("add", out.size * (self.spec.kernel**2 - 1), "forward", deps)
             deps = [rec.digital("mult", out.size, "forward", [adds])]
         if train:
             self.cache = x.shape
@@ -181,7 +188,7 @@ class ResidualLayer:
     else through a 1x1 convolution (stride = the spatial size ratio) or a dense projection: ResNet's
     projection shortcut, a matrix layer of its own on the tiles (named by this layer's index)."""
 
-    def __init__(self, index, spec, in_shape, skip_shape, projection: "MatrixLayer | None"):
+    def __init__(self, index, spec, in_shape, skip_shape, projection: MatrixLayer | None):
         self.index, self.spec, self.in_shape = index, spec, in_shape
         self.skip_from = spec.skip_from
         self.activation = spec.activation
@@ -227,42 +234,63 @@ class FlattenLayer:
 class Network:
     """Layers built from ``model``, weight stores from ``algorithm`` and ``hw``."""
 
-    def __init__(self, config: RunConfig, input_shape: tuple[int, ...], n_outputs: int, source: str = "workload",
-                 check_tiles: bool = False):
+    def __init__(
+        self,
+        config: RunConfig,
+        input_shape: tuple[int, ...],
+        n_outputs: int,
+        source: str = "workload",
+        check_tiles: bool = False,
+    ):
         """``check_tiles``: fail with a one-line error, before any device is built, when the network needs
         more tiles than the chip has (runs that cost the network on the chip)."""
         model = config.model
         self.loss = model.loss
         declared = tuple(model.input_shape)
         if int(np.prod(declared)) != int(np.prod(input_shape)):
-            raise ConfigError(source, "model.input_shape", f"{list(declared)} holds {int(np.prod(declared))} "
-                              f"values but the data set's samples hold {int(np.prod(input_shape))}")
+            raise ConfigError(
+                source,
+                "model.input_shape",
+                f"{list(declared)} holds {int(np.prod(declared))} "
+                f"values but the data set's samples hold {int(np.prod(input_shape))}",
+            )
         self.input_shape = declared
         shape = declared
         self.layers = []
-        self.matrix_layers: list[MatrixLayer] = []   # in update order; residual projections at their layer
+        self.matrix_layers: list[MatrixLayer] = []  # in update order; residual projections at their layer
         rng = np.random.default_rng([config.training.seed, 0x1A7E])
 
         def add_store(layer: MatrixLayer) -> MatrixLayer:
-            self.matrix_layers.append(layer)   # stores are built once the whole network is known to fit
+            self.matrix_layers.append(layer)  # stores are built once the whole network is known to fit
             return layer
 
         for index, spec in enumerate(model.layers):
             key = f"model.layers.{index}"
             if spec.type in ("conv2d", "maxpool2d", "avgpool2d") and len(shape) != 3:
-                raise ConfigError(source, f"{key}.type", f"{spec.type} needs a [channels, height, width] input, "
-                                  f"but the layer receives shape {list(shape)}; add it before any flatten/dense")
+                raise ConfigError(
+                    source,
+                    f"{key}.type",
+                    f"{spec.type} needs a [channels, height, width] input, "
+                    f"but the layer receives shape {list(shape)}; add it before any flatten/dense",
+                )
             if spec.type == "dense":
                 layer = add_store(MatrixLayer(index, spec, shape))
             elif spec.type == "conv2d":
                 if spec.kernel > shape[1] + 2 * spec.padding or spec.kernel > shape[2] + 2 * spec.padding:
-                    raise ConfigError(source, f"{key}.kernel", f"kernel {spec.kernel} does not fit the "
-                                      f"{shape[1]}x{shape[2]} input with padding {spec.padding}")
+                    raise ConfigError(
+                        source,
+                        f"{key}.kernel",
+                        f"kernel {spec.kernel} does not fit the "
+                        f"{shape[1]}x{shape[2]} input with padding {spec.padding}",
+                    )
                 layer = add_store(MatrixLayer(index, spec, shape))
             elif spec.type in ("maxpool2d", "avgpool2d"):
                 if spec.kernel > shape[1] or spec.kernel > shape[2]:
-                    raise ConfigError(source, f"{key}.kernel", f"pooling window {spec.kernel} does not fit the "
-                                      f"{shape[1]}x{shape[2]} input")
+                    raise ConfigError(
+                        source,
+                        f"{key}.kernel",
+                        f"pooling window {spec.kernel} does not fit the {shape[1]}x{shape[2]} input",
+                    )
                 layer = (PoolLayer if spec.type == "maxpool2d" else AvgPoolLayer)(index, spec, shape)
             elif spec.type == "residual":
                 layer = self._residual(index, spec, shape, source)
@@ -273,16 +301,26 @@ class Network:
             self.layers.append(layer)
             shape = layer.out_shape
         if tuple(shape) != (n_outputs,) and n_outputs:
-            raise ConfigError(source, f"model.layers.{len(model.layers) - 1}.out",
-                              f"the last layer gives shape {list(shape)}, but the data set needs {n_outputs} outputs")
+            raise ConfigError(
+                source,
+                f"model.layers.{len(model.layers) - 1}.out",
+                f"the last layer gives shape {list(shape)}, but the data set needs {n_outputs} outputs",
+            )
         #: layers whose outputs a residual layer adds later: kept (in the buffer) until then
         self.skip_sources = {layer.skip_from for layer in self.layers if isinstance(layer, ResidualLayer)}
         if check_tiles:
             self._check_tiles(config, source)
         for layer in self.matrix_layers:
-            layer.store = make_store(layer.index, layer.initial_weights(rng), layer.spec.analog, config.hw,
-                                     config.algorithm, config.training, config.training.seed)
-            if hasattr(layer.store, "vectors_per_sample"):   # transfer schedules count samples, not positions
+            layer.store = make_store(
+                layer.index,
+                layer.initial_weights(rng),
+                layer.spec.analog,
+                config.hw,
+                config.algorithm,
+                config.training,
+                config.training.seed,
+            )
+            if hasattr(layer.store, "vectors_per_sample"):  # transfer schedules count samples, not positions
                 layer.store.vectors_per_sample = layer.mvms_per_sample
 
     def planned_arrays(self, algorithm: AlgorithmConfig) -> dict[tuple[int, str], tuple[int, int]]:
@@ -298,9 +336,13 @@ class Network:
         tile, placement = config.hw.tile, config.hw.mapping.array_placement
         needed = tiles_needed(self.planned_arrays(config.algorithm), tile.rows, tile.cols, placement)
         if needed > tile.count:
-            raise ConfigError(config_file(config, "hw.tile.count", source), "hw.tile.count", f"the chip has {tile.count} tiles but the network needs "
-                              f"{needed} of {tile.rows}x{tile.cols} ({config.algorithm.name}, array_placement "
-                              f"{placement}); raise hw.tile.count or the tile size")
+            raise ConfigError(
+                config_file(config, "hw.tile.count", source),
+                "hw.tile.count",
+                f"the chip has {tile.count} tiles but the network needs "
+                f"{needed} of {tile.rows}x{tile.cols} ({config.algorithm.name}, array_placement "
+                f"{placement}); raise hw.tile.count or the tile size",
+            )
 
     def _residual(self, index: int, spec, shape, source: str) -> ResidualLayer:
         key = f"model.layers.{index}.skip_from"
@@ -311,14 +353,30 @@ class Network:
             return ResidualLayer(index, spec, shape, skip_shape, None)
         if len(skip_shape) == 1 and len(shape) == 1:
             projection_spec = LayerConfig(type="dense", out=shape[0], analog=spec.analog, bias=spec.bias)
-        elif len(skip_shape) == 3 and len(shape) == 3 and skip_shape[1] % shape[1] == 0 \
-                and skip_shape[1] // shape[1] == skip_shape[2] // shape[2] and skip_shape[2] % shape[2] == 0:
-            projection_spec = LayerConfig(type="conv2d", out=shape[0], kernel=1, stride=skip_shape[1] // shape[1],
-                                          padding=0, analog=spec.analog, bias=spec.bias)
+        elif (
+            len(skip_shape) == 3
+            and len(shape) == 3
+            and skip_shape[1] % shape[1] == 0
+            and skip_shape[1] // shape[1] == skip_shape[2] // shape[2]
+            and skip_shape[2] % shape[2] == 0
+        ):
+            projection_spec = LayerConfig(
+                type="conv2d",
+                out=shape[0],
+                kernel=1,
+                stride=skip_shape[1] // shape[1],
+                padding=0,
+                analog=spec.analog,
+                bias=spec.bias,
+            )
         else:
-            raise ConfigError(source, key, f"layer {spec.skip_from} gives shape {list(skip_shape)}, which cannot "
-                              f"be projected onto this layer's input shape {list(shape)} (expected the same "
-                              "shape, or channels changed and height and width divided by one integer stride)")
+            raise ConfigError(
+                source,
+                key,
+                f"layer {spec.skip_from} gives shape {list(skip_shape)}, which cannot "
+                f"be projected onto this layer's input shape {list(shape)} (expected the same "
+                "shape, or channels changed and height and width divided by one integer stride)",
+            )
         return ResidualLayer(index, spec, shape, skip_shape, MatrixLayer(index, projection_spec, skip_shape))
 
     def arrays(self) -> dict[tuple[int, str], tuple[int, int]]:
@@ -332,9 +390,16 @@ class Network:
     def layer_arrays(self) -> list[dict]:
         """Per matrix layer, for mapping reports: layer index, kind, roles on analog tiles, the matrix shape
         (out, in) and the MVMs one sample drives through it (conv: output positions)."""
-        return [{"layer": layer.index, "type": layer.kind, "roles": tuple(getattr(layer.store, "roles", ())),
-                 "shape": layer.matrix_shape, "mvms_per_sample": layer.mvms_per_sample}
-                for layer in self.matrix_layers]
+        return [
+            {
+                "layer": layer.index,
+                "type": layer.kind,
+                "roles": tuple(getattr(layer.store, "roles", ())),
+                "shape": layer.matrix_shape,
+                "mvms_per_sample": layer.mvms_per_sample,
+            }
+            for layer in self.matrix_layers
+        ]
 
     def forward(self, x: np.ndarray, rec: StepRecorder | None = None, train: bool = False):
         x = np.asarray(x, dtype=np.float64).reshape((len(x),) + self.input_shape)
@@ -351,8 +416,10 @@ class Network:
             else:
                 x, deps = layer.forward(x, rec, deps, train)
             if layer.index in self.skip_sources:
-                kept[layer.index] = (x, [rec.buffer("write", x.size * rec.digital_bits, "forward", deps)]
-                                     if rec is not None else [])
+                kept[layer.index] = (
+                    x,
+                    [rec.buffer("write", x.size * rec.digital_bits, "forward", deps)] if rec is not None else [],
+                )
         return x, deps
 
     def train_step(self, x: np.ndarray, loss_grad, rec: StepRecorder | None = None) -> float:
@@ -367,7 +434,7 @@ class Network:
         first_weights = min((layer.index for layer in self.matrix_layers), default=0)
         skip_grads: dict[int, tuple[np.ndarray, list[int]]] = {}
         for layer in reversed(self.layers):
-            if layer.index in skip_grads:   # the output of this layer also fed a residual layer
+            if layer.index in skip_grads:  # the output of this layer also fed a residual layer
                 extra, extra_deps = skip_grads.pop(layer.index)
                 grad = grad + extra
                 if rec is not None:
@@ -398,7 +465,7 @@ class Network:
         whole batch would pass :data:`PREDICT_ROW_VALUES`."""
         widest = max((layer.mvms_per_sample * layer.matrix_shape[1] for layer in self.matrix_layers), default=1)
         batch = max(1, min(batch, PREDICT_ROW_VALUES // widest))
-        outs = [self.forward(x[i: i + batch])[0] for i in range(0, len(x), batch)]
+        outs = [self.forward(x[i : i + batch])[0] for i in range(0, len(x), batch)]
         return np.concatenate(outs)
 
     def weights(self) -> list[np.ndarray]:

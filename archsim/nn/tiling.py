@@ -25,12 +25,15 @@ def tiles_needed(arrays: dict[tuple[int, str], tuple[int, int]], rows: int, cols
     return len(positions) if array_placement == "same_tile" else blocks
 
 
-def tiles_per_layer(arrays: dict[tuple[int, str], tuple[int, int]], rows: int, cols: int,
-                    array_placement: str) -> dict[int, int]:
+def tiles_per_layer(
+    arrays: dict[tuple[int, str], tuple[int, int]], rows: int, cols: int, array_placement: str
+) -> dict[int, int]:
     """Tiles each layer occupies (same rules as :func:`tiles_needed`; the values sum to it)."""
     layers = sorted({layer for layer, _ in arrays})
-    return {layer: tiles_needed({k: v for k, v in arrays.items() if k[0] == layer}, rows, cols, array_placement)
-            for layer in layers}
+    return {
+        layer: tiles_needed({k: v for k, v in arrays.items() if k[0] == layer}, rows, cols, array_placement)
+        for layer in layers
+    }
 
 
 def utilisation(arrays: dict[tuple[int, str], tuple[int, int]], rows: int, cols: int) -> dict[int, float]:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -45,11 +45,13 @@ class Trainer:
         self.shuffle_rng = np.random.default_rng([self.config.training.seed, 0x5EED])
         self.metric_name = "test_accuracy" if self.data.task == "classification" else "test_loss"
         # least squares: the seed paper's metric, ||W - W_ls||^2 / ||W_ls||^2 against the exact minimiser
-        self.optimum = lsq_minimum(self.data.train_x, self.data.train_y) if self.data.target_weights is not None else None
+        self.optimum = (
+            lsq_minimum(self.data.train_x, self.data.train_y) if self.data.target_weights is not None else None
+        )
         if self.optimum is not None:
             self.metric_name = "relative_error_to_optimum"
         hw = self.config.hw
-        self.in_bits = hw.read_input_bits()   # DAC bits, or the bits a bit-serial DAC streams (one pass each)
+        self.in_bits = hw.read_input_bits()  # DAC bits, or the bits a bit-serial DAC streams (one pass each)
         self.out_bits = hw.adc.bits
         self.transfer_bits = hw.adc.transfer_bits or hw.adc.bits
         self.digital_bits = hw.digital.word_bits
@@ -60,8 +62,11 @@ class Trainer:
     @property
     def cut_short(self) -> bool:
         """Whether ``training.max_steps`` stopped training before its epochs were done."""
-        return self.max_steps is not None and self.steps_done >= self.max_steps \
+        return (
+            self.max_steps is not None
+            and self.steps_done >= self.max_steps
             and self.max_steps < self.config.training.epochs * self.steps_per_epoch()
+        )
 
     def total_steps(self) -> int:
         """Steps the run will take: all epochs', or ``training.max_steps`` if fewer."""
@@ -96,19 +101,21 @@ class Trainer:
         for start in range(0, len(order), batch):
             if self.max_steps is not None and self.steps_done >= self.max_steps:
                 break
-            index = order[start: start + batch]
-            rec = (StepRecorder(self.in_bits, self.out_bits, self.digital_bits, self.transfer_bits, blocks=self.blocks)
-                   if self.record else None)
+            index = order[start : start + batch]
+            rec = (
+                StepRecorder(self.in_bits, self.out_bits, self.digital_bits, self.transfer_bits, blocks=self.blocks)
+                if self.record
+                else None
+            )
             try:
-                loss = self.network.train_step(self.data.train_x[index], self.loss_grad(self.data.train_y[index]),
-                                               rec)
+                loss = self.network.train_step(self.data.train_x[index], self.loss_grad(self.data.train_y[index]), rec)
             except ValueError:  # e.g. an analog read refusing NaN inputs that an earlier layer's NaN weights made
                 broken = non_finite_array(self.network)
                 if broken is None:
                     raise
                 raise NonFiniteError(broken, epoch, steps + 1) from None
             if self.config.training.reduction == "sum":
-                loss /= len(index)   # report the mean loss per sample either way
+                loss /= len(index)  # report the mean loss per sample either way
             losses.append(loss)
             steps += 1
             samples += len(index)

@@ -8,7 +8,7 @@ missing (NaN) objective cannot be compared and is never on the front.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

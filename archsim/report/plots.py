@@ -8,7 +8,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 
 def check_plot_path(option: str, path: Path) -> None:
@@ -20,8 +20,10 @@ def check_plot_path(option: str, path: Path) -> None:
     suffix = path.suffix.lower().lstrip(".")
     if suffix not in formats:
         shown = f"'.{suffix}'" if suffix else "no suffix"
-        raise ArchsimError(f"{option}: {str(path)!r} has {shown}; expected an image file name ending in one of "
-                           f"{', '.join('.' + f for f in formats)}")
+        raise ArchsimError(
+            f"{option}: {str(path)!r} has {shown}; expected an image file name ending in one of "
+            f"{', '.join('.' + f for f in formats)}"
+        )
 
 
 def _save(fig, path: Path) -> Path:
@@ -49,8 +51,10 @@ def plot_run(report: dict, out: Path) -> list[Path]:
     epoch_costs = report.get("per_epoch_step") or [per_step]
     x = list(range(1, len(epoch_costs) + 1))
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for ax, key, title in ((axes[0], "energy_pj_by_component", "by component"),
-                           (axes[1], "energy_pj_by_phase", "by phase")):
+    for ax, key, title in (
+        (axes[0], "energy_pj_by_component", "by component"),
+        (axes[1], "energy_pj_by_phase", "by phase"),
+    ):
         names = [n for n in per_step[key] if any(c[key].get(n, 0.0) > 0 for c in epoch_costs)]
         series = [[c[key].get(n, 0.0) / 1e3 for c in epoch_costs] for n in names]
         if len(x) > 1:
@@ -58,7 +62,7 @@ def plot_run(report: dict, out: Path) -> list[Path]:
             ax.set_xlabel("epoch")
         else:
             bottom = 0.0
-            for name, values in zip(names, series):
+            for name, values in zip(names, series, strict=False):
                 ax.bar([1], values, bottom=bottom, label=name)
                 bottom += values[0]
             ax.set_xticks([1])

@@ -18,9 +18,10 @@ from __future__ import annotations
 import csv
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from archsim.errors import ArchsimError, did_you_mean
 from archsim.outputs import OutputFolder
@@ -86,8 +87,10 @@ def load_results(db: str | Path, metric: str | None = None) -> SweepResults:
             raise ArchsimError(f"--metric {metric}: no done run reports it (found: {', '.join(names) or 'none'})")
         rows = [row for row in rows if row["status"] != "done" or row["metric_name"] == metric]
     elif len(names) > 1:
-        raise ArchsimError(f"{path}: runs report different metrics ({', '.join(names)}); one front needs one "
-                           "metric: pass --metric NAME")
+        raise ArchsimError(
+            f"{path}: runs report different metrics ({', '.join(names)}); one front needs one "
+            "metric: pass --metric NAME"
+        )
     param_keys: list[str] = []
     for row in rows:
         for key in row["params"]:
@@ -99,6 +102,7 @@ def load_results(db: str | Path, metric: str | None = None) -> SweepResults:
 # --------------------------------------------------------------------------------------------------
 # Quantities
 # --------------------------------------------------------------------------------------------------
+
 
 def value_of(row: dict[str, Any], name: str) -> Any:
     """A row's value of ``name``: a column, a swept key, or a dotted path into its report (None if absent)."""
@@ -122,10 +126,12 @@ def check_quantity(results: SweepResults, name: str, option: str) -> None:
     if any(value_of(row, name) is not None for row in results.done):
         return
     known = list(COLUMN_LABELS) + results.param_keys + list(REPORT_EXTRAS)
-    raise ArchsimError(f"{option} {name}: no done run has this quantity{did_you_mean(name, known)} "
-                       "(use metric, energy_pj, "
-                       f"latency_ns, a swept key ({', '.join(results.param_keys) or 'none'}) or a report path "
-                       "such as totals.energy_pj)")
+    raise ArchsimError(
+        f"{option} {name}: no done run has this quantity{did_you_mean(name, known)} "
+        "(use metric, energy_pj, "
+        f"latency_ns, a swept key ({', '.join(results.param_keys) or 'none'}) or a report path "
+        "such as totals.energy_pj)"
+    )
 
 
 def maximized(name: str, metric_name: str | None) -> bool:
@@ -148,6 +154,7 @@ def _finite(value: Any) -> float | None:
 # --------------------------------------------------------------------------------------------------
 # Front and tables
 # --------------------------------------------------------------------------------------------------
+
 
 def front_of(rows: Sequence[dict[str, Any]], objectives: Sequence[str], metric_name: str | None) -> list[dict]:
     """The rows on the Pareto front of ``objectives`` (rows missing a value are left out)."""
@@ -173,19 +180,27 @@ def _csv_value(value: Any) -> Any:
 
 def write_csv(rows: Sequence[dict[str, Any]], results: SweepResults, path: Path) -> Path:
     """One line per run: identity, status, headline numbers (per step), swept keys, report extras."""
-    header = (["run_id", "status", "metric_name", "metric", "energy_pj", "latency_ns"] + results.param_keys
-              + list(REPORT_EXTRAS) + ["seed", "started_at", "finished_at", "worker", "error"])
+    header = (
+        ["run_id", "status", "metric_name", "metric", "energy_pj", "latency_ns"]
+        + results.param_keys
+        + list(REPORT_EXTRAS)
+        + ["seed", "started_at", "finished_at", "worker", "error"]
+    )
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(header)
         for row in rows:
             error = (row.get("error") or "").strip().splitlines()
-            writer.writerow([_csv_value(row.get(c)) for c in ("run_id", "status", "metric_name", "metric",
-                                                                 "energy_pj", "latency_ns")]
-                            + [_csv_value(row["params"].get(k)) for k in results.param_keys]
-                            + [_csv_value(value_of(row, k)) for k in REPORT_EXTRAS]
-                            + [_csv_value(row.get(c)) for c in ("seed", "started_at", "finished_at", "worker")]
-                            + [error[0] if error else ""])
+            writer.writerow(
+                [
+                    _csv_value(row.get(c))
+                    for c in ("run_id", "status", "metric_name", "metric", "energy_pj", "latency_ns")
+                ]
+                + [_csv_value(row["params"].get(k)) for k in results.param_keys]
+                + [_csv_value(value_of(row, k)) for k in REPORT_EXTRAS]
+                + [_csv_value(row.get(c)) for c in ("seed", "started_at", "finished_at", "worker")]
+                + [error[0] if error else ""]
+            )
     return path
 
 
@@ -200,9 +215,11 @@ def front_table(results: SweepResults, front: Sequence[dict[str, Any]]):
     from rich.table import Table
 
     direction = "higher" if metric_maximized(results.metric_name) else "lower"
-    table = Table(title=f"Pareto front: {len(front)} of {len(results.done)} done points "
-                        f"({results.metric_name or 'metric'}: {direction} is better; energy and latency per "
-                        "step: lower is better)")
+    table = Table(
+        title=f"Pareto front: {len(front)} of {len(results.done)} done points "
+        f"({results.metric_name or 'metric'}: {direction} is better; energy and latency per "
+        "step: lower is better)"
+    )
     for key in results.param_keys:
         table.add_column(key)
     table.add_column(results.metric_name or "metric", justify="right")
@@ -210,8 +227,13 @@ def front_table(results: SweepResults, front: Sequence[dict[str, Any]]):
     table.add_column("latency_ns (per step)", justify="right")
     table.add_column("run_id")
     for row in front:
-        table.add_row(*[_format(row["params"].get(k)) for k in results.param_keys],
-                      _format(row["metric"]), _format(row["energy_pj"]), _format(row["latency_ns"]), row["run_id"])
+        table.add_row(
+            *[_format(row["params"].get(k)) for k in results.param_keys],
+            _format(row["metric"]),
+            _format(row["energy_pj"]),
+            _format(row["latency_ns"]),
+            row["run_id"],
+        )
     return table
 
 
@@ -219,10 +241,10 @@ def front_table(results: SweepResults, front: Sequence[dict[str, Any]]):
 # Plots
 # --------------------------------------------------------------------------------------------------
 
+
 def default_color_key(results: SweepResults) -> str | None:
     """The first swept key that takes more than one value (the seed only if nothing else varies)."""
-    varying = [k for k in results.param_keys
-               if len({repr(row["params"].get(k)) for row in results.done}) > 1]
+    varying = [k for k in results.param_keys if len({repr(row["params"].get(k)) for row in results.done}) > 1]
     preferred = [k for k in varying if k != "training.seed"]
     return (preferred or varying or [None])[0]
 
@@ -244,8 +266,9 @@ def plot_front(results: SweepResults, x: str, y: str, color: str | None, path: P
     """Scatter every done point (``x`` against ``y``, coloured by ``color``) and draw their 2-D front."""
     from matplotlib.figure import Figure
 
-    rows = [row for row in results.done
-            if _finite(value_of(row, x)) is not None and _finite(value_of(row, y)) is not None]
+    rows = [
+        row for row in results.done if _finite(value_of(row, x)) is not None and _finite(value_of(row, y)) is not None
+    ]
     figure = Figure(figsize=(6.4, 4.6))
     axes = figure.add_subplot()
     xs = [_finite(value_of(row, x)) for row in rows]
@@ -267,8 +290,14 @@ def plot_front(results: SweepResults, x: str, y: str, color: str | None, path: P
         for i, category in enumerate(categories):
             shade = palette(i / max(len(categories) - 1, 1)) if numeric else palette(i % 10)
             chosen = [j for j, c in enumerate(colours) if c == category]
-            axes.scatter([xs[j] for j in chosen], [ys[j] for j in chosen], s=28, color=shade,
-                         label=f"{color} = {category}", zorder=2)
+            axes.scatter(
+                [xs[j] for j in chosen],
+                [ys[j] for j in chosen],
+                s=28,
+                color=shade,
+                label=f"{color} = {category}",
+                zorder=2,
+            )
     # A front needs axes with a "better" direction; a swept key on an axis is a setting, not an objective.
     swept_axis = x in results.param_keys or y in results.param_keys
     front = [] if swept_axis else front_of(rows, (x, y), results.metric_name)
@@ -277,16 +306,27 @@ def plot_front(results: SweepResults, x: str, y: str, color: str | None, path: P
         fx = [_finite(value_of(row, x)) for row in front]
         fy = [_finite(value_of(row, y)) for row in front]
         # The front as a staircase: each front point holds its y until the next one improves on it.
-        axes.step(fx, fy, where="post", color="black", linewidth=1.0, alpha=0.7, zorder=1,
-                  label=f"Pareto front ({len(front)} points)")
+        axes.step(
+            fx,
+            fy,
+            where="post",
+            color="black",
+            linewidth=1.0,
+            alpha=0.7,
+            zorder=1,
+            label=f"Pareto front ({len(front)} points)",
+        )
         axes.scatter(fx, fy, s=80, facecolors="none", edgecolors="black", linewidths=1.2, zorder=3)
     positive = [v for v in xs if v > 0]
     if positive and len(positive) == len(xs) and max(positive) / min(positive) > 100:
         axes.set_xscale("log")
     axes.set_xlabel(axis_label(x, results.metric_name))
     axes.set_ylabel(axis_label(y, results.metric_name))
-    axes.set_title(f"{axis_label(y, results.metric_name)} vs {axis_label(x, results.metric_name)}"
-                   + (f", coloured by {color}" if color else ""), fontsize=10)
+    axes.set_title(
+        f"{axis_label(y, results.metric_name)} vs {axis_label(x, results.metric_name)}"
+        + (f", coloured by {color}" if color else ""),
+        fontsize=10,
+    )
     axes.grid(alpha=0.3)
     if axes.get_legend_handles_labels()[0]:
         axes.legend(fontsize=8, loc="best")
@@ -299,8 +339,16 @@ def plot_front(results: SweepResults, x: str, y: str, color: str | None, path: P
 # The whole report
 # --------------------------------------------------------------------------------------------------
 
-def write_sweep_report(db: str | Path, out: str | Path, *, x: str | None = None, y: str = "metric",
-                       color: str | None = None, metric: str | None = None) -> ReportFiles:
+
+def write_sweep_report(
+    db: str | Path,
+    out: str | Path,
+    *,
+    x: str | None = None,
+    y: str = "metric",
+    color: str | None = None,
+    metric: str | None = None,
+) -> ReportFiles:
     """Write ``points.csv``, ``pareto.csv`` and the front plots of ``db`` into ``out``."""
     results = load_results(db, metric)
     out = Path(out)
@@ -326,5 +374,6 @@ def write_sweep_report(db: str | Path, out: str | Path, *, x: str | None = None,
         raise folder.write_error(exc) from None
     finally:
         folder.discard()
-    return ReportFiles(points_csv=out / "points.csv", front_csv=out / "pareto.csv", plots=plots, front=front,
-                       results=results)
+    return ReportFiles(
+        points_csv=out / "points.csv", front_csv=out / "pareto.csv", plots=plots, front=front, results=results
+    )

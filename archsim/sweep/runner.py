@@ -14,10 +14,11 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Protocol, Sequence
+from typing import Protocol
 
 from archsim.errors import ArchsimError, ConfigError
 from archsim.sweep.spec import SweepPoint, SweepSpec, attribute_error, unique_points
@@ -80,27 +81,43 @@ class RichDisplay:
 
     def __init__(self) -> None:
         from rich.console import Console
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                   TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self.progress = Progress(
-            TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("done {task.fields[done]} · running {task.fields[running]} · "
-                       "[red]failed {task.fields[failed]}[/red] · skipped {task.fields[skipped]}"),
-            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-            console=Console(stderr=True), transient=False)
+            TextColumn("[bold]sweep"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn(
+                "done {task.fields[done]} · running {task.fields[running]} · "
+                "[red]failed {task.fields[failed]}[/red] · skipped {task.fields[skipped]}"
+            ),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=False,
+        )
         self.task = None
         self.skipped = 0
 
     def start(self, total: int, skipped: int) -> None:
         self.skipped = skipped
         self.progress.start()
-        self.task = self.progress.add_task("sweep", total=total, completed=skipped, done=0, running=0,
-                                           failed=0, skipped=skipped)
+        self.task = self.progress.add_task(
+            "sweep", total=total, completed=skipped, done=0, running=0, failed=0, skipped=skipped
+        )
 
     def update(self, *, done: int, failed: int, running: int) -> None:
-        self.progress.update(self.task, completed=self.skipped + done + failed, done=done, failed=failed,
-                             running=running)
+        self.progress.update(
+            self.task, completed=self.skipped + done + failed, done=done, failed=failed, running=running
+        )
 
     def note(self, text: str) -> None:
         self.progress.console.print(text, markup=False, highlight=False, soft_wrap=True)
@@ -121,16 +138,26 @@ def check_scheduler_address(address: str) -> None:
     """Refuse a malformed ``--scheduler`` at once (Dask would retry it for its whole timeout)."""
     scheme, sep, rest = address.partition("://")
     host, colon, port = rest.rpartition(":")
-    well_formed = (sep and scheme in _SCHEDULER_SCHEMES and colon and host and port.isdigit()
-                   and 0 < int(port) < 65536 and not any(c.isspace() for c in address))
+    well_formed = (
+        sep
+        and scheme in _SCHEDULER_SCHEMES
+        and colon
+        and host
+        and port.isdigit()
+        and 0 < int(port) < 65536
+        and not any(c.isspace() for c in address)
+    )
     if not well_formed:
-        raise ArchsimError(f"--scheduler {address[:80]!r}: expected a Dask scheduler address such as "
-                           "tcp://10.0.0.5:8786 (scheme tcp, tls, ws, wss or ucx; host; port 1-65535)")
+        raise ArchsimError(
+            f"--scheduler {address[:80]!r}: expected a Dask scheduler address such as "
+            "tcp://10.0.0.5:8786 (scheme tcp, tls, ws, wss or ucx; host; port 1-65535)"
+        )
 
 
 @contextmanager
-def open_client(workers: int | None = None, scheduler: str | None = None, *,
-                processes: bool = True) -> Iterator["object"]:
+def open_client(
+    workers: int | None = None, scheduler: str | None = None, *, processes: bool = True
+) -> Iterator[object]:
     """A Dask client: on ``scheduler`` if given, else on a new local cluster of ``workers`` workers.
 
     The local cluster listens on 127.0.0.1 only and shows no dashboard; each worker runs one point at a
@@ -145,8 +172,9 @@ def open_client(workers: int | None = None, scheduler: str | None = None, *,
         try:
             client = Client(scheduler, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
         except (OSError, TimeoutError, ValueError) as exc:
-            raise ArchsimError(f"--scheduler {scheduler}: cannot connect to a Dask scheduler there "
-                               f"({type(exc).__name__}: {exc})") from None
+            raise ArchsimError(
+                f"--scheduler {scheduler}: cannot connect to a Dask scheduler there ({type(exc).__name__}: {exc})"
+            ) from None
         with client:
             yield client
         return
@@ -154,12 +182,21 @@ def open_client(workers: int | None = None, scheduler: str | None = None, *,
         raise ArchsimError(f"--workers: expected at least 1 worker, got {workers}")
     # Worker processes share the CPUs: each point's numba kernels get cpus // workers threads, so that
     # points run side by side instead of fighting over cores (Dask already pins BLAS to one thread).
-    per_worker = {"host": "127.0.0.1", "env": {"NUMBA_NUM_THREADS": str(max(1, default_workers() // workers))}} \
-        if processes else {}  # thread workers talk in-process: no sockets, no environment of their own
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes, dashboard_address=None,
-                      worker_dashboard_address=LOOPBACK_HTTP, silence_logs=logging.ERROR,
-                      scheduler_kwargs={"dashboard": False, "dashboard_address": LOOPBACK_HTTP},
-                      **per_worker) as cluster:
+    per_worker = (
+        {"host": "127.0.0.1", "env": {"NUMBA_NUM_THREADS": str(max(1, default_workers() // workers))}}
+        if processes
+        else {}
+    )  # thread workers talk in-process: no sockets, no environment of their own
+    with LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=processes,
+        dashboard_address=None,
+        worker_dashboard_address=LOOPBACK_HTTP,
+        silence_logs=logging.ERROR,
+        scheduler_kwargs={"dashboard": False, "dashboard_address": LOOPBACK_HTTP},
+        **per_worker,
+    ) as cluster:
         with Client(cluster, set_as_default=False) as client:
             yield client
 
@@ -185,8 +222,9 @@ def pending_points(points: Sequence[SweepPoint], store: ResultStore) -> tuple[li
 BUILD_SECTIONS = ("model", "dataset", "algorithm", "hw.tile", "hw.mapping")
 
 
-def infeasibility(point: SweepPoint, spec: "SweepSpec | None" = None,
-                  seen: dict[str, ConfigError | str | None] | None = None) -> str | None:
+def infeasibility(
+    point: SweepPoint, spec: SweepSpec | None = None, seen: dict[str, ConfigError | str | None] | None = None
+) -> str | None:
     """Why a resolved point cannot run (its network does not fit the chip, a layer does not fit its
     input...), found by building its network and mapping without training; None when it can run.
     With ``spec``, the reason names the sweep entry that set the key falling short. ``seen`` caches
@@ -223,7 +261,7 @@ def _section(config: object, dotted: str) -> object:
     return config
 
 
-def find_infeasible(points: Sequence[SweepPoint], spec: "SweepSpec | None" = None) -> dict[str, str]:
+def find_infeasible(points: Sequence[SweepPoint], spec: SweepSpec | None = None) -> dict[str, str]:
     """run_id -> reason, for every point that cannot be built (each run_id checked once)."""
     unique, _ = unique_points(points)
     seen: dict[str, ConfigError | str | None] = {}
@@ -242,14 +280,26 @@ def record_infeasible(points: Sequence[SweepPoint], reasons: dict[str, str], sto
     recorded = 0
     for point in unique:
         if point.run_id in reasons and point.run_id not in finished:
-            store.record_infeasible(run_id=point.run_id, params=point.params, config_yaml=point.config_yaml,
-                                    seed=point.seed, reason=reasons[point.run_id], finished_at=utc_timestamp())
+            store.record_infeasible(
+                run_id=point.run_id,
+                params=point.params,
+                config_yaml=point.config_yaml,
+                seed=point.seed,
+                reason=reasons[point.run_id],
+                finished_at=utc_timestamp(),
+            )
             recorded += 1
     return recorded
 
 
-def run_sweep(points: Sequence[SweepPoint], store: ResultStore, client: object | None, *,
-              point_function: PointFunction = run_point, display: SweepDisplay | None = None) -> SweepSummary:
+def run_sweep(
+    points: Sequence[SweepPoint],
+    store: ResultStore,
+    client: object | None,
+    *,
+    point_function: PointFunction = run_point,
+    display: SweepDisplay | None = None,
+) -> SweepSummary:
     """Run every point not yet done in ``store`` on ``client``'s workers; record each as it finishes.
 
     ``point_function(resolved_yaml_text) -> report`` is what workers call (it must be importable by
@@ -277,8 +327,7 @@ def run_sweep(points: Sequence[SweepPoint], store: ResultStore, client: object |
         for point in todo:
             key = f"archsim_point-{point.run_id}-{nonce}"
             by_key[key] = point
-            futures.append(client.submit(run_point_outcome, point_function, point.config_yaml, key=key,
-                                         pure=False))
+            futures.append(client.submit(run_point_outcome, point_function, point.config_yaml, key=key, pure=False))
         remaining = as_completed(futures, loop=client.loop)  # type: ignore[attr-defined]
         running, last_running_check, last_heartbeat = 0, 0.0, time.monotonic()
         try:
@@ -305,7 +354,7 @@ def run_sweep(points: Sequence[SweepPoint], store: ResultStore, client: object |
             if unfinished:
                 try:
                     client.cancel(unfinished)
-                except Exception:  # noqa: BLE001 - the cluster may already be gone
+                except Exception:
                     pass
         return summary
     finally:
@@ -317,26 +366,39 @@ def _count_running(client: object, by_key: dict[str, SweepPoint]) -> int:
     """How many of our points the scheduler has handed to workers right now."""
     try:
         processing = client.processing()  # type: ignore[attr-defined]
-    except Exception:  # noqa: BLE001 - a display nicety; never fail the sweep over it
+    except Exception:
         return 0
     return sum(1 for keys in processing.values() for key in keys if key in by_key)
 
 
-def _record(store: ResultStore, point: SweepPoint, future: object, summary: SweepSummary,
-            display: SweepDisplay) -> None:
+def _record(
+    store: ResultStore, point: SweepPoint, future: object, summary: SweepSummary, display: SweepDisplay
+) -> None:
     try:
         outcome = future.result()  # type: ignore[attr-defined]
-    except BaseException as exc:  # noqa: BLE001 - KilledWorker and friends: the cluster failed the point
+    except BaseException as exc:
         if _is_cancellation(exc):
             summary.lost += 1
             return
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
-        outcome = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "traceback": "",
-                   "started_at": None, "finished_at": utc_timestamp(), "worker": None}
-    common = dict(run_id=point.run_id, params=point.params, config_yaml=point.config_yaml, seed=point.seed,
-                  started_at=outcome.get("started_at"), finished_at=outcome["finished_at"],
-                  worker=outcome.get("worker"))
+        outcome = {
+            "ok": False,
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": "",
+            "started_at": None,
+            "finished_at": utc_timestamp(),
+            "worker": None,
+        }
+    common = dict(
+        run_id=point.run_id,
+        params=point.params,
+        config_yaml=point.config_yaml,
+        seed=point.seed,
+        started_at=outcome.get("started_at"),
+        finished_at=outcome["finished_at"],
+        worker=outcome.get("worker"),
+    )
     if outcome["ok"]:
         store.record_done(report=outcome["report"], **common)
         summary.done += 1

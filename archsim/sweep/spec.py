@@ -90,7 +90,7 @@ class RandomParam:
         if self.integer:
             if self.log:
                 drawn = math.exp(rng.uniform(math.log(self.low), math.log(self.high + 1)))
-                return min(int(self.high), max(int(self.low), int(math.floor(drawn))))
+                return min(int(self.high), max(int(self.low), math.floor(drawn)))
             return rng.randint(int(self.low), int(self.high))
         if self.log:
             drawn = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
@@ -151,6 +151,7 @@ class SweepPoint:
 # Parsing the sweep file
 # --------------------------------------------------------------------------------------------------
 
+
 def _yaml_scalar(value: Any) -> str:
     """One-line YAML for a value (PyYAML writes floats so they read back as floats, e.g. ``1.0e-05``)."""
     text = yaml.safe_dump(value, default_flow_style=True, width=1 << 30).strip()
@@ -163,6 +164,7 @@ def _yaml_scalar(value: Any) -> str:
 
 # The sweep file's own schema: types, limits and unknown keys are checked by archsim.config.schema, like
 # every configuration file; the checks below are only those that relate several fields.
+
 
 @dataclass
 class RandomParamFile:
@@ -183,7 +185,8 @@ class RandomParamFile:
             return
         bounds = self.range
         numbers = len(bounds) == 2 and all(
-            isinstance(b, (int, float)) and not isinstance(b, bool) and math.isfinite(b) for b in bounds)
+            isinstance(b, (int, float)) and not isinstance(b, bool) and math.isfinite(b) for b in bounds
+        )
         if not numbers:
             fail("range", f"expected [low, high] as two finite numbers, got {excerpt(bounds)}")
         low, high = bounds
@@ -219,15 +222,17 @@ class SweepFile:
     workload: str | None = param(None, "base workload file, relative to the sweep file's folder", unit="-")
     set: dict[str, Any] | None = param(None, "fixed overrides: key path -> value", unit="-")
     grid: dict[str, list[Any]] | None = param(None, "cartesian product: key path -> values", unit="-")
-    zip: dict[str, list[Any]] | None = param(None, "parallel lists of equal length: key path -> values",
-                                             unit="-")
+    zip: dict[str, list[Any]] | None = param(None, "parallel lists of equal length: key path -> values", unit="-")
     random: RandomFile | None = param(None, "random samples", unit="-")
-    seeds: list[int] | None = param(None, "every combination runs once per seed (training.seed)", unit="-",
-                                    ge=0)
+    seeds: list[int] | None = param(None, "every combination runs once per seed (training.seed)", unit="-", ge=0)
 
     def check(self, fail: Fail) -> None:
-        sections = [("set", self.set), ("grid", self.grid), ("zip", self.zip),
-                    ("random.params", self.random.params if self.random else None)]
+        sections = [
+            ("set", self.set),
+            ("grid", self.grid),
+            ("zip", self.zip),
+            ("random.params", self.random.params if self.random else None),
+        ]
         for section, entries in sections:
             for key, values in (entries or {}).items():
                 label = f"{section}.{key}"
@@ -241,18 +246,27 @@ class SweepFile:
         zipped = list((self.zip or {}).items())
         for key, values in zipped[1:]:
             if len(values) != len(zipped[0][1]):
-                fail(f"zip.{key}", f"has {len(values)} values but zip.{zipped[0][0]} has {len(zipped[0][1])}; "
-                                   "zipped lists must have equal lengths")
+                fail(
+                    f"zip.{key}",
+                    f"has {len(values)} values but zip.{zipped[0][0]} has {len(zipped[0][1])}; "
+                    "zipped lists must have equal lengths",
+                )
         for i, seed in enumerate(self.seeds or []):
             if seed in self.seeds[:i]:
                 fail(f"seeds.{i}", f"seed {seed} repeats seeds.{self.seeds.index(seed)}")
         if self.seeds == []:
             fail("seeds", "expected a non-empty list of seeds")
-        total = math.prod(len(v) for v in (self.grid or {}).values()) * (len(zipped[0][1]) if zipped else 1) \
-            * ((self.random.n or 1) if self.random else 1) * len(self.seeds or [0])
+        total = (
+            math.prod(len(v) for v in (self.grid or {}).values())
+            * (len(zipped[0][1]) if zipped else 1)
+            * ((self.random.n or 1) if self.random else 1)
+            * len(self.seeds or [0])
+        )
         if total > MAX_POINTS:
-            fail("grid" if self.grid else "random.n", f"the sweep expands to {total} points; expected at most "
-                                                      f"{MAX_POINTS}")
+            fail(
+                "grid" if self.grid else "random.n",
+                f"the sweep expands to {total} points; expected at most {MAX_POINTS}",
+            )
 
 
 def _base_file(spec: SweepSpec, key: str, raw: str | None) -> Path | None:
@@ -291,8 +305,12 @@ def load_spec(path: str | Path) -> SweepSpec:
 
     # One key, one place: a key set in two sections would silently lose one of its values.
     places: dict[str, str] = {}
-    entries = ([(a.key, "set") for a in spec.fixed] + [(k, "grid") for k, _ in spec.grid]
-               + [(k, "zip") for k, _ in spec.zip] + [(p.key, "random.params") for p in spec.random_params])
+    entries = (
+        [(a.key, "set") for a in spec.fixed]
+        + [(k, "grid") for k, _ in spec.grid]
+        + [(k, "zip") for k, _ in spec.zip]
+        + [(p.key, "random.params") for p in spec.random_params]
+    )
     if spec.seeds is not None:
         entries.append((SEED_KEY, "seeds"))
     for key, section in entries:
@@ -307,21 +325,26 @@ def load_spec(path: str | Path) -> SweepSpec:
 # Expanding and resolving
 # --------------------------------------------------------------------------------------------------
 
+
 def combinations(spec: SweepSpec) -> list[tuple[Assignment, ...]]:
     """The swept assignments of every combination (grid x zip rows x random samples), seeds excluded."""
-    grid_axes = [[Assignment(key, value, f"grid.{key}[{i}]") for i, value in enumerate(values)]
-                 for key, values in spec.grid]
+    grid_axes = [
+        [Assignment(key, value, f"grid.{key}[{i}]") for i, value in enumerate(values)] for key, values in spec.grid
+    ]
     grid_rows = [tuple(row) for row in itertools.product(*grid_axes)]
     zip_rows: list[tuple[Assignment, ...]] = [()]
     if spec.zip:
         length = len(spec.zip[0][1])
-        zip_rows = [tuple(Assignment(key, values[i], f"zip.{key}[{i}]") for key, values in spec.zip)
-                    for i in range(length)]
+        zip_rows = [
+            tuple(Assignment(key, values[i], f"zip.{key}[{i}]") for key, values in spec.zip) for i in range(length)
+        ]
     random_rows: list[tuple[Assignment, ...]] = [()]
     if spec.random_params:
         rng = random_module.Random(spec.random_seed)
-        random_rows = [tuple(Assignment(p.key, p.sample(rng), f"random.params.{p.key}[{i}]")
-                             for p in spec.random_params) for i in range(spec.random_n)]
+        random_rows = [
+            tuple(Assignment(p.key, p.sample(rng), f"random.params.{p.key}[{i}]") for p in spec.random_params)
+            for i in range(spec.random_n)
+        ]
     return [g + z + r for g, z, r in itertools.product(grid_rows, zip_rows, random_rows)]
 
 
@@ -335,7 +358,7 @@ def expand(spec: SweepSpec) -> list[tuple[Assignment, ...]]:
 
 def run_id_for(config_yaml_canonical: str, seed: int) -> str:
     """The identity of a run: a hash of its resolved configuration and seed (16 hex digits)."""
-    digest = hashlib.sha256(f"{config_yaml_canonical}\nseed={seed}\n".encode("utf-8"))
+    digest = hashlib.sha256(f"{config_yaml_canonical}\nseed={seed}\n".encode())
     return digest.hexdigest()[:16]
 
 
@@ -356,8 +379,9 @@ def _normalise_key(key: str) -> tuple:
     return tuple(parts)
 
 
-def attribute_error(spec: SweepSpec, error: ConfigError, assignments: typing.Sequence[Assignment],
-               point: int | None) -> ConfigError:
+def attribute_error(
+    spec: SweepSpec, error: ConfigError, assignments: typing.Sequence[Assignment], point: int | None
+) -> ConfigError:
     """Re-word a loader error so that it names the sweep entry (and point) that caused it.
 
     An error at a key the sweep sets (or inside it) is charged to that entry, e.g.
@@ -373,14 +397,13 @@ def attribute_error(spec: SweepSpec, error: ConfigError, assignments: typing.Seq
         if failing[: len(key)] == key and (best is None or len(key) > len(_normalise_key(best.key))):
             best = assignment
     if best is not None:
-        deeper = failing[len(_normalise_key(best.key)):]
+        deeper = failing[len(_normalise_key(best.key)) :]
         suffix = f" (at {error.key_path})" if deeper else ""
         return ConfigError(str(spec.path), f"{best.origin}{where}", f"{error.message}{suffix}")
     if point is None:
         return error  # a problem of the base files themselves: report it where it is
     values = ", ".join(f"{a.origin}={a.value!r}" for a in assignments) or "no swept values"
-    return ConfigError(str(spec.path), f"{error.key_path}{where}",
-                       f"{error.message} (this point sets {values})")
+    return ConfigError(str(spec.path), f"{error.key_path}{where}", f"{error.message} (this point sets {values})")
 
 
 def base_config(spec: SweepSpec) -> RunConfig:
@@ -406,8 +429,15 @@ def resolve_points(spec: SweepSpec) -> list[SweepPoint]:
         except ConfigError as error:
             raise attribute_error(spec, error, assignments, number) from None
         run_id, seed = config_identity(config)
-        points.append(SweepPoint(number=number, assignments=tuple(assignments), config_yaml=resolved_yaml(config),
-                                 seed=seed, run_id=run_id))
+        points.append(
+            SweepPoint(
+                number=number,
+                assignments=tuple(assignments),
+                config_yaml=resolved_yaml(config),
+                seed=seed,
+                run_id=run_id,
+            )
+        )
     return points
 
 

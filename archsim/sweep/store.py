@@ -46,8 +46,9 @@ import socket
 import sqlite3
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from archsim import __version__
 from archsim.errors import ArchsimError
@@ -86,8 +87,23 @@ CREATE TABLE IF NOT EXISTS claims (
     heartbeat REAL NOT NULL
 )"""
 
-COLUMNS = ("run_id", "status", "params", "metric_name", "metric", "latency_ns", "energy_pj", "report", "error",
-           "config", "seed", "started_at", "finished_at", "worker", "archsim_version")
+COLUMNS = (
+    "run_id",
+    "status",
+    "params",
+    "metric_name",
+    "metric",
+    "latency_ns",
+    "energy_pj",
+    "report",
+    "error",
+    "config",
+    "seed",
+    "started_at",
+    "finished_at",
+    "worker",
+    "archsim_version",
+)
 
 # A finished point replaces a failed attempt but never a done row (two sweeps sharing a database
 # may race to the same point; the first success wins and the row stays unique).
@@ -137,8 +153,9 @@ class ResultStore:
         self.read_only = not create
         if not create and not self.path.is_file():
             raise ArchsimError(f"{self.path}: no such results database")
-        if self.path.exists() and (not self.path.is_file() or
-                                   (self.path.stat().st_size > 0 and not is_sqlite_file(self.path))):
+        if self.path.exists() and (
+            not self.path.is_file() or (self.path.stat().st_size > 0 and not is_sqlite_file(self.path))
+        ):
             raise ArchsimError(f"{self.path}: not an SQLite results database")
         try:
             if create:
@@ -163,8 +180,10 @@ class ResultStore:
         with self.connection:
             self.connection.execute("BEGIN IMMEDIATE")  # also proves the database is writable, before any work
             version = self.connection.execute("PRAGMA user_version").fetchone()[0]
-            exists = self.connection.execute(
-                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='runs'").fetchone() is not None
+            exists = (
+                self.connection.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='runs'").fetchone()
+                is not None
+            )
             if exists and version < 2:  # SQLite cannot alter a CHECK constraint: copy into a new table
                 self.connection.execute("ALTER TABLE runs RENAME TO runs_v1")
                 self.connection.execute(_CREATE)
@@ -180,10 +199,12 @@ class ResultStore:
             raise ArchsimError(f"{self.path}: has no 'runs' table; expected a database written by archsim sweep")
         missing = [c for c in COLUMNS if c not in found]
         if missing:
-            raise ArchsimError(f"{self.path}: the runs table lacks columns {', '.join(missing)}; "
-                               "expected a database written by archsim sweep")
+            raise ArchsimError(
+                f"{self.path}: the runs table lacks columns {', '.join(missing)}; "
+                "expected a database written by archsim sweep"
+            )
 
-    def __enter__(self) -> "ResultStore":
+    def __enter__(self) -> ResultStore:
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -213,17 +234,20 @@ class ResultStore:
         """Every run as a dict of its columns, ``params`` and ``report`` decoded, in finishing order."""
         cursor = self.connection.execute(f"SELECT {', '.join(COLUMNS)} FROM runs ORDER BY finished_at, run_id")
         for values in cursor:
-            row = dict(zip(COLUMNS, values))
+            row = dict(zip(COLUMNS, values, strict=False))
             for column, empty in (("params", {}), ("report", None)):
                 try:
                     row[column] = json.loads(row[column]) if row[column] else empty
                 except (TypeError, ValueError):
-                    raise ArchsimError(f"{self.path}: run {row['run_id']}: the {column} column is not valid JSON; "
-                                       "the database is damaged (delete that row, or re-run the sweep into a "
-                                       "new database)") from None
+                    raise ArchsimError(
+                        f"{self.path}: run {row['run_id']}: the {column} column is not valid JSON; "
+                        "the database is damaged (delete that row, or re-run the sweep into a "
+                        "new database)"
+                    ) from None
             if not isinstance(row["params"], dict):
-                raise ArchsimError(f"{self.path}: run {row['run_id']}: the params column is not a JSON object; "
-                                   "the database is damaged")
+                raise ArchsimError(
+                    f"{self.path}: run {row['run_id']}: the params column is not a JSON object; the database is damaged"
+                )
             yield row
 
     # -- writing (coordinating process only) ---------------------------------------------------
@@ -233,31 +257,84 @@ class ResultStore:
             self.connection.execute("BEGIN IMMEDIATE")
             self.connection.execute(_UPSERT, [values.get(c) for c in COLUMNS])
 
-    def record_done(self, *, run_id: str, params: dict, config_yaml: str, seed: int, report: dict,
-                    started_at: str | None, finished_at: str, worker: str | None = None) -> None:
+    def record_done(
+        self,
+        *,
+        run_id: str,
+        params: dict,
+        config_yaml: str,
+        seed: int,
+        report: dict,
+        started_at: str | None,
+        finished_at: str,
+        worker: str | None = None,
+    ) -> None:
         """Write a finished run in one transaction; the headline numbers are copied out of ``report``."""
         metric = report.get("metric") or {}
         per_step = report.get("per_step") or {}
-        self._write({"run_id": run_id, "status": "done", "params": to_json(params),
-                     "metric_name": metric.get("name"), "metric": _number(metric.get("final")),
-                     "latency_ns": _number(per_step.get("latency_ns")),
-                     "energy_pj": _number(per_step.get("energy_pj")), "report": to_json(report),
-                     "error": None, "config": config_yaml, "seed": seed, "started_at": started_at,
-                     "finished_at": finished_at, "worker": worker})
+        self._write(
+            {
+                "run_id": run_id,
+                "status": "done",
+                "params": to_json(params),
+                "metric_name": metric.get("name"),
+                "metric": _number(metric.get("final")),
+                "latency_ns": _number(per_step.get("latency_ns")),
+                "energy_pj": _number(per_step.get("energy_pj")),
+                "report": to_json(report),
+                "error": None,
+                "config": config_yaml,
+                "seed": seed,
+                "started_at": started_at,
+                "finished_at": finished_at,
+                "worker": worker,
+            }
+        )
 
-    def record_failed(self, *, run_id: str, params: dict, config_yaml: str, seed: int, error: str,
-                      started_at: str | None, finished_at: str, worker: str | None = None) -> None:
+    def record_failed(
+        self,
+        *,
+        run_id: str,
+        params: dict,
+        config_yaml: str,
+        seed: int,
+        error: str,
+        started_at: str | None,
+        finished_at: str,
+        worker: str | None = None,
+    ) -> None:
         """Write a failed run in one transaction (a re-run of the sweep retries it)."""
-        self._write({"run_id": run_id, "status": "failed", "params": to_json(params), "error": error,
-                     "config": config_yaml, "seed": seed, "started_at": started_at,
-                     "finished_at": finished_at, "worker": worker})
+        self._write(
+            {
+                "run_id": run_id,
+                "status": "failed",
+                "params": to_json(params),
+                "error": error,
+                "config": config_yaml,
+                "seed": seed,
+                "started_at": started_at,
+                "finished_at": finished_at,
+                "worker": worker,
+            }
+        )
 
-    def record_infeasible(self, *, run_id: str, params: dict, config_yaml: str, seed: int, reason: str,
-                          finished_at: str) -> None:
+    def record_infeasible(
+        self, *, run_id: str, params: dict, config_yaml: str, seed: int, reason: str, finished_at: str
+    ) -> None:
         """Write a point whose configuration cannot be built; it is reported, not retried."""
-        self._write({"run_id": run_id, "status": "infeasible", "params": to_json(params), "error": reason,
-                     "config": config_yaml, "seed": seed, "started_at": None, "finished_at": finished_at,
-                     "worker": None})
+        self._write(
+            {
+                "run_id": run_id,
+                "status": "infeasible",
+                "params": to_json(params),
+                "error": reason,
+                "config": config_yaml,
+                "seed": seed,
+                "started_at": None,
+                "finished_at": finished_at,
+                "worker": None,
+            }
+        )
 
     # -- claims: two coordinators never run the same point -------------------------------------------
     def claim(self, run_ids: list[str]) -> list[str]:
@@ -266,17 +343,22 @@ class ResultStore:
         held = []
         with self.connection:
             self.connection.execute("BEGIN IMMEDIATE")
-            finished = {r for (r,) in self.connection.execute(
-                "SELECT run_id FROM runs WHERE status IN ('done', 'infeasible')")}
-            claims = {r: (owner, beat) for r, owner, beat in
-                      self.connection.execute("SELECT run_id, owner, heartbeat FROM claims")}
+            finished = {
+                r for (r,) in self.connection.execute("SELECT run_id FROM runs WHERE status IN ('done', 'infeasible')")
+            }
+            claims = {
+                r: (owner, beat)
+                for r, owner, beat in self.connection.execute("SELECT run_id, owner, heartbeat FROM claims")
+            }
             for run_id in run_ids:
                 if run_id in finished:
                     continue
                 if run_id in claims and claims[run_id][0] != self.owner and _claim_alive(*claims[run_id], now):
                     continue
-                self.connection.execute("INSERT OR REPLACE INTO claims (run_id, owner, heartbeat) VALUES (?, ?, ?)",
-                                        (run_id, self.owner, now))
+                self.connection.execute(
+                    "INSERT OR REPLACE INTO claims (run_id, owner, heartbeat) VALUES (?, ?, ?)",
+                    (run_id, self.owner, now),
+                )
                 held.append(run_id)
         return held
 
@@ -293,14 +375,18 @@ class ResultStore:
             if run_ids is None:
                 self.connection.execute("DELETE FROM claims WHERE owner = ?", (self.owner,))
             else:
-                self.connection.executemany("DELETE FROM claims WHERE owner = ? AND run_id = ?",
-                                            [(self.owner, r) for r in run_ids])
+                self.connection.executemany(
+                    "DELETE FROM claims WHERE owner = ? AND run_id = ?", [(self.owner, r) for r in run_ids]
+                )
 
     def claimed_elsewhere(self) -> set[str]:
         """Points a live coordinator other than this one holds."""
         now = time.time()
-        return {r for r, owner, beat in self.connection.execute("SELECT run_id, owner, heartbeat FROM claims")
-                if owner != self.owner and _claim_alive(owner, beat, now)}
+        return {
+            r
+            for r, owner, beat in self.connection.execute("SELECT run_id, owner, heartbeat FROM claims")
+            if owner != self.owner and _claim_alive(owner, beat, now)
+        }
 
 
 def _claim_alive(owner: str, heartbeat: float, now: float) -> bool:

@@ -12,8 +12,9 @@ import os
 import socket
 import time
 import traceback
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 import yaml
 
@@ -27,7 +28,7 @@ RESOLVED_SOURCE = "(resolved configuration)"
 
 def utc_timestamp(seconds: float | None = None) -> str:
     """ISO 8601 UTC time with milliseconds, e.g. ``2026-05-09T07:35:25.123Z``."""
-    moment = datetime.fromtimestamp(time.time() if seconds is None else seconds, tz=timezone.utc)
+    moment = datetime.fromtimestamp(time.time() if seconds is None else seconds, tz=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
@@ -66,12 +67,22 @@ def run_point_outcome(point_function: PointFunction, resolved_yaml_text: str) ->
     worker = f"{socket.gethostname()}:{os.getpid()}"
     try:
         report = point_function(resolved_yaml_text)
-    except Exception as exc:  # noqa: BLE001 - a failing point is data, the sweep goes on
-        return {"ok": False, "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(),
-                "started_at": started, "finished_at": utc_timestamp(), "worker": worker}
+    except Exception as exc:
+        return {
+            "ok": False,
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(),
+            "started_at": started,
+            "finished_at": utc_timestamp(),
+            "worker": worker,
+        }
     if not isinstance(report, dict):
-        return {"ok": False, "error": f"TypeError: the point function returned {type(report).__name__}, "
-                                      "expected a report dict", "traceback": "",
-                "started_at": started, "finished_at": utc_timestamp(), "worker": worker}
-    return {"ok": True, "report": report, "started_at": started, "finished_at": utc_timestamp(),
-            "worker": worker}
+        return {
+            "ok": False,
+            "error": f"TypeError: the point function returned {type(report).__name__}, expected a report dict",
+            "traceback": "",
+            "started_at": started,
+            "finished_at": utc_timestamp(),
+            "worker": worker,
+        }
+    return {"ok": True, "report": report, "started_at": started, "finished_at": utc_timestamp(), "worker": worker}
