@@ -165,23 +165,7 @@ class StepRecorder:
             if self.blocks is not None and phase != "transfer":
                 rows, cols = self.blocks.shape(*array)
                 ready = (self.move("digital", array, block.samples * (rows + cols) * self.digital_bits, phase, deps),)
-            if phase == "transfer":
-                done.append(self.add(TransferWrite(array, block.samples, block.bl, block.device_pulses, phase, ready)))
-            else:
-                done.append(
-                    self.add(
-                        PulseUpdate(
-                            array,
-                            block.samples,
-                            block.bl,
-                            block.row_pulses,
-                            block.col_pulses,
-                            block.device_pulses,
-                            phase,
-                            ready,
-                        )
-                    )
-                )
+            done.append(self._write(array, block, phase, ready, stochastic=True))
         return done
 
     def pulse_writes(
@@ -211,39 +195,32 @@ class StepRecorder:
                 cols = block_slices(counts.shape[0], self.blocks.tile_cols)[block.col_block]
                 written = int(np.count_nonzero(counts[cols, rows]))
                 ready = (self.move(source, array, written * width, phase, deps),)
-            if phase == "transfer":
-                done.append(
-                    self.add(
-                        TransferWrite(
-                            array,
-                            block.samples,
-                            block.bl,
-                            block.device_pulses,
-                            phase,
-                            ready,
-                            block.row_pulses,
-                            block.col_pulses,
-                            stochastic=False,
-                        )
-                    )
-                )
-            else:
-                done.append(
-                    self.add(
-                        PulseUpdate(
-                            array,
-                            block.samples,
-                            block.bl,
-                            block.row_pulses,
-                            block.col_pulses,
-                            block.device_pulses,
-                            phase,
-                            ready,
-                            stochastic=False,
-                        )
-                    )
-                )
+            done.append(self._write(array, block, phase, ready, stochastic=False))
         return done
+
+    def _write(self, array: ArrayId, block, phase: str, ready: tuple[int, ...], stochastic: bool) -> int:
+        """One block's pulsed write: a transfer write in the transfer phase, else a pulsed update. A stochastic
+        transfer write leaves its driver pulses to the engine's one-row-pulse-per-device-pulse rule."""
+        if phase == "transfer":
+            drivers = (None, None) if stochastic else (block.row_pulses, block.col_pulses)
+            return self.add(
+                TransferWrite(
+                    array, block.samples, block.bl, block.device_pulses, phase, ready, *drivers, stochastic=stochastic
+                )
+            )
+        return self.add(
+            PulseUpdate(
+                array,
+                block.samples,
+                block.bl,
+                block.row_pulses,
+                block.col_pulses,
+                block.device_pulses,
+                phase,
+                ready,
+                stochastic=stochastic,
+            )
+        )
 
     # -- digital and data movement -----------------------------------------------------------
     def digital(self, kind: str, count: int, phase: str, deps: Iterable[int]) -> int:
