@@ -137,7 +137,12 @@ def check_network_size(config: RunConfig, source: str = "workload") -> None:
 
     shape, total = tuple(config.model.input_shape), 0
     for index, spec in enumerate(config.model.layers):
-        kind = {"dense": MatrixLayer, "conv2d": MatrixLayer, "maxpool2d": PoolLayer}.get(spec.type, FlattenLayer)
+        kinds: dict[str, type[MatrixLayer | PoolLayer]] = {
+            "dense": MatrixLayer,
+            "conv2d": MatrixLayer,
+            "maxpool2d": PoolLayer,
+        }
+        kind = kinds.get(spec.type, FlattenLayer)
         try:
             layer = kind(index, spec, shape)
         except (ValueError, TypeError, IndexError):
@@ -287,7 +292,7 @@ def _warnings(trainer, steps: int, planned: int) -> list[str]:
     return found
 
 
-def check_finite(report: dict, path: str = "") -> None:
+def check_finite(report: dict | list, path: str = "") -> None:
     """Raise a one-line error naming the first report value that is NaN or infinite.
 
     A report is strict JSON (no NaN or Infinity), and a non-finite cost means a configured value drove

@@ -14,6 +14,9 @@ onto C; Analog SGD, Digital SGD and mixed precision use ``training.lr``. Every u
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Protocol
+
 import numpy as np
 
 from archsim.algorithms.recorder import StepRecorder
@@ -21,6 +24,27 @@ from archsim.algorithms.recorder import StepRecorder
 #: The seed role of the array that holds the weights: Analog SGD's and mixed precision's W and the Tiki-Taka
 #: family's slow array C draw the same devices from the same run seed, so algorithm comparisons are paired.
 WEIGHT_SEED_ROLE = "W"
+
+
+class WeightStore(Protocol):
+    """What every store offers (see the module docstring); each call returns the recorded ops to wait for."""
+
+    @property
+    def roles(self) -> tuple[str, ...]: ...
+
+    def forward(
+        self, x: np.ndarray, rec: StepRecorder | None = None, deps: Iterable[int] = ()
+    ) -> tuple[np.ndarray, list[int]]: ...
+
+    def backward(
+        self, d: np.ndarray, rec: StepRecorder | None = None, deps: Iterable[int] = ()
+    ) -> tuple[np.ndarray, list[int]]: ...
+
+    def update(
+        self, x: np.ndarray, d: np.ndarray, rec: StepRecorder | None = None, deps: Iterable[int] = ()
+    ) -> list[int]: ...
+
+    def effective_weights(self) -> np.ndarray: ...
 
 
 def array_seed(run_seed: int, layer: int, role: str) -> int:

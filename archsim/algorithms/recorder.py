@@ -202,7 +202,9 @@ class StepRecorder:
         """One block's pulsed write: a transfer write in the transfer phase, else a pulsed update. A stochastic
         transfer write leaves its driver pulses to the engine's one-row-pulse-per-device-pulse rule."""
         if phase == "transfer":
-            drivers = (None, None) if stochastic else (block.row_pulses, block.col_pulses)
+            drivers: tuple[int | None, int | None] = (
+                (None, None) if stochastic else (block.row_pulses, block.col_pulses)
+            )
             return self.add(
                 TransferWrite(
                     array, block.samples, block.bl, block.device_pulses, phase, ready, *drivers, stochastic=stochastic

@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the store protocol's module loads the recorder: kept out of the table's imports
+    from archsim.algorithms.common import WeightStore
 
 #: keys read by every member of the Tiki-Taka family
 _FAMILY = ("fast_lr", "transfer_lr", "transfer_every", "n_reads_per_transfer", "transfer_direction", "gamma")
@@ -31,7 +35,7 @@ class AlgorithmSpec:
     keys: tuple[str, ...]
     summary: str
 
-    def build(self, layer, weights, hw, algorithm, training, seed):
+    def build(self, layer, weights, hw, algorithm, training, seed) -> WeightStore:
         module = importlib.import_module(f"archsim.algorithms.{self.module}")
         return module.build(layer, weights, hw, algorithm, training, seed)
 
@@ -74,7 +78,7 @@ def analog_roles(algorithm, analog: bool = True) -> tuple[str, ...]:
     return module.roles(algorithm)
 
 
-def make_store(layer: int, weights, analog: bool, hw, algorithm, training, seed: int):
+def make_store(layer: int, weights, analog: bool, hw, algorithm, training, seed: int) -> WeightStore:
     """The weight store of one layer under the configured algorithm (digital for non-analog layers)."""
     spec = ALGORITHMS["digital_sgd" if not analog else algorithm.name]
     return spec.build(layer, weights, hw, algorithm, training, seed)

@@ -117,6 +117,7 @@ class TikiTakaStore:
         if chopper_probability is None:
             chopper_probability = variant.chopper_probability
         reference = reference_kind(algorithm)
+        self.reference: NoReference  # or one of its refinements: ArrayReference, DynamicReference
         if reference == "array":
             # Zero shifting: A is driven to its symmetric point and R is programmed to the same values.
             symmetric = self.A.symmetric_points()
@@ -135,13 +136,13 @@ class TikiTakaStore:
         if variant.chopper:
             schedule = algorithm.chopper_schedule
             regular = variant.chopper_regular if schedule == "auto" else schedule == "regular"
-            self.chopper = LineChopper(self.lines.count, chopper_probability, regular, rng)
+            self.chopper: NoChopper = LineChopper(self.lines.count, chopper_probability, regular, rng)
         else:
             self.chopper = NoChopper(self.lines.count)
 
         self.transfer_scale = algorithm.transfer_lr * training.lr
         if variant.buffered:
-            self.writer = WholePulseWrite(
+            self.writer: PulsedWrite | WholePulseWrite = WholePulseWrite(
                 self.transfer_scale,
                 algorithm.ttv2_threshold * self.C.dw0,
                 algorithm.ttv2_max_pulses,
@@ -174,6 +175,7 @@ class TikiTakaStore:
 
     @property
     def H(self) -> np.ndarray:
+        assert isinstance(self.writer, WholePulseWrite) and self.writer.buffer is not None, "H: buffered variants only"
         return self.writer.buffer.H
 
     @property

@@ -6,9 +6,13 @@ import argparse
 import json
 import math
 import sys
+from typing import TYPE_CHECKING
 
 from archsim.config.loader import load_hw_config
 from archsim.errors import ArchsimError
+
+if TYPE_CHECKING:
+    from rich.console import JustifyMethod
 
 NAME = "ert"
 HELP = "print the energy reference table (energy and latency per component action) of a hardware file"
@@ -58,14 +62,15 @@ def main(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     table = Table(title=f"Energy reference table: {hw.name} ({hw.clock / 1e9:g} GHz, {hw.tech_node_nm} nm)")
-    for column, justify in (
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("component", "left"),
         ("action", "left"),
         ("energy (pJ)", "right"),
         ("latency (ns)", "right"),
         ("parameters", "left"),
         ("source", "left"),
-    ):
+    )
+    for column, justify in columns:
         table.add_column(column, justify=justify, overflow="fold")
     for entry in entries:
         parameters = ", ".join(f"{k}={_short(v)}" for k, v in entry["parameters"].items())

@@ -15,10 +15,11 @@ A section may define a class attribute ``PRESETS`` (name -> dict of field defaul
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
@@ -71,7 +72,7 @@ def param(
         "source": source,
     }
     if isinstance(default, (list, dict)) or is_dataclass(default):  # mutable: each instance gets a copy
-        return field(default_factory=lambda d=default: _copy(d), metadata=metadata)
+        return field(default_factory=functools.partial(_copy, default), metadata=metadata)
     return field(default=default, metadata=metadata)
 
 
@@ -94,7 +95,7 @@ def section(cls: type, desc: str) -> Any:
 
 
 def _copy(value: Any) -> Any:
-    if is_dataclass(value):
+    if is_dataclass(value) and not isinstance(value, type):
         return dataclasses.replace(value)
     if isinstance(value, list):
         return [_copy(v) for v in value]
@@ -187,7 +188,7 @@ class _Builder:
         return obj
 
     # -- single values ------------------------------------------------------------------------
-    def value(self, tp: Any, raw: Any, path: tuple, meta: dict) -> Any:
+    def value(self, tp: Any, raw: Any, path: tuple, meta: Mapping[str, Any]) -> Any:
         origin = typing.get_origin(tp)
         if origin in (typing.Union, types.UnionType):
             args = typing.get_args(tp)
@@ -217,9 +218,10 @@ class _Builder:
             return {key: self.value(item_type, item, path + (key,), meta) for key, item in raw.items()}
         if tp is Any:  # any YAML value; its meaning is checked where it is used
             return raw
-        if is_dataclass(tp):
+        if isinstance(tp, type) and is_dataclass(tp):
             return self.build(tp, raw, path)
         kind = meta.get("kind")
+        number: Any  # the validated value: a number, a flag or a string
         if kind is not None:
             try:
                 number = parse_quantity(raw, kind)
@@ -260,7 +262,7 @@ class _Builder:
         self.check_limits(number, path, meta)
         return number
 
-    def check_limits(self, value: Any, path: tuple, meta: dict) -> None:
+    def check_limits(self, value: Any, path: tuple, meta: Mapping[str, Any]) -> None:
         choices = meta.get("choices")
         if choices is not None and value not in choices:
             self.fail(
@@ -377,10 +379,11 @@ def iter_fields(cls: type, prefix: str = "") -> typing.Iterator[tuple[str, datac
     for f in fields(cls):
         key = f"{prefix}{f.name}"
         tp = hints[f.name]
-        if is_dataclass(tp):
+        if isinstance(tp, type) and is_dataclass(tp):
             yield from iter_fields(tp, key + ".")
         else:
             yield key, f, tp
 
 
-Fail = Callable[[str, str], None]
+#: What a section's ``check`` calls for a problem at one of its keys: it raises (a ``ConfigError``), never returns.
+Fail = Callable[[str, str], typing.NoReturn]

@@ -11,9 +11,11 @@ transfers) in order.
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import numpy as np
 
+from archsim.algorithms.common import WeightStore
 from archsim.algorithms.recorder import StepRecorder
 from archsim.algorithms.registry import analog_roles, make_store
 from archsim.config.loader import RunConfig, config_file
@@ -57,7 +59,7 @@ class MatrixLayer:
             self.col2im_adds = channels * int(np.maximum(hits - 1.0, 0.0).sum())
         self.in_shape = in_shape
         self.matrix_shape = (spec.out, self.in_features + (1 if self.bias else 0))
-        self.store = None
+        self.store: WeightStore | None = None
 
     @property
     def mvms_per_sample(self) -> int:
@@ -90,6 +92,7 @@ class MatrixLayer:
     def forward(self, x: np.ndarray, rec, deps, train: bool):
         rows = self._rows(x)
         deps = self._line_buffer(rec, len(x), "forward", deps, fill=True)
+        assert self.store is not None, "the network builds every store before it runs"
         z, done = self.store.forward(rows, rec, deps)
         batch = len(x)
         if self.kind == "conv2d":
@@ -116,6 +119,7 @@ class MatrixLayer:
             d = d.reshape(len(d), -1)
         result, done = None, list(deps)
         if need_input_grad:
+            assert self.store is not None, "the network builds every store before it runs"
             dx, done = self.store.backward(d, rec, deps)
             if self.bias:
                 dx = dx[:, :-1]
@@ -127,10 +131,11 @@ class MatrixLayer:
                 result = dx.reshape(shape)
         if rec is not None:  # the errors are kept in the buffer until this layer's update
             rec.buffer("write", d.size * rec.digital_bits, "backward", deps)
-        self.pending = (rows, d, list(deps))
+        self.pending: tuple[np.ndarray, np.ndarray, list[int]] | None = (rows, d, list(deps))
         return result, done
 
     def update(self, rec):
+        assert self.pending is not None, "update() follows backward()"
         rows, d, deps = self.pending
         self.pending = None
         if rec is not None:  # the kept errors (and a dense layer's inputs) come back from the buffer
@@ -138,6 +143,7 @@ class MatrixLayer:
             deps = [rec.buffer("read", kept * rec.digital_bits, "update", deps)]
         # a conv layer's update reads each position's window from the line buffer again
         deps = self._line_buffer(rec, len(rows) // self.positions, "update", deps, fill=False)
+        assert self.store is not None, "the network builds every store before it runs"
         return self.store.update(rows, d, rec, deps)
 
 
@@ -156,7 +162,7 @@ class PoolLayer:
         if rec is not None:
             deps = [rec.digital("compare", x.size, "forward", deps)]
         if train:
-            self.cache = (x.shape, arg)
+            self.cache: tuple = (x.shape, arg)  # AvgPoolLayer keeps only the input shape
         return out, deps
 
     def backward(self, grad, rec, deps, need_input_grad):
@@ -231,6 +237,10 @@ class FlattenLayer:
         return grad.reshape((len(grad),) + tuple(self.in_shape)), deps
 
 
+#: Any layer of a network.
+Layer = MatrixLayer | PoolLayer | ResidualLayer | FlattenLayer
+
+
 class Network:
     """Layers built from ``model``, weight stores from ``algorithm`` and ``hw``."""
 
@@ -256,7 +266,7 @@ class Network:
             )
         self.input_shape = declared
         shape = declared
-        self.layers = []
+        self.layers: list[Layer] = []
         self.matrix_layers: list[MatrixLayer] = []  # in update order; residual projections at their layer
         rng = np.random.default_rng([config.training.seed, 0x1A7E])
 
@@ -264,6 +274,7 @@ class Network:
             self.matrix_layers.append(layer)  # stores are built once the whole network is known to fit
             return layer
 
+        layer: Layer
         for index, spec in enumerate(model.layers):
             key = f"model.layers.{index}"
             if spec.type in ("conv2d", "maxpool2d", "avgpool2d") and len(shape) != 3:
@@ -469,4 +480,4 @@ class Network:
         return np.concatenate(outs)
 
     def weights(self) -> list[np.ndarray]:
-        return [layer.store.effective_weights() for layer in self.matrix_layers]
+        return [cast(WeightStore, layer.store).effective_weights() for layer in self.matrix_layers]  # built in __init__

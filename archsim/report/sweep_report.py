@@ -151,6 +151,17 @@ def _finite(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
+def _finite_points(rows: Sequence[dict[str, Any]], names: Sequence[str]) -> list[tuple[dict[str, Any], list[float]]]:
+    """The rows with a finite value of every one of ``names``, each beside those values (in ``names`` order)."""
+    points = []
+    for row in rows:
+        values = [_finite(value_of(row, name)) for name in names]
+        finite = [v for v in values if v is not None]
+        if len(finite) == len(names):
+            points.append((row, finite))
+    return points
+
+
 # --------------------------------------------------------------------------------------------------
 # Front and tables
 # --------------------------------------------------------------------------------------------------
@@ -158,10 +169,10 @@ def _finite(value: Any) -> float | None:
 
 def front_of(rows: Sequence[dict[str, Any]], objectives: Sequence[str], metric_name: str | None) -> list[dict]:
     """The rows on the Pareto front of ``objectives`` (rows missing a value are left out)."""
-    usable = [row for row in rows if all(_finite(value_of(row, o)) is not None for o in objectives)]
-    values = [[_finite(value_of(row, o)) for o in objectives] for row in usable]
+    usable = _finite_points(rows, objectives)
+    values = [point_values for _, point_values in usable]
     indices = pareto_front(values, [maximized(o, metric_name) for o in objectives]) if usable else []
-    return [usable[i] for i in indices]
+    return [usable[i][0] for i in indices]
 
 
 def sweep_front(results: SweepResults) -> list[dict[str, Any]]:
@@ -246,7 +257,8 @@ def default_color_key(results: SweepResults) -> str | None:
     """The first swept key that takes more than one value (the seed only if nothing else varies)."""
     varying = [k for k in results.param_keys if len({repr(row["params"].get(k)) for row in results.done}) > 1]
     preferred = [k for k in varying if k != "training.seed"]
-    return (preferred or varying or [None])[0]
+    candidates = preferred or varying
+    return candidates[0] if candidates else None
 
 
 def _category(value: Any) -> Any:
@@ -266,15 +278,14 @@ def plot_front(results: SweepResults, x: str, y: str, color: str | None, path: P
     """Scatter every done point (``x`` against ``y``, coloured by ``color``) and draw their 2-D front."""
     from matplotlib.figure import Figure
 
-    rows = [
-        row for row in results.done if _finite(value_of(row, x)) is not None and _finite(value_of(row, y)) is not None
-    ]
+    points = _finite_points(results.done, (x, y))
+    rows = [row for row, _ in points]
     figure = Figure(figsize=(6.4, 4.6))
     axes = figure.add_subplot()
-    xs = [_finite(value_of(row, x)) for row in rows]
-    ys = [_finite(value_of(row, y)) for row in rows]
+    xs = [xy[0] for _, xy in points]
+    ys = [xy[1] for _, xy in points]
     # A list- or mapping-valued key (model.layers) colours by its JSON text: one legend entry per value.
-    colours = [_category(value_of(row, color)) if color else None for row in rows]
+    colours: list[Any] = [_category(value_of(row, color)) if color else None for row in rows]
     distinct = {repr(c) for c in colours}
     numeric = bool(colours) and all(_finite(c) is not None for c in colours)
     if color is None or not rows:
@@ -303,8 +314,8 @@ def plot_front(results: SweepResults, x: str, y: str, color: str | None, path: P
     front = [] if swept_axis else front_of(rows, (x, y), results.metric_name)
     if front:
         front.sort(key=lambda row: value_of(row, x))
-        fx = [_finite(value_of(row, x)) for row in front]
-        fy = [_finite(value_of(row, y)) for row in front]
+        fx = [xy[0] for _, xy in _finite_points(front, (x, y))]
+        fy = [xy[1] for _, xy in _finite_points(front, (x, y))]
         # The front as a staircase: each front point holds its y until the next one improves on it.
         axes.step(
             fx,

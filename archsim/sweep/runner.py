@@ -18,12 +18,16 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from archsim.errors import ArchsimError, ConfigError
 from archsim.sweep.spec import SweepPoint, SweepSpec, attribute_error, unique_points
 from archsim.sweep.store import CLAIM_REFRESH_S, ResultStore
 from archsim.sweep.worker import PointFunction, run_point, run_point_outcome, utc_timestamp
+
+if TYPE_CHECKING:  # distributed and rich are imported where used: a sweep-free run never loads them
+    from distributed import Client, Future
+    from rich.progress import TaskID
 
 #: How often the coordinator looks for finished points and refreshes the display (seconds).
 POLL_INTERVAL_S = 0.1
@@ -104,7 +108,7 @@ class RichDisplay:
             console=Console(stderr=True),
             transient=False,
         )
-        self.task = None
+        self.task: TaskID | None = None
         self.skipped = 0
 
     def start(self, total: int, skipped: int) -> None:
@@ -115,6 +119,7 @@ class RichDisplay:
         )
 
     def update(self, *, done: int, failed: int, running: int) -> None:
+        assert self.task is not None, "update() before start()"
         self.progress.update(
             self.task, completed=self.skipped + done + failed, done=done, failed=failed, running=running
         )
@@ -157,7 +162,7 @@ def check_scheduler_address(address: str) -> None:
 @contextmanager
 def open_client(
     workers: int | None = None, scheduler: str | None = None, *, processes: bool = True
-) -> Iterator[object]:
+) -> Iterator[Client]:
     """A Dask client: on ``scheduler`` if given, else on a new local cluster of ``workers`` workers.
 
     The local cluster listens on 127.0.0.1 only and shows no dashboard; each worker runs one point at a
@@ -295,7 +300,7 @@ def record_infeasible(points: Sequence[SweepPoint], reasons: dict[str, str], sto
 def run_sweep(
     points: Sequence[SweepPoint],
     store: ResultStore,
-    client: object | None,
+    client: Client | None,
     *,
     point_function: PointFunction = run_point,
     display: SweepDisplay | None = None,
@@ -328,7 +333,7 @@ def run_sweep(
             key = f"archsim_point-{point.run_id}-{nonce}"
             by_key[key] = point
             futures.append(client.submit(run_point_outcome, point_function, point.config_yaml, key=key, pure=False))
-        remaining = as_completed(futures, loop=client.loop)  # type: ignore[attr-defined]
+        remaining = as_completed(futures, loop=client.loop)
         running, last_running_check, last_heartbeat = 0, 0.0, time.monotonic()
         try:
             while not remaining.is_empty():
@@ -362,20 +367,20 @@ def run_sweep(
         display.stop()
 
 
-def _count_running(client: object, by_key: dict[str, SweepPoint]) -> int:
+def _count_running(client: Client, by_key: dict[str, SweepPoint]) -> int:
     """How many of our points the scheduler has handed to workers right now."""
     try:
-        processing = client.processing()  # type: ignore[attr-defined]
+        processing = client.processing()
     except Exception:
         return 0
     return sum(1 for keys in processing.values() for key in keys if key in by_key)
 
 
 def _record(
-    store: ResultStore, point: SweepPoint, future: object, summary: SweepSummary, display: SweepDisplay
+    store: ResultStore, point: SweepPoint, future: Future, summary: SweepSummary, display: SweepDisplay
 ) -> None:
     try:
-        outcome = future.result()  # type: ignore[attr-defined]
+        outcome = future.result()
     except BaseException as exc:
         if _is_cancellation(exc):
             summary.lost += 1

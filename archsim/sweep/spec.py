@@ -184,6 +184,7 @@ class RandomParamFile:
                 fail("choices", "expected a non-empty list of values")
             return
         bounds = self.range
+        assert bounds is not None  # exactly one of range and choices is set (first check above)
         numbers = len(bounds) == 2 and all(
             isinstance(b, (int, float)) and not isinstance(b, bool) and math.isfinite(b) for b in bounds
         )
@@ -251,9 +252,10 @@ class SweepFile:
                     f"has {len(values)} values but zip.{zipped[0][0]} has {len(zipped[0][1])}; "
                     "zipped lists must have equal lengths",
                 )
-        for i, seed in enumerate(self.seeds or []):
-            if seed in self.seeds[:i]:
-                fail(f"seeds.{i}", f"seed {seed} repeats seeds.{self.seeds.index(seed)}")
+        seeds = self.seeds or []
+        for i, seed in enumerate(seeds):
+            if seed in seeds[:i]:
+                fail(f"seeds.{i}", f"seed {seed} repeats seeds.{seeds.index(seed)}")
         if self.seeds == []:
             fail("seeds", "expected a non-empty list of seeds")
         total = (
