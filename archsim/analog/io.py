@@ -26,12 +26,17 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from archsim.config.hw import HwConfig, read_passes
 
-_blas_controller = None
+if TYPE_CHECKING:
+    from threadpoolctl import ThreadpoolController
+
+#: threadpoolctl's controller, built on first use; False when threadpoolctl is missing.
+_blas_controller: ThreadpoolController | Literal[False] | None = None
 
 
 def _one_blas_thread():

@@ -463,7 +463,7 @@ def _stochastic_row(
                 hits += n != 0
         key = keys[b]
         sign_d = d_sign[b, i]
-        fired = 0
+        fired: int | np.int64 = 0  # n is an int64
         for h in range(hits):
             j = hit_cols[h]
             n = hit_counts[h]
@@ -657,7 +657,7 @@ def _mean_count_row(
             continue
         per_x = cd / bl[b]
         key = keys[b]
-        fired = 0
+        fired: int | np.int64 = 0  # n is an int64
         for j in range(n_in):
             n = np.int64(np.floor(per_x * x_counts[b, j] + 0.5))
             if n == 0:

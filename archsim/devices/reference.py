@@ -74,6 +74,7 @@ def ref_pulse_device(model: DeviceModel, w: float, n: int, up: bool, params: tup
 
 def _write_noise(model: DeviceModel, state: DeviceState, i: int, j: int, dev_key: int) -> None:
     if model.glob[2] > 0:
+        assert state.w_apparent is not None, "a state with write noise keeps its apparent weights"
         state.w_apparent[i, j] = state.w[i, j] + float(model.glob[2]) * py_normal(dev_key, WRITE_NOISE_DRAW)
 
 
@@ -120,7 +121,7 @@ def ref_pulsed_update(
 ) -> dict[str, list[int]]:
     """Reference of :func:`archsim.devices.update.pulsed_update`, in place on ``state``; returns per-sample stats."""
     n_out, n_in = state.shape
-    stats = {"bl": [], "row_pulses": [], "col_pulses": [], "device_pulses": []}
+    stats: dict[str, list[int]] = {"bl": [], "row_pulses": [], "col_pulses": [], "device_pulses": []}
     for b in range(x.shape[0]):
         key = py_stream(block_key, first_sample + b)
         bl, scale_d, scale_x = ref_management(x[b], d[b], lr, model.dw0, cfg)
@@ -133,9 +134,9 @@ def ref_pulsed_update(
                         continue
                     up = dw > 0
                     params = _params(state, i, j)
-                    pulses = abs(dw) / model.dw0
+                    expected_pulses = abs(dw) / model.dw0
                     step = ref_mean_step(model, float(state.w[i, j]), up, *params)
-                    change = pulses * step
+                    change = expected_pulses * step
                     dev_key = py_subkey(key, i * n_in + j, DEVICE_SALT)
                     if model.noisy:
                         scale = params[0] if up else params[1]
@@ -145,7 +146,7 @@ def ref_pulsed_update(
                             if std_add == 0
                             else math.sqrt((std_mult * step) ** 2 + (std_add * scale) ** 2)
                         )
-                        change += math.sqrt(pulses) * std * py_normal(dev_key, 0)
+                        change += math.sqrt(expected_pulses) * std * py_normal(dev_key, 0)
                     w = float(state.w[i, j]) + (change if up else -change)
                     state.w[i, j] = min(max(w, params[3]), params[2])
                     _write_noise(model, state, i, j, dev_key)

@@ -143,7 +143,7 @@ class Costing:
                 raise ArchsimError(
                     f"operation {index} (Digital) has kind {op.kind!r}; expected one of {', '.join(DIGITAL_KINDS)}"
                 )
-            charges = (("digital", to_quanta(op.count * arch.digital.energy_pj[op.kind])),)
+            charges: tuple[tuple[str, int], ...] = (("digital", to_quanta(op.count * arch.digital.energy_pj[op.kind])),)
             cycles = arch.digital.cycles(op.kind, op.count, self.digital_units)
             return OpPlan(
                 f"digital {op.kind} x{op.count}",

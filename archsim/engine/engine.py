@@ -47,6 +47,17 @@ TRANSFER_POLICIES = ("inline", "background")
 MAX_REMEMBERED_STRUCTURES = 20000
 
 
+class _CycleEnvironment(simpy.Environment):
+    """SimPy's environment on a clock of whole cycles: every start time and delay the engine gives it is an int,
+    so its time is one (SimPy types it int | float)."""
+
+    _now: int
+
+    @property
+    def now(self) -> int:
+        return self._now
+
+
 class _Slots:
     """A resource of ``capacity`` identical slots with a priority queue (lighter than simpy.PriorityResource:
     an uncontended acquisition schedules no event)."""
@@ -87,14 +98,14 @@ class _LiveOp:
     def __init__(self, step: int, index: int, sid: int, plan: OpPlan):
         self.step, self.index, self.sid, self.plan = step, index, sid, plan
         self.priority = (1 if plan.background else 0, step, index)
-        self.pending = None  # dependency events still awaited, or None
+        self.pending: list[simpy.Process] | None = None  # dependency events still awaited, or None
         self.held = 0  # resources granted so far, a prefix of plan.resources
-        self.waiting = None  # the event of the queued request for the next resource
-        self.timeout = None  # the hold timeout once running
-        self.start = None
-        self.end_at = None
+        self.waiting: simpy.Event | None = None  # the event of the queued request for the next resource
+        self.timeout: simpy.Timeout | None = None  # the hold timeout once running
+        self.start: int | None = None
+        self.end_at: int | None = None
         self.seq = 0
-        self.done = None
+        self.done: simpy.Process | None = None
 
 
 @dataclass(frozen=True)
@@ -105,7 +116,7 @@ class _Timing:
     phase_spans: tuple[tuple[str, int, int], ...]  # (phase, first start, last end), window-relative
     leak_cycles: tuple[tuple[str, float], ...]  # cycles of the window charged to each phase (shared equally)
     trace: tuple[tuple[int, int, int, int, int], ...]  # (step offset back, sid, op index, start, end)
-    carry_out: tuple
+    carry_out: tuple | None  # None when the engine does not cache
 
 
 class Engine:
@@ -138,11 +149,11 @@ class Engine:
         self.cache_hits = 0
         self.cache_misses = 0
         # timeline
-        self._env = simpy.Environment()
+        self._env = _CycleEnvironment()
         self._resources: dict[tuple, _Slots] = {}
         self._outstanding: dict[tuple[int, int], _LiveOp] = {}
         self._seq = itertools.count()
-        self._carry: tuple = ((), ())
+        self._carry: tuple | None = ((), ())
         self._step = 0
         self._window_start = 0
         self._spans: dict[str, list[int]] = {}
@@ -287,7 +298,7 @@ class Engine:
         start = env.now
         self._open_window(start)
         live = [_LiveOp(self._step, index, sid, plan) for index, plan in enumerate(plans)]
-        foreground = []
+        foreground: list[simpy.Process] = []
         outstanding = self._outstanding
         run = self._run
         for op in live:
@@ -340,6 +351,7 @@ class Engine:
         for key in resources:
             self._resources[key].release()
         del self._outstanding[(op.step, op.index)]
+        assert op.start is not None  # set above, or by the rebuild of a running operation
         self._note_span(op.plan.phase, op.start, env.now)
         if self.trace_enabled:
             self._window_trace.append((op.step, op.sid, op.index, op.start, env.now))
@@ -355,7 +367,7 @@ class Engine:
             if end > span[1]:
                 span[1] = end
 
-    def _measure_window(self, start: int, carry_out: tuple) -> _Timing:
+    def _measure_window(self, start: int, carry_out: tuple | None) -> _Timing:
         end = self._env.now
         for op in self._outstanding.values():  # running across the boundary: active up to it
             if op.start is not None:
@@ -383,10 +395,12 @@ class Engine:
             (op for op in self._outstanding.values() if op.timeout is not None), key=lambda op: (op.end_at, op.seq)
         )
         keep_start = self.trace_enabled
-        running_state = tuple(
-            (following - op.step, op.sid, op.index, op.end_at - now, (op.start - now) if keep_start else 0)
-            for op in running
-        )
+        running_state = []
+        for op in running:
+            assert op.start is not None and op.end_at is not None  # set with its timeout
+            running_state.append(
+                (following - op.step, op.sid, op.index, op.end_at - now, (op.start - now) if keep_start else 0)
+            )
         others = sorted(
             (op for op in self._outstanding.values() if op.timeout is None), key=lambda op: (op.step, op.index)
         )
@@ -397,7 +411,7 @@ class Engine:
                 other_state.append((following - op.step, op.sid, op.index, -1, waiting_for))
             else:
                 other_state.append((following - op.step, op.sid, op.index, op.held, ()))
-        return running_state, tuple(other_state)
+        return tuple(running_state), tuple(other_state)
 
     def _replay(self, timing: _Timing, start: int) -> None:
         """Apply a cached window: advance time and rebuild the carried operations on a fresh environment."""
@@ -406,10 +420,11 @@ class Engine:
             self._trace.extend(
                 (step - back, sid, index, start + a, start + b) for back, sid, index, a, b in timing.trace
             )
+        assert timing.carry_out is not None, "a cached timing keeps its carry state"
         self._rebuild(timing.carry_out, start + timing.latency, self._step + 1)
 
     def _rebuild(self, carry: tuple, now: int, following: int) -> None:
-        env = simpy.Environment(initial_time=now)
+        env = _CycleEnvironment(initial_time=now)
         self._env = env
         self._resources = {}
         self._outstanding = {}

@@ -32,7 +32,8 @@ def chrome_trace(engine) -> dict:
     records = sorted(engine._trace, key=lambda r: (r[3], r[0], r[2]))
     for step, sid, index, start, end in records:
         plan = engine._plans[sid][index]
-        for resource in plan.resources or (("none",),):
+        unplaced: tuple[tuple, ...] = (("none",),)  # an op that holds no resource: one "unplaced" event
+        for resource in plan.resources or unplaced:
             kind = resource[0]
             if kind == "array":
                 tile = mapping.tile_of(ArrayId(*resource[1:]))

@@ -38,7 +38,7 @@ def tile_order(arch) -> list[int]:
     import networkx as nx
 
     distance = nx.single_source_shortest_path_length(arch.graph, arch.hub)
-    order = []
+    order: list[int] = []
     for router in sorted(arch.routers, key=lambda r: (distance[r], r)):
         first = router * hw.noc.concentration
         order.extend(range(first, min(first + hw.noc.concentration, hw.tile.count)))
