@@ -13,18 +13,27 @@ wrote) only scale energy; everything else is the step's *structure* and fixes it
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Literal, NamedTuple, get_args
 
-PHASES = ("forward", "backward", "update", "transfer")
-#: Roles of the arrays one layer may use.
-ROLES = ("W", "A", "C", "R")  # W: single array; A fast; C slow; R reference (zero shifting)
+#: The part of a training step an operation belongs to.
+Phase = Literal["forward", "backward", "update", "transfer"]
+PHASES: tuple[Phase, ...] = get_args(Phase)
+#: Roles of the arrays one layer may use. W: single array; A fast; C slow; R reference (zero shifting).
+Role = Literal["W", "A", "C", "R"]
+ROLES: tuple[Role, ...] = get_args(Role)
+#: Which way a read drives an array: forward W x (inputs on the rows), backward W^T d (inputs on the columns).
+Direction = Literal["forward", "backward"]
+DIRECTIONS: tuple[Direction, ...] = get_args(Direction)
+#: SRAM buffer traffic: a read, a write, or state already resident for the step (no traffic; it takes buffer
+#: capacity before the step's writes, e.g. TTv2's H).
+BufferKind = Literal["read", "write", "keep"]
 
 
 class ArrayId(NamedTuple):
     """One physical-tile-sized block of one logical array of one layer."""
 
     layer: int
-    role: str  # one of ROLES
+    role: Role
     row_block: int  # which block of tile.rows inputs
     col_block: int  # which block of tile.cols outputs
 
@@ -38,14 +47,14 @@ class Mvm:
     """Analog matrix-vector products on one array block (forward: W x; backward: W^T d)."""
 
     array: ArrayId
-    direction: str  # "forward" or "backward"
+    direction: Direction
     vectors: int  # input vectors (batch rows, conv positions)
     active_rows: int  # active crossbar rows: driven inputs of a forward read, read outputs of a backward one
     active_cols: int  # active crossbar columns: read outputs of a forward read, driven inputs of a backward one
     in_bits: int  # DAC resolution used
     out_bits: int  # ADC resolution used
     retries: int = 0  # extra reads taken by bound management (data-dependent), over all vectors
-    phase: str = "forward"
+    phase: Phase = "forward"
     deps: tuple[int, ...] = ()
     # mean drive of the driven lines relative to full scale over all passes (data-dependent: |x_q| / inp_bound,
     # or a bit-serial pass's share of 1 bits); None: every driven line at full scale
@@ -62,7 +71,7 @@ class PulseUpdate:
     row_pulses: int  # row driver pulses over all samples
     col_pulses: int  # column driver pulses over all samples
     device_pulses: int  # coincidences = device write pulses (data-dependent)
-    phase: str = "update"
+    phase: Phase = "update"
     deps: tuple[int, ...] = ()
     # True: stochastic pulse trains, whose translators draw a random number and compare it on every line in
     # every slot; False: whole-pulse counts delivered from the digital side (TTv2, mixed precision).
@@ -79,7 +88,7 @@ class TransferRead:
     in_bits: int
     out_bits: int
     retries: int = 0
-    phase: str = "transfer"
+    phase: Phase = "transfer"
     deps: tuple[int, ...] = ()
     drive_fraction: float | None = None  # as for Mvm
 
@@ -92,7 +101,7 @@ class TransferWrite:
     columns: int
     bl: int  # pulse slots used, summed over written columns
     device_pulses: int  # device write pulses (data-dependent)
-    phase: str = "transfer"
+    phase: Phase = "transfer"
     deps: tuple[int, ...] = ()
     # Driver pulses (data-dependent). None: one row pulse per device pulse (a one-column write drives a
     # row only where it writes) and one column pulse per BL slot.
@@ -108,7 +117,7 @@ class Digital:
     kind: str  # one of archsim.hw.components.DIGITAL_KINDS: "add", "mult", "compare", "max", "rng",
     # "sign", "exp", "div", "activation"
     count: int
-    phase: str = "forward"
+    phase: Phase = "forward"
     deps: tuple[int, ...] = ()
 
 
@@ -119,7 +128,7 @@ class Move:
     src: Location
     dst: Location
     bits: int
-    phase: str = "forward"
+    phase: Phase = "forward"
     deps: tuple[int, ...] = ()
 
 
@@ -127,10 +136,9 @@ class Move:
 class BufferAccess:
     """SRAM buffer traffic."""
 
-    kind: str  # "read", "write", or "keep": state already resident for the step (no traffic; it
-    # takes buffer capacity before the step's writes, e.g. TTv2's H)
+    kind: BufferKind
     bits: int
-    phase: str = "forward"
+    phase: Phase = "forward"
     deps: tuple[int, ...] = ()
 
 

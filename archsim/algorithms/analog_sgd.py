@@ -6,6 +6,7 @@ import numpy as np
 
 from archsim.algorithms.common import WEIGHT_SEED_ROLE, array_seed
 from archsim.config.hw import HwConfig
+from archsim.ops import Role
 
 
 class AnalogSgdStore:
@@ -40,7 +41,7 @@ class AnalogSgdStore:
         return rec.updates(self.layer, "W", stats, deps) if rec else []
 
 
-def roles(algorithm) -> tuple[str, ...]:
+def roles(algorithm) -> tuple[Role, ...]:
     """The arrays one layer puts on analog tiles."""
     return ("W",)
 

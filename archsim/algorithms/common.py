@@ -20,6 +20,7 @@ from typing import Protocol
 import numpy as np
 
 from archsim.algorithms.recorder import StepRecorder
+from archsim.ops import Phase, Role
 
 #: The seed role of the array that holds the weights: Analog SGD's and mixed precision's W and the Tiki-Taka
 #: family's slow array C draw the same devices from the same run seed, so algorithm comparisons are paired.
@@ -30,7 +31,7 @@ class WeightStore(Protocol):
     """What every store offers (see the module docstring); each call returns the recorded ops to wait for."""
 
     @property
-    def roles(self) -> tuple[str, ...]: ...
+    def roles(self) -> tuple[Role, ...]: ...
 
     def forward(
         self, x: np.ndarray, rec: StepRecorder | None = None, deps: Iterable[int] = ()
@@ -54,7 +55,9 @@ def array_seed(run_seed: int, layer: int, role: str) -> int:
     return int(np.random.SeedSequence([run_seed, layer, ord(role[0])]).generate_state(1)[0])
 
 
-def stream_accumulate(rec: StepRecorder, words: int, arithmetic: list[tuple[str, int]], phase: str, deps) -> list[int]:
+def stream_accumulate(
+    rec: StepRecorder, words: int, arithmetic: list[tuple[str, int]], phase: Phase, deps
+) -> list[int]:
     """A digital accumulator pass over ``words`` stored values: read them from the buffer, apply the
     ``arithmetic`` (kind, count) ops in order, write them back. The pass streams (double-buffered: the next
     chunk loads while one is computed and the previous one stored), so the buffer traffic overlaps the
@@ -69,7 +72,7 @@ def stream_accumulate(rec: StepRecorder, words: int, arithmetic: list[tuple[str,
 
 
 def write_whole_pulses(
-    array, counts: np.ndarray, layer: int, role: str, rec: StepRecorder | None, phase: str, deps: list[int]
+    array, counts: np.ndarray, layer: int, role: Role, rec: StepRecorder | None, phase: Phase, deps: list[int]
 ) -> list[int]:
     """Fire signed whole-pulse ``counts`` at ``array`` (up where positive); the recorder charges the counts'
     trip to each written block (:meth:`StepRecorder.pulse_writes`: one count per device written, as wide as

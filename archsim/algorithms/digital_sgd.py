@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from archsim.algorithms.recorder import StepRecorder
+from archsim.ops import Phase, Role
 
 
 class DigitalStore:
     """Floating-point weights updated by ``W -= lr * d^T x``; every MAC is charged as digital work."""
 
-    roles: tuple[str, ...] = ()
+    roles: tuple[Role, ...] = ()
 
     def __init__(self, layer: int, weights: np.ndarray, lr: float):
         self.layer = layer
@@ -20,7 +21,7 @@ class DigitalStore:
     def effective_weights(self) -> np.ndarray:
         return self.weights
 
-    def _macs(self, rec: StepRecorder | None, count: int, phase: str, deps) -> list[int]:
+    def _macs(self, rec: StepRecorder | None, count: int, phase: Phase, deps) -> list[int]:
         if rec is None:
             return []
         load = rec.buffer("read", self.weights.size * rec.digital_bits, phase, deps)
@@ -41,7 +42,7 @@ class DigitalStore:
         return done
 
 
-def roles(algorithm) -> tuple[str, ...]:
+def roles(algorithm) -> tuple[Role, ...]:
     """The arrays one layer puts on analog tiles."""
     return ()
 

@@ -20,6 +20,7 @@ from archsim.algorithms.analog_sgd import AnalogSgdStore
 from archsim.algorithms.common import stream_accumulate, write_whole_pulses
 from archsim.config.hw import HwConfig
 from archsim.config.workload import AlgorithmConfig
+from archsim.ops import Role
 
 
 class MixedPrecisionStore(AnalogSgdStore):
@@ -59,7 +60,7 @@ class MixedPrecisionStore(AnalogSgdStore):
         return write_whole_pulses(self.W, pulses, self.layer, "W", rec, "update", done)
 
 
-def roles(algorithm) -> tuple[str, ...]:
+def roles(algorithm) -> tuple[Role, ...]:
     """The arrays one layer puts on analog tiles."""
     return ("W",)
 

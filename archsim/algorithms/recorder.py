@@ -26,12 +26,16 @@ from archsim.mapping.blocks import BlockLayout, block_slices
 from archsim.ops import (
     ArrayId,
     BufferAccess,
+    BufferKind,
     Digital,
+    Direction,
     Location,
     Move,
     Mvm,
     Operation,
+    Phase,
     PulseUpdate,
+    Role,
     TransferRead,
     TransferWrite,
 )
@@ -73,10 +77,10 @@ class StepRecorder:
     def reads(
         self,
         layer: int,
-        role: str,
+        role: Role,
         stats,
-        direction: str,
-        phase: str,
+        direction: Direction,
+        phase: Phase,
         deps: Iterable[int],
         source: Location = "digital",
     ) -> list[int]:
@@ -119,7 +123,7 @@ class StepRecorder:
         return done
 
     def transfer_reads(
-        self, layer: int, role: str, stats, direction: str, deps: Iterable[int]
+        self, layer: int, role: Role, stats, direction: str, deps: Iterable[int]
     ) -> dict[tuple[int, int], tuple[int, int]]:
         """One-hot transfer reads (column transfer: forward; row transfer: transpose).
 
@@ -146,7 +150,7 @@ class StepRecorder:
         return done
 
     # -- analog writes -----------------------------------------------------------------------
-    def updates(self, layer: int, role: str, stats, deps: Iterable[int], phase: str = "update") -> list[int]:
+    def updates(self, layer: int, role: Role, stats, deps: Iterable[int], phase: Phase = "update") -> list[int]:
         """Stochastic pulsed rank-1 updates (``phase`` "transfer": Tiki-Taka's pulsed writes onto C).
 
         Update management first finds the abs-max of x and of d of every sample; outside transfers, x and d
@@ -171,11 +175,11 @@ class StepRecorder:
     def pulse_writes(
         self,
         layer: int,
-        role: str,
+        role: Role,
         stats,
         counts: np.ndarray,
         deps: Iterable[int],
-        phase: str = "update",
+        phase: Phase = "update",
         source: Location = "digital",
     ) -> list[int]:
         """Whole-pulse writes (TTv2's transfers, mixed precision): ``counts`` is the signed (out, in) matrix of
@@ -198,7 +202,7 @@ class StepRecorder:
             done.append(self._write(array, block, phase, ready, stochastic=False))
         return done
 
-    def _write(self, array: ArrayId, block, phase: str, ready: tuple[int, ...], stochastic: bool) -> int:
+    def _write(self, array: ArrayId, block, phase: Phase, ready: tuple[int, ...], stochastic: bool) -> int:
         """One block's pulsed write: a transfer write in the transfer phase, else a pulsed update. A stochastic
         transfer write leaves its driver pulses to the engine's one-row-pulse-per-device-pulse rule."""
         if phase == "transfer":
@@ -225,16 +229,16 @@ class StepRecorder:
         )
 
     # -- digital and data movement -----------------------------------------------------------
-    def digital(self, kind: str, count: int, phase: str, deps: Iterable[int]) -> int:
+    def digital(self, kind: str, count: int, phase: Phase, deps: Iterable[int]) -> int:
         return self.add(Digital(kind, int(count), phase, tuple(deps)))
 
-    def move(self, src: Location, dst: Location, bits: int, phase: str, deps: Iterable[int]) -> int:
+    def move(self, src: Location, dst: Location, bits: int, phase: Phase, deps: Iterable[int]) -> int:
         return self.add(Move(src, dst, int(bits), phase, tuple(deps)))
 
-    def buffer(self, kind: str, bits: int, phase: str, deps: Iterable[int]) -> int:
+    def buffer(self, kind: BufferKind, bits: int, phase: Phase, deps: Iterable[int]) -> int:
         return self.add(BufferAccess(kind, int(bits), phase, tuple(deps)))
 
-    def keep(self, bits: int, phase: str = "forward") -> int:
+    def keep(self, bits: int, phase: Phase = "forward") -> int:
         """Declare ``bits`` of state resident in the buffer during this step (TTv2's H, mixed precision's
         accumulator): it takes capacity first, so what does not fit spills to DRAM and its accesses are charged
         there."""

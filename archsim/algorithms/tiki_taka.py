@@ -47,7 +47,7 @@ from archsim.algorithms.transfer_parts import (
 )
 from archsim.config.hw import HwConfig
 from archsim.config.workload import AlgorithmConfig, TrainingConfig
-from archsim.ops import ArrayId
+from archsim.ops import ArrayId, Direction, Phase, Role
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ def reference_kind(algorithm: AlgorithmConfig) -> str:
     return reference
 
 
-def roles(algorithm: AlgorithmConfig) -> tuple[str, ...]:
+def roles(algorithm: AlgorithmConfig) -> tuple[Role, ...]:
     """The arrays one analog layer holds: A and C, and R when A is read against a reference array."""
     return ("A", "C", "R") if reference_kind(algorithm) == "array" else ("A", "C")
 
@@ -202,7 +202,7 @@ class TikiTakaStore:
         return slow + self.gamma * self.fast_weights() if self.gamma else slow
 
     # -- reads ---------------------------------------------------------------------------------
-    def _read(self, direction: str, v: np.ndarray, rec, deps, phase: str):
+    def _read(self, direction: Direction, v: np.ndarray, rec, deps, phase: Phase):
         read = self.C.forward if direction == "forward" else self.C.backward
         out, stats = read(v)
         done = rec.reads(self.layer, "C", stats, direction, phase, deps) if rec else []

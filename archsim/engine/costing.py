@@ -13,7 +13,19 @@ from dataclasses import dataclass, replace
 from archsim.engine.ledger import to_quanta
 from archsim.errors import ArchsimError
 from archsim.hw.components import DIGITAL_KINDS
-from archsim.ops import PHASES, ArrayId, BufferAccess, Digital, Move, Mvm, PulseUpdate, TransferRead, TransferWrite
+from archsim.ops import (
+    DIRECTIONS,
+    PHASES,
+    ArrayId,
+    BufferAccess,
+    Digital,
+    Move,
+    Mvm,
+    Phase,
+    PulseUpdate,
+    TransferRead,
+    TransferWrite,
+)
 
 #: Resource kinds in the global order in which an operation acquires them (ordered acquisition: no deadlock).
 #: "readout" is a tile's DACs and ADC bank, which serve one read at a time; "pulse" its pulse generators.
@@ -27,7 +39,7 @@ class OpPlan:
     label: str
     resources: tuple[tuple, ...]
     cycles: int
-    phase: str
+    phase: Phase
     deps: tuple[int, ...]
     background: bool
     static_quanta: tuple[tuple[str, int], ...] | None  # charges when no data-dependent count exists
@@ -102,7 +114,7 @@ class Costing:
             tile = self.mapping.tile_of(op.array)
             dac = arch.dac
             if kind is Mvm:
-                if op.direction not in ("forward", "backward"):
+                if op.direction not in DIRECTIONS:
                     raise ArchsimError(
                         f"operation {index} (Mvm) has direction {op.direction!r}; expected forward or backward"
                     )

@@ -40,7 +40,7 @@ import simpy
 from archsim.engine.costing import Costing, OpPlan, structure_key
 from archsim.engine.ledger import StepCost, add_into, to_quanta
 from archsim.errors import ArchsimError
-from archsim.ops import PHASES
+from archsim.ops import PHASES, Phase
 
 TRANSFER_POLICIES = ("inline", "background")
 #: Structures remembered before the tables are cleared (bounds memory when BL or retries vary every step).
@@ -356,7 +356,7 @@ class Engine:
         if self.trace_enabled:
             self._window_trace.append((op.step, op.sid, op.index, op.start, env.now))
 
-    def _note_span(self, phase: str, start: int, end: int) -> None:
+    def _note_span(self, phase: Phase, start: int, end: int) -> None:
         start = max(start, self._window_start)
         span = self._spans.get(phase)
         if span is None:

@@ -74,7 +74,7 @@ class StepCost:
         cached: bool = False,
     ) -> StepCost:
         by_component = dict.fromkeys(COMPONENTS, 0)
-        by_phase = dict.fromkeys(PHASES, 0)
+        by_phase: dict[str, int] = dict.fromkeys(PHASES, 0)
         for (component, phase), q in quanta.items():
             by_component[component] += q
             by_phase[phase] += q

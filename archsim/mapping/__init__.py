@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from archsim.errors import ArchsimError, InfeasibleError
 from archsim.mapping.blocks import BlockLayout, BlockShape, cut
-from archsim.ops import ROLES, ArrayId, Location
+from archsim.ops import ROLES, ArrayId, Location, Role
 
 __all__ = ["BlockLayout", "BlockShape", "Mapping"]
 
@@ -118,7 +118,7 @@ class Mapping:
         """Active rows (inputs) and columns (outputs) of a block."""
         return self._shapes[array_id]
 
-    def blocks(self, layer: int | None = None, role: str | None = None) -> list[ArrayId]:
+    def blocks(self, layer: int | None = None, role: Role | None = None) -> list[ArrayId]:
         """Placed blocks, optionally of one layer and/or role, in (layer, role, row, col) order."""
         return sorted(
             (a for a in self._tile_of if (layer is None or a.layer == layer) and (role is None or a.role == role)),

@@ -23,6 +23,7 @@ from archsim.config.workload import AlgorithmConfig, LayerConfig
 from archsim.errors import ConfigError
 from archsim.nn import functional as F
 from archsim.nn.tiling import tiles_needed
+from archsim.ops import Phase
 
 #: Largest im2col matrix (values) one prediction batch may build: 2^24 float64 values, 128 MB.
 PREDICT_ROW_VALUES = 1 << 24
@@ -80,7 +81,7 @@ class MatrixLayer:
             rows = np.concatenate([rows, np.ones((len(rows), 1))], axis=1)
         return rows
 
-    def _line_buffer(self, rec, batch: int, phase: str, deps, fill: bool) -> list[int]:
+    def _line_buffer(self, rec, batch: int, phase: Phase, deps, fill: bool) -> list[int]:
         """A conv layer's input line buffer: each input value is written once (``fill``), and every output
         position reads its k*k*C window from it (the im2col rows, which hardware never materialises)."""
         if rec is None or self.kind != "conv2d":
@@ -337,7 +338,7 @@ class Network:
     def planned_arrays(self, algorithm: AlgorithmConfig) -> dict[tuple[int, str], tuple[int, int]]:
         """The analog matrices ``algorithm`` will put on tiles, (layer, role) -> (out, in); what
         :meth:`arrays` gives once the stores exist."""
-        found = {}
+        found: dict[tuple[int, str], tuple[int, int]] = {}
         for layer in self.matrix_layers:
             for role in analog_roles(algorithm, layer.spec.analog):
                 found[(layer.index, role)] = layer.matrix_shape
