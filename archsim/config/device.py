@@ -396,7 +396,13 @@ class IOConfig:
         choices=("iterative", "none"),
         source="aihwkit IOParameters default",
     )
-    max_bm_retries: int = param(3, "maximum extra reads bound management may take", unit="reads", ge=0)
+    max_bm_retries: int = param(
+        3,
+        "maximum extra reads bound management may take",
+        unit="reads",
+        ge=0,
+        source="design choice: three halvings cover outputs up to 8x the ADC range",
+    )
     serial_input_bits: int = param(
         8,
         "input resolution when hw.dac.mode is bit_serial: the quantised input "

@@ -44,7 +44,14 @@ class TileConfig:
     rows: int = param(256, "crossbar rows (inputs) per tile", unit="rows", ge=1, le=MAX_TILE_SIDE)
     cols: int = param(256, "crossbar columns (outputs) per tile", unit="cols", ge=1, le=MAX_TILE_SIDE)
     count: int = param(64, "number of tiles on the chip", unit="tiles", ge=1, le=MAX_TILES)
-    adcs: int = param(32, "ADCs per tile; columns share them round-robin", unit="ADCs", ge=1, le=MAX_TILE_SIDE)
+    adcs: int = param(
+        32,
+        "ADCs per tile; columns share them round-robin",
+        unit="ADCs",
+        ge=1,
+        le=MAX_TILE_SIDE,
+        source="NeuroSim V2: 8 columns share one ADC (column mux of 8)",
+    )
 
     def check(self, fail: Fail) -> None:
         if self.adcs > self.cols:
@@ -185,6 +192,7 @@ class AdcConfig:
         "sequencer accepts; a slower ADC stalls the clocked read pipeline",
         unit="cycles",
         ge=1,
+        source="design limit of the tile sequencer, not a fitted number",
     )
     hold_time: float = param(
         1e-6,
@@ -200,7 +208,9 @@ class AdcConfig:
 class DacConfig:
     """Row digital-to-analog converters."""
 
-    bits: int = param(8, "DAC resolution", unit="bits", ge=1, le=16)
+    bits: int = param(
+        8, "DAC resolution", unit="bits", ge=1, le=16, source="aihwkit IOParameters.inp_res: 7 bits + sign"
+    )
     mode: str = param(
         "multi_level",
         "multi-level pulses in one read, or one read per input bit",
@@ -230,7 +240,9 @@ class DacConfig:
 class NocConfig:
     """On-chip network."""
 
-    topology: str = param("mesh", "network topology", unit="-", choices=NOC_TOPOLOGIES)
+    topology: str = param(
+        "mesh", "network topology", unit="-", choices=NOC_TOPOLOGIES, source="ISAAC (ISCA 2016): concentrated mesh"
+    )
     link_width: int = param(
         32,
         "bits per flit / link transfer",
@@ -313,7 +325,7 @@ class BufferConfig:
     """On-chip SRAM buffer."""
 
     size: int = param(262144, "capacity", unit="bytes", ge=1)
-    width: int = param(64, "bits per access", unit="bits", ge=1)
+    width: int = param(64, "bits per access", unit="bits", ge=1, source="Horowitz ISSCC 2014 quotes 64-bit SRAM reads")
     reference_access_energy: float = param(
         10e-12,
         "energy of one 64-bit read of an 8 KB SRAM; other sizes "
@@ -422,7 +434,9 @@ class HwConfig:
     """One accelerator."""
 
     name: str = param("default", "name of this hardware description", unit="-")
-    clock: float = param(1e9, "chip clock", kind="frequency", gt=0.0)
+    clock: float = param(
+        1e9, "chip clock", kind="frequency", gt=0.0, source="Marinella et al., IEEE JETCAS 2018: 1 GHz core clock"
+    )
     tech_node_nm: int = param(32, "technology node", unit="nm", ge=1, source="ISAAC (ISCA 2016): 32 nm")
     tile: TileConfig = section(TileConfig, "crossbar tiles")
     array: ArrayConfig = section(ArrayConfig, "crossbar cell electrics")
