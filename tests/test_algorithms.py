@@ -177,13 +177,19 @@ def test_a_key_the_algorithm_does_not_read_is_an_error():
 
 
 def test_every_registered_algorithm_builds_a_store_with_its_roles():
-    from archsim.algorithms.registry import ALGORITHMS, make_store
+    """A store uses exactly the arrays the registry plans tiles for before any store exists (the mapping is
+    built from that plan), each a role the operation stream knows."""
+    from archsim.algorithms.registry import ALGORITHMS, analog_roles, make_store
+    from archsim.ops import ROLES
 
     for name in ALGORITHMS:
-        config = load_run_config(None, None, [f"algorithm.name={name}"])
-        store = make_store(0, np.zeros((3, 4)), True, config.hw, config.algorithm, config.training, seed=0)
-        assert store.effective_weights().shape == (3, 4)
-        assert set(store.roles) <= {"W", "A", "C", "R"}
+        for reference_array in ([False, True] if "reference_array" in ALGORITHMS[name].keys else [False]):
+            sets = [f"algorithm.name={name}"] + (["algorithm.reference_array=true"] if reference_array else [])
+            config = load_run_config(None, None, sets)
+            store = make_store(0, np.zeros((3, 4)), True, config.hw, config.algorithm, config.training, seed=0)
+            assert store.effective_weights().shape == (3, 4)
+            assert tuple(store.roles) == analog_roles(config.algorithm), (name, reference_array)
+            assert set(store.roles) <= set(ROLES)
 
 
 def test_the_weight_array_gets_the_same_devices_under_every_algorithm():
