@@ -8,6 +8,7 @@ label noise std 1, step 1e-3, 1000 training samples, 12 epochs (12,000 single-sa
 import numpy as np
 import pytest
 
+from archsim.algorithms.registry import ALGORITHMS
 from archsim.algorithms.theory import lsq_analog_sgd_fixed_point, lsq_minimum
 from archsim.algorithms.tiki_taka import TikiTakaStore
 from archsim.config import load_run_config
@@ -154,8 +155,7 @@ def test_tiki_taka_beats_analog_sgd_on_digits_at_small_tau():
     assert tiki_taka > analog + 15.0
 
 
-@pytest.mark.parametrize("algorithm", ["digital_sgd", "analog_sgd", "tiki_taka", "residual", "ttv2", "chopped_ttv2",
-                                       "agad", "mixed_precision"])
+@pytest.mark.parametrize("algorithm", list(ALGORITHMS))  # a new algorithm is covered as it is registered
 def test_every_algorithm_learns_digits(algorithm):
     """Five epochs on the default workload take every algorithm well above chance (10 %). The weakest, Analog
     SGD and the chopped variants, sit near 40-60 % at this point; 30 % leaves room for seed-to-seed spread.
@@ -179,7 +179,7 @@ def test_a_key_the_algorithm_does_not_read_is_an_error():
 def test_every_registered_algorithm_builds_a_store_with_its_roles():
     """A store uses exactly the arrays the registry plans tiles for before any store exists (the mapping is
     built from that plan), each a role the operation stream knows."""
-    from archsim.algorithms.registry import ALGORITHMS, analog_roles, make_store
+    from archsim.algorithms.registry import analog_roles, make_store
     from archsim.ops import ROLES
 
     for name in ALGORITHMS:

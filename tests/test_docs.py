@@ -2,6 +2,7 @@
 
 - docs/architecture.md's dependency diagram must list exactly the package-level imports of archsim;
 - docs/configuration.md must be what ``archsim config reference`` generates from the schema;
+- docs/physics.md's device-model and algorithm tables list exactly the registries' entries;
 - the code cites the docs, never the design brief.
 """
 
@@ -270,3 +271,27 @@ def test_files_and_names_the_docs_cite_exist():
                 elif name and not re.search(rf"^\s*(def |class )?{name}\b", target.read_text(encoding="utf-8"), re.M):
                     missing.append(f"{where}: {path} defines no {name}")
     assert not missing, "\n".join(missing)
+
+
+def _table_names(doc: Path, header: str) -> list[str]:
+    """The first column (a backticked name) of the markdown table whose header row starts with ``header``."""
+    lines = doc.read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header))
+    names = []
+    for line in lines[start + 2 :]:
+        match = re.match(r"^\| `(\w+)` \|", line)
+        if not match:
+            break
+        names.append(match.group(1))
+    return names
+
+
+def test_physics_tables_list_every_registered_model_and_algorithm():
+    """docs/physics.md's device-model and algorithm tables follow the registries (a checklist step of
+    docs/extending.md that would otherwise be forgotten)."""
+    from archsim.algorithms.registry import ALGORITHMS
+    from archsim.devices.registry import NAMES
+
+    physics = ROOT / "docs" / "physics.md"
+    assert sorted(_table_names(physics, "| model |")) == sorted(NAMES)
+    assert sorted(_table_names(physics, "| `algorithm.name` |")) == sorted(ALGORITHMS)
