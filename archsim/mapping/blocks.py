@@ -1,14 +1,25 @@
-"""How a logical matrix is cut into tile-sized blocks: the one home of that rule.
+"""How logical matrices are cut into tile-sized blocks and grouped onto tiles: the one home of both rules.
 
 A matrix of ``out_size x in_size`` (outputs x inputs) on tiles of ``tile_rows`` inputs x ``tile_cols`` outputs
 is cut into row blocks of ``tile_rows`` inputs and column blocks of ``tile_cols`` outputs; the last block of each
 direction holds the remainder. The functional arrays (:mod:`archsim.analog.array`), the mapping and the
 operation recorder all take their blocks from here.
+
+:func:`tile_groups` decides which blocks share a tile (``array_placement``): with ``same_tile`` the blocks of all
+roles (A, C, R) at one (layer, row block, column block) are crossbars of one tile; with ``separate_tiles`` every
+block has its own. :class:`archsim.mapping.Mapping` places those groups on physical tiles, and the tile counts a
+network is checked against before any device is built (:func:`tiles_needed`) are the same groups counted.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
+
+from archsim.errors import ArchsimError
+from archsim.ops import ROLES, ArrayId
+
+#: Logical analog matrices of a network: (layer, role) -> (out_size, in_size).
+Arrays = dict[tuple[int, str], tuple[int, int]]
 
 
 class BlockShape(NamedTuple):
@@ -32,10 +43,65 @@ def cut(out_size: int, in_size: int, tile_rows: int, tile_cols: int) -> dict[tup
     }
 
 
+def block_shapes(arrays: Arrays, tile_rows: int, tile_cols: int) -> dict[ArrayId, BlockShape]:
+    """Every block of every array, in (layer, role) order; an unknown role or an empty shape is an error."""
+    shapes: dict[ArrayId, BlockShape] = {}
+    for (layer, role), (out_size, in_size) in sorted(arrays.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
+        if role not in ROLES:
+            raise ArchsimError(f"array role {role!r} of layer {layer} is unknown; expected one of {', '.join(ROLES)}")
+        if out_size < 1 or in_size < 1:
+            raise ArchsimError(f"array ({layer}, {role}) has shape {out_size}x{in_size}; expected positive sizes")
+        for (row_block, col_block), shape in cut(out_size, in_size, tile_rows, tile_cols).items():
+            shapes[ArrayId(layer, role, row_block, col_block)] = shape
+    return shapes
+
+
+def tile_groups(blocks: dict[ArrayId, BlockShape] | list[ArrayId], array_placement: str) -> list[list[ArrayId]]:
+    """The blocks each tile holds, in placement order (layer, row block, column block, then role).
+
+    ``same_tile``: one tile per (layer, row block, column block) holding all its roles; ``separate_tiles``: one
+    tile per block, the roles of one position on consecutive tiles."""
+    positions: dict[tuple[int, int, int], list[ArrayId]] = {}
+    for array_id in blocks:
+        positions.setdefault((array_id.layer, array_id.row_block, array_id.col_block), []).append(array_id)
+    groups: list[list[ArrayId]] = []
+    for position in sorted(positions):
+        members = sorted(positions[position], key=lambda a: ROLES.index(a.role))
+        if array_placement == "same_tile":
+            groups.append(members)
+        else:
+            groups.extend([member] for member in members)
+    return groups
+
+
+def tiles_needed(arrays: Arrays, tile_rows: int, tile_cols: int, array_placement: str) -> int:
+    """Tiles ``arrays`` occupy under ``array_placement`` (what :class:`archsim.mapping.Mapping` places)."""
+    return len(tile_groups(block_shapes(arrays, tile_rows, tile_cols), array_placement))
+
+
+def tiles_per_layer(arrays: Arrays, tile_rows: int, tile_cols: int, array_placement: str) -> dict[int, int]:
+    """Tiles each layer occupies (the values sum to :func:`tiles_needed`; a tile holds one layer's blocks)."""
+    counts: dict[int, int] = {}
+    for group in tile_groups(block_shapes(arrays, tile_rows, tile_cols), array_placement):
+        counts[group[0].layer] = counts.get(group[0].layer, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def utilisation(arrays: Arrays, tile_rows: int, tile_cols: int) -> dict[int, float]:
+    """Per layer, the fraction of its crossbars' cells that hold weights (under either placement a block of
+    each role is one ``tile_rows x tile_cols`` crossbar, whether or not the roles share a tile)."""
+    used: dict[int, int] = {}
+    crossbars: dict[int, int] = {}
+    for array_id, shape in block_shapes(arrays, tile_rows, tile_cols).items():
+        used[array_id.layer] = used.get(array_id.layer, 0) + shape.rows * shape.cols
+        crossbars[array_id.layer] = crossbars.get(array_id.layer, 0) + 1
+    return {layer: used[layer] / (crossbars[layer] * tile_rows * tile_cols) for layer in sorted(used)}
+
+
 class BlockLayout:
     """The blocks of every logical array of a network: (layer, role) -> (out_size, in_size) on one tile size."""
 
-    def __init__(self, tile_rows: int, tile_cols: int, arrays: dict[tuple[int, str], tuple[int, int]]):
+    def __init__(self, tile_rows: int, tile_cols: int, arrays: Arrays):
         self.tile_rows, self.tile_cols = tile_rows, tile_cols
         self.arrays = dict(arrays)
         self._blocks = {
