@@ -71,8 +71,13 @@ class Mapping:
         """
         hw = arch.hw
         rows, cols = hw.tile.rows, hw.tile.cols
-        shapes = block_shapes(arrays, rows, cols)
-        groups = tile_groups(shapes, hw.mapping.array_placement)
+        for layer, role in arrays:
+            if role not in ROLES:
+                raise ArchsimError(
+                    f"array role {role!r} of layer {layer} is unknown; expected one of {', '.join(ROLES)}"
+                )
+        shapes = {ArrayId(*key): shape for key, shape in block_shapes(arrays, rows, cols).items()}
+        groups = tile_groups(shapes, hw.mapping.array_placement, ROLES)
         if len(groups) > hw.tile.count:
             raise InfeasibleError(
                 "hw.tile.count",
@@ -80,7 +85,7 @@ class Mapping:
                 f"{hw.tile.count} ({rows}x{cols} tiles, array_placement {hw.mapping.array_placement})",
             )
         order = tile_order(arch)
-        tiles = {array_id: order[slot] for slot, group in enumerate(groups) for array_id in group}
+        tiles = {ArrayId(*block): order[slot] for slot, group in enumerate(groups) for block in group}
         return cls(arch, tiles, shapes)
 
     # -- queries -----------------------------------------------------------------------------------

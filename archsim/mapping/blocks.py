@@ -13,13 +13,16 @@ network is checked against before any device is built (:func:`tiles_needed`) are
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 from archsim.errors import ArchsimError
-from archsim.ops import ROLES, ArrayId
 
 #: Logical analog matrices of a network: (layer, role) -> (out_size, in_size).
 Arrays = dict[tuple[int, str], tuple[int, int]]
+#: One block: (layer, role, row_block, col_block), the fields of :class:`archsim.ops.ArrayId` (a plain tuple
+#: here, so that this module stays a leaf that the functional side may import).
+BlockKey = tuple[int, str, int, int]
 
 
 class BlockShape(NamedTuple):
@@ -43,30 +46,37 @@ def cut(out_size: int, in_size: int, tile_rows: int, tile_cols: int) -> dict[tup
     }
 
 
-def block_shapes(arrays: Arrays, tile_rows: int, tile_cols: int) -> dict[ArrayId, BlockShape]:
-    """Every block of every array, in (layer, role) order; an unknown role or an empty shape is an error."""
-    shapes: dict[ArrayId, BlockShape] = {}
+def block_shapes(arrays: Arrays, tile_rows: int, tile_cols: int) -> dict[BlockKey, BlockShape]:
+    """Every block of every array, in (layer, role) order; an empty shape is an error."""
+    shapes: dict[BlockKey, BlockShape] = {}
     for (layer, role), (out_size, in_size) in sorted(arrays.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
-        if role not in ROLES:
-            raise ArchsimError(f"array role {role!r} of layer {layer} is unknown; expected one of {', '.join(ROLES)}")
         if out_size < 1 or in_size < 1:
             raise ArchsimError(f"array ({layer}, {role}) has shape {out_size}x{in_size}; expected positive sizes")
         for (row_block, col_block), shape in cut(out_size, in_size, tile_rows, tile_cols).items():
-            shapes[ArrayId(layer, role, row_block, col_block)] = shape
+            shapes[(layer, role, row_block, col_block)] = shape
     return shapes
 
 
-def tile_groups(blocks: dict[ArrayId, BlockShape] | list[ArrayId], array_placement: str) -> list[list[ArrayId]]:
-    """The blocks each tile holds, in placement order (layer, row block, column block, then role).
+def tile_groups(
+    blocks: Iterable[BlockKey], array_placement: str, role_order: Sequence[str] = ()
+) -> list[list[BlockKey]]:
+    """The blocks each tile holds, in placement order (layer, row block, column block, then role: in
+    ``role_order``, roles it does not list after those by name).
 
     ``same_tile``: one tile per (layer, row block, column block) holding all its roles; ``separate_tiles``: one
     tile per block, the roles of one position on consecutive tiles."""
-    positions: dict[tuple[int, int, int], list[ArrayId]] = {}
-    for array_id in blocks:
-        positions.setdefault((array_id.layer, array_id.row_block, array_id.col_block), []).append(array_id)
-    groups: list[list[ArrayId]] = []
+    positions: dict[tuple[int, int, int], list[BlockKey]] = {}
+    for block in blocks:
+        layer, _role, row_block, col_block = block
+        positions.setdefault((layer, row_block, col_block), []).append(block)
+
+    def role_rank(block: BlockKey) -> tuple[int, str]:
+        role = block[1]
+        return (role_order.index(role), "") if role in role_order else (len(role_order), role)
+
+    groups: list[list[BlockKey]] = []
     for position in sorted(positions):
-        members = sorted(positions[position], key=lambda a: ROLES.index(a.role))
+        members = sorted(positions[position], key=role_rank)
         if array_placement == "same_tile":
             groups.append(members)
         else:
@@ -83,7 +93,7 @@ def tiles_per_layer(arrays: Arrays, tile_rows: int, tile_cols: int, array_placem
     """Tiles each layer occupies (the values sum to :func:`tiles_needed`; a tile holds one layer's blocks)."""
     counts: dict[int, int] = {}
     for group in tile_groups(block_shapes(arrays, tile_rows, tile_cols), array_placement):
-        counts[group[0].layer] = counts.get(group[0].layer, 0) + 1
+        counts[group[0][0]] = counts.get(group[0][0], 0) + 1
     return dict(sorted(counts.items()))
 
 
@@ -92,9 +102,9 @@ def utilisation(arrays: Arrays, tile_rows: int, tile_cols: int) -> dict[int, flo
     each role is one ``tile_rows x tile_cols`` crossbar, whether or not the roles share a tile)."""
     used: dict[int, int] = {}
     crossbars: dict[int, int] = {}
-    for array_id, shape in block_shapes(arrays, tile_rows, tile_cols).items():
-        used[array_id.layer] = used.get(array_id.layer, 0) + shape.rows * shape.cols
-        crossbars[array_id.layer] = crossbars.get(array_id.layer, 0) + 1
+    for (layer, _role, _row, _col), shape in block_shapes(arrays, tile_rows, tile_cols).items():
+        used[layer] = used.get(layer, 0) + shape.rows * shape.cols
+        crossbars[layer] = crossbars.get(layer, 0) + 1
     return {layer: used[layer] / (crossbars[layer] * tile_rows * tile_cols) for layer in sorted(used)}
 
 
