@@ -1,7 +1,7 @@
 """The SimPy discrete-event engine: costs each step's operations against an architecture.
 
 Public API: ``Engine(arch, mapping, transfer_policy="inline", cache=True, trace=False)``,
-``engine.run_step(ops) -> StepCost``, ``engine.totals()``, ``engine.chrome_trace()``. The engine knows
+``engine.run_step(ops, samples=None) -> StepCost``, ``engine.totals()``, ``engine.utilisation()``, ``engine.chrome_trace()``. The engine knows
 nothing of devices or algorithms: only the operation stream (:mod:`archsim.ops`) and the architecture.
 """
 
