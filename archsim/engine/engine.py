@@ -49,13 +49,11 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
 
 import simpy
-
-from collections.abc import Sequence
-from dataclasses import replace
-from typing import Any
 
 from archsim.engine.costing import Costing, OpPlan, structure_key
 from archsim.engine.ledger import StepCost, add_into, to_quanta
@@ -448,7 +446,8 @@ class Engine:
                 op.timeout = env.timeout(cycles)
         if op.timeout is not None:
             yield op.timeout
-        worked = env.now - max(op.start, self._window_start)
+        started: int = op.start  # type: ignore[assignment]  # set above, before the hold
+        worked = int(env.now) - max(started, self._window_start)
         busy = self._busy
         for key in resources:
             self._resources[key].release()
@@ -645,9 +644,7 @@ def per_sample(ops: Sequence[Operation]) -> list[bool]:
     declaration of resident state), stochastic pulsed updates (one rank-1 update per sample) and the update-phase
     work they wait for. Everything else (transfers, whole-pulse writes, a digital weight update) is done once per
     batch."""
-    split = [
-        op.phase in _PER_SAMPLE_PHASES and not (type(op) is BufferAccess and op.kind == "keep") for op in ops
-    ]
+    split = [op.phase in _PER_SAMPLE_PHASES and not (type(op) is BufferAccess and op.kind == "keep") for op in ops]
     feeds = [False] * len(ops)
     for index in reversed(range(len(ops))):
         op = ops[index]
@@ -705,9 +702,7 @@ def _slice(op: Operation, samples: int, sample: int, deps: tuple[int, ...]) -> O
     raise ArchsimError(f"unknown operation {op!r}; expected one of the classes of archsim.ops")
 
 
-def pipeline_ops(
-    ops: Sequence[Operation], samples: int
-) -> tuple[list[Operation], list[int], list[int | None]]:
+def pipeline_ops(ops: Sequence[Operation], samples: int) -> tuple[list[Operation], list[int], list[int | None]]:
     """A step's operations as the pipelined schedule runs them: each per-sample operation (:func:`per_sample`)
     becomes ``samples`` operations, one per sample, depending on the same sample's parts of its dependencies; a
     whole operation depends on every part of its dependencies. Listed operation by operation (so every
