@@ -267,6 +267,9 @@ def _train_and_cost(
             "dac_bits": config.hw.dac.bits,
             "clock_hz": config.hw.clock,
             "schedule": config.hw.mapping.schedule,
+            # per matrix layer (keyed by its index in model.layers): tiles it occupies, share of their cells used
+            "tiles_per_layer": {str(layer): n for layer, n in cost.mapping.tiles_per_layer().items()},
+            "cell_utilisation_per_layer": {str(layer): u for layer, u in cost.mapping.cell_utilisation().items()},
         }
         # where the step's time goes: each resource's busy share of the simulated time (pipeline stalls)
         report["utilisation"] = cost.engine.utilisation_summary()

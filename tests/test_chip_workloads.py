@@ -236,6 +236,23 @@ def test_too_small_chip_error_names_the_tiles_the_mapping_uses(tmp_path, placeme
         Network(short, (3, 32, 32), 10, check_tiles=True)
 
 
+def test_report_gives_tiles_and_cell_utilisation_per_layer(tmp_path):
+    from archsim.run import execute
+
+    config = load_run_config(write_workload(tmp_path, TINY_RESNET),
+                             None, ["training.max_steps=1", "hw.tile.rows=16", "hw.tile.cols=16", "hw.tile.adcs=2",
+                                    "hw.tile.count=512"])
+    hardware = execute(config)["hardware"]
+    arrays = Network(config, (3, 32, 32), 10).planned_arrays(config.algorithm)
+    expected = tiles_per_layer(arrays, 16, 16, config.hw.mapping.array_placement)
+    assert hardware["tiles_per_layer"] == {str(layer): n for layer, n in expected.items()}
+    assert sum(hardware["tiles_per_layer"].values()) == hardware["tiles_used"]
+    cells = utilisation(arrays, 16, 16)
+    assert hardware["cell_utilisation_per_layer"] == pytest.approx({str(k): v for k, v in cells.items()})
+    # layer 0: 4 outputs x (3*4*4 + 1 bias) inputs on ceil(49/16) = 4 row blocks of 16x16 crossbars, per role
+    assert hardware["cell_utilisation_per_layer"]["0"] == pytest.approx(4 * 49 / (4 * 256))
+
+
 def test_lenet5_mnist_shapes():
     config = load_run_config("lenet5_mnist", None, ["algorithm.name=digital_sgd"])
     net = Network(config, (784,), 10)

@@ -119,3 +119,20 @@ class Mapping:
     def tiles(self) -> dict[ArrayId, int]:
         """A copy of the block -> tile placement."""
         return dict(self._tile_of)
+
+    def tiles_per_layer(self) -> dict[int, int]:
+        """Tiles each layer occupies (a tile holds one layer's blocks; the values sum to :attr:`tiles_used`)."""
+        tiles: dict[int, set[int]] = {}
+        for array_id, tile in self._tile_of.items():
+            tiles.setdefault(array_id.layer, set()).add(tile)
+        return {layer: len(found) for layer, found in sorted(tiles.items())}
+
+    def cell_utilisation(self) -> dict[int, float]:
+        """Per layer, the share of its crossbars' cells that hold weights (each block is one full crossbar)."""
+        rows, cols = self.arch.hw.tile.rows, self.arch.hw.tile.cols
+        used: dict[int, int] = {}
+        crossbars: dict[int, int] = {}
+        for array_id, shape in self._shapes.items():
+            used[array_id.layer] = used.get(array_id.layer, 0) + shape.rows * shape.cols
+            crossbars[array_id.layer] = crossbars.get(array_id.layer, 0) + 1
+        return {layer: used[layer] / (crossbars[layer] * rows * cols) for layer in sorted(used)}
