@@ -49,11 +49,11 @@ class CostModel:
         self.steps = 0
         self.traced_transfer = False
 
-    def cost_step(self, ops) -> None:
-        self.engine.run_step(ops)
+    def cost_step(self, ops, samples: int) -> None:
+        self.engine.run_step(ops, samples)
         wanted = self.steps < TRACED_STEPS or (not self.traced_transfer and self.steps < TRACE_SEARCH_STEPS)
         if self.tracer is not None and wanted:
-            self.tracer.run_step(ops)
+            self.tracer.run_step(ops, samples)
             self.traced_transfer = self.traced_transfer or any(op.phase == "transfer" for op in ops)
         self.steps += 1
 
@@ -199,7 +199,7 @@ def _train_and_cost(
 
     def on_step(ops, samples, loss):
         if cost is not None:
-            cost.cost_step(ops)
+            cost.cost_step(ops, samples)
         if bar is not None:
             running_loss[0] = loss if running_loss[0] is None else 0.95 * running_loss[0] + 0.05 * loss
             bar.update(task, advance=1, loss=f"loss {running_loss[0]:.3g}")
@@ -271,7 +271,13 @@ def _train_and_cost(
             "adc_bits": config.hw.adc.bits,
             "dac_bits": config.hw.dac.bits,
             "clock_hz": config.hw.clock,
+            "schedule": config.hw.mapping.schedule,
+            # per matrix layer (keyed by its index in model.layers): tiles it occupies, share of their cells used
+            "tiles_per_layer": {str(layer): n for layer, n in cost.mapping.tiles_per_layer().items()},
+            "cell_utilisation_per_layer": {str(layer): u for layer, u in cost.mapping.cell_utilisation().items()},
         }
+        # where the step's time goes: each resource's busy share of the simulated time (pipeline stalls)
+        report["utilisation"] = cost.engine.utilisation_summary()
     else:
         report["totals"] = {"steps": steps, "samples": samples}
     report["simulation"] = {"wall_s": wall, "samples_per_s": samples / wall if wall > 0 else 0.0, "costing": costing}

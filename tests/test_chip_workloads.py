@@ -14,7 +14,7 @@ from archsim.errors import ConfigError
 from archsim.nn import functional as F
 from archsim.nn.data import CIFAR_RECORD, CIFAR_TEST_FILE, CIFAR_TRAIN_FILES, load_dataset
 from archsim.nn.network import Network
-from archsim.nn.tiling import tiles_needed, tiles_per_layer, utilisation
+from archsim.mapping.blocks import tiles_needed, tiles_per_layer, utilisation
 from archsim.nn.trainer import Trainer
 from archsim.ops import BufferAccess, Digital
 
@@ -213,6 +213,44 @@ def test_chip_too_small_is_one_line_error_before_devices_are_built(workload, nee
     with pytest.raises(ConfigError) as info:
         Network(config, (3, 32, 32), 10, workload, check_tiles=True)
     assert f"needs {needed} of 256x256" in str(info.value) and "hw.tile.count" in str(info.value)
+
+
+@pytest.mark.parametrize("placement", ["same_tile", "separate_tiles"])
+@pytest.mark.parametrize("size", [16, 32])
+def test_too_small_chip_error_names_the_tiles_the_mapping_uses(tmp_path, placement, size):
+    """The count the network is checked against before any device is built is the count the mapping places:
+    one chip with exactly that many tiles runs, one with a tile fewer is refused naming it."""
+    from archsim.hw import Architecture
+    from archsim.mapping import Mapping
+
+    workload = write_workload(tmp_path, TINY_RESNET)
+    sets = [f"hw.tile.rows={size}", f"hw.tile.cols={size}", "hw.tile.adcs=2", f"hw.mapping.array_placement={placement}",
+            "algorithm.name=tiki_taka"]
+    config = load_run_config(workload, None, sets + ["hw.tile.count=512"])
+    used = Mapping.build(Architecture(config.hw), Network(config, (3, 32, 32), 10).arrays()).tiles_used
+    assert used > 10  # the small tiles split the layers into many blocks
+    exact = load_run_config(workload, None, sets + [f"hw.tile.count={used}"])
+    Network(exact, (3, 32, 32), 10, check_tiles=True)
+    short = load_run_config(workload, None, sets + [f"hw.tile.count={used - 1}"])
+    with pytest.raises(ConfigError, match=f"has {used - 1} tiles but the network needs {used} of {size}x{size}"):
+        Network(short, (3, 32, 32), 10, check_tiles=True)
+
+
+def test_report_gives_tiles_and_cell_utilisation_per_layer(tmp_path):
+    from archsim.run import execute
+
+    config = load_run_config(write_workload(tmp_path, TINY_RESNET),
+                             None, ["training.max_steps=1", "hw.tile.rows=16", "hw.tile.cols=16", "hw.tile.adcs=2",
+                                    "hw.tile.count=512"])
+    hardware = execute(config)["hardware"]
+    arrays = Network(config, (3, 32, 32), 10).planned_arrays(config.algorithm)
+    expected = tiles_per_layer(arrays, 16, 16, config.hw.mapping.array_placement)
+    assert hardware["tiles_per_layer"] == {str(layer): n for layer, n in expected.items()}
+    assert sum(hardware["tiles_per_layer"].values()) == hardware["tiles_used"]
+    cells = utilisation(arrays, 16, 16)
+    assert hardware["cell_utilisation_per_layer"] == pytest.approx({str(k): v for k, v in cells.items()})
+    # layer 0: 4 outputs x (3*4*4 + 1 bias) inputs on ceil(49/16) = 4 row blocks of 16x16 crossbars, per role
+    assert hardware["cell_utilisation_per_layer"]["0"] == pytest.approx(4 * 49 / (4 * 256))
 
 
 def test_lenet5_mnist_shapes():

@@ -397,6 +397,15 @@ class MappingConfig:
     transfer_policy: str = param(
         "inline", "transfers block the step, or run on idle resources", unit="-", choices=("inline", "background")
     )
+    schedule: str = param(
+        "sequential",
+        "how a step's batch runs: sequential moves the whole batch through each operation at once; pipelined "
+        "streams the samples through the layers one by one, so layers, directions and updates of different "
+        "samples overlap where dependencies and resources allow",
+        unit="-",
+        choices=("sequential", "pipelined"),
+        source="pipelined: layer pipelining of training as in PipeLayer (Song et al., HPCA 2017)",
+    )
 
 
 @dataclass

@@ -14,6 +14,22 @@ operations have finished. ``background`` transfer operations run at the lowest p
 they become idle; a step ends when its foreground operations have finished, and unfinished transfers carry
 over into the next step on the same timeline, where they contend with its reads.
 
+Schedules (``hw.mapping.schedule``). ``sequential``: each operation of a step moves the whole batch at once
+(a layer's read of all samples, then the next layer's). ``pipelined``: the samples of the batch stream through
+the layers one by one, as in PipeLayer (Song et al., HPCA 2017). :func:`pipeline_ops` cuts every per-sample
+operation (forward and backward work, and the pulsed rank-1 updates with the update work that feeds them) into
+one operation per sample, each depending on the same sample's copies of its dependencies; work done once per
+batch (transfers, whole-pulse writes, a digital weight update) stays whole and waits for every sample. The
+step-level rule that a pulsed write waits for every earlier read of its array then makes every sample's update
+wait for the reads of all the batch's samples, which see the pre-update weights, as the functional model does.
+Contended resources serve older samples first. Energy is charged from the step's operations as given, so the
+two schedules differ in time (and in leakage, which follows time) only.
+
+Utilisation. Every resource (a crossbar, a tile's readout, its pulse generators, a NoC channel, the buffer, the
+digital units, DRAM) counts the cycles it works (held by a running operation; not the cycles it is held while
+its holder still queues for a later resource); busy cycles / (slots x elapsed cycles) is its utilisation
+(:meth:`Engine.utilisation`), and the busiest resource is where the pipeline stalls.
+
 Leakage is static power x simulated time, its own ledger component. A step's window runs from its start to
 its end; each cycle of the window is shared equally among the phases whose spans (first start to last end of
 their operations within the window) cover it, so the split does not depend on the order of
@@ -33,16 +49,30 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
 
 import simpy
 
 from archsim.engine.costing import Costing, OpPlan, structure_key
 from archsim.engine.ledger import StepCost, add_into, to_quanta
 from archsim.errors import ArchsimError
-from archsim.ops import PHASES, Phase
+from archsim.ops import (
+    PHASES,
+    BufferAccess,
+    Digital,
+    Move,
+    Mvm,
+    Operation,
+    Phase,
+    PulseUpdate,
+    TransferRead,
+    TransferWrite,
+)
 
 TRANSFER_POLICIES = ("inline", "background")
+SCHEDULES = ("sequential", "pipelined")
 #: Structures remembered before the tables are cleared (bounds memory when BL or retries vary every step).
 MAX_REMEMBERED_STRUCTURES = 20000
 
@@ -95,9 +125,9 @@ class _LiveOp:
         "done",
     )
 
-    def __init__(self, step: int, index: int, sid: int, plan: OpPlan):
+    def __init__(self, step: int, index: int, sid: int, plan: OpPlan, rank: int):
         self.step, self.index, self.sid, self.plan = step, index, sid, plan
-        self.priority = (1 if plan.background else 0, step, index)
+        self.priority = (1 if plan.background else 0, step, rank)
         self.pending: list[simpy.Process] | None = None  # dependency events still awaited, or None
         self.held = 0  # resources granted so far, a prefix of plan.resources
         self.waiting: simpy.Event | None = None  # the event of the queued request for the next resource
@@ -117,22 +147,35 @@ class _Timing:
     leak_cycles: tuple[tuple[str, float], ...]  # cycles of the window charged to each phase (shared equally)
     trace: tuple[tuple[int, int, int, int, int], ...]  # (step offset back, sid, op index, start, end)
     carry_out: tuple | None  # None when the engine does not cache
+    busy: tuple[tuple[tuple, int], ...] = ()  # (resource, cycles it worked within the window)
 
 
 class Engine:
     """Costs training steps: ``run_step(ops) -> StepCost``; ``totals()``; ``chrome_trace()``.
 
-    ``transfer_policy`` None takes ``hw.mapping.transfer_policy``. ``cache`` memoises step timing by
-    structure (results identical to ``cache=False``). ``trace`` records every operation for
-    :meth:`chrome_trace`.
+    ``transfer_policy`` None takes ``hw.mapping.transfer_policy``; ``schedule`` None takes
+    ``hw.mapping.schedule``. ``cache`` memoises step timing by structure (results identical to ``cache=False``).
+    ``trace`` records every operation for :meth:`chrome_trace`.
     """
 
-    def __init__(self, arch, mapping, transfer_policy: str | None = "inline", cache: bool = True, trace: bool = False):
+    def __init__(
+        self,
+        arch: Any,
+        mapping: Any,
+        transfer_policy: str | None = "inline",
+        cache: bool = True,
+        trace: bool = False,
+        schedule: str | None = None,
+    ):
         policy = transfer_policy or arch.hw.mapping.transfer_policy
         if policy not in TRANSFER_POLICIES:
             raise ArchsimError(f"transfer policy {policy!r} is unknown; expected one of {', '.join(TRANSFER_POLICIES)}")
+        schedule = schedule or arch.hw.mapping.schedule
+        if schedule not in SCHEDULES:
+            raise ArchsimError(f"schedule {schedule!r} is unknown; expected one of {', '.join(SCHEDULES)}")
         self.arch, self.mapping = arch, mapping
         self.transfer_policy = policy
+        self.schedule: str = schedule
         self.cache_enabled, self.trace_enabled = cache, trace
         self.costing = Costing(arch, mapping, policy == "background")
         self.cycle_ns = arch.cycle_ns
@@ -142,7 +185,9 @@ class Engine:
         self.leak_pj_per_cycle = self.static_power_w * self.cycle_ns * 1e3  # W * ns = nJ; x1e3 -> pJ
         # structure interning and compiled plans
         self._sids: dict[tuple, int] = {}
-        self._plans: dict[int, list[OpPlan]] = {}
+        self._plans: dict[int, list[OpPlan]] = {}  # the operations the timeline runs (pipelined: per sample)
+        self._ranks: dict[int, list[int]] = {}  # their queueing order among one step's operations
+        self._charges: dict[int, list[tuple[tuple[str, int], ...] | None]] = {}  # static charges of the ops given
         self._next_sid = 0
         self._op_plans: dict[tuple, OpPlan] = {}
         self._cache: dict[tuple, _Timing] = {}
@@ -159,6 +204,10 @@ class Engine:
         self._spans: dict[str, list[int]] = {}
         self._window_trace: list[tuple] = []
         self._trace: list[tuple[int, int, int, int, int]] = []  # (step, sid, index, start, end), absolute
+        self._busy: dict[tuple, int] = {}  # resource -> cycles worked in the current window
+        self._total_busy: dict[tuple, int] = {}
+        self._last_busy: dict[tuple, int] = {}
+        self._last_latency = 0
         # totals
         self._total_quanta: dict[tuple[str, str], int] = {}
         self._total_phase_cycles: dict[str, int] = {}
@@ -167,21 +216,34 @@ class Engine:
     # ------------------------------------------------------------------------------------------
     # public API
     # ------------------------------------------------------------------------------------------
-    def run_step(self, ops) -> StepCost:
-        """Cost one training step: simulate (or recall) its timing, charge its energy, advance the timeline."""
+    def run_step(self, ops: Sequence[Operation], samples: int | None = None) -> StepCost:
+        """Cost one training step: simulate (or recall) its timing, charge its energy, advance the timeline.
+
+        ``samples``: the batch the step trains on; the pipelined schedule streams them one by one (sequential
+        ignores it)."""
         ops = list(ops)
         keys = [structure_key(op) for op in ops]
-        sid = self._sids.get(tuple(keys))
+        if self.schedule == "pipelined":
+            if samples is None or samples < 1:
+                raise ArchsimError(
+                    f"the pipelined schedule needs the step's batch; got samples={samples!r}, expected an integer >= 1"
+                )
+            streamed = samples
+        else:
+            streamed = 1
+        # the structure key: the operations' structure and, pipelined, how many samples they are cut into
+        structure = (self.schedule, streamed, tuple(keys))
+        sid = self._sids.get(structure)
         if sid is None:
-            sid = self._compile(ops, keys)
+            sid = self._compile(ops, keys, streamed, structure)
         plans = self._plans[sid]
 
         quanta: dict[tuple[str, str], int] = {}
         dynamic = self.costing.dynamic_quanta
-        for op, plan in zip(ops, plans, strict=True):
-            charges = plan.static_quanta if plan.static_quanta is not None else dynamic(op)
+        for op, static in zip(ops, self._charges[sid], strict=True):
+            charges = static if static is not None else dynamic(op)
             for component, q in charges:
-                key = (component, plan.phase)
+                key = (component, op.phase)
                 quanta[key] = quanta.get(key, 0) + q
 
         start = self._env.now
@@ -202,6 +264,36 @@ class Engine:
         self._carry = timing.carry_out
         self._step += 1
         return self._close_window(quanta, timing, len(ops), cached)
+
+    def utilisation(self, last_step: bool = False) -> dict[tuple, float]:
+        """Each resource's busy share: cycles worked / (slots x elapsed cycles), over the timeline so far or
+        (``last_step``) the last step's window; keys are resource keys (:func:`archsim.engine.trace.resource_name`
+        names them). Resources never used are absent."""
+        busy, elapsed = (self._last_busy, self._last_latency) if last_step else (self._total_busy, self._env.now)
+        if elapsed <= 0:
+            return {}
+        capacity = self.costing.capacity
+        return {key: cycles / (capacity.get(key, 1) * elapsed) for key, cycles in busy.items()}
+
+    def utilisation_summary(self, top: int = 10) -> dict:
+        """For reports: the ``top`` busiest resources by name, the bottleneck (the busiest) and, per resource
+        kind, the mean and largest utilisation over the timeline so far."""
+        from archsim.engine.trace import resource_name
+
+        found = self.utilisation()
+        ranked = sorted(found.items(), key=lambda kv: -kv[1])  # stable: ties keep first-use order
+        kinds: dict[str, list[float]] = {}
+        for key, share in found.items():
+            kinds.setdefault(_KIND_NAMES.get(key[0], key[0]), []).append(share)
+        return {
+            "schedule": self.schedule,
+            "bottleneck": resource_name(self.mapping, ranked[0][0]) if ranked else None,
+            "busiest": {resource_name(self.mapping, key): share for key, share in ranked[:top]},
+            "by_kind": {
+                kind: {"resources": len(shares), "mean": sum(shares) / len(shares), "max": max(shares)}
+                for kind, shares in kinds.items()
+            },
+        }
 
     def finish(self) -> StepCost | None:
         """Run outstanding background work to completion; returns the cost of that tail (leakage), if any."""
@@ -249,7 +341,7 @@ class Engine:
     # ------------------------------------------------------------------------------------------
     # compilation
     # ------------------------------------------------------------------------------------------
-    def _compile(self, ops, keys) -> int:
+    def _compile_plans(self, ops: Sequence[Operation], keys: Sequence[tuple]) -> list[OpPlan]:
         plans = []
         for index, (op, key) in enumerate(zip(ops, keys, strict=True)):
             plan = self._op_plans.get(key)
@@ -257,13 +349,27 @@ class Engine:
                 plan = self.costing.plan(op, index)
                 self._op_plans[key] = plan
             plans.append(plan)
-        plans = self.costing.step_plans(ops, plans)
+        return self.costing.step_plans(ops, plans)
+
+    def _compile(self, ops: list[Operation], keys: list[tuple], samples: int, structure: tuple) -> int:
+        plans = self._compile_plans(ops, keys)
+        charges = [plan.static_quanta for plan in plans]
+        ranks = list(range(len(plans)))
+        if samples > 1:
+            streamed, ranks, sample_of = pipeline_ops(ops, samples)
+            plans = self._compile_plans(streamed, [structure_key(op) for op in streamed])
+            plans = [
+                plan if sample is None else replace(plan, label=f"{plan.label} (sample {sample})")
+                for plan, sample in zip(plans, sample_of, strict=True)
+            ]
         if len(self._sids) >= MAX_REMEMBERED_STRUCTURES:
             self._forget()
         sid = self._next_sid
         self._next_sid += 1
         self._plans[sid] = plans
-        self._sids[tuple(keys)] = sid
+        self._ranks[sid] = ranks
+        self._charges[sid] = charges
+        self._sids[structure] = sid
         return sid
 
     def _forget(self) -> None:
@@ -274,6 +380,8 @@ class Engine:
         if self.trace_enabled:
             keep |= {sid for _, sid, _, _, _ in self._trace}
         self._plans = {sid: plans for sid, plans in self._plans.items() if sid in keep}
+        self._ranks = {sid: ranks for sid, ranks in self._ranks.items() if sid in keep}
+        self._charges = {sid: charges for sid, charges in self._charges.items() if sid in keep}
         self._sids.clear()
         self._op_plans.clear()
         self._cache.clear()
@@ -292,12 +400,14 @@ class Engine:
         self._window_start = start
         self._spans = {}
         self._window_trace = []
+        self._busy = {}
 
     def _simulate_step(self, sid: int, plans: list[OpPlan]) -> _Timing:
         env = self._env
         start = env.now
         self._open_window(start)
-        live = [_LiveOp(self._step, index, sid, plan) for index, plan in enumerate(plans)]
+        ranks = self._ranks[sid]
+        live = [_LiveOp(self._step, index, sid, plan, ranks[index]) for index, plan in enumerate(plans)]
         foreground: list[simpy.Process] = []
         outstanding = self._outstanding
         run = self._run
@@ -348,8 +458,13 @@ class Engine:
                 op.timeout = env.timeout(cycles)
         if op.timeout is not None:
             yield op.timeout
+        started: int = op.start  # type: ignore[assignment]  # set above, before the hold
+        worked = int(env.now) - max(started, self._window_start)
+        busy = self._busy
         for key in resources:
             self._resources[key].release()
+            if worked:
+                busy[key] = busy.get(key, 0) + worked
         del self._outstanding[(op.step, op.index)]
         assert op.start is not None  # set above, or by the rebuild of a running operation
         self._note_span(op.plan.phase, op.start, env.now)
@@ -369,9 +484,13 @@ class Engine:
 
     def _measure_window(self, start: int, carry_out: tuple | None) -> _Timing:
         end = self._env.now
-        for op in self._outstanding.values():  # running across the boundary: active up to it
+        for op in self._outstanding.values():  # running across the boundary: active (and working) up to it
             if op.start is not None:
                 self._note_span(op.plan.phase, op.start, end)
+                worked = end - max(op.start, self._window_start)
+                if op.timeout is not None and worked > 0:
+                    for key in op.plan.resources:
+                        self._busy[key] = self._busy.get(key, 0) + worked
         latency = end - start
         spans = tuple(
             (phase, self._spans[phase][0] - start, self._spans[phase][1] - start)
@@ -380,7 +499,7 @@ class Engine:
         )
         step = self._step
         trace = tuple((step - s, sid, index, a - start, b - start) for s, sid, index, a, b in self._window_trace)
-        return _Timing(latency, spans, _leak_cycles(latency, spans), trace, carry_out)
+        return _Timing(latency, spans, _leak_cycles(latency, spans), trace, carry_out, tuple(self._busy.items()))
 
     # ------------------------------------------------------------------------------------------
     # carry state: capture and rebuild
@@ -431,7 +550,7 @@ class Engine:
         running_state, other_state = carry
         running = []
         for back, sid, index, remaining, start_offset in running_state:  # timeouts first, in wake-up order
-            op = _LiveOp(following - back, index, sid, self._plans[sid][index])
+            op = _LiveOp(following - back, index, sid, self._plans[sid][index], self._ranks[sid][index])
             op.start = now + start_offset
             op.end_at = now + remaining
             op.seq = next(self._seq)
@@ -439,7 +558,7 @@ class Engine:
             running.append(op)
         others = []
         for back, sid, index, held, waiting_for in other_state:
-            op = _LiveOp(following - back, index, sid, self._plans[sid][index])
+            op = _LiveOp(following - back, index, sid, self._plans[sid][index], self._ranks[sid][index])
             others.append((op, held, waiting_for))
         for op in running:  # holders first, so that every holder gets its slots back ...
             op.held = len(op.plan.resources)
@@ -482,6 +601,8 @@ class Engine:
             if q:
                 quanta[("leakage", phase)] = quanta.get(("leakage", phase), 0) + q
         phase_cycles = {phase: b - a for phase, a, b in timing.phase_spans}
+        self._last_busy, self._last_latency = dict(timing.busy), timing.latency
+        add_into(self._total_busy, self._last_busy)
         add_into(self._total_quanta, quanta)
         add_into(self._total_phase_cycles, phase_cycles)
         self._total_ops += n_ops
@@ -517,3 +638,114 @@ def _leak_cycles(latency: int, spans: tuple) -> tuple[tuple[str, float], ...]:
         for phase in phases:
             cycles[phase] = cycles.get(phase, 0.0) + length / len(phases)
     return tuple((phase, cycles[phase]) for phase in PHASES if phase in cycles)
+
+
+#: Report names of resource kinds.
+_KIND_NAMES = {
+    "array": "crossbar",
+    "readout": "readout",
+    "pulse": "pulse_generators",
+    "link": "noc",
+    "buffer": "buffer",
+    "dram": "dram",
+    "digital": "digital",
+}
+
+#: The phases whose work is per sample (everything they do scales with the batch).
+_PER_SAMPLE_PHASES = ("forward", "backward")
+
+
+def per_sample(ops: Sequence[Operation]) -> list[bool]:
+    """Which operations the pipelined schedule cuts into one per sample: forward and backward work (but not a
+    declaration of resident state), stochastic pulsed updates (one rank-1 update per sample) and the update-phase
+    work they wait for. Everything else (transfers, whole-pulse writes, a digital weight update) is done once per
+    batch."""
+    split = [op.phase in _PER_SAMPLE_PHASES and not (type(op) is BufferAccess and op.kind == "keep") for op in ops]
+    feeds = [False] * len(ops)
+    for index in reversed(range(len(ops))):
+        op = ops[index]
+        if op.phase != "update":
+            continue
+        if (type(op) is PulseUpdate and op.stochastic) or feeds[index]:
+            split[index] = True
+            for dep in op.deps:
+                if 0 <= dep < index and ops[dep].phase == "update":
+                    feeds[dep] = True
+    return split
+
+
+def _share(total: int, samples: int, sample: int) -> int:
+    """Sample ``sample``'s part of ``total`` cut into ``samples`` parts (the remainder to the first ones)."""
+    return total // samples + (1 if sample < total % samples else 0)
+
+
+def _slice(op: Operation, samples: int, sample: int, deps: tuple[int, ...]) -> Operation:
+    """One sample's part of a per-sample operation: every size and count divided among the samples."""
+
+    def part(total: int) -> int:
+        return _share(total, samples, sample)
+
+    if type(op) is Mvm:
+        return replace(op, vectors=part(op.vectors), retries=part(op.retries), deps=deps)
+    if type(op) is PulseUpdate:
+        return replace(
+            op,
+            samples=part(op.samples),
+            bl=part(op.bl),
+            row_pulses=part(op.row_pulses),
+            col_pulses=part(op.col_pulses),
+            device_pulses=part(op.device_pulses),
+            deps=deps,
+        )
+    if type(op) is TransferRead:
+        return replace(op, columns=part(op.columns), retries=part(op.retries), deps=deps)
+    if type(op) is TransferWrite:
+        rows = None if op.row_pulses is None else part(op.row_pulses)
+        cols = None if op.col_pulses is None else part(op.col_pulses)
+        return replace(
+            op,
+            columns=part(op.columns),
+            bl=part(op.bl),
+            device_pulses=part(op.device_pulses),
+            row_pulses=rows,
+            col_pulses=cols,
+            deps=deps,
+        )
+    if type(op) is Digital:
+        return replace(op, count=part(op.count), deps=deps)
+    if type(op) is Move or type(op) is BufferAccess:
+        return replace(op, bits=part(op.bits), deps=deps)
+    raise ArchsimError(f"unknown operation {op!r}; expected one of the classes of archsim.ops")
+
+
+def pipeline_ops(ops: Sequence[Operation], samples: int) -> tuple[list[Operation], list[int], list[int | None]]:
+    """A step's operations as the pipelined schedule runs them: each per-sample operation (:func:`per_sample`)
+    becomes ``samples`` operations, one per sample, depending on the same sample's parts of its dependencies; a
+    whole operation depends on every part of its dependencies. Listed operation by operation (so every
+    operation still follows all parts of those before it).
+
+    Returns the operations, their queueing ranks (older samples first, then program order; whole operations
+    after the last sample's parts) and the sample of each (None: whole)."""
+    split = per_sample(ops)
+    n = len(ops)
+    parts: list[list[int]] = []  # original index -> indices of its parts (one if whole)
+    out: list[Operation] = []
+    ranks: list[int] = []
+    sample_of: list[int | None] = []
+    for index, op in enumerate(ops):
+        if split[index]:
+            mine = []
+            for sample in range(samples):
+                deps = tuple(parts[d][sample] if split[d] else parts[d][0] for d in op.deps)
+                mine.append(len(out))
+                out.append(_slice(op, samples, sample, deps))
+                ranks.append(sample * n + index)
+                sample_of.append(sample)
+            parts.append(mine)
+        else:
+            deps = tuple(sorted({part for d in op.deps for part in parts[d]}))
+            parts.append([len(out)])
+            out.append(replace(op, deps=deps))
+            ranks.append((samples - 1) * n + index)
+            sample_of.append(None)
+    return out, ranks, sample_of

@@ -8,8 +8,9 @@ blocks travel over the NoC to where they are added (the algorithms emit those mo
 ``hw.mapping.placement`` chooses which tiles hold the blocks (:func:`tile_order`): by default those nearest the
 digital units and buffer on the NoC, so a workload's NoC cost does not grow with the chip's unused tiles.
 
-Tiki-Taka's fast (A), slow (C) and reference (R) arrays of one block are placed by
-``hw.mapping.array_placement``:
+Tiki-Taka's fast (A), slow (C) and reference (R) arrays of one block are grouped onto tiles by
+``hw.mapping.array_placement`` (:func:`archsim.mapping.blocks.tile_groups`, which also gives the tile counts
+a network is checked against before any device is built):
 
 - ``same_tile``: the blocks of all roles with the same (layer, row block, column block) are crossbars of
   one tile and share its periphery (ADC bank, DACs, pulse generators);
@@ -19,11 +20,24 @@ Tiki-Taka's fast (A), slow (C) and reference (R) arrays of one block are placed 
 
 from __future__ import annotations
 
+from typing import cast
+
 from archsim.errors import ArchsimError, InfeasibleError
-from archsim.mapping.blocks import BlockLayout, BlockShape, cut
+from archsim.mapping.blocks import (
+    BlockLayout,
+    BlockShape,
+    block_shapes,
+    tile_groups,
+    tiles_needed,
+    tiles_per_layer,
+    utilisation,
+)
 from archsim.ops import ROLES, ArrayId, Location, Role
 
-__all__ = ["BlockLayout", "BlockShape", "Mapping"]
+__all__ = ["BlockLayout", "BlockShape", "Mapping", "tiles_needed", "tiles_per_layer", "utilisation"]
+
+#: A block key (layer, role, row block, column block) whose role :meth:`Mapping.build` has checked.
+_CheckedKey = tuple[int, Role, int, int]
 
 
 def tile_order(arch) -> list[int]:
@@ -62,39 +76,24 @@ class Mapping:
         """
         hw = arch.hw
         rows, cols = hw.tile.rows, hw.tile.cols
-        shapes: dict[ArrayId, BlockShape] = {}
-        for (layer, role), (out_size, in_size) in sorted(arrays.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
+        for layer, role in arrays:
             if role not in ROLES:
                 raise ArchsimError(
                     f"array role {role!r} of layer {layer} is unknown; expected one of {', '.join(ROLES)}"
                 )
-            if out_size < 1 or in_size < 1:
-                raise ArchsimError(f"array ({layer}, {role}) has shape {out_size}x{in_size}; expected positive sizes")
-            for (row_block, col_block), shape in cut(out_size, in_size, rows, cols).items():
-                shapes[ArrayId(layer, role, row_block, col_block)] = shape
-        # Group the roles of one block position; a group is one tile (same_tile) or consecutive tiles.
-        groups: dict[tuple[int, int, int], list[ArrayId]] = {}
-        for array_id in shapes:
-            groups.setdefault((array_id.layer, array_id.row_block, array_id.col_block), []).append(array_id)
-        tiles: dict[ArrayId, int] = {}
-        order = tile_order(arch)
-        next_tile = 0
-        same_tile = hw.mapping.array_placement == "same_tile"
-        for position in sorted(groups):
-            members = sorted(groups[position], key=lambda a: ROLES.index(a.role))
-            for array_id in members:
-                if next_tile < len(order):
-                    tiles[array_id] = order[next_tile]
-                if not same_tile:
-                    next_tile += 1
-            if same_tile:
-                next_tile += 1
-        if next_tile > hw.tile.count:
+        # block keys as plain tuples; their roles were checked above
+        shapes = {ArrayId(*cast(_CheckedKey, key)): shape for key, shape in block_shapes(arrays, rows, cols).items()}
+        groups = tile_groups(shapes, hw.mapping.array_placement, ROLES)
+        if len(groups) > hw.tile.count:
             raise InfeasibleError(
                 "hw.tile.count",
-                f"the workload needs {next_tile} tiles but the chip has "
+                f"the workload needs {len(groups)} tiles but the chip has "
                 f"{hw.tile.count} ({rows}x{cols} tiles, array_placement {hw.mapping.array_placement})",
             )
+        order = tile_order(arch)
+        tiles = {
+            ArrayId(*cast(_CheckedKey, block)): order[slot] for slot, group in enumerate(groups) for block in group
+        }
         return cls(arch, tiles, shapes)
 
     # -- queries -----------------------------------------------------------------------------------
@@ -118,7 +117,7 @@ class Mapping:
         """Active rows (inputs) and columns (outputs) of a block."""
         return self._shapes[array_id]
 
-    def blocks(self, layer: int | None = None, role: Role | None = None) -> list[ArrayId]:
+    def blocks(self, layer: int | None = None, role: str | None = None) -> list[ArrayId]:
         """Placed blocks, optionally of one layer and/or role, in (layer, role, row, col) order."""
         return sorted(
             (a for a in self._tile_of if (layer is None or a.layer == layer) and (role is None or a.role == role)),
@@ -128,3 +127,20 @@ class Mapping:
     def tiles(self) -> dict[ArrayId, int]:
         """A copy of the block -> tile placement."""
         return dict(self._tile_of)
+
+    def tiles_per_layer(self) -> dict[int, int]:
+        """Tiles each layer occupies (a tile holds one layer's blocks; the values sum to :attr:`tiles_used`)."""
+        tiles: dict[int, set[int]] = {}
+        for array_id, tile in self._tile_of.items():
+            tiles.setdefault(array_id.layer, set()).add(tile)
+        return {layer: len(found) for layer, found in sorted(tiles.items())}
+
+    def cell_utilisation(self) -> dict[int, float]:
+        """Per layer, the share of its crossbars' cells that hold weights (each block is one full crossbar)."""
+        rows, cols = self.arch.hw.tile.rows, self.arch.hw.tile.cols
+        used: dict[int, int] = {}
+        crossbars: dict[int, int] = {}
+        for array_id, shape in self._shapes.items():
+            used[array_id.layer] = used.get(array_id.layer, 0) + shape.rows * shape.cols
+            crossbars[array_id.layer] = crossbars.get(array_id.layer, 0) + 1
+        return {layer: used[layer] / (crossbars[layer] * rows * cols) for layer in sorted(used)}

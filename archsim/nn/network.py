@@ -21,8 +21,8 @@ from archsim.algorithms.registry import analog_roles, make_store
 from archsim.config.loader import RunConfig, config_file
 from archsim.config.workload import AlgorithmConfig, LayerConfig
 from archsim.errors import ConfigError
+from archsim.mapping.blocks import tiles_needed
 from archsim.nn import functional as F
-from archsim.nn.tiling import tiles_needed
 from archsim.ops import Phase
 
 #: Largest im2col matrix (values) one prediction batch may build: 2^24 float64 values, 128 MB.
