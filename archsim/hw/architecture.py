@@ -11,7 +11,7 @@ import math
 
 import networkx as nx
 
-from archsim.config.hw import HwConfig
+from archsim.config.hw import HwConfig, cell_conductances
 from archsim.errors import ArchsimError
 from archsim.hw.components import (
     Action,
@@ -72,11 +72,12 @@ class Architecture:
             tile.rows,
             tile.cols,
             array.read_voltage,
-            array.r_on,
-            array.on_off_ratio,
+            cell_conductances(array, hw.device),
             array.read_time,
             array.write_voltage,
             array.write_pulse_width,
+            hw.device.write_energy,
+            array.half_select_energy_ratio,
         )
         self.pulse_generator = PulseGeneratorModel(
             tile.rows, tile.cols, array.wire_capacitance_per_cell, array.write_voltage, array.write_pulse_width
@@ -108,6 +109,7 @@ class Architecture:
             self.cycle_ns,
             static,
             hw.buffer.banks,
+            hw.buffer.energy_per_bit,
         )
         self.dram = DramModel(hw.dram.energy_per_bit, hw.dram.bandwidth, self.clock_hz)
         self.noc = NocModel(
@@ -244,7 +246,7 @@ class Architecture:
 
     def _cite(self, key: str) -> str:
         """``hw.<key> = value (citation), set by <file or --set>``."""
-        from archsim.config.hw import HwConfig
+        from archsim.config.hw import HwConfig, cell_conductances
         from archsim.config.schema import iter_fields
 
         if not hasattr(self, "_field_sources"):
@@ -294,8 +296,24 @@ ERT_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
     ),
     ("integrator", "integrate"): ("adc.integrator_energy",),
     ("dac", "drive"): ("dac.drive_power_per_bit", "array.read_time", "dac.mode", "leakage.static_fraction"),
-    ("array_read", "*"): ("array.read_voltage", "array.r_on", "array.on_off_ratio", "array.read_time"),
-    ("array_write", "*"): ("array.write_voltage", "array.r_on", "array.on_off_ratio", "array.write_pulse_width"),
+    ("array_read", "*"): (
+        "array.read_voltage",
+        "array.r_on",
+        "array.on_off_ratio",
+        "device.r_on",
+        "device.on_off_ratio",
+        "array.read_time",
+    ),
+    ("array_write", "half_selected_cell"): ("array.half_select_energy_ratio", "device.write_energy"),
+    ("array_write", "*"): (
+        "array.write_voltage",
+        "array.r_on",
+        "array.on_off_ratio",
+        "device.r_on",
+        "device.on_off_ratio",
+        "device.write_energy",
+        "array.write_pulse_width",
+    ),
     ("pulse_generator", "*"): ("array.wire_capacitance_per_cell", "array.write_voltage"),
     ("digital", "translator_line_slot"): ("digital.int8_add_energy", "tech_node_nm"),
     ("digital", "shift_add"): ("digital.int8_add_energy", "tech_node_nm", "dac.mode"),
@@ -306,7 +324,13 @@ ERT_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
         "digital.reference_node_nm",
         "digital.lanes",
     ),
-    ("buffer", "*"): ("buffer.reference_access_energy", "buffer.size", "buffer.width", "buffer.write_read_ratio"),
+    ("buffer", "*"): (
+        "buffer.energy_per_bit",
+        "buffer.reference_access_energy",
+        "buffer.size",
+        "buffer.width",
+        "buffer.write_read_ratio",
+    ),
     ("dram", "*"): ("dram.energy_per_bit", "dram.bandwidth"),
     ("noc", "*"): ("noc.energy_per_bit_hop", "noc.link_width", "leakage.static_fraction"),
     ("leakage", "*"): ("leakage.static_fraction", "leakage.gate_unused_tiles", "leakage.gate_unused_routers"),

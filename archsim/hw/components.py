@@ -267,10 +267,12 @@ class DacModel:
 class CrossbarModel:
     """Resistive crossbar cells.
 
-    Read: each active cell conducts ``V_read^2 * G * t_read`` (pJ), with ``G`` the mean of the on and off
-    conductances (weights spread over the range). Write: one device pulse dissipates
-    ``V_write^2 * G * t_pulse``; with NeuroSim V2 numbers (4 V, 50 ns, 10-100 uS) this is 0.8-8 pJ, 4.4 pJ
-    at the mean conductance.
+    Read: a cell at conductance ``G`` on a line driven at full scale conducts ``V_read^2 * G * t_read`` (pJ); a
+    read charges ``V_read^2 * G_on * t_read`` per cell per pass times the read's load, the measured cell current
+    relative to full drive on cells at ``G_on`` (``Mvm.drive_fraction``, filled by the analog read); without it,
+    full drive at the mean of the on and off conductances. Write: one device pulse dissipates the device's
+    stated ``write_energy``, else ``V_write^2 * G_mean * t_pulse`` (NeuroSim V2: 4 V, 50 ns, 10-100 uS gives
+    0.8-8 pJ, 4.4 pJ at the mean); a half-selected cell ``half_select_ratio`` of that.
     """
 
     def __init__(
@@ -278,29 +280,50 @@ class CrossbarModel:
         rows: int,
         cols: int,
         read_voltage: float,
-        r_on: float,
-        on_off_ratio: float,
+        conductances_s: tuple[float, float],
         read_time_s: float,
         write_voltage: float,
         write_pulse_width_s: float,
+        write_energy_j: float | None = None,
+        half_select_ratio: float = 0.25,
     ):
         self.rows, self.cols = rows, cols
-        g_on = 1.0 / r_on
-        self.conductance_s = 0.5 * (g_on + g_on / on_off_ratio)
+        self.g_on, self.g_off = conductances_s
+        self.conductance_s = 0.5 * (self.g_on + self.g_off)
         self.read_voltage, self.read_time_s = read_voltage, read_time_s
         self.write_voltage, self.write_pulse_width_s = write_voltage, write_pulse_width_s
+        self.read_cell_on_pj = read_voltage**2 * self.g_on * read_time_s * PJ_PER_J
         self.read_cell_pj = read_voltage**2 * self.conductance_s * read_time_s * PJ_PER_J
-        self.write_pulse_pj = write_voltage**2 * self.conductance_s * write_pulse_width_s * PJ_PER_J
+        self.write_energy_stated = write_energy_j is not None
+        self.write_pulse_pj = (
+            write_energy_j * PJ_PER_J
+            if write_energy_j is not None
+            else write_voltage**2 * self.conductance_s * write_pulse_width_s * PJ_PER_J
+        )
+        self.half_select_ratio = half_select_ratio
+        self.half_selected_pj = half_select_ratio * self.write_pulse_pj
+
+    def read_pj(self, cells: int, drive_fraction: float | None) -> float:
+        """Cell energy of reading ``cells`` cell-passes whose load is ``drive_fraction`` (None: full drive at the
+        mean conductance), pJ."""
+        if drive_fraction is None:
+            return cells * self.read_cell_pj
+        return cells * drive_fraction * self.read_cell_on_pj
 
     def actions(self) -> list[Action]:
-        source_read = "V_read^2 * G_mean * t_read; NeuroSim V2 RRAM cell electrics"
+        source_read = "V_read^2 * G * t_read per cell and pass, scaled by the read's measured load"
+        write_source = (
+            "the device's stated energy per write pulse (hw.device.write_energy)"
+            if self.write_energy_stated
+            else "V_write^2 * G_mean * t_pulse"
+        )
         return [
             Action(
                 "array_read",
                 "read_cell",
                 self.read_cell_pj,
                 self.read_time_s * NS_PER_S,
-                source_read,
+                source_read + "; this row: full drive at G_mean",
                 {
                     "read_voltage_v": self.read_voltage,
                     "conductance_s": self.conductance_s,
@@ -309,10 +332,18 @@ class CrossbarModel:
             ),
             Action(
                 "array_read",
+                "read_cell_on",
+                self.read_cell_on_pj,
+                self.read_time_s * NS_PER_S,
+                source_read + "; this row: full drive at G_on (a load of 1)",
+                {"conductance_on_s": self.g_on},
+            ),
+            Action(
+                "array_read",
                 "read_tile",
                 self.read_cell_pj * self.rows * self.cols,
                 self.read_time_s * NS_PER_S,
-                source_read + "; all rows x cols cells",
+                source_read + "; all rows x cols cells at full drive at G_mean",
                 {"rows": self.rows, "cols": self.cols},
             ),
             Action(
@@ -320,7 +351,7 @@ class CrossbarModel:
                 "device_pulse",
                 self.write_pulse_pj,
                 self.write_pulse_width_s * NS_PER_S,
-                "V_write^2 * G_mean * t_pulse; NeuroSim V2 RRAM 4 V / 50 ns",
+                write_source,
                 {
                     "write_voltage_v": self.write_voltage,
                     "conductance_s": self.conductance_s,
@@ -330,11 +361,11 @@ class CrossbarModel:
             Action(
                 "array_write",
                 "half_selected_cell",
-                self.write_pulse_pj / 4.0,
+                self.half_selected_pj,
                 self.write_pulse_width_s * NS_PER_S,
-                "(V_write/2)^2 * G_mean * t_pulse per cell on a pulsed line that is not a coincidence (NeuroSim V2 "
-                "write accounting)",
-                {},
+                "hw.array.half_select_energy_ratio x a device pulse per cell on a pulsed line that is not a "
+                "coincidence (NeuroSim V2 write accounting: (V_write/2)^2 G t)",
+                {"half_select_energy_ratio": self.half_select_ratio},
             ),
         ]
 
@@ -474,9 +505,11 @@ class DigitalUnitModel:
 
 
 class SramBufferModel:
-    """On-chip SRAM buffer. A 64-bit access of an 8 KB SRAM costs ``reference_access_energy``; larger
+    """On-chip buffer. A 64-bit access of an 8 KB SRAM costs ``reference_access_energy``; larger
     banks cost ``sqrt(bank size / 8 KB)`` times more (Horowitz's 8 KB / 32 KB / 1 MB figures follow this), scaled
-    to the technology node like the digital units."""
+    to the technology node like the digital units; that is a switching energy, and the static share comes on top.
+    A design's stated ``energy_per_bit`` (e.g. an eDRAM's) replaces the scaling and is a full-load total, like the
+    ADC's stated figure: its static share is taken out of every access and charged as leakage."""
 
     name = "buffer"
     REFERENCE_BYTES = 8192
@@ -494,22 +527,29 @@ class SramBufferModel:
         cycle_ns: float,
         static_fraction: float = 0.0,
         banks: int = 1,
+        stated_energy_per_bit_j: float | None = None,
     ):
         self.size_bytes, self.width_bits = size_bytes, width_bits
         self.ports, self.access_cycles, self.banks = ports, access_cycles, banks
-        per_bit = (
-            reference_access_energy_j
-            * PJ_PER_J
-            / self.REFERENCE_BITS
-            * math.sqrt(size_bytes / banks / self.REFERENCE_BYTES)
-            * node_scale
-        )
+        self.stated = stated_energy_per_bit_j is not None
+        if stated_energy_per_bit_j is not None:
+            per_bit = stated_energy_per_bit_j * PJ_PER_J
+        else:
+            per_bit = (
+                reference_access_energy_j
+                * PJ_PER_J
+                / self.REFERENCE_BITS
+                * math.sqrt(size_bytes / banks / self.REFERENCE_BYTES)
+                * node_scale
+            )
         #: static power of the buffer (W): a share of every port reading back to back
         self.static_power_w = (
             static_fraction * per_bit / PJ_PER_J * width_bits * ports / (access_cycles * cycle_ns / NS_PER_S)
         )
-        # Horowitz's figure is a switching energy per access: the static share comes on top of it
-        self.energy_per_bit_pj = {"read": per_bit, "write": per_bit * write_read_ratio}
+        # Horowitz's figure is a switching energy per access: the static share comes on top of it; a stated
+        # figure is the full-load total, of which the static share is leakage
+        dynamic = per_bit * (1.0 - static_fraction) if self.stated else per_bit
+        self.energy_per_bit_pj = {"read": dynamic, "write": dynamic * write_read_ratio}
         self.cycle_ns = cycle_ns
 
     def cycles(self, bits: int) -> int:
@@ -522,7 +562,9 @@ class SramBufferModel:
                 f"{kind}_bit",
                 self.energy_per_bit_pj[kind],
                 self.access_cycles * self.cycle_ns / self.width_bits,
-                "Horowitz ISSCC 2014: 10 pJ per 64-bit read of 8 KB SRAM, x sqrt(size/8 KB)",
+                "hw.buffer.energy_per_bit (a design's stated figure), less its static share"
+                if self.stated
+                else "Horowitz ISSCC 2014: 10 pJ per 64-bit read of 8 KB SRAM, x sqrt(size/8 KB)",
                 {
                     "size_bytes": self.size_bytes,
                     "width_bits": self.width_bits,
