@@ -55,6 +55,9 @@ class BlockUpdateStats:
     row_pulses: int  # pulses driven on the output-side lines (d), summed
     col_pulses: int  # pulses driven on the input-side lines (x), summed
     device_pulses: int  # coincidences = device write pulses, summed
+    # True when the pulse trains were drawn at random (hw.update.mode stochastic), whose translators draw a random
+    # number and compare it on every line in every slot; False for deterministic counts
+    stochastic: bool = True
 
 
 def _block_total(name: str) -> property:
@@ -378,6 +381,7 @@ class AnalogArray:
                     int(counts.row_pulses.sum()),
                     int(counts.col_pulses.sum()),
                     int(counts.device_pulses.sum()),
+                    self.update_config.mode == "stochastic",
                 )
             )
             self._read_cache.pop((r, c), None)
