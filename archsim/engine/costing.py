@@ -230,8 +230,9 @@ class Costing:
 
         A pulsed write charges its device pulses (``V^2 G t`` or the device's stated write energy), the cells its
         pulses half-select (a driven line's other cells see half the write voltage for the slot: by default
-        ``(V/2)^2 G t``, NeuroSim V2's accounting of parallel writes; ``hw.array.half_select_energy_ratio``), its drivers, and, if stochastic, its translators: a random number and a comparison on
-        every line of the block in every slot."""
+        ``(V/2)^2 G t``, NeuroSim V2's accounting of parallel writes; ``hw.array.half_select_energy_ratio``), its
+        drivers, and, if stochastic, its translators: a random number and a comparison on every line of the block
+        in every slot."""
         if type(op) is Mvm or type(op) is TransferRead:
             return self.read_quanta(op)
         if type(op) is PulseUpdate:

@@ -4,17 +4,27 @@ Units: energies in picojoules (pJ), latencies in nanoseconds (ns), powers in wat
 number comes from the hardware configuration (:mod:`archsim.config.hw`), whose fields cite their source;
 the formulas below say how a component turns those numbers into the cost of one action. The models
 know nothing of the engine, of devices or of algorithms.
+
+A component is one class here, listed in :data:`COMPONENT_MODELS`, plus its configuration section. The class
+says everything the rest of archsim needs: ``from_hw`` builds it from a hardware description, ``attribute`` is
+its name on :class:`~archsim.hw.Architecture`, ``ledger_lines`` the ledger lines it charges (the ledger's list
+of components and the reports follow them), ``ert_fields`` the configuration fields each action rests on (the
+energy reference table cites them), ``actions()`` its rows of that table, and, if it leaks, ``leakage_kind``,
+``static_power_w`` and ``leakage_instances``. What charges it is the engine's costing of the operations that
+use it (:mod:`archsim.engine.costing`).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
-from archsim.config.hw import bits_per_pass, read_passes
+from archsim.config.hw import HwConfig, bits_per_pass, cell_conductances, read_passes
 
 PJ_PER_J = 1e12
+#: (component, action or "*") -> the configuration fields the action rests on
+ErtFields = dict[tuple[str, str], tuple[str, ...]]
 NS_PER_S = 1e9
 
 
@@ -95,6 +105,48 @@ class AdcModel:
     """
 
     name = "adc"
+    attribute = "adc"
+    ledger_lines = ("adc", "integrator")
+    leakage_kind = "adc"
+    ert_fields: ClassVar[ErtFields] = {
+        ("adc", "convert"): (
+            "adc.bits",
+            "adc.sample_rate",
+            "adc.energy_per_conversion",
+            "adc.fom_walden",
+            "adc.fom_schreier_db",
+            "adc.energy_floor_bits",
+            "adc.architecture",
+            "leakage.static_fraction",
+        ),
+        ("integrator", "integrate"): ("adc.integrator_energy",),
+    }
+
+    @classmethod
+    def from_hw(cls, hw: HwConfig, cycle_ns: float) -> AdcModel:
+        return cls(
+            hw.adc.bits,
+            hw.adc.sample_rate,
+            hw.tech_node_nm,
+            hw.tile.adcs,
+            hw.tile.cols,
+            hw.adc.fom_walden,
+            hw.adc.fom_schreier_db,
+            hw.adc.fom_corner_frequency,
+            hw.adc.fom_rolloff_db_per_decade,
+            hw.adc.energy_per_conversion,
+            hw.adc.integrator_energy,
+            hw.adc.architecture,
+            hw.adc.energy_floor_bits,
+            hw.leakage.static_fraction,
+        )
+
+    def leakage_instances(self, hw: HwConfig, tiles: int, router_ports: int) -> int:
+        """ADCs that leak when ``tiles`` tiles are powered."""
+        return hw.tile.adcs * tiles
+
+    def actions(self) -> list[Action]:
+        return [self.convert(), self.integrate()]
 
     def __init__(
         self,
@@ -216,6 +268,30 @@ class DacModel:
     ISAAC gives the 1-bit figure)."""
 
     name = "dac"
+    attribute = "dac"
+    ledger_lines = ("dac",)
+    leakage_kind = "tile"  # a tile's row drivers
+    ert_fields: ClassVar[ErtFields] = {
+        ("dac", "drive"): ("dac.drive_power_per_bit", "array.read_time", "dac.mode", "leakage.static_fraction")
+    }
+
+    @classmethod
+    def from_hw(cls, hw: HwConfig, cycle_ns: float) -> DacModel:
+        return cls(
+            hw.dac.bits,
+            hw.dac.mode,
+            hw.dac.drive_power_per_bit,
+            hw.array.read_time,
+            hw.tile.rows,
+            hw.leakage.static_fraction,
+        )
+
+    def leakage_instances(self, hw: HwConfig, tiles: int, router_ports: int) -> int:
+        """Tiles' row-driver banks that leak when ``tiles`` tiles are powered."""
+        return tiles
+
+    def actions(self) -> list[Action]:
+        return [self.drive()]
 
     def __init__(
         self,
@@ -274,6 +350,45 @@ class CrossbarModel:
     stated ``write_energy``, else ``V_write^2 * G_mean * t_pulse`` (NeuroSim V2: 4 V, 50 ns, 10-100 uS gives
     0.8-8 pJ, 4.4 pJ at the mean); a half-selected cell ``half_select_ratio`` of that.
     """
+
+    attribute = "crossbar"
+    ledger_lines = ("array_read", "array_write")
+    leakage_kind = None  # the cells do not leak
+    ert_fields: ClassVar[ErtFields] = {
+        ("array_read", "*"): (
+            "array.read_voltage",
+            "array.r_on",
+            "array.on_off_ratio",
+            "device.r_on",
+            "device.on_off_ratio",
+            "array.read_time",
+        ),
+        ("array_write", "half_selected_cell"): ("array.half_select_energy_ratio", "device.write_energy"),
+        ("array_write", "*"): (
+            "array.write_voltage",
+            "array.r_on",
+            "array.on_off_ratio",
+            "device.r_on",
+            "device.on_off_ratio",
+            "device.write_energy",
+            "array.write_pulse_width",
+        ),
+    }
+
+    @classmethod
+    def from_hw(cls, hw: HwConfig, cycle_ns: float) -> CrossbarModel:
+        array = hw.array
+        return cls(
+            hw.tile.rows,
+            hw.tile.cols,
+            array.read_voltage,
+            cell_conductances(array, hw.device),
+            array.read_time,
+            array.write_voltage,
+            array.write_pulse_width,
+            hw.device.write_energy,
+            array.half_select_energy_ratio,
+        )
 
     def __init__(
         self,
@@ -380,6 +495,19 @@ class PulseGeneratorModel:
     """
 
     name = "pulse_generator"
+    attribute = "pulse_generator"
+    ledger_lines = ("pulse_generator",)
+    leakage_kind = None  # drivers do not leak
+    ert_fields: ClassVar[ErtFields] = {
+        ("pulse_generator", "*"): ("array.wire_capacitance_per_cell", "array.write_voltage")
+    }
+
+    @classmethod
+    def from_hw(cls, hw: HwConfig, cycle_ns: float) -> PulseGeneratorModel:
+        array = hw.array
+        return cls(
+            hw.tile.rows, hw.tile.cols, array.wire_capacitance_per_cell, array.write_voltage, array.write_pulse_width
+        )
 
     def __init__(
         self, rows: int, cols: int, wire_capacitance_per_cell_f: float, write_voltage: float, slot_time_s: float
@@ -429,6 +557,42 @@ class DigitalUnitModel:
     roughly constant supply below 45 nm)."""
 
     name = "digital"
+    attribute = "digital"
+    ledger_lines = ("digital",)
+    leakage_kind = "digital_unit"
+    ert_fields: ClassVar[ErtFields] = {
+        ("digital", "translator_line_slot"): ("digital.int8_add_energy", "tech_node_nm"),
+        ("digital", "shift_add"): ("digital.int8_add_energy", "tech_node_nm", "dac.mode"),
+        ("digital", "*"): (
+            "digital.add_energy",
+            "digital.mult_energy",
+            "tech_node_nm",
+            "digital.reference_node_nm",
+            "digital.lanes",
+        ),
+    }
+
+    @classmethod
+    def from_hw(cls, hw: HwConfig, cycle_ns: float) -> DigitalUnitModel:
+        digital = hw.digital
+        primitives = (
+            {"add": digital.fp32_add_energy, "mult": digital.fp32_mult_energy}
+            if digital.precision == "fp32"
+            else {"add": digital.int8_add_energy, "mult": digital.int8_mult_energy}
+        )
+        return cls(
+            digital.precision,
+            digital.lanes,
+            primitives,
+            hw.tech_node_nm,
+            digital.reference_node_nm,
+            cycle_ns,
+            digital.int8_add_energy,
+            hw.leakage.static_fraction,
+        )
+
+    def leakage_instances(self, hw: HwConfig, tiles: int, router_ports: int) -> int:
+        return hw.digital.units
 
     def __init__(
         self,
@@ -512,8 +676,40 @@ class SramBufferModel:
     ADC's stated figure: its static share is taken out of every access and charged as leakage."""
 
     name = "buffer"
+    attribute = "buffer"
+    ledger_lines = ("buffer",)
+    leakage_kind = "buffer"
+    ert_fields: ClassVar[ErtFields] = {
+        ("buffer", "*"): (
+            "buffer.energy_per_bit",
+            "buffer.reference_access_energy",
+            "buffer.size",
+            "buffer.width",
+            "buffer.write_read_ratio",
+        )
+    }
     REFERENCE_BYTES = 8192
     REFERENCE_BITS = 64
+
+    @classmethod
+    def from_hw(cls, hw: HwConfig, cycle_ns: float) -> SramBufferModel:
+        buffer = hw.buffer
+        return cls(
+            buffer.size,
+            buffer.width,
+            buffer.reference_access_energy,
+            buffer.write_read_ratio,
+            buffer.ports,
+            buffer.access_cycles,
+            hw.tech_node_nm / hw.digital.reference_node_nm,
+            cycle_ns,
+            hw.leakage.static_fraction,
+            buffer.banks,
+            buffer.energy_per_bit,
+        )
+
+    def leakage_instances(self, hw: HwConfig, tiles: int, router_ports: int) -> int:
+        return 1
 
     def __init__(
         self,
@@ -580,6 +776,14 @@ class DramModel:
     """Off-chip DRAM: ``energy_per_bit`` per bit moved, streaming at ``bandwidth``."""
 
     name = "dram"
+    attribute = "dram"
+    ledger_lines = ("dram",)
+    leakage_kind = None  # off chip: not part of the chip's static power
+    ert_fields: ClassVar[ErtFields] = {("dram", "*"): ("dram.energy_per_bit", "dram.bandwidth")}
+
+    @classmethod
+    def from_hw(cls, hw: HwConfig, cycle_ns: float) -> DramModel:
+        return cls(hw.dram.energy_per_bit, hw.dram.bandwidth, hw.clock)
 
     def __init__(self, energy_per_bit_j: float, bandwidth_bits_per_s: float, clock_hz: float):
         self.energy_per_bit_pj = energy_per_bit_j * PJ_PER_J
@@ -614,6 +818,33 @@ class NocModel:
     ``f`` flits streams behind its head (wormhole), adding ``f`` cycles."""
 
     name = "noc"
+    attribute = "noc"
+    ledger_lines = ("noc",)
+    leakage_kind = "router_port"
+    ert_fields: ClassVar[ErtFields] = {
+        ("noc", "*"): ("noc.energy_per_bit_hop", "noc.link_width", "leakage.static_fraction")
+    }
+
+    @classmethod
+    def from_hw(cls, hw: HwConfig, cycle_ns: float) -> NocModel:
+        noc = hw.noc
+        return cls(
+            noc.link_width,
+            noc.energy_per_bit_hop,
+            noc.router_delay,
+            noc.link_delay,
+            cycle_ns,
+            noc.topology,
+            hw.leakage.static_fraction,
+        )
+
+    def leakage_instances(self, hw: HwConfig, tiles: int, router_ports: int) -> int:
+        return router_ports
+
+    @property
+    def static_power_w(self) -> float:
+        """Static power of one router port (W)."""
+        return self.port_static_power_w
 
     def __init__(
         self,
@@ -666,6 +897,10 @@ class LeakageModel:
     """Static power of each component kind (W per instance); energy per clock cycle in pJ."""
 
     name = "leakage"
+    ledger_lines = ("leakage",)
+    ert_fields: ClassVar[ErtFields] = {
+        ("leakage", "*"): ("leakage.static_fraction", "leakage.gate_unused_tiles", "leakage.gate_unused_routers")
+    }
 
     def __init__(self, powers_w: dict[str, float], counts: dict[str, int], cycle_ns: float, source: str):
         self.powers_w = powers_w
@@ -689,3 +924,24 @@ class LeakageModel:
             )
             for kind in sorted(self.powers_w)
         ]
+
+
+#: Every component's model, in ledger order; static power (:class:`LeakageModel`) comes last, built from theirs.
+COMPONENT_MODELS: tuple[type, ...] = (
+    AdcModel,
+    DacModel,
+    CrossbarModel,
+    PulseGeneratorModel,
+    DigitalUnitModel,
+    SramBufferModel,
+    DramModel,
+    NocModel,
+)
+#: Ledger lines, in order: the one list of what the ledger, the ERT and the reports know.
+LEDGER_LINES: tuple[str, ...] = tuple(line for model in COMPONENT_MODELS for line in model.ledger_lines) + (
+    LeakageModel.ledger_lines
+)
+#: The configuration fields each ERT action rests on ("*": every action of the component), from the models.
+ERT_FIELDS: ErtFields = {
+    key: keys for model in (*COMPONENT_MODELS, LeakageModel) for key, keys in model.ert_fields.items()
+}
