@@ -50,6 +50,35 @@ class Action:
         }
 
 
+class ComponentModel:
+    """What every component model declares (see the module docstring); the models in :data:`COMPONENT_MODELS`
+    derive from it."""
+
+    #: name of the model on :class:`~archsim.hw.Architecture` (``arch.components[attribute]``)
+    attribute: ClassVar[str]
+    #: ledger lines the component charges, in report order
+    ledger_lines: ClassVar[tuple[str, ...]]
+    #: the configuration fields each of its ERT actions rests on
+    ert_fields: ClassVar[ErtFields] = {}
+    #: its kind in the static-power table, or None when it does not leak
+    leakage_kind: ClassVar[str | None] = None
+    #: static power of one leaking instance (W)
+    static_power_w: float = 0.0
+
+    @classmethod
+    def from_hw(cls, hw: HwConfig, cycle_ns: float) -> ComponentModel:
+        """The model of the component described by ``hw`` (``cycle_ns``: the chip's clock period)."""
+        raise NotImplementedError
+
+    def actions(self) -> list[Action]:
+        """Its rows of the energy reference table."""
+        raise NotImplementedError
+
+    def leakage_instances(self, hw: HwConfig, tiles: int, router_ports: int) -> int:
+        """Instances that leak with ``tiles`` tiles and ``router_ports`` router ports powered."""
+        return 0
+
+
 # --------------------------------------------------------------------------------------------------
 # ADC
 # --------------------------------------------------------------------------------------------------
@@ -92,7 +121,7 @@ def survey_energy_per_conversion(
     return (walden, "walden") if walden >= thermal else (thermal, "thermal")
 
 
-class AdcModel:
+class AdcModel(ComponentModel):
     """A bank of ``adcs`` column ADCs per tile; columns share them round-robin.
 
     Action ``convert``: one conversion. Energy from :func:`survey_energy_per_conversion` at
@@ -261,7 +290,7 @@ class AdcModel:
 # --------------------------------------------------------------------------------------------------
 
 
-class DacModel:
+class DacModel(ComponentModel):
     """Row DACs, one per row. ``multi_level``: one read with a b-bit level per row; ``bit_serial``: b reads
     with 1-bit inputs. A driven line draws ``drive_power_per_bit`` for the whole read (``read_time``), so a
     1-bit drive costs ``P * t_read``; a b-bit multi-level drive costs b 1-bit drives (stated assumption;
@@ -340,7 +369,7 @@ class DacModel:
 # --------------------------------------------------------------------------------------------------
 
 
-class CrossbarModel:
+class CrossbarModel(ComponentModel):
     """Resistive crossbar cells.
 
     Read: a cell at conductance ``G`` on a line driven at full scale conducts ``V_read^2 * G * t_read`` (pJ); a
@@ -485,7 +514,7 @@ class CrossbarModel:
         ]
 
 
-class PulseGeneratorModel:
+class PulseGeneratorModel(ComponentModel):
     """Row and column drivers of a pulsed update, one BL slot (``write_pulse_width``) per pulse.
 
     A pulse charges one line: a row spans ``cols`` cells, a column ``rows`` cells, each cell adding
@@ -551,7 +580,7 @@ DIGITAL_RECIPES: dict[str, dict[str, int]] = {
 DIGITAL_KINDS = tuple(DIGITAL_RECIPES)
 
 
-class DigitalUnitModel:
+class DigitalUnitModel(ComponentModel):
     """A digital vector unit of ``lanes`` lanes at ``precision``; energies from Horowitz (ISSCC 2014, 45 nm)
     scaled linearly by ``tech_node_nm / reference_node_nm`` (switched capacitance ~ feature size at a
     roughly constant supply below 45 nm)."""
@@ -668,7 +697,7 @@ class DigitalUnitModel:
         ]
 
 
-class SramBufferModel:
+class SramBufferModel(ComponentModel):
     """On-chip buffer. A 64-bit access of an 8 KB SRAM costs ``reference_access_energy``; larger
     banks cost ``sqrt(bank size / 8 KB)`` times more (Horowitz's 8 KB / 32 KB / 1 MB figures follow this), scaled
     to the technology node like the digital units; that is a switching energy, and the static share comes on top.
@@ -772,7 +801,7 @@ class SramBufferModel:
         ]
 
 
-class DramModel:
+class DramModel(ComponentModel):
     """Off-chip DRAM: ``energy_per_bit`` per bit moved, streaming at ``bandwidth``."""
 
     name = "dram"
@@ -811,7 +840,7 @@ class DramModel:
 # --------------------------------------------------------------------------------------------------
 
 
-class NocModel:
+class NocModel(ComponentModel):
     """Routers and links: a flit of ``link_width`` bits costs ``link_width * energy_per_bit_hop`` per hop
     (ISAAC Table I: a 42 mW router moving 8 ports x 32 bits per 1.2 GHz cycle = 0.137 pJ per bit per hop)
     and ``router_delay + link_delay`` cycles per hop; a packet of
@@ -841,11 +870,6 @@ class NocModel:
     def leakage_instances(self, hw: HwConfig, tiles: int, router_ports: int) -> int:
         return router_ports
 
-    @property
-    def static_power_w(self) -> float:
-        """Static power of one router port (W)."""
-        return self.port_static_power_w
-
     def __init__(
         self,
         link_width: int,
@@ -860,6 +884,7 @@ class NocModel:
         full_pj = link_width * energy_per_bit_hop_j * PJ_PER_J
         #: static power of one router port (W): a share of a flit through it every cycle
         self.port_static_power_w = static_fraction * full_pj / PJ_PER_J / (cycle_ns / NS_PER_S)
+        self.static_power_w = self.port_static_power_w  # a leaking instance is one router port
         self.flit_hop_pj = full_pj * (1.0 - static_fraction)
         self.hop_cycles = router_delay + link_delay
         self.router_delay, self.link_delay = router_delay, link_delay
@@ -927,7 +952,7 @@ class LeakageModel:
 
 
 #: Every component's model, in ledger order; static power (:class:`LeakageModel`) comes last, built from theirs.
-COMPONENT_MODELS: tuple[type, ...] = (
+COMPONENT_MODELS: tuple[type[ComponentModel], ...] = (
     AdcModel,
     DacModel,
     CrossbarModel,
@@ -943,5 +968,6 @@ LEDGER_LINES: tuple[str, ...] = tuple(line for model in COMPONENT_MODELS for lin
 )
 #: The configuration fields each ERT action rests on ("*": every action of the component), from the models.
 ERT_FIELDS: ErtFields = {
-    key: keys for model in (*COMPONENT_MODELS, LeakageModel) for key, keys in model.ert_fields.items()
+    **{key: keys for model in COMPONENT_MODELS for key, keys in model.ert_fields.items()},
+    **LeakageModel.ert_fields,
 }
