@@ -6,8 +6,9 @@ under that paper's stated assumptions, beside the paper's own numbers.
 Each row is measured through archsim's own cost path, never computed from the paper's formula:
 
 - ``isaac_like`` (Shafiee et al., ISCA 2016, Table I): per-IMA and per-tile power at full utilisation. Eight
-  128x128 crossbars (one ISAAC IMA) read 16-bit inputs bit-serially back to back through the engine; power is
-  the ledger's energy per component over the simulated time, plus that component's static power.
+  128x128 crossbars (one ISAAC IMA) read 16-bit inputs bit-serially back to back through the engine, at the load
+  (drive x conductance) a real read of random inputs through uniformly spread weights measures; power is the
+  ledger's energy per component over the simulated time, plus that component's static power.
 - ``rasch2024_512`` (Rasch et al., Nat. Commun. 15:7133, 2024, Table 1): average weight-update time per input
   sample of one 512x512 layer, from ``archsim.run`` of ``tests/validation/rasch2024_layer.yaml`` with each
   algorithm: the update and transfer phases' spans per step (batch 1), averaged over the run.
