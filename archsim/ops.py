@@ -56,8 +56,9 @@ class Mvm:
     retries: int = 0  # extra reads taken by bound management (data-dependent), over all vectors
     phase: Phase = "forward"
     deps: tuple[int, ...] = ()
-    # mean drive of the driven lines relative to full scale over all passes (data-dependent: |x_q| / inp_bound,
-    # or a bit-serial pass's share of 1 bits); None: every driven line at full scale
+    # the read's load (data-dependent): its cell current relative to every driven line at full scale on cells at
+    # the on-state conductance, over all passes (AnalogArray.read_load: drive |x_q| / inp_bound or a bit-serial
+    # pass's 1 bits, times G / G_on); None: every driven line at full scale on cells at the mean conductance
     drive_fraction: float | None = None
 
 

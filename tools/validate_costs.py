@@ -6,8 +6,9 @@ under that paper's stated assumptions, beside the paper's own numbers.
 Each row is measured through archsim's own cost path, never computed from the paper's formula:
 
 - ``isaac_like`` (Shafiee et al., ISCA 2016, Table I): per-IMA and per-tile power at full utilisation. Eight
-  128x128 crossbars (one ISAAC IMA) read 16-bit inputs bit-serially back to back through the engine; power is
-  the ledger's energy per component over the simulated time, plus that component's static power.
+  128x128 crossbars (one ISAAC IMA) read 16-bit inputs bit-serially back to back through the engine, at the load
+  (drive x conductance) a real read of random inputs through uniformly spread weights measures; power is the
+  ledger's energy per component over the simulated time, plus that component's static power.
 - ``rasch2024_512`` (Rasch et al., Nat. Commun. 15:7133, 2024, Table 1): average weight-update time per input
   sample of one 512x512 layer, from ``archsim.run`` of ``tests/validation/rasch2024_layer.yaml`` with each
   algorithm: the update and transfer phases' spans per step (batch 1), averaged over the run.
@@ -74,6 +75,20 @@ def _static_mw(arch, kind: str, instances: int) -> float:
     return 1e3 * arch.leakage.powers_w.get(kind, 0.0) * instances
 
 
+def isaac_read_load(hw, vectors: int) -> float:
+    """The load of one crossbar read of random inputs through uniformly spread weights (AnalogArray.read_load)."""
+    import numpy as np
+
+    from archsim.analog import AnalogArray
+
+    rng = np.random.default_rng(0)
+    array = AnalogArray(hw.tile.cols, hw.tile.rows, hw, seed=0)
+    lo, hi = array.get_bounds()
+    array.set_weights(rng.uniform(lo, hi))
+    _, stats = array.forward(rng.uniform(-1.0, 1.0, size=(vectors, hw.tile.rows)))
+    return stats.blocks[0].drive_fraction
+
+
 def isaac_rows() -> list[Row]:
     from archsim.config import load_hw_config
     from archsim.engine import Engine
@@ -86,9 +101,11 @@ def isaac_rows() -> list[Row]:
     rows, cols = hw.tile.rows, hw.tile.cols
     mapping = Mapping.build(arch, {(0, "W"): (cols * ISAAC_CROSSBARS_PER_IMA, rows)})
     vectors = 8
-    # ISAAC streams 16-bit inputs one bit per read; random data drive half the rows in a pass
+    # ISAAC streams 16-bit inputs one bit per read; the load (drive x conductance) is measured on a real read of
+    # random inputs through weights spread over the cells' range
+    load = isaac_read_load(hw, vectors)
     ops = [Mvm(ArrayId(0, "W", 0, c), "forward", vectors, rows, cols, ISAAC_INPUT_BITS, hw.adc.bits,
-               drive_fraction=0.5) for c in range(ISAAC_CROSSBARS_PER_IMA)]
+               drive_fraction=load) for c in range(ISAAC_CROSSBARS_PER_IMA)]
     cost = Engine(arch, mapping, cache=False).run_step(ops)
     seconds = cost.latency_ns * 1e-9
     mw = {c: 1e-12 * cost.energy_pj_by_component[c] / seconds * 1e3 for c in ("adc", "dac", "array_read")}
@@ -112,7 +129,8 @@ def isaac_rows() -> list[Row]:
     tile_mw = ISAAC_IMAS_PER_TILE * ima_mw + buffer_mw + router_mw / ISAAC_TILES_PER_ROUTER
     figures = (ima["adc"], ima["dac"], ima["array_read"], buffer_mw, router_mw, tile_mw)
     published = (ISAAC["adc"], ISAAC["dac"], ISAAC["array_read"], ISAAC["buffer"], ISAAC["router"], ISAAC["tile"])
-    derived = (False, True, False, False, True, False)   # DAC line power and router energy come from Table I
+    # DAC line power, router energy, the cells' on-resistance and the eDRAM energy per bit come from Table I
+    derived = (False, True, True, True, True, False)
     return [Row("isaac_like", quantity, "mW", value, paper, ISAAC_SOURCE, fitted)
             for quantity, value, paper, fitted in zip(ISAAC_QUANTITIES, figures, published, derived)]
 
@@ -210,7 +228,7 @@ def marinella_rows() -> list[Row]:
     for component, label in (("adc", "ADC"), ("integrator", "integrator"), ("array_write", "array write"),
                              ("array_read", "array read")):
         out.append(Row("marinella2018_1024", f"{label} energy per cycle", "nJ", by.get(component, 0.0) * 1e-3,
-                       MARINELLA[component], MARINELLA_SOURCE, component in ("adc", "integrator")))
+                       MARINELLA[component], MARINELLA_SOURCE, True))   # each config value derived from its row
     return out
 
 
@@ -231,8 +249,9 @@ def format_table(rows: list[Row]) -> str:
     sources = sorted({row.source for row in rows})
     lines.append("")
     if any(row.from_figure for row in rows):
-        lines.append("\\* the config's value was derived from this figure (per-action energy from the paper's "
-                     "total): the row checks archsim's counting and timing around it, not the figure.")
+        lines.append("\\* the config's value was derived from this figure (per-action energy, cell resistance or "
+                     "energy per bit from the paper's total): the row checks archsim's counting and timing around "
+                     "it, not the figure.")
         lines.append("")
     lines.append("Sources: " + "; ".join(sources) + ".")
     return "\n".join(lines)

@@ -9,9 +9,9 @@ algorithm can forget it):
 
 - reads: the partial outputs of a layer's blocks meet at the digital unit and are added there (one add per
   value beyond the first block);
-- stochastic pulsed updates (:meth:`StepRecorder.updates`): update management's abs-max of x and of d per
-  sample, and x and d moved to every block that is updated (the stochastic translators' random numbers and
-  comparators are charged by the engine, per line per slot, with the update itself);
+- pulsed rank-1 updates (:meth:`StepRecorder.updates`): update management's abs-max of x and of d per
+  sample, and x and d moved to every block that is updated (when the pulse trains are stochastic, the
+  translators' random numbers and comparators are charged by the engine, per line per slot, with the update);
 - whole-pulse writes (:meth:`StepRecorder.pulse_writes`): the signed counts travel to each block, one count per
   device written in the narrowest width that holds the largest count.
 """
@@ -169,7 +169,8 @@ class StepRecorder:
             if self.blocks is not None and phase != "transfer":
                 rows, cols = self.blocks.shape(*array)
                 ready = (self.move("digital", array, block.samples * (rows + cols) * self.digital_bits, phase, deps),)
-            done.append(self._write(array, block, phase, ready, stochastic=True))
+            # deterministic pulse counts (hw.update.mode mean_count or expected) need no random numbers
+            done.append(self._write(array, block, phase, ready, stochastic=getattr(block, "stochastic", True)))
         return done
 
     def pulse_writes(

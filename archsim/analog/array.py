@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from archsim.analog.io import IOModel, analog_read
+from archsim.analog.io import IOModel, analog_read, line_drive
 from archsim.config.device import DeviceConfig
-from archsim.config.hw import HwConfig
+from archsim.config.hw import HwConfig, cell_conductances
 from archsim.devices.models import DeviceState, device_model, sample_device_state, symmetric_points
 from archsim.devices.rng import MASK64, py_stream, seed_key
 from archsim.devices.update import apply_pulse_counts, pulsed_update
@@ -38,6 +38,10 @@ class BlockReadStats:
     retries: int  # bound-management re-reads, summed over vectors
     conversions: int  # ADC conversions: (vectors + retries) x outputs read x passes (bit-serial inputs)
     passes: int = 1  # array passes per read (bit-serial: one per input bit, recombined by shift-add)
+    # the read's cell current relative to every driven line at full scale on cells at the on-state conductance,
+    # averaged over (vectors + retries) x passes reads of driven lines x outputs cells:
+    # sum_pass sum_ij drive_i G_ij / (reads x passes x driven x outputs x G_on) (see AnalogArray.read_load)
+    drive_fraction: float | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,9 @@ class BlockUpdateStats:
     row_pulses: int  # pulses driven on the output-side lines (d), summed
     col_pulses: int  # pulses driven on the input-side lines (x), summed
     device_pulses: int  # coincidences = device write pulses, summed
+    # True when the pulse trains were drawn at random (hw.update.mode stochastic), whose translators draw a random
+    # number and compare it on every line in every slot; False for deterministic counts
+    stochastic: bool = True
 
 
 def _block_total(name: str) -> property:
@@ -108,6 +115,10 @@ class AnalogArray:
                 self._states[(r, c)] = full.view(cols, rows).copy()
                 self._keys[(r, c)] = seed_key(self.seed, _PURPOSE_UPDATE, r, c)
         self._read_cache: dict[tuple[int, int], np.ndarray] = {}
+        g_on, g_off = cell_conductances(hw.array, self.device)
+        self._g_off_relative = g_off / g_on
+        # per block: (read matrix it was computed for, per-input and per-output sums of G / G_on)
+        self._conductance_sums: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self.samples_applied = 0  # running sample number: keys the update noise
 
     # -- layout ----------------------------------------------------------------------------------
@@ -194,7 +205,15 @@ class AnalogArray:
         return values
 
     def _block_stats(
-        self, r: int, c: int, vectors: int, active_rows: int, active_cols: int, retries: int, outputs: int
+        self,
+        r: int,
+        c: int,
+        vectors: int,
+        active_rows: int,
+        active_cols: int,
+        retries: int,
+        outputs: int,
+        drive_fraction: float | None = None,
     ) -> BlockReadStats:
         return BlockReadStats(
             r,
@@ -205,7 +224,46 @@ class AnalogArray:
             retries,
             (vectors + retries) * outputs * self.io.passes,
             self.io.passes,
+            drive_fraction,
         )
+
+    def _conductance_sums_of(self, key: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """Sums of ``G / G_on`` of block ``key``'s cells over its outputs (one per input line) and over its
+        inputs (one per output line), for the weights a read sees now."""
+        matrix = self._read_matrix(key)
+        cached = self._conductance_sums.get(key)
+        if cached is None or cached[0] is not matrix:
+            state = self._states[key]
+            span = np.asarray(state.bound_max, dtype=np.float64) - state.bound_min
+            position = np.clip((state.apparent() - state.bound_min) / span, 0.0, 1.0)
+            g = self._g_off_relative + (1.0 - self._g_off_relative) * position
+            cached = (matrix, g.sum(axis=0), g.sum(axis=1))
+            self._conductance_sums[key] = cached
+        return cached[1], cached[2]
+
+    def read_load(
+        self,
+        key: tuple[int, int],
+        x: np.ndarray,
+        retries: np.ndarray,
+        io: IOModel,
+        transpose: bool,
+        driven: int,
+        outputs: int,
+    ) -> float:
+        """The cell current of reading ``x`` (vectors x driven lines) on block ``key``, relative to every driven
+        line at full scale on cells at the on-state conductance: ``sum_pass sum_ij drive_i G_ij / (reads x passes
+        x driven x outputs x G_on)`` with ``drive_i`` the line's share of full scale in a pass
+        (:func:`archsim.analog.io.line_drive`) and ``G_ij`` from the weight (:func:`cell_conductances`). The
+        array read energy is this times ``V_read^2 G_on t_read`` per cell per pass: 0 for a read of zeros, 1 at
+        full drive on cells all at ``G_on``. ``transpose``: lines driven are the block's outputs; ``driven``:
+        lines each read drives (1 for a one-hot read)."""
+        per_input, per_output = self._conductance_sums_of(key)
+        sums = per_output if transpose else per_input
+        drive = line_drive(x, io, retries)
+        reads = (x.shape[0] + int(retries.sum())) * io.passes
+        denominator = reads * driven * outputs
+        return float(drive @ sums) / denominator if denominator else 0.0
 
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, ReadStats]:
         """``Y = X W^T`` through the IO path: X (batch, in) -> Y (batch, out)."""
@@ -218,7 +276,10 @@ class AnalogArray:
                 part, retries = analog_read(self._read_matrix((r, c)).T, x_block, self.io, self._read_rng)
                 y[:, cols] += part
                 n_rows, n_cols = rows.stop - rows.start, cols.stop - cols.start
-                stats.blocks.append(self._block_stats(r, c, x.shape[0], n_rows, n_cols, int(retries.sum()), n_cols))
+                load = self.read_load((r, c), x_block, retries, self.io, False, n_rows, n_cols)
+                stats.blocks.append(
+                    self._block_stats(r, c, x.shape[0], n_rows, n_cols, int(retries.sum()), n_cols, load)
+                )
         return y, stats
 
     def backward(self, d: np.ndarray) -> tuple[np.ndarray, ReadStats]:
@@ -232,7 +293,10 @@ class AnalogArray:
                 part, retries = analog_read(self._read_matrix((r, c)), d_block, self.io, self._read_rng)
                 z[:, rows] += part
                 n_rows, n_cols = rows.stop - rows.start, cols.stop - cols.start
-                stats.blocks.append(self._block_stats(r, c, d.shape[0], n_rows, n_cols, int(retries.sum()), n_rows))
+                load = self.read_load((r, c), d_block, retries, self.io, True, n_cols, n_rows)
+                stats.blocks.append(
+                    self._block_stats(r, c, d.shape[0], n_rows, n_cols, int(retries.sum()), n_rows, load)
+                )
         return z, stats
 
     def _indices(self, ks, limit: int, what: str) -> np.ndarray:
@@ -262,7 +326,8 @@ class AnalogArray:
                 part, retries = analog_read(self._read_matrix((r, c)).T, one_hot, self.transfer_io, self._read_rng)
                 values[picked, cols] = part
                 n_cols = cols.stop - cols.start
-                stats.blocks.append(self._block_stats(r, c, picked.size, 1, n_cols, int(retries.sum()), n_cols))
+                load = self.read_load((r, c), one_hot, retries, self.transfer_io, False, 1, n_cols)
+                stats.blocks.append(self._block_stats(r, c, picked.size, 1, n_cols, int(retries.sum()), n_cols, load))
         return values, stats
 
     def read_rows(self, ks) -> tuple[np.ndarray, ReadStats]:
@@ -280,7 +345,8 @@ class AnalogArray:
                 part, retries = analog_read(self._read_matrix((r, c)), one_hot, self.transfer_io, self._read_rng)
                 values[picked, rows] = part
                 n_rows = rows.stop - rows.start
-                stats.blocks.append(self._block_stats(r, c, picked.size, n_rows, 1, int(retries.sum()), n_rows))
+                load = self.read_load((r, c), one_hot, retries, self.transfer_io, True, 1, n_rows)
+                stats.blocks.append(self._block_stats(r, c, picked.size, n_rows, 1, int(retries.sum()), n_rows, load))
         return values, stats
 
     # -- updates ---------------------------------------------------------------------------------
@@ -315,6 +381,7 @@ class AnalogArray:
                     int(counts.row_pulses.sum()),
                     int(counts.col_pulses.sum()),
                     int(counts.device_pulses.sum()),
+                    self.update_config.mode == "stochastic",
                 )
             )
             self._read_cache.pop((r, c), None)

@@ -191,3 +191,32 @@ def _bit_serial_read(
     place[-1] = -place[-1]  # the sign plane weighs -2^(B-1)
     # shift-add; a pass at full scale inp_bound stands for inp_bound / inp_step = inp_levels input levels
     return np.tensordot(place / io.inp_levels, converted, axes=1), saturated
+
+
+def line_drive(x: np.ndarray, io: IOModel, retries: np.ndarray) -> np.ndarray:
+    """How strongly :func:`analog_read` drives each input line of ``x`` (vectors x inputs), summed over vectors,
+    bound-management attempts (``retries``, as :func:`analog_read` returned them) and passes, in full-scale
+    passes: a line driven at ``inp_bound`` for one pass counts 1.
+
+    A multi-level pass drives a line at ``|x_q| / inp_bound`` of full scale (inputs as pulse widths or pulse
+    counts: the line conducts for that share of the read); a bit-serial pass at 0 or full scale, so a line counts
+    the 1 bits of its two's-complement level. The same noise management and quantisation as the read itself.
+    """
+    total = np.zeros(x.shape[1])
+    if x.shape[0] == 0:
+        return total
+    if io.noise_management:
+        scale = np.abs(x).max(axis=1)
+        scale[scale == 0.0] = 1.0
+        scaled = x * (io.inp_bound / scale)[:, None]
+    else:
+        scaled = x
+    for attempt in range(int(retries.max(initial=0)) + 1):
+        rows = scaled[retries >= attempt] * 0.5**attempt if attempt else scaled
+        x_q = quantise(rows, io.inp_step, io.inp_levels)
+        if io.passes == 1:
+            total += np.abs(x_q).sum(axis=0) / io.inp_bound
+        else:
+            levels = np.rint(x_q / io.inp_step).astype(np.int64) & ((1 << io.passes) - 1)
+            total += np.bitwise_count(levels).sum(axis=0)
+    return total

@@ -161,6 +161,8 @@ def format_value(value: Any, meta: dict) -> str:
     if value is None:
         return "null"
     if kind is not None:
+        if isinstance(value, str):  # a preset's quantity, written with its unit as in YAML
+            return value
         if isinstance(value, list):
             return "[" + ", ".join(format_quantity(v, kind) for v in value) + "]"
         return format_quantity(value, kind)

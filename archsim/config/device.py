@@ -255,6 +255,22 @@ class DeviceConfig:
         le=MAX_SPREAD,
         source="aihwkit PowStepDevice.pow_up_down_dtod default",
     )
+    r_on: float | None = param(
+        None,
+        "on-state (lowest) resistance of this device's read path; null: hw.array.r_on",
+        kind="resistance",
+        gt=0.0,
+    )
+    on_off_ratio: float | None = param(
+        None, "ratio of this device's off- to on-state resistance; null: hw.array.on_off_ratio", unit="1", gt=1.0
+    )
+    write_energy: float | None = param(
+        None,
+        "energy one write pulse dissipates in this device when its paper states it (e.g. a three-terminal "
+        "device written through its gate); null: V_write^2 * G_mean * t_pulse from hw.array",
+        kind="energy",
+        ge=0.0,
+    )
     write_noise_std: float = param(
         0.0,
         "std of write noise on the apparent weight of a device each time it is pulsed (units of dw_min)",

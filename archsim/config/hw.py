@@ -29,6 +29,19 @@ def bits_per_pass(dac_mode: str, input_bits: int) -> int:
     return input_bits // read_passes(dac_mode, input_bits)
 
 
+def cell_conductances(array: ArrayConfig, device: DeviceConfig) -> tuple[float, float]:
+    """``(G_on, G_off)`` of one crossbar cell (S): the device's own resistance range where its preset or file
+    states it (``hw.device.r_on``, ``on_off_ratio``), else the array's (``hw.array``).
+
+    A weight ``w`` in the device's bounds ``[b_min, b_max]`` sits at ``G_off + (G_on - G_off) (w - b_min) /
+    (b_max - b_min)``: one device per weight, its range spanning the weight range. The one home of this fact:
+    the read statistics (:mod:`archsim.analog.array`) and the crossbar cost model (:mod:`archsim.hw.components`)
+    both take it from here."""
+    r_on = array.r_on if device.r_on is None else device.r_on
+    ratio = array.on_off_ratio if device.on_off_ratio is None else device.on_off_ratio
+    return 1.0 / r_on, 1.0 / (r_on * ratio)
+
+
 #: Size limits that keep a configuration within what one workstation simulates (checked on load, before
 #: anything is allocated). Published crossbars are at most 512-1024 wide. The tile limit is set by the NoC
 #: set-up, whose hub search is quadratic in the routers (~20 s at 4096 tiles); ISAAC's 16128 crossbars are
@@ -87,6 +100,16 @@ class ArrayConfig:
         ge=1,
         source="Gokmen & Vlasov, Front. Neurosci. 10:333 (2016): one bipolar phase; "
         "Marinella et al., IEEE JETCAS 2018: four-phase write",
+    )
+    half_select_energy_ratio: float = param(
+        0.25,
+        "energy a half-selected cell of a pulsed update dissipates, relative to a device pulse (a cell on a "
+        "pulsed line that is not a coincidence sees half the write voltage: (V/2)^2 / V^2 for an ohmic cell; "
+        "0 when half the write voltage drives no current through the cell)",
+        unit="1",
+        ge=0.0,
+        le=1.0,
+        source="NeuroSim V2 write accounting: half-selected cells at (V_write/2)^2 G t = 1/4 of a device pulse",
     )
     wire_capacitance_per_cell: float = param(
         0.1e-15,
@@ -352,6 +375,15 @@ class BufferConfig:
         source="Horowitz ISSCC 2014: SRAM access energy grows with array size",
     )
     access_cycles: int = param(1, "cycles per width-bit access of one port", unit="cycles", ge=1)
+    energy_per_bit: float | None = param(
+        None,
+        "energy of reading or writing one bit when a design states it for its memory (e.g. an eDRAM's, "
+        "which the SRAM scaling does not describe); taken as the full-load total, of which the static "
+        "share (hw.leakage.static_fraction) is charged as leakage; null: the SRAM scaling of "
+        "reference_access_energy",
+        kind="energy",
+        ge=0.0,
+    )
 
 
 @dataclass

@@ -69,7 +69,10 @@ DEVICE_PRESETS: dict[str, dict] = {
     },
     # aihwkit EcRamPresetDevice: LinearStep fit to Tang et al., IEDM 2018 (Li-ion ECRAM),
     # https://ieeexplore.ieee.org/document/8614551 ; range shifted so the symmetric point is at zero.
+    # Electrics: ECRAM is written through its gate, not through the read channel; Tang et al. (IEDM 2018, abstract)
+    # project a switching energy of ~1 fJ per pulse for 100x100 nm^2 devices (5 ns pulses shown).
     "ecram": {
+        "write_energy": "1fJ",
         "model": "linear_step",
         "dw_min": 0.002,
         "up_down": 0.0,

@@ -89,6 +89,7 @@ class Costing:
         self.digital_units = arch.hw.digital.units
         crossbar, pulses = arch.crossbar, arch.pulse_generator
         self.write_pulse_pj = crossbar.write_pulse_pj
+        self.half_selected_pj = crossbar.half_selected_pj
         self.row_pulse_pj = pulses.row_pulse_pj
         self.col_pulse_pj = pulses.col_pulse_pj
         self.translator_slot_pj = arch.digital.translator_slot_pj
@@ -207,8 +208,9 @@ class Costing:
     # -- energy of data-dependent operations ------------------------------------------------------
     def read_quanta(self, op) -> tuple[tuple[str, int], ...]:
         """Charges of an analog read: conversions, integrations, row drives, the cells' read current ``V^2 G t``
-        scaled by how strongly the driven lines are driven (``drive_fraction``), and the shift-adds that combine
-        bit-serial passes."""
+        scaled by the read's measured load (``drive_fraction``: drive and conductances, see
+        :meth:`CrossbarModel.read_pj <archsim.hw.components.CrossbarModel.read_pj>`), and the shift-adds that
+        combine bit-serial passes."""
         arch = self.arch
         dac, adc = arch.dac, arch.adc
         if type(op) is Mvm:
@@ -223,7 +225,6 @@ class Costing:
             cells_per_pass = op.active_rows
         passes = reads * dac.passes(op.in_bits)
         out_bits = min(max(op.out_bits, 1), 16)
-        fraction = 1.0 if op.drive_fraction is None else op.drive_fraction
         # bit-serial passes are shifted and added per output at the tile (ISAAC's shift-and-add units)
         shift_adds = (passes - reads) * outputs
         return _nonzero(
@@ -232,17 +233,18 @@ class Costing:
                 ("adc", to_quanta(passes * outputs * adc.energy_per_conversion_pj(out_bits))),
                 ("integrator", to_quanta(passes * outputs * adc.integrator_pj)),
                 ("dac", to_quanta(passes * driven * dac.drive_energy_pj(op.in_bits))),
-                ("array_read", to_quanta(passes * cells_per_pass * fraction * arch.crossbar.read_cell_pj)),
+                ("array_read", to_quanta(arch.crossbar.read_pj(passes * cells_per_pass, op.drive_fraction))),
             )
         )
 
     def dynamic_quanta(self, op) -> tuple[tuple[str, int], ...]:
         """Charges of operations whose counts depend on data: reads (:meth:`read_quanta`) and pulsed writes.
 
-        A pulsed write charges its device pulses (``V^2 G t``), the cells its pulses half-select (a driven line's
-        other cells see half the write voltage for the slot, ``(V/2)^2 G t``: NeuroSim V2's accounting of
-        parallel writes), its drivers, and, if stochastic, its translators: a random number and a comparison on
-        every line of the block in every slot."""
+        A pulsed write charges its device pulses (``V^2 G t`` or the device's stated write energy), the cells its
+        pulses half-select (a driven line's other cells see half the write voltage for the slot: by default
+        ``(V/2)^2 G t``, NeuroSim V2's accounting of parallel writes; ``hw.array.half_select_energy_ratio``), its
+        drivers, and, if stochastic, its translators: a random number and a comparison on every line of the block
+        in every slot."""
         if type(op) is Mvm or type(op) is TransferRead:
             return self.read_quanta(op)
         if type(op) is PulseUpdate:
@@ -256,7 +258,7 @@ class Costing:
         charges = [
             (
                 "array_write",
-                to_quanta(op.device_pulses * self.write_pulse_pj + half_selected * self.write_pulse_pj / 4.0),
+                to_quanta(op.device_pulses * self.write_pulse_pj + half_selected * self.half_selected_pj),
             ),
             ("pulse_generator", to_quanta(row_pulses * self.row_pulse_pj + col_pulses * self.col_pulse_pj)),
         ]

@@ -11,22 +11,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from archsim.hw.components import LEDGER_LINES
 from archsim.ops import PHASES
 
-#: Ledger component keys.
-COMPONENTS = (
-    "adc",
-    "integrator",
-    "dac",
-    "array_read",
-    "array_write",
-    "pulse_generator",
-    "digital",
-    "buffer",
-    "dram",
-    "noc",
-    "leakage",
-)
+#: Ledger component keys, in report order: the lines the component models charge
+#: (:data:`archsim.hw.components.LEDGER_LINES`), so a new component appears here by being listed there.
+COMPONENTS = LEDGER_LINES
 QUANTUM_EXPONENT = 12
 QUANTA_PER_PJ = 1 << QUANTUM_EXPONENT
 

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import Any
 
 import networkx as nx
 
 from archsim.config.hw import HwConfig
 from archsim.errors import ArchsimError
 from archsim.hw.components import (
+    COMPONENT_MODELS,
+    ERT_FIELDS,
     Action,
     AdcModel,
     CrossbarModel,
@@ -51,74 +54,18 @@ class Architecture:
         self.cycle_ns = 1e9 / hw.clock
         tile, array = hw.tile, hw.array
         static = hw.leakage.static_fraction
-        self.adc = AdcModel(
-            hw.adc.bits,
-            hw.adc.sample_rate,
-            hw.tech_node_nm,
-            tile.adcs,
-            tile.cols,
-            hw.adc.fom_walden,
-            hw.adc.fom_schreier_db,
-            hw.adc.fom_corner_frequency,
-            hw.adc.fom_rolloff_db_per_decade,
-            hw.adc.energy_per_conversion,
-            hw.adc.integrator_energy,
-            hw.adc.architecture,
-            hw.adc.energy_floor_bits,
-            static,
-        )
-        self.dac = DacModel(hw.dac.bits, hw.dac.mode, hw.dac.drive_power_per_bit, array.read_time, tile.rows, static)
-        self.crossbar = CrossbarModel(
-            tile.rows,
-            tile.cols,
-            array.read_voltage,
-            array.r_on,
-            array.on_off_ratio,
-            array.read_time,
-            array.write_voltage,
-            array.write_pulse_width,
-        )
-        self.pulse_generator = PulseGeneratorModel(
-            tile.rows, tile.cols, array.wire_capacitance_per_cell, array.write_voltage, array.write_pulse_width
-        )
-        digital = hw.digital
-        primitives = (
-            {"add": digital.fp32_add_energy, "mult": digital.fp32_mult_energy}
-            if digital.precision == "fp32"
-            else {"add": digital.int8_add_energy, "mult": digital.int8_mult_energy}
-        )
-        self.digital = DigitalUnitModel(
-            digital.precision,
-            digital.lanes,
-            primitives,
-            hw.tech_node_nm,
-            digital.reference_node_nm,
-            self.cycle_ns,
-            digital.int8_add_energy,
-            static,
-        )
-        self.buffer = SramBufferModel(
-            hw.buffer.size,
-            hw.buffer.width,
-            hw.buffer.reference_access_energy,
-            hw.buffer.write_read_ratio,
-            hw.buffer.ports,
-            hw.buffer.access_cycles,
-            hw.tech_node_nm / digital.reference_node_nm,
-            self.cycle_ns,
-            static,
-            hw.buffer.banks,
-        )
-        self.dram = DramModel(hw.dram.energy_per_bit, hw.dram.bandwidth, self.clock_hz)
-        self.noc = NocModel(
-            hw.noc.link_width,
-            hw.noc.energy_per_bit_hop,
-            hw.noc.router_delay,
-            hw.noc.link_delay,
-            self.cycle_ns,
-            hw.noc.topology,
-            static,
-        )
+        # every component from its own model (archsim.hw.components.COMPONENT_MODELS), by its attribute name
+        self.components: dict[str, Any] = {
+            model.attribute: model.from_hw(hw, self.cycle_ns) for model in COMPONENT_MODELS
+        }
+        self.adc: AdcModel = self.components["adc"]
+        self.dac: DacModel = self.components["dac"]
+        self.crossbar: CrossbarModel = self.components["crossbar"]
+        self.pulse_generator: PulseGeneratorModel = self.components["pulse_generator"]
+        self.digital: DigitalUnitModel = self.components["digital"]
+        self.buffer: SramBufferModel = self.components["buffer"]
+        self.dram: DramModel = self.components["dram"]
+        self.noc: NocModel = self.components["noc"]
         try:
             self.graph: nx.Graph = build_router_graph(hw.noc, tile.count)
         except TopologyError as problem:  # a programmatically built HwConfig that skipped validation
@@ -128,21 +75,10 @@ class Architecture:
         self.io_router = 0
         #: ports of each router: one per link plus the local port of its tiles and units
         self.router_ports = {r: self.graph.degree(r) + 1 for r in self.routers}
+        self._leaky = [model for model in self.components.values() if model.leakage_kind is not None]
         self.leakage = LeakageModel(
-            {
-                "adc": self.adc.static_power_w,
-                "tile": self.dac.static_power_w,
-                "router_port": self.noc.port_static_power_w,
-                "digital_unit": self.digital.static_power_w,
-                "buffer": self.buffer.static_power_w,
-            },
-            {
-                "adc": tile.adcs * tile.count,
-                "tile": tile.count,
-                "router_port": sum(self.router_ports.values()),
-                "digital_unit": digital.units,
-                "buffer": 1,
-            },
+            {model.leakage_kind: model.static_power_w for model in self._leaky},
+            self._leakage_instances(tile.count, sum(self.router_ports.values())),
             self.cycle_ns,
             f"hw.leakage.static_fraction = {static:g} of each component's full-load power (its own cost model)",
         )
@@ -196,13 +132,17 @@ class Architecture:
         units, buffer) to a powered tile or the I/O router leak, with all their ports; otherwise every router.
         """
         tiles = range(self.hw.tile.count) if powered_tiles is None else sorted(set(powered_tiles))
-        counts = dict(self.leakage.counts, adc=self.hw.tile.adcs * len(tiles), tile=len(tiles))
+        ports = sum(self.router_ports.values())
         if self.hw.leakage.gate_unused_routers and powered_tiles is not None:
             ends = {self.tile_router(t) for t in tiles} | {self.io_router}
             paths = nx.single_source_shortest_path(self.graph, self.hub)
             routers = {r for end in ends for r in paths[end] if r in self.router_ports}
-            counts["router_port"] = sum(self.router_ports[r] for r in routers)
-        return counts
+            ports = sum(self.router_ports[r] for r in routers)
+        return self._leakage_instances(len(tiles), ports)
+
+    def _leakage_instances(self, tiles: int, router_ports: int) -> dict[str, int]:
+        """Leaking instances of each kind with ``tiles`` tiles and ``router_ports`` router ports powered."""
+        return {model.leakage_kind: model.leakage_instances(self.hw, tiles, router_ports) for model in self._leaky}
 
     # -- timing helpers ----------------------------------------------------------------------------
     def mvm_cycles(self, passes: int, outputs: int, out_bits: int | None = None) -> int:
@@ -266,51 +206,7 @@ class Architecture:
         return text
 
     def actions(self) -> list[Action]:
-        return [
-            self.adc.convert(),
-            self.adc.integrate(),
-            self.dac.drive(),
-            *self.crossbar.actions(),
-            *self.pulse_generator.actions(),
-            *self.digital.actions(),
-            *self.buffer.actions(),
-            *self.dram.actions(),
-            *self.noc.actions(),
-            *self.leakage.actions(),
-        ]
-
-
-#: The configuration fields each ERT action rests on ("*": every action of the component).
-ERT_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("adc", "convert"): (
-        "adc.bits",
-        "adc.sample_rate",
-        "adc.energy_per_conversion",
-        "adc.fom_walden",
-        "adc.fom_schreier_db",
-        "adc.energy_floor_bits",
-        "adc.architecture",
-        "leakage.static_fraction",
-    ),
-    ("integrator", "integrate"): ("adc.integrator_energy",),
-    ("dac", "drive"): ("dac.drive_power_per_bit", "array.read_time", "dac.mode", "leakage.static_fraction"),
-    ("array_read", "*"): ("array.read_voltage", "array.r_on", "array.on_off_ratio", "array.read_time"),
-    ("array_write", "*"): ("array.write_voltage", "array.r_on", "array.on_off_ratio", "array.write_pulse_width"),
-    ("pulse_generator", "*"): ("array.wire_capacitance_per_cell", "array.write_voltage"),
-    ("digital", "translator_line_slot"): ("digital.int8_add_energy", "tech_node_nm"),
-    ("digital", "shift_add"): ("digital.int8_add_energy", "tech_node_nm", "dac.mode"),
-    ("digital", "*"): (
-        "digital.add_energy",
-        "digital.mult_energy",
-        "tech_node_nm",
-        "digital.reference_node_nm",
-        "digital.lanes",
-    ),
-    ("buffer", "*"): ("buffer.reference_access_energy", "buffer.size", "buffer.width", "buffer.write_read_ratio"),
-    ("dram", "*"): ("dram.energy_per_bit", "dram.bandwidth"),
-    ("noc", "*"): ("noc.energy_per_bit_hop", "noc.link_width", "leakage.static_fraction"),
-    ("leakage", "*"): ("leakage.static_fraction", "leakage.gate_unused_tiles", "leakage.gate_unused_routers"),
-}
+        return [action for model in self.components.values() for action in model.actions()] + self.leakage.actions()
 
 
 def build_ert(hw: HwConfig) -> list[dict]:

@@ -4,17 +4,27 @@ Units: energies in picojoules (pJ), latencies in nanoseconds (ns), powers in wat
 number comes from the hardware configuration (:mod:`archsim.config.hw`), whose fields cite their source;
 the formulas below say how a component turns those numbers into the cost of one action. The models
 know nothing of the engine, of devices or of algorithms.
+
+A component is one class here, listed in :data:`COMPONENT_MODELS`, plus its configuration section. The class
+says everything the rest of archsim needs: ``from_hw`` builds it from a hardware description, ``attribute`` is
+its name on :class:`~archsim.hw.Architecture`, ``ledger_lines`` the ledger lines it charges (the ledger's list
+of components and the reports follow them), ``ert_fields`` the configuration fields each action rests on (the
+energy reference table cites them), ``actions()`` its rows of that table, and, if it leaks, ``leakage_kind``,
+``static_power_w`` and ``leakage_instances``. What charges it is the engine's costing of the operations that
+use it (:mod:`archsim.engine.costing`).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
-from archsim.config.hw import bits_per_pass, read_passes
+from archsim.config.hw import HwConfig, bits_per_pass, cell_conductances, read_passes
 
 PJ_PER_J = 1e12
+#: (component, action or "*") -> the configuration fields the action rests on
+ErtFields = dict[tuple[str, str], tuple[str, ...]]
 NS_PER_S = 1e9
 
 
@@ -38,6 +48,35 @@ class Action:
             "source": self.source,
             "parameters": dict(self.parameters),
         }
+
+
+class ComponentModel:
+    """What every component model declares (see the module docstring); the models in :data:`COMPONENT_MODELS`
+    derive from it."""
+
+    #: name of the model on :class:`~archsim.hw.Architecture` (``arch.components[attribute]``)
+    attribute: ClassVar[str]
+    #: ledger lines the component charges, in report order
+    ledger_lines: ClassVar[tuple[str, ...]]
+    #: the configuration fields each of its ERT actions rests on
+    ert_fields: ClassVar[ErtFields] = {}
+    #: its kind in the static-power table, or None when it does not leak
+    leakage_kind: ClassVar[str | None] = None
+    #: static power of one leaking instance (W)
+    static_power_w: float = 0.0
+
+    @classmethod
+    def from_hw(cls, hw: HwConfig, cycle_ns: float) -> ComponentModel:
+        """The model of the component described by ``hw`` (``cycle_ns``: the chip's clock period)."""
+        raise NotImplementedError
+
+    def actions(self) -> list[Action]:
+        """Its rows of the energy reference table."""
+        raise NotImplementedError
+
+    def leakage_instances(self, hw: HwConfig, tiles: int, router_ports: int) -> int:
+        """Instances that leak with ``tiles`` tiles and ``router_ports`` router ports powered."""
+        return 0
 
 
 # --------------------------------------------------------------------------------------------------
@@ -82,7 +121,7 @@ def survey_energy_per_conversion(
     return (walden, "walden") if walden >= thermal else (thermal, "thermal")
 
 
-class AdcModel:
+class AdcModel(ComponentModel):
     """A bank of ``adcs`` column ADCs per tile; columns share them round-robin.
 
     Action ``convert``: one conversion. Energy from :func:`survey_energy_per_conversion` at
@@ -95,6 +134,48 @@ class AdcModel:
     """
 
     name = "adc"
+    attribute = "adc"
+    ledger_lines = ("adc", "integrator")
+    leakage_kind = "adc"
+    ert_fields: ClassVar[ErtFields] = {
+        ("adc", "convert"): (
+            "adc.bits",
+            "adc.sample_rate",
+            "adc.energy_per_conversion",
+            "adc.fom_walden",
+            "adc.fom_schreier_db",
+            "adc.energy_floor_bits",
+            "adc.architecture",
+            "leakage.static_fraction",
+        ),
+        ("integrator", "integrate"): ("adc.integrator_energy",),
+    }
+
+    @classmethod
+    def from_hw(cls, hw: HwConfig, cycle_ns: float) -> AdcModel:
+        return cls(
+            hw.adc.bits,
+            hw.adc.sample_rate,
+            hw.tech_node_nm,
+            hw.tile.adcs,
+            hw.tile.cols,
+            hw.adc.fom_walden,
+            hw.adc.fom_schreier_db,
+            hw.adc.fom_corner_frequency,
+            hw.adc.fom_rolloff_db_per_decade,
+            hw.adc.energy_per_conversion,
+            hw.adc.integrator_energy,
+            hw.adc.architecture,
+            hw.adc.energy_floor_bits,
+            hw.leakage.static_fraction,
+        )
+
+    def leakage_instances(self, hw: HwConfig, tiles: int, router_ports: int) -> int:
+        """ADCs that leak when ``tiles`` tiles are powered."""
+        return hw.tile.adcs * tiles
+
+    def actions(self) -> list[Action]:
+        return [self.convert(), self.integrate()]
 
     def __init__(
         self,
@@ -209,13 +290,37 @@ class AdcModel:
 # --------------------------------------------------------------------------------------------------
 
 
-class DacModel:
+class DacModel(ComponentModel):
     """Row DACs, one per row. ``multi_level``: one read with a b-bit level per row; ``bit_serial``: b reads
     with 1-bit inputs. A driven line draws ``drive_power_per_bit`` for the whole read (``read_time``), so a
     1-bit drive costs ``P * t_read``; a b-bit multi-level drive costs b 1-bit drives (stated assumption;
     ISAAC gives the 1-bit figure)."""
 
     name = "dac"
+    attribute = "dac"
+    ledger_lines = ("dac",)
+    leakage_kind = "tile"  # a tile's row drivers
+    ert_fields: ClassVar[ErtFields] = {
+        ("dac", "drive"): ("dac.drive_power_per_bit", "array.read_time", "dac.mode", "leakage.static_fraction")
+    }
+
+    @classmethod
+    def from_hw(cls, hw: HwConfig, cycle_ns: float) -> DacModel:
+        return cls(
+            hw.dac.bits,
+            hw.dac.mode,
+            hw.dac.drive_power_per_bit,
+            hw.array.read_time,
+            hw.tile.rows,
+            hw.leakage.static_fraction,
+        )
+
+    def leakage_instances(self, hw: HwConfig, tiles: int, router_ports: int) -> int:
+        """Tiles' row-driver banks that leak when ``tiles`` tiles are powered."""
+        return tiles
+
+    def actions(self) -> list[Action]:
+        return [self.drive()]
 
     def __init__(
         self,
@@ -264,43 +369,105 @@ class DacModel:
 # --------------------------------------------------------------------------------------------------
 
 
-class CrossbarModel:
+class CrossbarModel(ComponentModel):
     """Resistive crossbar cells.
 
-    Read: each active cell conducts ``V_read^2 * G * t_read`` (pJ), with ``G`` the mean of the on and off
-    conductances (weights spread over the range). Write: one device pulse dissipates
-    ``V_write^2 * G * t_pulse``; with NeuroSim V2 numbers (4 V, 50 ns, 10-100 uS) this is 0.8-8 pJ, 4.4 pJ
-    at the mean conductance.
+    Read: a cell at conductance ``G`` on a line driven at full scale conducts ``V_read^2 * G * t_read`` (pJ); a
+    read charges ``V_read^2 * G_on * t_read`` per cell per pass times the read's load, the measured cell current
+    relative to full drive on cells at ``G_on`` (``Mvm.drive_fraction``, filled by the analog read); without it,
+    full drive at the mean of the on and off conductances. Write: one device pulse dissipates the device's
+    stated ``write_energy``, else ``V_write^2 * G_mean * t_pulse`` (NeuroSim V2: 4 V, 50 ns, 10-100 uS gives
+    0.8-8 pJ, 4.4 pJ at the mean); a half-selected cell ``half_select_ratio`` of that.
     """
+
+    attribute = "crossbar"
+    ledger_lines = ("array_read", "array_write")
+    leakage_kind = None  # the cells do not leak
+    ert_fields: ClassVar[ErtFields] = {
+        ("array_read", "*"): (
+            "array.read_voltage",
+            "array.r_on",
+            "array.on_off_ratio",
+            "device.r_on",
+            "device.on_off_ratio",
+            "array.read_time",
+        ),
+        ("array_write", "half_selected_cell"): ("array.half_select_energy_ratio", "device.write_energy"),
+        ("array_write", "*"): (
+            "array.write_voltage",
+            "array.r_on",
+            "array.on_off_ratio",
+            "device.r_on",
+            "device.on_off_ratio",
+            "device.write_energy",
+            "array.write_pulse_width",
+        ),
+    }
+
+    @classmethod
+    def from_hw(cls, hw: HwConfig, cycle_ns: float) -> CrossbarModel:
+        array = hw.array
+        return cls(
+            hw.tile.rows,
+            hw.tile.cols,
+            array.read_voltage,
+            cell_conductances(array, hw.device),
+            array.read_time,
+            array.write_voltage,
+            array.write_pulse_width,
+            hw.device.write_energy,
+            array.half_select_energy_ratio,
+        )
 
     def __init__(
         self,
         rows: int,
         cols: int,
         read_voltage: float,
-        r_on: float,
-        on_off_ratio: float,
+        conductances_s: tuple[float, float],
         read_time_s: float,
         write_voltage: float,
         write_pulse_width_s: float,
+        write_energy_j: float | None = None,
+        half_select_ratio: float = 0.25,
     ):
         self.rows, self.cols = rows, cols
-        g_on = 1.0 / r_on
-        self.conductance_s = 0.5 * (g_on + g_on / on_off_ratio)
+        self.g_on, self.g_off = conductances_s
+        self.conductance_s = 0.5 * (self.g_on + self.g_off)
         self.read_voltage, self.read_time_s = read_voltage, read_time_s
         self.write_voltage, self.write_pulse_width_s = write_voltage, write_pulse_width_s
+        self.read_cell_on_pj = read_voltage**2 * self.g_on * read_time_s * PJ_PER_J
         self.read_cell_pj = read_voltage**2 * self.conductance_s * read_time_s * PJ_PER_J
-        self.write_pulse_pj = write_voltage**2 * self.conductance_s * write_pulse_width_s * PJ_PER_J
+        self.write_energy_stated = write_energy_j is not None
+        self.write_pulse_pj = (
+            write_energy_j * PJ_PER_J
+            if write_energy_j is not None
+            else write_voltage**2 * self.conductance_s * write_pulse_width_s * PJ_PER_J
+        )
+        self.half_select_ratio = half_select_ratio
+        self.half_selected_pj = half_select_ratio * self.write_pulse_pj
+
+    def read_pj(self, cells: int, drive_fraction: float | None) -> float:
+        """Cell energy of reading ``cells`` cell-passes whose load is ``drive_fraction`` (None: full drive at the
+        mean conductance), pJ."""
+        if drive_fraction is None:
+            return cells * self.read_cell_pj
+        return cells * drive_fraction * self.read_cell_on_pj
 
     def actions(self) -> list[Action]:
-        source_read = "V_read^2 * G_mean * t_read; NeuroSim V2 RRAM cell electrics"
+        source_read = "V_read^2 * G * t_read per cell and pass, scaled by the read's measured load"
+        write_source = (
+            "the device's stated energy per write pulse (hw.device.write_energy)"
+            if self.write_energy_stated
+            else "V_write^2 * G_mean * t_pulse"
+        )
         return [
             Action(
                 "array_read",
                 "read_cell",
                 self.read_cell_pj,
                 self.read_time_s * NS_PER_S,
-                source_read,
+                source_read + "; this row: full drive at G_mean",
                 {
                     "read_voltage_v": self.read_voltage,
                     "conductance_s": self.conductance_s,
@@ -309,10 +476,18 @@ class CrossbarModel:
             ),
             Action(
                 "array_read",
+                "read_cell_on",
+                self.read_cell_on_pj,
+                self.read_time_s * NS_PER_S,
+                source_read + "; this row: full drive at G_on (a load of 1)",
+                {"conductance_on_s": self.g_on},
+            ),
+            Action(
+                "array_read",
                 "read_tile",
                 self.read_cell_pj * self.rows * self.cols,
                 self.read_time_s * NS_PER_S,
-                source_read + "; all rows x cols cells",
+                source_read + "; all rows x cols cells at full drive at G_mean",
                 {"rows": self.rows, "cols": self.cols},
             ),
             Action(
@@ -320,7 +495,7 @@ class CrossbarModel:
                 "device_pulse",
                 self.write_pulse_pj,
                 self.write_pulse_width_s * NS_PER_S,
-                "V_write^2 * G_mean * t_pulse; NeuroSim V2 RRAM 4 V / 50 ns",
+                write_source,
                 {
                     "write_voltage_v": self.write_voltage,
                     "conductance_s": self.conductance_s,
@@ -330,16 +505,16 @@ class CrossbarModel:
             Action(
                 "array_write",
                 "half_selected_cell",
-                self.write_pulse_pj / 4.0,
+                self.half_selected_pj,
                 self.write_pulse_width_s * NS_PER_S,
-                "(V_write/2)^2 * G_mean * t_pulse per cell on a pulsed line that is not a coincidence (NeuroSim V2 "
-                "write accounting)",
-                {},
+                "hw.array.half_select_energy_ratio x a device pulse per cell on a pulsed line that is not a "
+                "coincidence (NeuroSim V2 write accounting: (V_write/2)^2 G t)",
+                {"half_select_energy_ratio": self.half_select_ratio},
             ),
         ]
 
 
-class PulseGeneratorModel:
+class PulseGeneratorModel(ComponentModel):
     """Row and column drivers of a pulsed update, one BL slot (``write_pulse_width``) per pulse.
 
     A pulse charges one line: a row spans ``cols`` cells, a column ``rows`` cells, each cell adding
@@ -349,6 +524,19 @@ class PulseGeneratorModel:
     """
 
     name = "pulse_generator"
+    attribute = "pulse_generator"
+    ledger_lines = ("pulse_generator",)
+    leakage_kind = None  # drivers do not leak
+    ert_fields: ClassVar[ErtFields] = {
+        ("pulse_generator", "*"): ("array.wire_capacitance_per_cell", "array.write_voltage")
+    }
+
+    @classmethod
+    def from_hw(cls, hw: HwConfig, cycle_ns: float) -> PulseGeneratorModel:
+        array = hw.array
+        return cls(
+            hw.tile.rows, hw.tile.cols, array.wire_capacitance_per_cell, array.write_voltage, array.write_pulse_width
+        )
 
     def __init__(
         self, rows: int, cols: int, wire_capacitance_per_cell_f: float, write_voltage: float, slot_time_s: float
@@ -392,12 +580,48 @@ DIGITAL_RECIPES: dict[str, dict[str, int]] = {
 DIGITAL_KINDS = tuple(DIGITAL_RECIPES)
 
 
-class DigitalUnitModel:
+class DigitalUnitModel(ComponentModel):
     """A digital vector unit of ``lanes`` lanes at ``precision``; energies from Horowitz (ISSCC 2014, 45 nm)
     scaled linearly by ``tech_node_nm / reference_node_nm`` (switched capacitance ~ feature size at a
     roughly constant supply below 45 nm)."""
 
     name = "digital"
+    attribute = "digital"
+    ledger_lines = ("digital",)
+    leakage_kind = "digital_unit"
+    ert_fields: ClassVar[ErtFields] = {
+        ("digital", "translator_line_slot"): ("digital.int8_add_energy", "tech_node_nm"),
+        ("digital", "shift_add"): ("digital.int8_add_energy", "tech_node_nm", "dac.mode"),
+        ("digital", "*"): (
+            "digital.add_energy",
+            "digital.mult_energy",
+            "tech_node_nm",
+            "digital.reference_node_nm",
+            "digital.lanes",
+        ),
+    }
+
+    @classmethod
+    def from_hw(cls, hw: HwConfig, cycle_ns: float) -> DigitalUnitModel:
+        digital = hw.digital
+        primitives = (
+            {"add": digital.fp32_add_energy, "mult": digital.fp32_mult_energy}
+            if digital.precision == "fp32"
+            else {"add": digital.int8_add_energy, "mult": digital.int8_mult_energy}
+        )
+        return cls(
+            digital.precision,
+            digital.lanes,
+            primitives,
+            hw.tech_node_nm,
+            digital.reference_node_nm,
+            cycle_ns,
+            digital.int8_add_energy,
+            hw.leakage.static_fraction,
+        )
+
+    def leakage_instances(self, hw: HwConfig, tiles: int, router_ports: int) -> int:
+        return hw.digital.units
 
     def __init__(
         self,
@@ -473,14 +697,48 @@ class DigitalUnitModel:
         ]
 
 
-class SramBufferModel:
-    """On-chip SRAM buffer. A 64-bit access of an 8 KB SRAM costs ``reference_access_energy``; larger
+class SramBufferModel(ComponentModel):
+    """On-chip buffer. A 64-bit access of an 8 KB SRAM costs ``reference_access_energy``; larger
     banks cost ``sqrt(bank size / 8 KB)`` times more (Horowitz's 8 KB / 32 KB / 1 MB figures follow this), scaled
-    to the technology node like the digital units."""
+    to the technology node like the digital units; that is a switching energy, and the static share comes on top.
+    A design's stated ``energy_per_bit`` (e.g. an eDRAM's) replaces the scaling and is a full-load total, like the
+    ADC's stated figure: its static share is taken out of every access and charged as leakage."""
 
     name = "buffer"
+    attribute = "buffer"
+    ledger_lines = ("buffer",)
+    leakage_kind = "buffer"
+    ert_fields: ClassVar[ErtFields] = {
+        ("buffer", "*"): (
+            "buffer.energy_per_bit",
+            "buffer.reference_access_energy",
+            "buffer.size",
+            "buffer.width",
+            "buffer.write_read_ratio",
+        )
+    }
     REFERENCE_BYTES = 8192
     REFERENCE_BITS = 64
+
+    @classmethod
+    def from_hw(cls, hw: HwConfig, cycle_ns: float) -> SramBufferModel:
+        buffer = hw.buffer
+        return cls(
+            buffer.size,
+            buffer.width,
+            buffer.reference_access_energy,
+            buffer.write_read_ratio,
+            buffer.ports,
+            buffer.access_cycles,
+            hw.tech_node_nm / hw.digital.reference_node_nm,
+            cycle_ns,
+            hw.leakage.static_fraction,
+            buffer.banks,
+            buffer.energy_per_bit,
+        )
+
+    def leakage_instances(self, hw: HwConfig, tiles: int, router_ports: int) -> int:
+        return 1
 
     def __init__(
         self,
@@ -494,22 +752,29 @@ class SramBufferModel:
         cycle_ns: float,
         static_fraction: float = 0.0,
         banks: int = 1,
+        stated_energy_per_bit_j: float | None = None,
     ):
         self.size_bytes, self.width_bits = size_bytes, width_bits
         self.ports, self.access_cycles, self.banks = ports, access_cycles, banks
-        per_bit = (
-            reference_access_energy_j
-            * PJ_PER_J
-            / self.REFERENCE_BITS
-            * math.sqrt(size_bytes / banks / self.REFERENCE_BYTES)
-            * node_scale
-        )
+        self.stated = stated_energy_per_bit_j is not None
+        if stated_energy_per_bit_j is not None:
+            per_bit = stated_energy_per_bit_j * PJ_PER_J
+        else:
+            per_bit = (
+                reference_access_energy_j
+                * PJ_PER_J
+                / self.REFERENCE_BITS
+                * math.sqrt(size_bytes / banks / self.REFERENCE_BYTES)
+                * node_scale
+            )
         #: static power of the buffer (W): a share of every port reading back to back
         self.static_power_w = (
             static_fraction * per_bit / PJ_PER_J * width_bits * ports / (access_cycles * cycle_ns / NS_PER_S)
         )
-        # Horowitz's figure is a switching energy per access: the static share comes on top of it
-        self.energy_per_bit_pj = {"read": per_bit, "write": per_bit * write_read_ratio}
+        # Horowitz's figure is a switching energy per access: the static share comes on top of it; a stated
+        # figure is the full-load total, of which the static share is leakage
+        dynamic = per_bit * (1.0 - static_fraction) if self.stated else per_bit
+        self.energy_per_bit_pj = {"read": dynamic, "write": dynamic * write_read_ratio}
         self.cycle_ns = cycle_ns
 
     def cycles(self, bits: int) -> int:
@@ -522,7 +787,9 @@ class SramBufferModel:
                 f"{kind}_bit",
                 self.energy_per_bit_pj[kind],
                 self.access_cycles * self.cycle_ns / self.width_bits,
-                "Horowitz ISSCC 2014: 10 pJ per 64-bit read of 8 KB SRAM, x sqrt(size/8 KB)",
+                "hw.buffer.energy_per_bit (a design's stated figure), less its static share"
+                if self.stated
+                else "Horowitz ISSCC 2014: 10 pJ per 64-bit read of 8 KB SRAM, x sqrt(size/8 KB)",
                 {
                     "size_bytes": self.size_bytes,
                     "width_bits": self.width_bits,
@@ -534,10 +801,18 @@ class SramBufferModel:
         ]
 
 
-class DramModel:
+class DramModel(ComponentModel):
     """Off-chip DRAM: ``energy_per_bit`` per bit moved, streaming at ``bandwidth``."""
 
     name = "dram"
+    attribute = "dram"
+    ledger_lines = ("dram",)
+    leakage_kind = None  # off chip: not part of the chip's static power
+    ert_fields: ClassVar[ErtFields] = {("dram", "*"): ("dram.energy_per_bit", "dram.bandwidth")}
+
+    @classmethod
+    def from_hw(cls, hw: HwConfig, cycle_ns: float) -> DramModel:
+        return cls(hw.dram.energy_per_bit, hw.dram.bandwidth, hw.clock)
 
     def __init__(self, energy_per_bit_j: float, bandwidth_bits_per_s: float, clock_hz: float):
         self.energy_per_bit_pj = energy_per_bit_j * PJ_PER_J
@@ -565,13 +840,35 @@ class DramModel:
 # --------------------------------------------------------------------------------------------------
 
 
-class NocModel:
+class NocModel(ComponentModel):
     """Routers and links: a flit of ``link_width`` bits costs ``link_width * energy_per_bit_hop`` per hop
     (ISAAC Table I: a 42 mW router moving 8 ports x 32 bits per 1.2 GHz cycle = 0.137 pJ per bit per hop)
     and ``router_delay + link_delay`` cycles per hop; a packet of
     ``f`` flits streams behind its head (wormhole), adding ``f`` cycles."""
 
     name = "noc"
+    attribute = "noc"
+    ledger_lines = ("noc",)
+    leakage_kind = "router_port"
+    ert_fields: ClassVar[ErtFields] = {
+        ("noc", "*"): ("noc.energy_per_bit_hop", "noc.link_width", "leakage.static_fraction")
+    }
+
+    @classmethod
+    def from_hw(cls, hw: HwConfig, cycle_ns: float) -> NocModel:
+        noc = hw.noc
+        return cls(
+            noc.link_width,
+            noc.energy_per_bit_hop,
+            noc.router_delay,
+            noc.link_delay,
+            cycle_ns,
+            noc.topology,
+            hw.leakage.static_fraction,
+        )
+
+    def leakage_instances(self, hw: HwConfig, tiles: int, router_ports: int) -> int:
+        return router_ports
 
     def __init__(
         self,
@@ -587,6 +884,7 @@ class NocModel:
         full_pj = link_width * energy_per_bit_hop_j * PJ_PER_J
         #: static power of one router port (W): a share of a flit through it every cycle
         self.port_static_power_w = static_fraction * full_pj / PJ_PER_J / (cycle_ns / NS_PER_S)
+        self.static_power_w = self.port_static_power_w  # a leaking instance is one router port
         self.flit_hop_pj = full_pj * (1.0 - static_fraction)
         self.hop_cycles = router_delay + link_delay
         self.router_delay, self.link_delay = router_delay, link_delay
@@ -624,6 +922,10 @@ class LeakageModel:
     """Static power of each component kind (W per instance); energy per clock cycle in pJ."""
 
     name = "leakage"
+    ledger_lines = ("leakage",)
+    ert_fields: ClassVar[ErtFields] = {
+        ("leakage", "*"): ("leakage.static_fraction", "leakage.gate_unused_tiles", "leakage.gate_unused_routers")
+    }
 
     def __init__(self, powers_w: dict[str, float], counts: dict[str, int], cycle_ns: float, source: str):
         self.powers_w = powers_w
@@ -647,3 +949,25 @@ class LeakageModel:
             )
             for kind in sorted(self.powers_w)
         ]
+
+
+#: Every component's model, in ledger order; static power (:class:`LeakageModel`) comes last, built from theirs.
+COMPONENT_MODELS: tuple[type[ComponentModel], ...] = (
+    AdcModel,
+    DacModel,
+    CrossbarModel,
+    PulseGeneratorModel,
+    DigitalUnitModel,
+    SramBufferModel,
+    DramModel,
+    NocModel,
+)
+#: Ledger lines, in order: the one list of what the ledger, the ERT and the reports know.
+LEDGER_LINES: tuple[str, ...] = tuple(line for model in COMPONENT_MODELS for line in model.ledger_lines) + (
+    LeakageModel.ledger_lines
+)
+#: The configuration fields each ERT action rests on ("*": every action of the component), from the models.
+ERT_FIELDS: ErtFields = {
+    **{key: keys for model in COMPONENT_MODELS for key, keys in model.ert_fields.items()},
+    **LeakageModel.ert_fields,
+}

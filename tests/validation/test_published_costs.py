@@ -17,19 +17,7 @@ sys.modules["validate_costs"] = validate_costs
 _spec.loader.exec_module(validate_costs)
 
 #: (config, quantity) -> why archsim is not yet within 25 %
-KNOWN_GAPS: dict[tuple[str, str], str] = {
-    ("isaac_like", "IMA crossbar power (8 crossbars)"): "ISAAC Table I states no cell conductances; isaac_like "
-                                                       "keeps NeuroSim V2's RRAM cells at a 0.1 V read",
-    ("isaac_like", "tile eDRAM buffer power (64 KB)"): "the buffer is costed as SRAM (Horowitz) with its static "
-                                                      "share on top; ISAAC's eDRAM energy per access is not stated",
-    ("marinella2018_1024", "cycle energy (fwd + bwd + update)"): "follows the read and write rows",
-    ("marinella2018_1024", "array write energy per cycle"): "the stochastic update fires coincidences and charges "
-                                                          "half-selected cells at NeuroSim V2's 4 V; Marinella's "
-                                                          "four-phase write and its cell electrics are not restated",
-    ("marinella2018_1024", "array read energy per cycle"): "Marinella's read voltage and cell resistance are not "
-                                                         "restated; NeuroSim V2's 0.5 V, 100 kOhm cells read for "
-                                                         "128 ns",
-}
+KNOWN_GAPS: dict[tuple[str, str], str] = {}
 
 
 @pytest.fixture(scope="module")

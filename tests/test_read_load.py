@@ -1,0 +1,98 @@
+"""The array read energy follows the data: the lines a read drives and the conductances it reads (each test of the
+engine's charge failed on the old code, which charged every read at full drive on cells at the mean conductance)."""
+
+import numpy as np
+import pytest
+
+from archsim.algorithms.recorder import StepRecorder
+from archsim.analog import AnalogArray
+from archsim.analog.io import IOModel, line_drive
+from archsim.config import load_hw_config
+from archsim.engine import Engine
+from archsim.hw import Architecture
+from archsim.mapping import Mapping
+
+N = 32
+QUIET = ["io.out_noise=0.0", "io.bound_management=none", f"tile.rows={N}", f"tile.cols={N}", "tile.adcs=8"]
+
+
+def read_energy(hw, array, x, direction="forward"):
+    """array_read energy (pJ) the engine charges for one read of ``x`` on ``array``."""
+    arch = Architecture(hw)
+    mapping = Mapping.build(arch, {(0, "W"): (array.out_size, array.in_size)})
+    rec = StepRecorder(hw.read_input_bits(), hw.adc.bits)
+    _, stats = array.forward(x) if direction == "forward" else array.backward(x)
+    rec.reads(0, "W", stats, direction, direction, [])
+    return Engine(arch, mapping, cache=False).run_step(rec.ops).energy_pj_by_component["array_read"], stats
+
+
+def cell_on_pj(hw):
+    """V_read^2 G_on t_read (pJ)."""
+    return hw.array.read_voltage**2 / hw.array.r_on * hw.array.read_time * 1e12
+
+
+def test_a_read_of_zeros_costs_no_array_energy():
+    hw = load_hw_config("default", QUIET)
+    array = AnalogArray(N, N, hw, seed=1)
+    energy, stats = read_energy(hw, array, np.zeros((3, N)))
+    assert stats.blocks[0].drive_fraction == 0.0
+    assert energy == 0.0
+
+
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+def test_full_drive_on_cells_at_g_on_costs_the_closed_form(direction):
+    hw = load_hw_config("default", QUIET)
+    array = AnalogArray(N, N, hw, seed=2)
+    array.set_weights(np.full((N, N), 1e3))  # clipped to every device's upper bound: G = G_on
+    energy, stats = read_energy(hw, array, np.ones((2, N)), direction)
+    assert stats.blocks[0].drive_fraction == pytest.approx(1.0)
+    assert energy == pytest.approx(2 * N * N * cell_on_pj(hw), rel=1e-6)
+
+
+def test_cells_at_g_off_cost_the_off_conductance():
+    hw = load_hw_config("default", QUIET)
+    array = AnalogArray(N, N, hw, seed=3)
+    array.set_weights(np.full((N, N), -1e3))  # every device at its lower bound: G = G_off
+    energy, _ = read_energy(hw, array, np.ones((1, N)))
+    assert energy == pytest.approx(N * N * cell_on_pj(hw) / hw.array.on_off_ratio, abs=2**-12)  # one ledger quantum
+
+
+def test_bit_serial_passes_drive_the_ones_of_each_level():
+    # 4-bit two's complement: a full-scale input is level 7 = 0b0111, three of four passes drive the line
+    hw = load_hw_config("default", QUIET + ["dac.mode=bit_serial", "dac.bits=1", "io.serial_input_bits=4"])
+    array = AnalogArray(N, N, hw, seed=4)
+    array.set_weights(np.full((N, N), 1e3))
+    energy, stats = read_energy(hw, array, np.ones((1, N)))
+    assert stats.blocks[0].drive_fraction == pytest.approx(3 / 4)
+    assert energy == pytest.approx(4 * N * N * (3 / 4) * cell_on_pj(hw), rel=1e-6)
+
+
+def test_the_load_matches_a_slow_reference():
+    hw = load_hw_config("default", QUIET)
+    rng = np.random.default_rng(5)
+    array = AnalogArray(N, N, hw, seed=5)
+    array.set_weights(rng.uniform(-0.5, 0.5, (N, N)))
+    x = rng.uniform(-1, 1, (4, N))
+    _, stats = array.forward(x)
+    # slow and obvious: per vector, per line, per cell
+    io = IOModel.from_hw(hw)
+    w, (lo, hi) = array.get_weights(), array.get_bounds()
+    g_off = 1 / hw.array.on_off_ratio
+    total = 0.0
+    for v in range(4):
+        scale = np.abs(x[v]).max()
+        for i in range(N):
+            level = np.clip(np.rint(x[v, i] * io.inp_bound / scale / io.inp_step), -io.inp_levels, io.inp_levels)
+            drive = abs(level) * io.inp_step / io.inp_bound
+            for j in range(N):
+                total += drive * (g_off + (1 - g_off) * (w[j, i] - lo[j, i]) / (hi[j, i] - lo[j, i]))
+    assert stats.blocks[0].drive_fraction == pytest.approx(total / (4 * N * N), rel=1e-9)
+
+
+def test_line_drive_counts_bound_management_rereads_at_half_scale():
+    hw = load_hw_config("default", ["io.out_noise=0.0"])
+    io = IOModel.from_hw(hw)
+    x = np.ones((2, 4))
+    # vector 0 read once, vector 1 read three times at full, half and quarter scale
+    drive = line_drive(x, io, np.array([0, 2]))
+    assert drive == pytest.approx(np.full(4, 1 + 1 + 0.5 + 0.25), abs=2 * io.inp_step)
