@@ -24,9 +24,8 @@ orders of magnitude above float32 rounding), results float64.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -35,8 +34,8 @@ from archsim.config.hw import HwConfig, read_passes
 if TYPE_CHECKING:
     from threadpoolctl import ThreadpoolController
 
-#: threadpoolctl's controller, built on first use; False when threadpoolctl is missing.
-_blas_controller: ThreadpoolController | Literal[False] | None = None
+#: threadpoolctl's controller (a declared dependency), built on first use: building it inspects the loaded libraries.
+_blas_controller: ThreadpoolController | None = None
 
 
 def _one_blas_thread():
@@ -49,14 +48,9 @@ def _one_blas_thread():
     """
     global _blas_controller
     if _blas_controller is None:
-        try:
-            from threadpoolctl import ThreadpoolController
+        from threadpoolctl import ThreadpoolController
 
-            _blas_controller = ThreadpoolController()
-        except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn, a dependency
-            _blas_controller = False
-    if _blas_controller is False:
-        return contextlib.nullcontext()
+        _blas_controller = ThreadpoolController()
     return _blas_controller.limit(limits=1, user_api="blas")
 
 
