@@ -198,6 +198,7 @@ def test_cli_dry_run_lists_points(tmp_path):
 @pytest.mark.parametrize("study", sorted((ROOT / "workloads" / "sweeps").glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_studies_are_valid(study):
     points = resolve_points(load_spec(study))
-    assert 2 <= len(points) <= 16
+    # shipped studies are examples a workstation runs in minutes: a couple of dozen points at most
+    assert 2 <= len(points) <= 24
     spec = yaml.safe_load(study.read_text())
     assert spec.get("description"), "each study says what it asks"
