@@ -86,7 +86,8 @@ def test_the_load_matches_a_slow_reference():
             drive = abs(level) * io.inp_step / io.inp_bound
             for j in range(N):
                 total += drive * (g_off + (1 - g_off) * (w[j, i] - lo[j, i]) / (hi[j, i] - lo[j, i]))
-    assert stats.blocks[0].drive_fraction == pytest.approx(total / (4 * N * N), rel=1e-9)
+    # the load is computed from the float32 weights a read sees
+    assert stats.blocks[0].drive_fraction == pytest.approx(total / (4 * N * N), rel=1e-5)
 
 
 def test_line_drive_counts_bound_management_rereads_at_half_scale():

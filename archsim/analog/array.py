@@ -119,6 +119,7 @@ class AnalogArray:
         self._g_off_relative = g_off / g_on
         # per block: (read matrix it was computed for, per-input and per-output sums of G / G_on)
         self._conductance_sums: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._bounds32: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         self.samples_applied = 0  # running sample number: keys the update noise
 
     # -- layout ----------------------------------------------------------------------------------
@@ -233,11 +234,23 @@ class AnalogArray:
         matrix = self._read_matrix(key)
         cached = self._conductance_sums.get(key)
         if cached is None or cached[0] is not matrix:
-            state = self._states[key]
-            span = np.asarray(state.bound_max, dtype=np.float64) - state.bound_min
-            position = np.clip((state.apparent() - state.bound_min) / span, 0.0, 1.0)
-            g = self._g_off_relative + (1.0 - self._g_off_relative) * position
-            cached = (matrix, g.sum(axis=0), g.sum(axis=1))
+            bounds = self._bounds32.get(key)
+            if bounds is None:  # device-to-device bounds never change: float32 copies, once
+                state = self._states[key]
+                low = np.asarray(state.bound_min, dtype=np.float32)
+                bounds = (low, np.float32(1.0) / (np.asarray(state.bound_max, dtype=np.float32) - low))
+                self._bounds32[key] = bounds
+            # position of each weight in its device's range (the read matrix is the weights a read sees)
+            position = np.subtract(matrix, bounds[0])
+            position *= bounds[1]
+            np.clip(position, 0.0, 1.0, out=position)
+            g_off = self._g_off_relative
+            rows, cols = position.shape
+            cached = (
+                matrix,
+                g_off * rows + (1.0 - g_off) * position.sum(axis=0),
+                g_off * cols + (1.0 - g_off) * position.sum(axis=1),
+            )
             self._conductance_sums[key] = cached
         return cached[1], cached[2]
 
