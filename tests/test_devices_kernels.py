@@ -195,7 +195,7 @@ def test_update_is_independent_of_thread_count():
     x, d = rng.uniform(-1, 1, (8, 100)), rng.normal(0, 0.3, (8, 100))
     results = []
     threads = numba.get_num_threads()
-    assert x.shape[0] * 100 * 100 >= update_module.PARALLEL_MIN_WORK  # the parallel kernels run
+    assert x.shape[0] * 100 * 100 < update_module.MULTITHREAD_MIN_WORK  # small: runs on one thread
     try:
         for n in sorted({1, threads}):
             numba.set_num_threads(n)
@@ -211,15 +211,16 @@ def test_update_is_independent_of_thread_count():
 
 
 @pytest.mark.parametrize("mode", ["stochastic", "mean_count", "expected", "counts"])
-def test_parallel_and_serial_kernels_agree(monkeypatch, mode):
+def test_single_and_multithreaded_calls_agree(monkeypatch, mode):
+    """Small updates run on the calling thread alone, large ones on every thread: the same result either way."""
     cfg = make_device("exp_step")
     dm = device_model(cfg)
     rng = np.random.default_rng(10)
     x, d = rng.uniform(-1, 1, (3, 30)), rng.normal(0, 0.3, (3, 20))
     counts = rng.integers(-4, 5, (20, 30))
     states = []
-    for threshold in (0, 1 << 62):  # every call parallel, then every call serial
-        monkeypatch.setattr(update_module, "PARALLEL_MIN_WORK", threshold)
+    for threshold in (0, 1 << 62):  # every call multithreaded, then every call on one thread
+        monkeypatch.setattr(update_module, "MULTITHREAD_MIN_WORK", threshold)
         state = make_state(cfg, (20, 30))
         if mode == "counts":
             apply_pulse_counts(state, dm, counts, 3)
@@ -228,6 +229,19 @@ def test_parallel_and_serial_kernels_agree(monkeypatch, mode):
         states.append(state)
     np.testing.assert_array_equal(states[0].w, states[1].w)
     np.testing.assert_array_equal(states[0].w_apparent, states[1].w_apparent)
+    assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS  # restored after the single-thread call
+
+
+def test_small_updates_run_on_one_thread(monkeypatch):
+    seen = []
+    monkeypatch.setattr(
+        update_module.kernels, "_stochastic_update", lambda *args: seen.append(numba.get_num_threads())
+    )
+    cfg = make_device("soft_bounds")
+    x, d = np.ones((1, 4)), np.ones((1, 3))
+    pulsed_update(make_state(cfg, (3, 4)), device_model(cfg), x, d, 0.05, UpdateConfig(), 5, 0)
+    assert seen == [1]
+    assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS
 
 
 def test_same_sample_numbers_give_same_update_and_different_ones_do_not():

@@ -257,3 +257,14 @@ def test_non_finite_loss_is_caught_at_its_step(monkeypatch):
         trainer.run_epoch(0)
     assert isinstance(NonFiniteError("x", 0, 1), ArchsimError) and not isinstance(NonFiniteError("x", 0, 1),
                                                                                     ConfigError)
+
+
+def test_digits_are_scikit_learns_digits():
+    from sklearn.datasets import load_digits
+
+    from archsim.nn.data import digits_arrays
+
+    pixels, labels = digits_arrays()
+    reference = load_digits()
+    np.testing.assert_array_equal(pixels, reference.data)
+    np.testing.assert_array_equal(labels, reference.target)

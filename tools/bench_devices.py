@@ -12,6 +12,12 @@ bound management on; every timed read starts from weights just updated (the floa
 as in training. 512 * 512 * 64 multiply-accumulates per call.
 
 Every figure is the median over ``--runs`` timed runs. ``--json`` prints one JSON object and nothing else.
+
+``--against-aihwkit`` (when aihwkit is installed) times the same three calls on an aihwkit 1.1 ``AnalogTile``
+configured alike (SoftBoundsDevice with the same dw_min, bounds, cycle-to-cycle and device-to-device spreads;
+BL 31 without BL management, update management on; 8-bit input and output resolution, output noise 0.06,
+abs-max noise management, iterative bound management), adds its figures under ``aihwkit_*`` keys and prints
+archsim / aihwkit ratios against the speed goals: the update kernel at least 10x aihwkit's.
 """
 
 from __future__ import annotations
@@ -52,10 +58,59 @@ def median_rate(work, units_per_call: float, calls: int, runs: int) -> float:
     return float(np.median(rates))
 
 
+#: Speed goals (archsim / aihwkit) this benchmark reports against.
+GOALS = {"update_mdev_per_s_single": 10.0, "update_mdev_per_s_batch64": 10.0}
+
+
+def aihwkit_figures(hw, xs, ds, read_input, runs: int) -> dict:
+    """The same update and read calls on an aihwkit AnalogTile configured like archsim's ``hw``."""
+    import torch
+    from aihwkit.simulator.configs import SingleRPUConfig, SoftBoundsDevice
+    from aihwkit.simulator.tiles import AnalogTile
+
+    device = hw.device
+    config = SingleRPUConfig(device=SoftBoundsDevice(
+        dw_min=device.dw_min, dw_min_dtod=device.dw_min_dtod, dw_min_std=device.dw_min_std,
+        w_max=device.w_max, w_min=device.w_min, w_max_dtod=device.w_max_dtod, w_min_dtod=device.w_min_dtod,
+        up_down=device.up_down, up_down_dtod=device.up_down_dtod))
+    config.update.desired_bl = hw.update.bl
+    config.update.update_bl_management = hw.update.update_bl_management
+    config.update.update_management = hw.update.update_management
+    config.forward.inp_res = 1 / (2**hw.dac.bits - 2)
+    config.forward.out_res = 1 / (2**hw.adc.bits - 2)
+    config.forward.out_noise = hw.io.out_noise
+    config.forward.w_noise = hw.io.w_noise
+    tile = AnalogTile(SIZE, SIZE, config)
+    tile.set_learning_rate(LR)
+    tx, td = torch.tensor(xs, dtype=torch.float32), torch.tensor(ds, dtype=torch.float32)
+    tread = torch.tensor(read_input, dtype=torch.float32)
+    pool = tx.shape[0]
+
+    def update_single(k):
+        i = k % pool
+        tile.update(tx[i:i + 1], td[i:i + 1])
+
+    def update_batch(k):
+        i = (k * BATCH) % pool
+        tile.update(tx[i:i + BATCH], td[i:i + BATCH])
+
+    def read_batch(k):
+        tile.forward(tread)
+
+    update_batch(0)
+    read_batch(0)
+    return {"aihwkit_update_mdev_per_s_single": round(median_rate(update_single, SIZE * SIZE, 40, runs) / 1e6, 1),
+            "aihwkit_update_mdev_per_s_batch64": round(median_rate(update_batch, SIZE * SIZE * BATCH, 3, runs) / 1e6, 1),
+            "aihwkit_read_gmac_per_s": round(median_rate(read_batch, SIZE * SIZE * BATCH, 20, runs) / 1e9, 2),
+            "aihwkit_version": __import__("aihwkit").__version__, "torch_threads": torch.get_num_threads()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object only")
     parser.add_argument("--runs", type=int, default=7, help="timed runs per figure (median reported)")
+    parser.add_argument("--against-aihwkit", action="store_true",
+                        help="also time the same calls in aihwkit (when installed) and print the ratios")
     args = parser.parse_args(argv)
 
     hw = load_hw_config(None, SETTINGS)
@@ -88,6 +143,15 @@ def main(argv: list[str] | None = None) -> int:
     read = median_rate(read_batch, SIZE * SIZE * BATCH, 20, args.runs) / 1e9
     result = {"update_mdev_per_s_single": round(single, 1), "update_mdev_per_s_batch64": round(batch, 1),
               "read_gmac_per_s": round(read, 2)}
+    if args.against_aihwkit:
+        try:
+            import aihwkit  # noqa: F401
+        except ImportError:
+            result["aihwkit_skipped"] = "aihwkit is not installed"
+        else:
+            result.update(aihwkit_figures(hw, xs, ds, read_input, args.runs))
+            for key in ("update_mdev_per_s_single", "update_mdev_per_s_batch64", "read_gmac_per_s"):
+                result[f"ratio_{key}"] = round(result[key] / result[f"aihwkit_{key}"], 2)
     if args.json:
         print(json.dumps(result))
         return 0
@@ -96,6 +160,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"update, single sample : {single:8.1f} M device-updates/s")
     print(f"update, batch of 64   : {batch:8.1f} M device-updates/s")
     print(f"forward read, batch 64: {read:8.2f} G MAC/s (8-bit DAC/ADC, output noise, noise+bound management)")
+    if "aihwkit_skipped" in result:
+        print(f"aihwkit: skipped ({result['aihwkit_skipped']})")
+    elif args.against_aihwkit:
+        print(f"aihwkit {result['aihwkit_version']} AnalogTile, same settings, torch threads {result['torch_threads']}:")
+        for key, label in (("update_mdev_per_s_single", "update, single sample "),
+                           ("update_mdev_per_s_batch64", "update, batch of 64   "),
+                           ("read_gmac_per_s", "forward read, batch 64")):
+            goal = GOALS.get(key)
+            verdict = "" if goal is None else f"  goal >= {goal:g}x: {'met' if result[f'ratio_{key}'] >= goal else 'not met'}"
+            print(f"{label}: aihwkit {result[f'aihwkit_{key}']:8.2f}, archsim/aihwkit {result[f'ratio_{key}']:5.2f}x{verdict}")
     return 0
 
 

@@ -2,7 +2,14 @@
 synthetic input, for Analog SGD and for Tiki-Taka transferring one column every sample, with full
 costing and with costing off. Prints medians of several runs.
 
-    python tools/bench_e2e.py [--samples 2000] [--repeats 3] [--json]
+``--against-aihwkit`` (when aihwkit is installed) trains the same network in aihwkit 1.1 on the same images,
+functionally only (aihwkit has no costing): AnalogSGD with a SoftBoundsDevice like archsim's default device
+for Analog SGD, and a TransferCompound of two such devices transferring one column every sample
+(``transfer_every=1``, ``units_in_mbatch=False``, one read per transfer, gamma 0) for Tiki-Taka; aihwkit's IO
+defaults otherwise. It prints archsim (with costing) / aihwkit ratios against the speed goals: 2x for Analog
+SGD, 3x for Tiki-Taka, costing overhead at most 10 %.
+
+    python tools/bench_e2e.py [--samples 2000] [--repeats 3] [--json] [--against-aihwkit]
 """
 
 from __future__ import annotations
@@ -52,6 +59,62 @@ def measure(folder: Path, algorithm: str, costing: bool, samples: int) -> float:
     return report["simulation"]["samples_per_s"]
 
 
+#: Speed goals this benchmark reports against: archsim with costing / aihwkit, and the costing overhead (%).
+GOALS = {"analog_sgd": 2.0, "tiki_taka": 3.0, "costing_overhead_percent": 10.0}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    with gzip.open(path, "rb") as handle:
+        data = handle.read()
+    ndim = data[3]
+    shape = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+def measure_aihwkit(folder: Path, algorithm: str, samples: int) -> float:
+    """Samples/s of aihwkit training the same FCN on the same images for one epoch of ``samples``."""
+    import torch
+    from aihwkit.nn import AnalogLinear, AnalogSequential
+    from aihwkit.optim import AnalogSGD
+    from aihwkit.simulator.configs import SingleRPUConfig, SoftBoundsDevice, TransferCompound, UnitCellRPUConfig
+
+    config = load_run_config(ROOT / "workloads" / "fcn_mnist.yaml", None, [f"dataset.path={folder}"] + EXTRA)
+    device = config.hw.device
+
+    def soft_bounds():
+        return SoftBoundsDevice(dw_min=device.dw_min, dw_min_dtod=device.dw_min_dtod, dw_min_std=device.dw_min_std,
+                                w_max=device.w_max, w_min=device.w_min, w_max_dtod=device.w_max_dtod,
+                                w_min_dtod=device.w_min_dtod, up_down_dtod=device.up_down_dtod)
+
+    if algorithm == "analog_sgd":
+        rpu = SingleRPUConfig(device=soft_bounds())
+    else:
+        rpu = UnitCellRPUConfig(device=TransferCompound(
+            unit_cell_devices=[soft_bounds(), soft_bounds()], transfer_every=1.0, units_in_mbatch=False,
+            n_reads_per_transfer=1, gamma=0.0, transfer_lr=config.algorithm.transfer_lr))
+    layers, width = [], config.model.input_shape[0]
+    for spec in config.model.layers:
+        layers.append(AnalogLinear(width, spec.out, bias=spec.bias, rpu_config=rpu))
+        if spec.activation == "sigmoid":
+            layers.append(torch.nn.Sigmoid())
+        width = spec.out
+    model = AnalogSequential(*layers)
+    optimizer = AnalogSGD(model.parameters(), lr=config.training.lr)
+    optimizer.regroup_param_groups(model)
+    images = torch.tensor(read_idx(folder / "train-images-idx3-ubyte.gz")[:samples].reshape(samples, -1) / 255.0,
+                          dtype=torch.float32)
+    labels = torch.tensor(read_idx(folder / "train-labels-idx1-ubyte.gz")[:samples].astype(np.int64))
+    loss_fn = torch.nn.CrossEntropyLoss()
+    batch = config.training.batch_size
+    start = time.perf_counter()
+    for first in range(0, samples, batch):
+        optimizer.zero_grad()
+        loss = loss_fn(model(images[first:first + batch]), labels[first:first + batch])
+        loss.backward()
+        optimizer.step()
+    return samples / (time.perf_counter() - start)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--samples", type=int, default=2000, help="training samples per measurement")
@@ -59,8 +122,16 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object only")
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY.PATH=VALUE",
                         help="extra override, e.g. --set training.reduction=mean (repeatable)")
+    parser.add_argument("--against-aihwkit", action="store_true",
+                        help="also train the same network in aihwkit (when installed) and print the ratios")
     args = parser.parse_args()
     EXTRA.extend(args.sets)
+    against = args.against_aihwkit
+    if against:
+        try:
+            import aihwkit  # noqa: F401
+        except ImportError:
+            against = False
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         synthetic_mnist(folder, args.samples)
@@ -71,14 +142,30 @@ def main() -> None:
                 runs = [measure(folder, algorithm, costing, args.samples) for _ in range(args.repeats)]
                 key = f"{algorithm}_samples_per_s" if costing else f"{algorithm}_functional_samples_per_s"
                 results[key] = statistics.median(runs)
+            if against:
+                measure_aihwkit(folder, algorithm, 50)
+                runs = [measure_aihwkit(folder, algorithm, args.samples) for _ in range(args.repeats)]
+                results[f"aihwkit_{algorithm}_samples_per_s"] = statistics.median(runs)
+                results[f"ratio_{algorithm}"] = results[f"{algorithm}_samples_per_s"] / statistics.median(runs)
+    if args.against_aihwkit and not against:
+        results["aihwkit_skipped"] = "aihwkit is not installed"
     if args.json:
         print(json.dumps(results))
         return
     for algorithm in ("analog_sgd", "tiki_taka"):
         costed = results[f"{algorithm}_samples_per_s"]
         functional = results[f"{algorithm}_functional_samples_per_s"]
+        overhead = 100 * (functional / costed - 1)
+        ok = "met" if overhead <= GOALS["costing_overhead_percent"] else "not met"
         print(f"{algorithm:>11}: {costed:8.0f} samples/s with costing, {functional:8.0f} without; "
-              f"costing adds {100 * (functional / costed - 1):.1f} % to the functional time")
+              f"costing adds {overhead:.1f} % to the functional time (goal <= {GOALS['costing_overhead_percent']:g} %: {ok})")
+        if f"ratio_{algorithm}" in results:
+            ratio, goal = results[f"ratio_{algorithm}"], GOALS[algorithm]
+            print(f"{'':>11}  aihwkit (functional only) {results[f'aihwkit_{algorithm}_samples_per_s']:8.0f} "
+                  f"samples/s; archsim with costing / aihwkit = {ratio:.2f}x (goal >= {goal:g}x: "
+                  f"{'met' if ratio >= goal else 'not met'})")
+    if "aihwkit_skipped" in results:
+        print(f"aihwkit: skipped ({results['aihwkit_skipped']})")
 
 
 if __name__ == "__main__":

@@ -390,9 +390,10 @@ def _fire(
         w_app[i, j] = w[i, j] + write_std * _normal(dev_key, WRITE_NOISE_DRAW, table)
 
 
-# Each update kernel below is one row's work (``_*_row``, inlined) and two drivers over the rows: a parallel
-# one (``prange``) for large updates and a serial twin for small ones, where waking worker threads costs more
-# than the work (and, on a loaded machine, waits for a time slice). Both give identical results.
+# Each update kernel below is one row's work (``_*_row``, inlined) and one driver over the rows (``prange``).
+# Small updates run the same driver on the calling thread alone (archsim.devices.update sets numba's thread
+# count): one compiled kernel per update mode, and numba optimises the outlined prange body better than the
+# same body inlined into a plain loop.
 
 
 @nb.njit(cache=True, inline="always")
@@ -567,60 +568,6 @@ def _stochastic_update(
         )
 
 
-@nb.njit(cache=True)
-def _stochastic_update_serial(
-    w,
-    w_app,
-    su,
-    sd,
-    bmax,
-    bmin,
-    gu,
-    gd,
-    model,
-    glob,
-    pw_up,
-    pw_down,
-    d_sign,
-    x_sign,
-    row_bits,
-    col_bits,
-    keys,
-    table,
-    noisy,
-    write_noise,
-    device_pulses,
-):
-    active_cols, n_active = _active_columns(col_bits)
-    for i in range(w.shape[0]):
-        _stochastic_row(
-            i,
-            w,
-            w_app,
-            su,
-            sd,
-            bmax,
-            bmin,
-            gu,
-            gd,
-            model,
-            glob,
-            pw_up,
-            pw_down,
-            d_sign,
-            x_sign,
-            row_bits,
-            col_bits,
-            active_cols,
-            n_active,
-            keys,
-            table,
-            noisy,
-            write_noise,
-            device_pulses,
-        )
-
-
 @nb.njit(cache=True, inline="always")
 def _mean_count_row(
     i,
@@ -742,59 +689,6 @@ def _mean_count_update(
         )
 
 
-@nb.njit(cache=True)
-def _mean_count_update_serial(
-    w,
-    w_app,
-    su,
-    sd,
-    bmax,
-    bmin,
-    gu,
-    gd,
-    model,
-    glob,
-    pw_up,
-    pw_down,
-    d_sign,
-    x_sign,
-    d_counts,
-    x_counts,
-    bl,
-    keys,
-    table,
-    noisy,
-    write_noise,
-    device_pulses,
-):
-    for i in range(w.shape[0]):
-        _mean_count_row(
-            i,
-            w,
-            w_app,
-            su,
-            sd,
-            bmax,
-            bmin,
-            gu,
-            gd,
-            model,
-            glob,
-            pw_up,
-            pw_down,
-            d_sign,
-            x_sign,
-            d_counts,
-            x_counts,
-            bl,
-            keys,
-            table,
-            noisy,
-            write_noise,
-            device_pulses,
-        )
-
-
 @nb.njit(cache=True, inline="always")
 def _expected_row(
     i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, x, d, lr, dw0, keys, table, noisy, write_noise
@@ -873,36 +767,6 @@ def _expected_update(
         )
 
 
-@nb.njit(cache=True)
-def _expected_update_serial(
-    w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, x, d, lr, dw0, keys, table, noisy, write_noise
-):
-    for i in range(w.shape[0]):
-        _expected_row(
-            i,
-            w,
-            w_app,
-            su,
-            sd,
-            bmax,
-            bmin,
-            gu,
-            gd,
-            model,
-            glob,
-            pw_up,
-            pw_down,
-            x,
-            d,
-            lr,
-            dw0,
-            keys,
-            table,
-            noisy,
-            write_noise,
-        )
-
-
 @nb.njit(cache=True, inline="always")
 def _counts_row(
     i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, counts, key, table, noisy, write_noise
@@ -942,16 +806,6 @@ def _apply_counts(
     w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, counts, key, table, noisy, write_noise
 ):
     for i in nb.prange(w.shape[0]):
-        _counts_row(
-            i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, counts, key, table, noisy, write_noise
-        )
-
-
-@nb.njit(cache=True)
-def _apply_counts_serial(
-    w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, counts, key, table, noisy, write_noise
-):
-    for i in range(w.shape[0]):
         _counts_row(
             i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, counts, key, table, noisy, write_noise
         )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba as nb
 import numpy as np
 
 from archsim.config.device import UpdateConfig
@@ -26,16 +27,26 @@ _DUMMY = np.zeros((1, 1))
 _MAX_COUNT = float(2**62)  # expected-mode pulse statistics saturate here instead of overflowing int64
 _DUMMY_FLAT = np.zeros(1)
 
-#: Below this much work a call runs the serial twin of a kernel, where waking worker threads would cost more
-#: than the work itself. Kept tiny: measured on this machine, the serial twins run ~7x slower than the
-#: parallel kernels restricted to one thread (numba optimises the prange body, outlined into its own
-#: function, far better than the same body inlined into a plain loop), so only trivial calls should take them.
-PARALLEL_MIN_WORK = 1 << 6
+#: Below this many device-updates (devices x samples) a kernel runs on the calling thread alone: waking
+#: numba's worker threads costs more than a small update takes, and when the machine has more runnable jobs
+#: than cores a parallel region also waits for every worker's time slice (measured on the 2-core development
+#: machine under load: a 64x64 x 10-sample update took 0.19 ms on one thread and 4.5 ms on two). Results do
+#: not depend on the thread count (counter-based random streams).
+MULTITHREAD_MIN_WORK = 1 << 18
 
 
-def _kernel(name: str, work: int):
-    """The parallel kernel ``name`` or its serial twin, by the amount of work."""
-    return getattr(kernels, name if work >= PARALLEL_MIN_WORK else name + "_serial")
+def _run_kernel(name: str, work: int, *args) -> None:
+    """Run the kernel ``name`` of :mod:`archsim.devices.kernels`, multithreaded only for large ``work``."""
+    kernel = getattr(kernels, name)
+    if work >= MULTITHREAD_MIN_WORK:
+        kernel(*args)
+        return
+    threads = nb.get_num_threads()
+    nb.set_num_threads(1)
+    try:
+        kernel(*args)
+    finally:
+        nb.set_num_threads(threads)
 
 
 @dataclass
@@ -158,8 +169,18 @@ def pulsed_update(
     args = _state_args(state, model)
     work = state.w.size * n_samples
     if cfg.mode == "expected":
-        _kernel("_expected_update", work)(
-            *args, x, d, float(lr), model.dw0, keys, NORMAL_TABLE, model.noisy, model.write_noise
+        _run_kernel(
+            "_expected_update",
+            work,
+            *args,
+            x,
+            d,
+            float(lr),
+            model.dw0,
+            keys,
+            NORMAL_TABLE,
+            model.noisy,
+            model.write_noise,
         )
         p_d = np.minimum(d_abs * plan.scale_d[:, None], 1.0)
         p_x = np.minimum(x_abs * plan.scale_x[:, None], 1.0)
@@ -183,7 +204,9 @@ def pulsed_update(
         x_counts = np.minimum(
             np.floor(plan.bl[:, None] * x_abs * plan.scale_x[:, None] + 0.5), plan.bl[:, None]
         ).astype(np.int64)
-        _kernel("_mean_count_update", work)(
+        _run_kernel(
+            "_mean_count_update",
+            work,
             *args,
             d_sign,
             x_sign,
@@ -208,8 +231,19 @@ def pulsed_update(
     kernels._pulse_trains(x_abs, plan.scale_x, plan.bl, keys, False, col_bits, col_counts)
     # the kernel only visits rows and columns whose trains fired: that, not the block size, is the work
     work = int(((row_counts > 0).sum(axis=1) * (col_counts > 0).sum(axis=1)).sum())
-    _kernel("_stochastic_update", work)(
-        *args, d_sign, x_sign, row_bits, col_bits, keys, NORMAL_TABLE, model.noisy, model.write_noise, device_pulses
+    _run_kernel(
+        "_stochastic_update",
+        work,
+        *args,
+        d_sign,
+        x_sign,
+        row_bits,
+        col_bits,
+        keys,
+        NORMAL_TABLE,
+        model.noisy,
+        model.write_noise,
+        device_pulses,
     )
     return SampleStats(plan.bl, row_counts.sum(axis=1), col_counts.sum(axis=1), device_pulses.sum(axis=0))
 
@@ -225,7 +259,7 @@ def apply_pulse_counts(state: DeviceState, model: DeviceModel, counts: np.ndarra
     counts = counts.astype(np.int64, copy=False)
     args = _state_args(state, model)
     work = counts.size + 8 * int(np.abs(counts).sum())  # a pulse costs about as much as 8 idle devices
-    _kernel("_apply_counts", work)(*args, counts, np.uint64(key), NORMAL_TABLE, model.noisy, model.write_noise)
+    _run_kernel("_apply_counts", work, *args, counts, np.uint64(key), NORMAL_TABLE, model.noisy, model.write_noise)
     return int(np.abs(counts).sum())
 
 

@@ -5,6 +5,7 @@ problem. Splits and shuffling are deterministic in the run's seed."""
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import struct
 import zlib
 from dataclasses import dataclass
@@ -227,12 +228,20 @@ def load_cifar10_synthetic(config: DatasetConfig, seed: int) -> Dataset:
     return Dataset(train_x, train_y, test_x, test_y, "classification", CIFAR_CLASSES, warning=SYNTHETIC_WARNING)
 
 
-def load_digits_dataset(config: DatasetConfig, seed: int, source: str = "workload") -> Dataset:
-    from sklearn.datasets import load_digits
+def digits_arrays(source: str = "workload") -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's 8x8 digits (1797 images, pixel values 0..16, labels 0..9), read from the CSV that
+    scikit-learn ships, as its ``load_digits`` does, without importing scikit-learn (~1-2 s of imports)."""
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(source, "dataset.name", "digits needs scikit-learn, which ships the data set")
+    path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / "digits.csv.gz"
+    table = np.loadtxt(path, delimiter=",")
+    return table[:, :-1], table[:, -1].astype(np.int64)
 
-    digits = load_digits()
-    x = digits.data.astype(np.float64) / 16.0
-    y = digits.target.astype(np.int64)
+
+def load_digits_dataset(config: DatasetConfig, seed: int, source: str = "workload") -> Dataset:
+    pixels, y = digits_arrays(source)
+    x = pixels / 16.0
     order = np.random.default_rng([seed, 0xD1617]).permutation(len(x))
     n_test = _split_sizes(config, len(x), source)
     test, train = order[:n_test], order[n_test:]
