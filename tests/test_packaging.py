@@ -24,6 +24,14 @@ def imported_packages() -> dict[str, str]:
                 names = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 names = [node.module]
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "find_spec"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
+                names = [str(node.args[0].value)]  # a package used for its files (e.g. scikit-learn's digits)
             for name in names:
                 top = name.split(".")[0]
                 if top != "archsim" and top not in sys.stdlib_module_names:
