@@ -79,6 +79,18 @@ class ConfigError(ArchsimError):
         super().__init__(f"{self.file}: {self.key_path}: {message}")
 
 
+class NonFiniteValues(ValueError):
+    """NaN or inf handed to an analog array or a device update (``what``: "inputs", "errors", "weights", ...).
+
+    Raised by the functional layers, which know nothing of the run; the trainer turns it into a
+    :class:`NonFiniteError` naming the array that broke, or these values when every array is still finite (e.g. a
+    read whose output overflowed float32)."""
+
+    def __init__(self, what: str):
+        self.what = what
+        super().__init__(f"{what} must be finite")
+
+
 class NonFiniteError(ArchsimError):
     """A run whose numbers became NaN or infinite: it stops, naming the array and the step, with no report."""
 

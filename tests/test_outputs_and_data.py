@@ -259,6 +259,18 @@ def test_non_finite_loss_is_caught_at_its_step(monkeypatch):
                                                                                     ConfigError)
 
 
+def test_an_overflowing_read_stops_the_run_in_one_line():
+    """Finite weights, but a read whose output overflows float32 (an output bound of 1e100 never clips): the next
+    array refuses the inf inputs, and the run stops naming them instead of raising a traceback."""
+    from archsim.nn.trainer import Trainer
+
+    config = load_run_config(None, None, ["dataset.max_train=30", "training.epochs=1", "hw.adc.out_bound=1e100",
+                                          "hw.io.out_noise=0"])
+    trainer = Trainer(config, record=False)
+    with pytest.raises(NonFiniteError, match="the inputs reaching an analog array became non-finite .* epoch 1"):
+        trainer.run_epoch(0)
+
+
 def test_digits_are_scikit_learns_digits():
     from sklearn.datasets import load_digits
 

@@ -21,6 +21,7 @@ from archsim.config.hw import HwConfig, cell_conductances
 from archsim.devices.models import DeviceState, device_model, sample_device_state, symmetric_points
 from archsim.devices.rng import MASK64, py_stream, seed_key
 from archsim.devices.update import apply_pulse_counts, pulsed_update
+from archsim.errors import NonFiniteValues
 from archsim.mapping.blocks import block_slices
 
 _PURPOSE_D2D, _PURPOSE_READ, _PURPOSE_UPDATE = 0, 1, 2
@@ -175,7 +176,7 @@ class AnalogArray:
         if weights.shape != self.shape:
             raise ValueError(f"expected weights of shape {self.shape}, got {weights.shape}")
         if not np.isfinite(weights).all():
-            raise ValueError("weights must be finite")
+            raise NonFiniteValues("weights")
         for (r, c), state in self._states.items():
             np.clip(weights[self._col_slices[c], self._row_slices[r]], state.bound_min, state.bound_max, out=state.w)
             if state.w_apparent is not None:
@@ -202,7 +203,7 @@ class AnalogArray:
         if values.ndim != 2 or values.shape[1] != width:
             raise ValueError(f"expected {what} of shape (batch, {width}), got {values.shape}")
         if not np.isfinite(values).all():
-            raise ValueError(f"{what} must be finite")
+            raise NonFiniteValues(what)
         return values
 
     def _block_stats(

@@ -22,6 +22,7 @@ from archsim.devices import kernels
 from archsim.devices.kernels import _sample_keys
 from archsim.devices.models import DeviceModel, DeviceState
 from archsim.devices.rng import NORMAL_TABLE
+from archsim.errors import NonFiniteValues
 
 _DUMMY = np.zeros((1, 1))
 _MAX_COUNT = float(2**62)  # expected-mode pulse statistics saturate here instead of overflowing int64
@@ -118,7 +119,7 @@ def _check_update_inputs(state: DeviceState, x: np.ndarray, d: np.ndarray, lr: f
     if x.shape[1] != n_in or d.shape[1] != n_out:
         raise ValueError(f"expected x (batch, {n_in}) and d (batch, {n_out}), got {x.shape} and {d.shape}")
     if not (np.isfinite(x).all() and np.isfinite(d).all()):
-        raise ValueError("x and d must be finite")
+        raise NonFiniteValues("x and d")
     if not np.isfinite(lr) or lr < 0:
         raise ValueError(f"lr must be a finite number >= 0, got {lr!r}")
     return x, d

@@ -10,7 +10,7 @@ import numpy as np
 from archsim.algorithms.recorder import StepRecorder
 from archsim.algorithms.theory import lsq_minimum, relative_error
 from archsim.config.loader import RunConfig
-from archsim.errors import NonFiniteError
+from archsim.errors import NonFiniteError, NonFiniteValues
 from archsim.mapping.blocks import BlockLayout
 from archsim.nn import functional as F
 from archsim.nn.data import Dataset, load_dataset
@@ -109,10 +109,8 @@ class Trainer:
             )
             try:
                 loss = self.network.train_step(self.data.train_x[index], self.loss_grad(self.data.train_y[index]), rec)
-            except ValueError:  # e.g. an analog read refusing NaN inputs that an earlier layer's NaN weights made
-                broken = non_finite_array(self.network)
-                if broken is None:
-                    raise
+            except NonFiniteValues as refused:  # an analog array refused NaN/inf vectors: name what made them
+                broken = non_finite_array(self.network) or f"the {refused.what} reaching an analog array"
                 raise NonFiniteError(broken, epoch, steps + 1) from None
             if self.config.training.reduction == "sum":
                 loss /= len(index)  # report the mean loss per sample either way
