@@ -110,8 +110,8 @@ class Trainer:
             try:
                 loss = self.network.train_step(self.data.train_x[index], self.loss_grad(self.data.train_y[index]), rec)
             except NonFiniteValues as refused:  # an analog array refused NaN/inf vectors: name what made them
-                broken = non_finite_array(self.network) or f"the {refused.what} reaching an analog array"
-                raise NonFiniteError(broken, epoch, steps + 1) from None
+                culprit = non_finite_array(self.network) or f"the {refused.what} reaching an analog array"
+                raise NonFiniteError(culprit, epoch, steps + 1) from None
             if self.config.training.reduction == "sum":
                 loss /= len(index)  # report the mean loss per sample either way
             losses.append(loss)
