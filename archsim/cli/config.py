@@ -100,7 +100,7 @@ def resolved_keys(obj: Any, prefix: tuple = ()) -> Iterator[Key]:
         tp = hints[f.name]
         value = getattr(obj, f.name)
         path = prefix + (f.name,)
-        if is_dataclass(tp):
+        if is_dataclass(tp) or is_dataclass(value):  # a section, or an optional one that is set (role devices)
             yield from resolved_keys(value, path)
             continue
         item = _list_item_class(tp)
