@@ -180,3 +180,15 @@ def test_every_array_role_can_have_its_own_device():
     from archsim.ops import ROLES
 
     assert set(ROLE_KEYS) == set(ROLES)
+
+
+def test_config_show_lists_each_resolved_role_device_key_by_key():
+    from archsim.cli.config import explain_lines, show_lines
+
+    lines = show_lines(None, None, ECRAM_A + ["hw.role_devices.C.dw_min=0.0005"])
+    shown = {line.split(" = ")[0].strip(): line.split(" = ")[1].split()[0] for line in lines}
+    assert shown["hw.role_devices.A.model"] == "linear_step" and shown["hw.role_devices.A.write_energy"] == "1fJ"
+    assert shown["hw.role_devices.C.dw_min"] == "0.0005" and shown["hw.role_devices.C.w_max"] == "0.7"
+    assert shown["hw.role_devices.R"] == "null"
+    assert any("[--set]" in line for line in lines if line.startswith("hw.role_devices.A.preset"))
+    assert explain_lines("hw.role_devices.A.dw_min")[0] == "hw.device.dw_min"

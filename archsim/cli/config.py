@@ -316,6 +316,12 @@ def _lookup(dotted: str) -> tuple[list[Key], tuple | None]:
     section_paths = {path for path, _, _ in sections()}
     if parts in section_paths:
         return [k for k in keys if k.path[: len(parts)] == parts and len(k.path) == len(parts) + 1], parts
+    for key in keys:  # a key inside an optional section (hw.role_devices.A.dw_min): the section's own home
+        inner = typing.get_args(key.type)
+        if parts[: len(key.path)] == key.path and len(parts) > len(key.path):
+            home = next((path for path, cls, _ in sections() if cls in inner), None)
+            if home is not None:
+                return _lookup(".".join(home + parts[len(key.path) :]))
     known = [k.dotted for k in keys] + [".".join(p) for p in section_paths if p]
     suggestion = did_you_mean(".".join(parts), known)
     raise ArchsimError(f"config explain: {dotted}: unknown key{suggestion} (see `archsim config reference`)")
