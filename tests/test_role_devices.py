@@ -192,3 +192,7 @@ def test_config_show_lists_each_resolved_role_device_key_by_key():
     assert shown["hw.role_devices.R"] == "null"
     assert any("[--set]" in line for line in lines if line.startswith("hw.role_devices.A.preset"))
     assert explain_lines("hw.role_devices.A.dw_min")[0] == "hw.device.dw_min"
+    # a key C takes from hw.device is shown with the origin of that hw.device key
+    inherited = show_lines(None, None, ["hw.device.w_max=0.9", "hw.role_devices.C.dw_min=0.0005"])
+    (w_max,) = [line for line in inherited if line.startswith("hw.role_devices.C.w_max ")]
+    assert "0.9" in w_max and "[--set via hw.device]" in w_max

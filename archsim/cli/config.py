@@ -258,8 +258,26 @@ def _preset_origins(obj: Any, prefix: tuple, origins: dict) -> dict[tuple, str]:
     return found
 
 
+def _inherited_origins(keys: list[Key], origins: dict) -> dict[tuple, str]:
+    """Keys of a role device section without a preset of its own (archsim/config/roles.py) that it took from
+    hw.device: the origin of the hw.device key, marked as inherited."""
+    found: dict[tuple, str] = {}
+    for key in keys:
+        path = key.path
+        if path[:2] != ("hw", "role_devices") or len(path) < 4 or path in origins:
+            continue
+        if path[:3] + ("preset",) in origins:  # the role names its own preset: it inherits nothing
+            continue
+        source = origins.get(("hw", "device") + path[3:])
+        if source is not None:
+            found[path] = f"{source} via hw.device"
+    return found
+
+
 def _display(source: str) -> str:
     """A file path relative to the working directory when it lies below it."""
+    if source.endswith(" via hw.device"):
+        return _display(source.removesuffix(" via hw.device")) + " via hw.device"
     if source in ("--set", DEFAULT_ORIGIN) or source.startswith("preset "):
         return source
     try:
@@ -287,11 +305,13 @@ def show_lines(workload: str | None, hw: str | None, sets: list[str]) -> list[st
         config: Any = load_hw_config(hw, sets)
         keys = list(resolved_keys(config, ("hw",)))
         origins = value_origins(None, hw, sets, hw_only=True)
+        origins.update(_inherited_origins(keys, origins))
         origins.update(_preset_origins(config, ("hw",), origins))
     else:
         config = load_run_config(workload, hw, sets)
         keys = list(resolved_keys(config))
         origins = value_origins(workload, hw, sets)
+        origins.update(_inherited_origins(keys, origins))
         origins.update(_preset_origins(config, (), origins))
     rows = []
     for key in keys:
