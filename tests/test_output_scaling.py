@@ -171,3 +171,12 @@ def test_a_run_with_the_whole_digital_periphery_trains_and_charges_it(tmp_path):
     assert reports["on"]["metric"]["final"] > 40.0
     digital = {name: r["per_step"]["energy_pj_by_component"]["digital"] for name, r in reports.items()}
     assert digital["on"] > digital["off"]
+
+
+def test_a_digital_layer_keeps_its_bias_column_whatever_digital_bias_says():
+    from archsim.nn.network import Network
+
+    config = load_run_config(None, None, ["hw.io.digital_bias=true", "algorithm.name=digital_sgd"])
+    network = Network(config, (64,), 10)
+    assert [entry["shape"] for entry in network.layer_arrays()] == [(64, 65), (10, 65)]
+    assert network.weights()[0].shape == (64, 65)

@@ -266,7 +266,7 @@ class Network:
                 f"values but the data set's samples hold {int(np.prod(input_shape))}",
             )
         self.input_shape = declared
-        self.hw = config.hw
+        self.hw, self.algorithm = config.hw, config.algorithm
         shape = declared
         self.layers: list[Layer] = []
         self.matrix_layers: list[MatrixLayer] = []  # in update order; residual projections at their layer
@@ -349,7 +349,8 @@ class Network:
     def _tile_shape(self, layer: MatrixLayer) -> tuple[int, int]:
         """(out, in) of the layer's arrays: a bias kept in digital (hw.io.digital_bias) is no input row of them."""
         out, columns = layer.matrix_shape
-        return out, tile_columns(columns, layer.bias, self.hw)
+        analog = bool(analog_roles(self.algorithm, layer.spec.analog))
+        return out, tile_columns(columns, layer.bias and analog, self.hw)
 
     def _check_tiles(self, config: RunConfig, source: str) -> None:
         tile, placement = config.hw.tile, config.hw.mapping.array_placement
