@@ -17,9 +17,10 @@ instead of an always-on input row of the arrays. As in aihwkit (``TileWithPeriph
 
 Deliberate difference from aihwkit: ``weight_scaling_lr_compensation`` is not offered (its default, off, is what
 happens here; on, it divides the learning rate by the mean scale and multiplies ``d`` by it, the same product for a
-pulsed update with update management). Digital work per vector of ``k`` outputs: ``k`` multiplies for the scale in each direction and before
-the update, ``k`` adds for the bias, and the bias and scale updates (an accumulate over the batch, a multiply by the
-learning rate and an add per parameter); the scales and biases stay resident in the buffer.
+pulsed update with update management). Digital work per vector of ``k`` outputs: ``k`` multiplies for the scale in
+each direction and before the update, ``k`` adds for the bias, and the bias and scale updates (an accumulate over
+the batch, a multiply by the learning rate and an add per parameter); the scales and biases stay resident in the
+buffer.
 """
 
 from __future__ import annotations
