@@ -22,6 +22,7 @@ SLOW_TESTS = (
     "test_nn.py::test_digital_sgd_reaches_95_percent_on_digits",
     "test_nn.py::test_lenet_digital_trains",
     "test_run.py",
+    "test_output_scaling.py::test_a_run_with_the_whole_digital_periphery_trains_and_charges_it",
     "test_sweep_e2e.py",
     "test_api.py::test_sweep_runs_points_and_load_sweep_reads_them",
     "test_api.py::test_archsim_run_reports_what_simulate_reports",

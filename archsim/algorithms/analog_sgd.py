@@ -6,6 +6,7 @@ import numpy as np
 
 from archsim.algorithms.common import WEIGHT_SEED_ROLE, array_seed
 from archsim.config.hw import HwConfig
+from archsim.config.roles import role_device
 from archsim.ops import Role
 
 
@@ -20,7 +21,9 @@ class AnalogSgdStore:
         self.layer = layer
         self.lr = lr
         out_size, in_size = weights.shape
-        self.W = AnalogArray(out_size, in_size, hw, seed=array_seed(seed, layer, WEIGHT_SEED_ROLE))
+        self.W = AnalogArray(
+            out_size, in_size, hw, seed=array_seed(seed, layer, WEIGHT_SEED_ROLE), device=role_device(hw, "W")
+        )
         self.W.set_weights(weights)
 
     def effective_weights(self) -> np.ndarray:

@@ -78,7 +78,27 @@ def analog_roles(algorithm, analog: bool = True) -> tuple[str, ...]:
     return module.roles(algorithm)
 
 
-def make_store(layer: int, weights, analog: bool, hw, algorithm, training, seed: int) -> WeightStore:
-    """The weight store of one layer under the configured algorithm (digital for non-analog layers)."""
+def make_store(
+    layer: int, weights, analog: bool, hw, algorithm, training, seed: int, bias: bool = False
+) -> WeightStore:
+    """The weight store of one layer under the configured algorithm (digital for non-analog layers). ``bias``: the
+    last column of ``weights`` is the layer's bias. An analog layer with weight or output scaling or a digital bias
+    (``hw.io``) sits behind :class:`~archsim.algorithms.output_scaling.OutputScaledStore`."""
     spec = ALGORITHMS["digital_sgd" if not analog else algorithm.name]
-    return spec.build(layer, weights, hw, algorithm, training, seed)
+    if not analog or not hw.io.maps_weights or spec.name == "digital_sgd":
+        return spec.build(layer, weights, hw, algorithm, training, seed)
+    from archsim.algorithms.output_scaling import OutputScaledStore
+
+    return OutputScaledStore(
+        layer,
+        weights,
+        hw.io,
+        training.lr,
+        bias,
+        lambda mapped: spec.build(layer, mapped, hw, algorithm, training, seed),
+    )
+
+
+def tile_columns(columns: int, bias: bool, hw) -> int:
+    """Inputs of a layer's arrays: its matrix's ``columns`` less the bias column when the bias is kept in digital."""
+    return columns - 1 if bias and hw.io.digital_bias else columns

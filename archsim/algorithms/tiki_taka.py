@@ -46,6 +46,7 @@ from archsim.algorithms.transfer_parts import (
     WholePulseWrite,
 )
 from archsim.config.hw import HwConfig
+from archsim.config.roles import role_device
 from archsim.config.workload import AlgorithmConfig, TrainingConfig
 from archsim.ops import ArrayId, Direction, Phase, Role
 
@@ -108,8 +109,11 @@ class TikiTakaStore:
         out_size, in_size = weights.shape
         self.shape = (out_size, in_size)
         self.lines = Lines(self.shape, algorithm.transfer_direction == "column")
-        self.A = AnalogArray(out_size, in_size, hw, seed=array_seed(seed, layer, "A"))
-        self.C = AnalogArray(out_size, in_size, hw, seed=array_seed(seed, layer, WEIGHT_SEED_ROLE))
+        # each role's arrays are built with its own device (hw.role_devices); C draws the weight array's devices
+        self.A = AnalogArray(out_size, in_size, hw, seed=array_seed(seed, layer, "A"), device=role_device(hw, "A"))
+        self.C = AnalogArray(
+            out_size, in_size, hw, seed=array_seed(seed, layer, WEIGHT_SEED_ROLE), device=role_device(hw, "C")
+        )
         self.C.set_weights(weights)
         self.A.set_weights(np.zeros_like(weights))
 
@@ -122,7 +126,7 @@ class TikiTakaStore:
             # Zero shifting: A is driven to its symmetric point and R is programmed to the same values.
             symmetric = self.A.symmetric_points()
             self.A.set_weights(symmetric)
-            R = AnalogArray(out_size, in_size, hw, seed=array_seed(seed, layer, "R"))
+            R = AnalogArray(out_size, in_size, hw, seed=array_seed(seed, layer, "R"), device=role_device(hw, "R"))
             R.set_weights(symmetric)
             self.reference = ArrayReference(R, self)
         elif reference == "dynamic":

@@ -100,7 +100,7 @@ def resolved_keys(obj: Any, prefix: tuple = ()) -> Iterator[Key]:
         tp = hints[f.name]
         value = getattr(obj, f.name)
         path = prefix + (f.name,)
-        if is_dataclass(tp):
+        if is_dataclass(tp) or is_dataclass(value):  # a section, or an optional one that is set (role devices)
             yield from resolved_keys(value, path)
             continue
         item = _list_item_class(tp)
@@ -258,8 +258,26 @@ def _preset_origins(obj: Any, prefix: tuple, origins: dict) -> dict[tuple, str]:
     return found
 
 
+def _inherited_origins(keys: list[Key], origins: dict) -> dict[tuple, str]:
+    """Keys of a role device section without a preset of its own (archsim/config/roles.py) that it took from
+    hw.device: the origin of the hw.device key, marked as inherited."""
+    found: dict[tuple, str] = {}
+    for key in keys:
+        path = key.path
+        if path[:2] != ("hw", "role_devices") or len(path) < 4 or path in origins:
+            continue
+        if path[:3] + ("preset",) in origins:  # the role names its own preset: it inherits nothing
+            continue
+        source = origins.get(("hw", "device") + path[3:])
+        if source is not None:
+            found[path] = f"{source} via hw.device"
+    return found
+
+
 def _display(source: str) -> str:
     """A file path relative to the working directory when it lies below it."""
+    if source.endswith(" via hw.device"):
+        return _display(source.removesuffix(" via hw.device")) + " via hw.device"
     if source in ("--set", DEFAULT_ORIGIN) or source.startswith("preset "):
         return source
     try:
@@ -287,11 +305,13 @@ def show_lines(workload: str | None, hw: str | None, sets: list[str]) -> list[st
         config: Any = load_hw_config(hw, sets)
         keys = list(resolved_keys(config, ("hw",)))
         origins = value_origins(None, hw, sets, hw_only=True)
+        origins.update(_inherited_origins(keys, origins))
         origins.update(_preset_origins(config, ("hw",), origins))
     else:
         config = load_run_config(workload, hw, sets)
         keys = list(resolved_keys(config))
         origins = value_origins(workload, hw, sets)
+        origins.update(_inherited_origins(keys, origins))
         origins.update(_preset_origins(config, (), origins))
     rows = []
     for key in keys:
@@ -316,6 +336,12 @@ def _lookup(dotted: str) -> tuple[list[Key], tuple | None]:
     section_paths = {path for path, _, _ in sections()}
     if parts in section_paths:
         return [k for k in keys if k.path[: len(parts)] == parts and len(k.path) == len(parts) + 1], parts
+    for key in keys:  # a key inside an optional section (hw.role_devices.A.dw_min): the section's own home
+        inner = typing.get_args(key.type)
+        if parts[: len(key.path)] == key.path and len(parts) > len(key.path):
+            home = next((path for path, cls, _ in sections() if cls in inner), None)
+            if home is not None:
+                return _lookup(".".join(home + parts[len(key.path) :]))
     known = [k.dotted for k in keys] + [".".join(p) for p in section_paths if p]
     suggestion = did_you_mean(".".join(parts), known)
     raise ArchsimError(f"config explain: {dotted}: unknown key{suggestion} (see `archsim config reference`)")

@@ -429,3 +429,57 @@ class IOConfig:
         le=32,
         source="aihwkit IOParameters.inp_res: 7 bits + sign",
     )
+
+    # -- weight mapping and digital periphery (aihwkit MappingParameter) -------------------------------------------
+    weight_scaling_omega: float = param(
+        0.0,
+        "map each analog layer's weights so that max|W| (per output with weight_scaling_columnwise) sits at this "
+        "weight (normalised units, 1 = the nominal conductance range); a digital scale alpha = max|W| / omega "
+        "per output restores W x after the ADC; 0: weights mapped as they are",
+        unit="1",
+        ge=0.0,
+        le=MAX_MAGNITUDE,
+        source="aihwkit MappingParameter.weight_scaling_omega default 0.0",
+    )
+    weight_scaling_columnwise: bool = param(
+        False,
+        "weight_scaling_omega: one mapping scale per output (crossbar column) instead of one per layer",
+        unit="-",
+        source="aihwkit MappingParameter.weight_scaling_columnwise default",
+    )
+    learn_out_scaling: bool = param(
+        False,
+        "a digital output scale (initially 1) after the ADC, trained by digital SGD at training.lr",
+        unit="-",
+        source="aihwkit MappingParameter.learn_out_scaling default",
+    )
+    out_scaling_columnwise: bool = param(
+        False,
+        "learn_out_scaling: one learned scale per output instead of one per layer",
+        unit="-",
+        source="aihwkit MappingParameter.out_scaling_columnwise default",
+    )
+    digital_bias: bool = param(
+        False,
+        "keep each analog layer's bias in digital (added after the ADC, trained by digital SGD) instead of on an "
+        "always-on input row of its arrays",
+        unit="-",
+        source="aihwkit MappingParameter.digital_bias (aihwkit's default is true; archsim's false keeps the analog "
+        "bias row its published runs used)",
+    )
+
+    def check(self, fail: Fail) -> None:
+        if self.weight_scaling_columnwise and self.weight_scaling_omega == 0.0:
+            fail("weight_scaling_columnwise", "applies only with weight_scaling_omega > 0; set omega or remove it")
+        if self.out_scaling_columnwise and not self.learn_out_scaling:
+            fail("out_scaling_columnwise", "applies only with learn_out_scaling: true; set it or remove this key")
+
+    @property
+    def scales_outputs(self) -> bool:
+        """Whether a digital scale multiplies each analog layer's outputs (mapping scale or learned scale)."""
+        return self.weight_scaling_omega > 0.0 or self.learn_out_scaling
+
+    @property
+    def maps_weights(self) -> bool:
+        """Whether analog layers are wrapped by the digital periphery of :mod:`archsim.algorithms.output_scaling`."""
+        return self.scales_outputs or self.digital_bias

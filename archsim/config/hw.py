@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from archsim.config.device import DeviceConfig, IOConfig, UpdateConfig
+from archsim.config.roles import RoleDevicesConfig, resolve_role_trees
 from archsim.config.schema import Fail, param, section
 
 NOC_TOPOLOGIES = ("mesh", "torus", "ring", "bus", "tree")
@@ -486,6 +487,8 @@ class HwConfig:
     io: IOConfig = section(IOConfig, "analog read noise and management")
     update: UpdateConfig = section(UpdateConfig, "pulsed update")
     device: DeviceConfig = section(DeviceConfig, "device response")
+    role_devices: RoleDevicesConfig = section(RoleDevicesConfig, "per-role devices (archsim/config/roles.py)")
+    resolve_raw = staticmethod(resolve_role_trees)  # role sections are resolved on top of hw.device
     noc: NocConfig = section(NocConfig, "on-chip network")
     digital: DigitalConfig = section(DigitalConfig, "digital units")
     buffer: BufferConfig = section(BufferConfig, "SRAM buffer")

@@ -19,7 +19,8 @@ from typing import Any
 import yaml
 
 from archsim.config.hw import HwConfig
-from archsim.config.schema import Provenance, _dotted, build, section, to_plain
+from archsim.config.roles import check_roles_used
+from archsim.config.schema import Fail, Provenance, _dotted, build, section, to_plain
 from archsim.config.workload import AlgorithmConfig, DatasetConfig, ModelConfig, TrainingConfig
 from archsim.config.yamltext import YamlProblem, parse_yaml, read_config_text, yaml_error_text
 from archsim.errors import ConfigError, did_you_mean, excerpt
@@ -43,6 +44,9 @@ class RunConfig:
     dataset: DatasetConfig = section(DatasetConfig, "data set")
     training: TrainingConfig = section(TrainingConfig, "optimisation loop")
     algorithm: AlgorithmConfig = section(AlgorithmConfig, "training algorithm")
+
+    def check(self, fail: Fail) -> None:
+        check_roles_used(self.hw, self.algorithm, fail)  # a role device for an array the algorithm lacks
 
 
 def find_file(name: str | Path, folder: str) -> Path:
@@ -151,6 +155,7 @@ def _apply_set(tree: dict, parts: tuple, value: Any, provenance: Provenance) -> 
         else:
             if node.get(part) is None:
                 node[part] = {}
+                provenance.files.setdefault(parts[: i + 1], "--set")  # the section exists because of --set
             node = node[part]
             if not isinstance(node, (dict, list)):
                 raise ConfigError("--set", ".".join(map(str, parts[: i + 1])), "is a value, not a section")

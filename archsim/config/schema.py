@@ -8,6 +8,9 @@ are declared beside the field so that validation lives in one place.
 A section may define ``check(self, fail)``: cross-field validation that calls
 ``fail(key, message)`` for a problem at one of its keys.
 
+A section may define a static method ``resolve_raw(raw) -> raw`` that rewrites its plain tree before it is
+built (``hw`` writes each per-role device section out on top of ``hw.device`` this way).
+
 A section may define a class attribute ``PRESETS`` (name -> dict of field defaults) together with a
 ``preset`` field: the preset's values replace the class defaults before the file's own keys apply.
 """
@@ -157,6 +160,9 @@ class _Builder:
             raw = {}
         if not isinstance(raw, dict):
             self.fail(path, f"expected a mapping of keys for this section, got {_describe(raw)}")
+        resolve_raw = getattr(cls, "resolve_raw", None)
+        if resolve_raw is not None:
+            raw = resolve_raw(raw)
         hints = typing.get_type_hints(cls)
         known = {f.name: f for f in fields(cls) if f.init}
         for key in raw:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 from archsim.engine.ledger import to_quanta
 from archsim.errors import ArchsimError
-from archsim.hw.components import DIGITAL_KINDS
+from archsim.hw.components import DIGITAL_KINDS, CrossbarModel
 from archsim.ops import (
     DIRECTIONS,
     PHASES,
@@ -87,9 +87,9 @@ class Costing:
         # The digital units work as one wide vector machine: an operation spreads over every lane of every unit.
         self.capacity = {("buffer",): arch.hw.buffer.ports}
         self.digital_units = arch.hw.digital.units
-        crossbar, pulses = arch.crossbar, arch.pulse_generator
-        self.write_pulse_pj = crossbar.write_pulse_pj
-        self.half_selected_pj = crossbar.half_selected_pj
+        pulses = arch.pulse_generator
+        # each role's cells have its own device electrics (hw.role_devices): reads and writes are charged with them
+        self.crossbar_of = CrossbarModel.by_role(arch.hw)
         self.row_pulse_pj = pulses.row_pulse_pj
         self.col_pulse_pj = pulses.col_pulse_pj
         self.translator_slot_pj = arch.digital.translator_slot_pj
@@ -233,7 +233,10 @@ class Costing:
                 ("adc", to_quanta(passes * outputs * adc.energy_per_conversion_pj(out_bits))),
                 ("integrator", to_quanta(passes * outputs * adc.integrator_pj)),
                 ("dac", to_quanta(passes * driven * dac.drive_energy_pj(op.in_bits))),
-                ("array_read", to_quanta(arch.crossbar.read_pj(passes * cells_per_pass, op.drive_fraction))),
+                (
+                    "array_read",
+                    to_quanta(self.crossbar_of[op.array.role].read_pj(passes * cells_per_pass, op.drive_fraction)),
+                ),
             )
         )
 
@@ -255,10 +258,11 @@ class Costing:
         shape = self.mapping.shape_of(op.array)
         # a row (column) pulse spans the block's columns (rows), as the pulse generator model counts lines
         half_selected = max(0, row_pulses * shape.cols + col_pulses * shape.rows - 2 * op.device_pulses)
+        cells = self.crossbar_of[op.array.role]
         charges = [
             (
                 "array_write",
-                to_quanta(op.device_pulses * self.write_pulse_pj + half_selected * self.half_selected_pj),
+                to_quanta(op.device_pulses * cells.write_pulse_pj + half_selected * cells.half_selected_pj),
             ),
             ("pulse_generator", to_quanta(row_pulses * self.row_pulse_pj + col_pulses * self.col_pulse_pj)),
         ]

@@ -20,7 +20,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from archsim.config.device import DeviceConfig
 from archsim.config.hw import HwConfig, bits_per_pass, cell_conductances, read_passes
+from archsim.config.roles import ROLE_KEYS, role_device
 
 PJ_PER_J = 1e12
 #: (component, action or "*") -> the configuration fields the action rests on
@@ -405,19 +407,25 @@ class CrossbarModel(ComponentModel):
     }
 
     @classmethod
-    def from_hw(cls, hw: HwConfig, cycle_ns: float) -> CrossbarModel:
-        array = hw.array
+    def from_hw(cls, hw: HwConfig, cycle_ns: float, device: DeviceConfig | None = None) -> CrossbarModel:
+        """``device``: the cells' device when it is not hw.device (one role's, hw.role_devices)."""
+        array, device = hw.array, hw.device if device is None else device
         return cls(
             hw.tile.rows,
             hw.tile.cols,
             array.read_voltage,
-            cell_conductances(array, hw.device),
+            cell_conductances(array, device),
             array.read_time,
             array.write_voltage,
             array.write_pulse_width,
-            hw.device.write_energy,
+            device.write_energy,
             array.half_select_energy_ratio,
         )
+
+    @classmethod
+    def by_role(cls, hw: HwConfig) -> dict[str, CrossbarModel]:
+        """The cells of each array role, each with its role's device electrics (hw.role_devices)."""
+        return {role: cls.from_hw(hw, 0.0, role_device(hw, role)) for role in ROLE_KEYS}
 
     def __init__(
         self,

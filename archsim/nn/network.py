@@ -17,7 +17,7 @@ import numpy as np
 
 from archsim.algorithms.common import WeightStore
 from archsim.algorithms.recorder import StepRecorder
-from archsim.algorithms.registry import analog_roles, make_store
+from archsim.algorithms.registry import analog_roles, make_store, tile_columns
 from archsim.config.loader import RunConfig, config_file
 from archsim.config.workload import AlgorithmConfig, LayerConfig
 from archsim.errors import ConfigError
@@ -266,6 +266,7 @@ class Network:
                 f"values but the data set's samples hold {int(np.prod(input_shape))}",
             )
         self.input_shape = declared
+        self.hw, self.algorithm = config.hw, config.algorithm
         shape = declared
         self.layers: list[Layer] = []
         self.matrix_layers: list[MatrixLayer] = []  # in update order; residual projections at their layer
@@ -331,6 +332,7 @@ class Network:
                 config.algorithm,
                 config.training,
                 config.training.seed,
+                bias=layer.bias,
             )
             if hasattr(layer.store, "vectors_per_sample"):  # transfer schedules count samples, not positions
                 layer.store.vectors_per_sample = layer.mvms_per_sample
@@ -341,8 +343,14 @@ class Network:
         found: dict[tuple[int, str], tuple[int, int]] = {}
         for layer in self.matrix_layers:
             for role in analog_roles(algorithm, layer.spec.analog):
-                found[(layer.index, role)] = layer.matrix_shape
+                found[(layer.index, role)] = self._tile_shape(layer)
         return found
+
+    def _tile_shape(self, layer: MatrixLayer) -> tuple[int, int]:
+        """(out, in) of the layer's arrays: a bias kept in digital (hw.io.digital_bias) is no input row of them."""
+        out, columns = layer.matrix_shape
+        analog = bool(analog_roles(self.algorithm, layer.spec.analog))
+        return out, tile_columns(columns, layer.bias and analog, self.hw)
 
     def _check_tiles(self, config: RunConfig, source: str) -> None:
         tile, placement = config.hw.tile, config.hw.mapping.array_placement
@@ -396,7 +404,7 @@ class Network:
         found = {}
         for layer in self.matrix_layers:
             for role in getattr(layer.store, "roles", ()):
-                found[(layer.index, role)] = layer.matrix_shape
+                found[(layer.index, role)] = self._tile_shape(layer)
         return found
 
     def layer_arrays(self) -> list[dict]:
@@ -407,7 +415,7 @@ class Network:
                 "layer": layer.index,
                 "type": layer.kind,
                 "roles": tuple(getattr(layer.store, "roles", ())),
-                "shape": layer.matrix_shape,
+                "shape": self._tile_shape(layer),
                 "mvms_per_sample": layer.mvms_per_sample,
             }
             for layer in self.matrix_layers
