@@ -387,6 +387,30 @@ class BufferConfig:
 
 
 @dataclass
+class LineBufferConfig:
+    """Each tile's input line buffer: a small SRAM beside the crossbar that holds the input rows a convolution's
+    windows slide over, so each output position's k*k*C window is read next to the array instead of from the
+    global buffer (ISAAC's per-tile eDRAM and input registers; NeuroSim's tile and PE input buffers). A conv
+    layer's line buffer is spread over the tiles of one column block (its row blocks hold disjoint channel
+    slices), so its capacity is ``size`` times its row blocks; the share of the window reads beyond that
+    capacity comes from the global buffer. Its energy per bit follows the global buffer's SRAM model
+    (``hw.buffer.reference_access_energy``, sqrt of size, technology node)."""
+
+    size: int = param(
+        8192,
+        "line buffer per tile",
+        unit="bytes",
+        ge=1,
+        source="assumption: a 3x3 convolution's 3 input rows of a 512-row tile's channel slice "
+        "(512/9 channels x 34 columns x 3 rows x 8 bits = 5.8 KB), rounded up to the 8 KB SRAM bank "
+        "Horowitz (ISSCC 2014) quotes the access energy of",
+    )
+    width: int = param(
+        64, "bits per access of one tile's line buffer", unit="bits", ge=1, source="Horowitz ISSCC 2014 quotes 64-bit SRAM reads"
+    )
+
+
+@dataclass
 class DramConfig:
     """Off-chip DRAM behind the chip's I/O router: training inputs and labels come from it, and what the on-chip
     buffer cannot hold spills to it."""
@@ -489,6 +513,7 @@ class HwConfig:
     noc: NocConfig = section(NocConfig, "on-chip network")
     digital: DigitalConfig = section(DigitalConfig, "digital units")
     buffer: BufferConfig = section(BufferConfig, "SRAM buffer")
+    line_buffer: LineBufferConfig = section(LineBufferConfig, "each tile's input line buffer (convolutions)")
     dram: DramConfig = section(DramConfig, "off-chip DRAM")
     mapping: MappingConfig = section(MappingConfig, "placement and scheduling policies")
     leakage: LeakageConfig = section(LeakageConfig, "static power")
