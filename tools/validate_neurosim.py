@@ -164,6 +164,9 @@ def explanations(measurement: Measurement) -> list[str]:
         "channels, so its DRAM share is far smaller than archsim's. The NoC is a large share: archsim charges "
         "ISAAC's router energy per bit per hop (0.137 pJ) on every hop of the H-tree, where NeuroSim's H-tree "
         "is repeated wires (HTree.cpp: 0.2 fF/um wire capacitance, activity 0.25).",
+        "Converters: the config's 5-bit conversion (0.142 pJ) is NeuroSim's own multi-level sense amplifier model "
+        "(MultilevelSenseAmp.cpp, current mode, LSTP, 32 nm) at a column of 128 cells of mean conductance; "
+        "archsim's ADC survey envelope would give 0.22 pJ.",
         "Leakage (excluded above): almost all of it is the 8192-bit H-tree's router ports, whose static power "
         "archsim takes as LSTP's share (1e-4) of a port moving a full 8192-bit flit at ISAAC's router energy "
         "every cycle (112 uW per port, 2622 ports); NeuroSim's H-tree leakage is its repeaters' gate leakage "
