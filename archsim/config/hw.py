@@ -406,7 +406,11 @@ class LineBufferConfig:
         "Horowitz (ISSCC 2014) quotes the access energy of",
     )
     width: int = param(
-        64, "bits per access of one tile's line buffer", unit="bits", ge=1, source="Horowitz ISSCC 2014 quotes 64-bit SRAM reads"
+        64,
+        "bits per access of one tile's line buffer",
+        unit="bits",
+        ge=1,
+        source="Horowitz ISSCC 2014 quotes 64-bit SRAM reads",
     )
 
 
