@@ -29,7 +29,7 @@ def test_line_buffer_energy_per_bit_follows_the_sram_model():
     hw = arch.hw
     line = arch.components["line_buffer"]
     expected = (
-        hw.buffer.reference_access_energy * 1e12 / 64 * math.sqrt(hw.line_buffer.size / 8192)
+        hw.buffer.reference_access_energy * 1e12 / 64 * math.sqrt(hw.line_buffer.size_bytes(hw.tile.rows) / 8192)
         * hw.tech_node_nm / hw.digital.reference_node_nm
     )
     assert line.energy_per_bit_pj["read"] == pytest.approx(expected)
@@ -40,7 +40,7 @@ def test_line_buffer_energy_per_bit_follows_the_sram_model():
 def test_window_reads_that_fit_are_charged_to_the_line_buffer_only():
     arch, engine = _engine()
     bits = 1_000_000
-    footprint = 3 * arch.hw.line_buffer.size * 8  # fits the 3 row blocks' line buffers exactly
+    footprint = 3 * arch.hw.line_buffer.size_bytes(arch.hw.tile.rows) * 8  # fits the 3 row blocks' line buffers exactly
     cost = engine.run_step([BufferAccess("read", bits, "forward", (), layer=0, footprint=footprint)])
     line = arch.components["line_buffer"]
     assert cost.energy_pj_by_component["line_buffer"] == pytest.approx(bits * line.energy_per_bit_pj["read"], rel=1e-6)
@@ -53,7 +53,7 @@ def test_window_reads_that_fit_are_charged_to_the_line_buffer_only():
 def test_reads_beyond_the_capacity_come_from_the_global_buffer():
     arch, engine = _engine()
     bits = 1_000_000
-    capacity = 3 * arch.hw.line_buffer.size * 8
+    capacity = 3 * arch.hw.line_buffer.size_bytes(arch.hw.tile.rows) * 8
     cost = engine.run_step([BufferAccess("read", bits, "forward", (), layer=0, footprint=4 * capacity)])
     line = arch.components["line_buffer"]
     local = bits // 4
@@ -74,6 +74,14 @@ def test_line_buffer_traffic_takes_no_global_capacity():
     cost = engine.run_step(ops)
     assert cost.energy_pj_by_component["dram"] == 0.0
     assert cost.energy_pj_by_component["line_buffer"] > 0.0
+
+
+def test_line_buffer_grows_with_the_tile_rows():
+    """A crossbar row is one (channel, tap) of a window: a tile of twice the rows holds twice the line buffer."""
+    small = Architecture(load_hw_config("default", ["hw.tile.rows=128"])).components["line_buffer"]
+    large = Architecture(load_hw_config("default", ["hw.tile.rows=512"])).components["line_buffer"]
+    assert large.capacity_bits == 4 * small.capacity_bits == 4 * 128 * 8 * 16
+    assert large.energy_per_bit_pj["read"] == pytest.approx(2 * small.energy_per_bit_pj["read"])
 
 
 def test_each_powered_tile_leaks_its_line_buffer():

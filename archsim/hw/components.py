@@ -802,7 +802,8 @@ class SramBufferModel(ComponentModel):
 
 
 class LineBufferModel(ComponentModel):
-    """Each tile's input line buffer (``hw.line_buffer``): an SRAM of ``size`` bytes whose energy per bit follows
+    """Each tile's input line buffer (``hw.line_buffer``): an SRAM of ``bytes_per_row x tile.rows`` bytes whose
+    energy per bit follows
     the global buffer's SRAM model at that size (Horowitz ISSCC 2014: a 64-bit read of an 8 KB SRAM costs
     ``hw.buffer.reference_access_energy``, larger banks ``sqrt(size / 8 KB)`` times more, scaled to the node);
     a switching energy, so the static share comes on top. A conv layer's line buffer is spread over its row
@@ -814,7 +815,8 @@ class LineBufferModel(ComponentModel):
     leakage_kind = "line_buffer"
     ert_fields: ClassVar[ErtFields] = {
         ("line_buffer", "*"): (
-            "line_buffer.size",
+            "line_buffer.bytes_per_row",
+            "tile.rows",
             "line_buffer.width",
             "buffer.reference_access_energy",
             "buffer.write_read_ratio",
@@ -826,7 +828,7 @@ class LineBufferModel(ComponentModel):
     @classmethod
     def from_hw(cls, hw: HwConfig, cycle_ns: float) -> LineBufferModel:
         return cls(
-            hw.line_buffer.size,
+            hw.line_buffer.size_bytes(hw.tile.rows),
             hw.line_buffer.width,
             hw.buffer.reference_access_energy,
             hw.buffer.write_read_ratio,
