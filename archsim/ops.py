@@ -135,12 +135,17 @@ class Move:
 
 @dataclass(frozen=True, slots=True)
 class BufferAccess:
-    """SRAM buffer traffic."""
+    """SRAM buffer traffic: the global buffer's, or (``layer`` set) a convolution's line buffer's."""
 
     kind: BufferKind
     bits: int
     phase: Phase = "forward"
     deps: tuple[int, ...] = ()
+    # None: the global buffer; a layer index: that convolution's line buffer in its own tiles
+    layer: int | None = None
+    # bits a line buffer must hold at once (k input rows of one sample); reads beyond its capacity come from
+    # the global buffer
+    footprint: int = 0
 
 
 Operation = Mvm | PulseUpdate | TransferRead | TransferWrite | Digital | Move | BufferAccess

@@ -185,6 +185,19 @@ def test_residual_adds_and_conv_line_buffers_are_recorded(tmp_path):
     # window, in the forward pass and again for the update (8-bit inputs)
     assert batch * 3 * 1024 * 8 in writes
     assert reads.count(batch * 64 * 48 * 8) == 2
+    # ... in the layer's own line buffer (layer 0), which must hold 4 input rows of 32 columns of 3 channels;
+    # the global buffer keeps the input once for the update and hands it back then
+    line = [op for op in rec.ops if isinstance(op, BufferAccess) and op.layer == 0]
+    assert [(op.kind, op.phase, op.bits) for op in line] == [
+        ("write", "forward", batch * 3 * 1024 * 8),
+        ("read", "forward", batch * 64 * 48 * 8),
+        ("write", "update", batch * 3 * 1024 * 8),
+        ("read", "update", batch * 64 * 48 * 8),
+    ]
+    assert {op.footprint for op in line} == {4 * 32 * 3 * 8}
+    kept = [op for op in rec.ops if isinstance(op, BufferAccess) and op.layer is None and op.kind == "write"
+            and op.phase == "forward" and op.bits == batch * 3 * 1024 * 8]
+    assert len(kept) == 1
 
 
 def test_residual_that_cannot_be_projected_is_a_config_error(tmp_path):

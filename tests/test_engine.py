@@ -272,6 +272,7 @@ def test_every_ledger_component_is_charged_by_the_cost_models():
         Digital("add", 100),
         Move("io", "buffer", 512),
         BufferAccess("write", 512),
+        BufferAccess("read", 512, layer=0, footprint=8),  # a convolution's line buffer
     ]
     assert {type(op) for op in step} == set(typing.get_args(Operation))  # every kind of operation
     engine.run_step(step)

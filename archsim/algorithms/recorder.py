@@ -239,6 +239,14 @@ class StepRecorder:
     def buffer(self, kind: BufferKind, bits: int, phase: Phase, deps: Iterable[int]) -> int:
         return self.add(BufferAccess(kind, int(bits), phase, tuple(deps)))
 
+    def line_buffer(
+        self, kind: BufferKind, layer: int, bits: int, footprint: int, phase: Phase, deps: Iterable[int]
+    ) -> int:
+        """Traffic of conv layer ``layer``'s input line buffer, which sits in the layer's own tiles
+        (``hw.line_buffer``): ``footprint`` is what it must hold at once (k input rows of one sample); reads
+        beyond its capacity come from the global buffer."""
+        return self.add(BufferAccess(kind, int(bits), phase, tuple(deps), layer=layer, footprint=int(footprint)))
+
     def keep(self, bits: int, phase: Phase = "forward") -> int:
         """Declare ``bits`` of state resident in the buffer during this step (TTv2's H, mixed precision's
         accumulator): it takes capacity first, so what does not fit spills to DRAM and its accesses are charged

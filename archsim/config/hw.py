@@ -388,6 +388,39 @@ class BufferConfig:
 
 
 @dataclass
+class LineBufferConfig:
+    """Each tile's input line buffer: a small SRAM beside the crossbar that holds the input rows a convolution's
+    windows slide over, so each output position's k*k*C window is read next to the array instead of from the
+    global buffer (ISAAC's per-tile eDRAM and input registers; NeuroSim's tile and PE input buffers). A tile's line
+    buffer holds ``bytes_per_row`` bytes per crossbar row (``tile.rows``): a crossbar row is one (channel, tap) of
+    the window, so the need grows with the rows. A conv layer's line buffer is spread over the tiles of one column
+    block (its row blocks hold disjoint channel slices), so its capacity is the sum over its row blocks; the share
+    of the window reads beyond it comes from the global buffer. Its energy per bit follows the global buffer's SRAM
+    model (``hw.buffer.reference_access_energy``, sqrt of size, technology node)."""
+
+    bytes_per_row: int = param(
+        16,
+        "line buffer capacity per crossbar row of a tile (a 256-row tile holds 4 KB)",
+        unit="bytes/row",
+        ge=1,
+        source="assumption: the 3 input rows of a 3x3 convolution over inputs up to 46 wide at 8 bits; a crossbar "
+        "row is one (channel, tap), so a tile holds rows/9 channels x 3 rows x (46 + 2 padding) columns x 8 bits "
+        "= 128 bits per crossbar row",
+    )
+    width: int = param(
+        64,
+        "bits per access of one tile's line buffer",
+        unit="bits",
+        ge=1,
+        source="Horowitz ISSCC 2014 quotes 64-bit SRAM reads",
+    )
+
+    def size_bytes(self, tile_rows: int) -> int:
+        """Capacity of one tile's line buffer (bytes)."""
+        return self.bytes_per_row * tile_rows
+
+
+@dataclass
 class DramConfig:
     """Off-chip DRAM behind the chip's I/O router: training inputs and labels come from it, and what the on-chip
     buffer cannot hold spills to it."""
@@ -492,6 +525,7 @@ class HwConfig:
     noc: NocConfig = section(NocConfig, "on-chip network")
     digital: DigitalConfig = section(DigitalConfig, "digital units")
     buffer: BufferConfig = section(BufferConfig, "SRAM buffer")
+    line_buffer: LineBufferConfig = section(LineBufferConfig, "each tile's input line buffer (convolutions)")
     dram: DramConfig = section(DramConfig, "off-chip DRAM")
     mapping: MappingConfig = section(MappingConfig, "placement and scheduling policies")
     leakage: LeakageConfig = section(LeakageConfig, "static power")

@@ -73,7 +73,7 @@ def structure_key(op) -> tuple:
     if kind is TransferRead:
         return (kind, op.array, op.columns, op.active_rows, op.in_bits, op.out_bits, op.retries, op.phase, op.deps)
     if kind is BufferAccess:
-        return (kind, op.kind, op.bits, op.phase, op.deps)
+        return (kind, op.kind, op.bits, op.phase, op.deps, op.layer, op.footprint)
     raise ArchsimError(f"unknown operation {op!r}; expected one of the classes of archsim.ops")
 
 
@@ -94,6 +94,8 @@ class Costing:
         self.col_pulse_pj = pulses.col_pulse_pj
         self.translator_slot_pj = arch.digital.translator_slot_pj
         self.shift_add_pj = arch.digital.shift_add_pj
+        self.line_buffer = arch.components["line_buffer"]
+        self._row_blocks: dict[int, int] = {}
 
     # -- plans -----------------------------------------------------------------------------------
     def plan(self, op, index: int) -> OpPlan:
@@ -193,6 +195,8 @@ class Costing:
                 )
             if op.kind == "keep":
                 return OpPlan(f"buffer keep {op.bits}b", (), 0, op.phase, op.deps, background, ())
+            if op.layer is not None:
+                return self._line_buffer_plan(op, background)
             charges = (("buffer", to_quanta(op.bits * arch.buffer.energy_per_bit_pj[op.kind])),)
             return OpPlan(
                 f"buffer {op.kind} {op.bits}b",
@@ -204,6 +208,35 @@ class Costing:
                 _nonzero(charges),
             )
         raise ArchsimError(f"unknown operation {op!r}")  # pragma: no cover - structure_key rejects it first
+
+    def line_buffer_split(self, op: BufferAccess) -> tuple[int, int, int]:
+        """``(local bits, global bits, row blocks)`` of a line-buffer access: the layer's line buffer spans the
+        line buffers of its row blocks' tiles; a fill is streamed through it whole, and the share of the reads
+        whose rows it cannot hold (``footprint`` beyond its capacity) comes from the global buffer instead."""
+        assert op.layer is not None
+        row_blocks = self._row_blocks.get(op.layer)
+        if row_blocks is None:
+            row_blocks = len({a.row_block for a in self.mapping.blocks(op.layer)}) or 1
+            self._row_blocks[op.layer] = row_blocks
+        capacity = self.line_buffer.capacity_bits * row_blocks
+        if op.kind == "write" or op.footprint <= capacity:
+            return op.bits, 0, row_blocks
+        local = op.bits * capacity // op.footprint
+        return local, op.bits - local, row_blocks
+
+    def _line_buffer_plan(self, op: BufferAccess, background: bool) -> OpPlan:
+        arch, line = self.arch, self.line_buffer
+        local, overflow, row_blocks = self.line_buffer_split(op)
+        charges: tuple[tuple[str, int], ...] = (("line_buffer", to_quanta(local * line.energy_per_bit_pj[op.kind])),)
+        resources: tuple[tuple, ...] = (("buffer", "line", op.layer),)
+        cycles = line.cycles(local, row_blocks)
+        label = f"line buffer L{op.layer} {op.kind} {op.bits}b"
+        if overflow:
+            charges += (("buffer", to_quanta(overflow * arch.buffer.energy_per_bit_pj[op.kind])),)
+            resources += (("buffer",),)
+            cycles = max(cycles, arch.buffer.cycles(overflow))
+            label += f" ({overflow}b beyond its capacity, from the global buffer)"
+        return OpPlan(label, _ordered(resources), cycles, op.phase, op.deps, background, _nonzero(charges))
 
     # -- energy of data-dependent operations ------------------------------------------------------
     def read_quanta(self, op) -> tuple[tuple[str, int], ...]:
@@ -293,6 +326,12 @@ class Costing:
             if kind is BufferAccess:
                 if op.kind == "keep":
                     continue
+                if op.layer is not None:  # a line buffer's: only its overflow reads touch the global buffer
+                    overflow = self.line_buffer_split(op)[1]
+                    over = round(overflow * spilled / written) if written and overflow else 0
+                    if over:
+                        out[index] = self._spill_overflow(plans[index], op, overflow, over)
+                    continue
                 if op.kind == "write":
                     over = max(0, written + op.bits - max(capacity, written))
                     written += op.bits
@@ -335,6 +374,23 @@ class Costing:
             label=plan.label + f" ({bits}b spilled to DRAM)",
             resources=_ordered(plan.resources + (("dram",),)),
             cycles=max(arch.buffer.cycles(kept), arch.dram.cycles(bits)),
+            static_quanta=_nonzero(charges),
+        )
+
+    def _spill_overflow(self, plan: OpPlan, op: BufferAccess, overflow: int, bits: int) -> OpPlan:
+        """A line buffer's overflow reads come from the global buffer, and from DRAM in the share that spilled."""
+        arch = self.arch
+        local = op.bits - overflow
+        charges = (
+            ("line_buffer", to_quanta(local * self.line_buffer.energy_per_bit_pj[op.kind])),
+            ("buffer", to_quanta((overflow - bits) * arch.buffer.energy_per_bit_pj[op.kind])),
+            ("dram", to_quanta(bits * arch.dram.energy_per_bit_pj)),
+        )
+        return replace(
+            plan,
+            label=plan.label + f" ({bits}b of it spilled to DRAM)",
+            resources=_ordered(plan.resources + (("dram",),)),
+            cycles=max(plan.cycles, arch.dram.cycles(bits)),
             static_quanta=_nonzero(charges),
         )
 

@@ -809,6 +809,88 @@ class SramBufferModel(ComponentModel):
         ]
 
 
+class LineBufferModel(ComponentModel):
+    """Each tile's input line buffer (``hw.line_buffer``): an SRAM of ``bytes_per_row x tile.rows`` bytes whose
+    energy per bit follows
+    the global buffer's SRAM model at that size (Horowitz ISSCC 2014: a 64-bit read of an 8 KB SRAM costs
+    ``hw.buffer.reference_access_energy``, larger banks ``sqrt(size / 8 KB)`` times more, scaled to the node);
+    a switching energy, so the static share comes on top. A conv layer's line buffer is spread over its row
+    blocks' tiles, which read in parallel: ``row_blocks`` buffers of ``width`` bits per access."""
+
+    name = "line_buffer"
+    attribute = "line_buffer"
+    ledger_lines = ("line_buffer",)
+    leakage_kind = "line_buffer"
+    ert_fields: ClassVar[ErtFields] = {
+        ("line_buffer", "*"): (
+            "line_buffer.bytes_per_row",
+            "tile.rows",
+            "line_buffer.width",
+            "buffer.reference_access_energy",
+            "buffer.write_read_ratio",
+            "tech_node_nm",
+            "leakage.static_fraction",
+        )
+    }
+
+    @classmethod
+    def from_hw(cls, hw: HwConfig, cycle_ns: float) -> LineBufferModel:
+        return cls(
+            hw.line_buffer.size_bytes(hw.tile.rows),
+            hw.line_buffer.width,
+            hw.buffer.reference_access_energy,
+            hw.buffer.write_read_ratio,
+            hw.tech_node_nm / hw.digital.reference_node_nm,
+            cycle_ns,
+            hw.leakage.static_fraction,
+        )
+
+    def leakage_instances(self, hw: HwConfig, tiles: int, router_ports: int) -> int:
+        """One line buffer per powered tile."""
+        return tiles
+
+    def __init__(
+        self,
+        size_bytes: int,
+        width_bits: int,
+        reference_access_energy_j: float,
+        write_read_ratio: float,
+        node_scale: float,
+        cycle_ns: float,
+        static_fraction: float = 0.0,
+    ):
+        self.size_bytes, self.width_bits = size_bytes, width_bits
+        self.capacity_bits = 8 * size_bytes
+        per_bit = (
+            reference_access_energy_j
+            * PJ_PER_J
+            / SramBufferModel.REFERENCE_BITS
+            * math.sqrt(size_bytes / SramBufferModel.REFERENCE_BYTES)
+            * node_scale
+        )
+        self.energy_per_bit_pj = {"read": per_bit, "write": per_bit * write_read_ratio}
+        #: static power of one tile's line buffer (W): a share of its port reading every cycle
+        self.static_power_w = static_fraction * per_bit / PJ_PER_J * width_bits / (cycle_ns / NS_PER_S)
+        self.cycle_ns = cycle_ns
+
+    def cycles(self, bits: int, buffers: int = 1) -> int:
+        """Cycles ``buffers`` line buffers reading in parallel take to move ``bits``."""
+        return -(-bits // (self.width_bits * max(buffers, 1)))
+
+    def actions(self) -> list[Action]:
+        return [
+            Action(
+                self.name,
+                f"{kind}_bit",
+                self.energy_per_bit_pj[kind],
+                self.cycle_ns / self.width_bits,
+                "Horowitz ISSCC 2014: 10 pJ per 64-bit read of 8 KB SRAM, x sqrt(size/8 KB), node-scaled",
+                {"size_bytes": self.size_bytes, "width_bits": self.width_bits},
+            )
+            for kind in ("read", "write")
+        ]
+
+
 class DramModel(ComponentModel):
     """Off-chip DRAM: ``energy_per_bit`` per bit moved, streaming at ``bandwidth``."""
 
@@ -967,6 +1049,7 @@ COMPONENT_MODELS: tuple[type[ComponentModel], ...] = (
     PulseGeneratorModel,
     DigitalUnitModel,
     SramBufferModel,
+    LineBufferModel,
     DramModel,
     NocModel,
 )

@@ -81,18 +81,26 @@ class MatrixLayer:
             rows = np.concatenate([rows, np.ones((len(rows), 1))], axis=1)
         return rows
 
-    def _line_buffer(self, rec, batch: int, phase: Phase, deps, fill: bool) -> list[int]:
-        """A conv layer's input line buffer: each input value is written once (``fill``), and every output
-        position reads its k*k*C window from it (the im2col rows, which hardware never materialises)."""
+    def _line_buffer(self, rec, batch: int, phase: Phase, deps) -> list[int]:
+        """A conv layer's input line buffer, in the layer's own tiles (``hw.line_buffer``): each input value
+        streams into it once, and every output position reads its k*k*C window from it (the im2col rows, which
+        hardware never materialises). It holds k padded input rows of one sample at a time."""
         if rec is None or self.kind != "conv2d":
             return list(deps)
-        if fill:
-            deps = [rec.buffer("write", batch * int(np.prod(self.in_shape)) * rec.in_bits, phase, deps)]
-        return [rec.buffer("read", batch * self.positions * self.in_features * rec.in_bits, phase, deps)]
+        channels, _, width = self.in_shape
+        footprint = self.spec.kernel * (width + 2 * self.spec.padding) * channels * rec.in_bits
+        fill = rec.line_buffer(
+            "write", self.index, batch * int(np.prod(self.in_shape)) * rec.in_bits, footprint, phase, deps
+        )
+        windows = batch * self.positions * self.in_features * rec.in_bits
+        return [rec.line_buffer("read", self.index, windows, footprint, phase, [fill])]
 
     def forward(self, x: np.ndarray, rec, deps, train: bool):
         rows = self._rows(x)
-        deps = self._line_buffer(rec, len(x), "forward", deps, fill=True)
+        if rec is not None and train and self.kind == "conv2d":
+            # the input is kept in the global buffer until this layer's update, at the resolution the arrays read
+            rec.buffer("write", int(x.size) * rec.in_bits, "forward", deps)
+        deps = self._line_buffer(rec, len(x), "forward", deps)
         assert self.store is not None, "the network builds every store before it runs"
         z, done = self.store.forward(rows, rec, deps)
         batch = len(x)
@@ -104,8 +112,7 @@ class MatrixLayer:
         if train:
             self.cache = (x.shape, rows, out)
             if rec is not None and self.kind != "conv2d":
-                # the inputs are kept in the buffer until this layer's update (a conv layer's input already
-                # sits in its line buffer, written once above)
+                # the inputs are kept in the buffer until this layer's update
                 rec.buffer("write", rows.size * rec.digital_bits, "forward", deps)
         return out, done
 
@@ -139,11 +146,15 @@ class MatrixLayer:
         assert self.pending is not None, "update() follows backward()"
         rows, d, deps = self.pending
         self.pending = None
-        if rec is not None:  # the kept errors (and a dense layer's inputs) come back from the buffer
-            kept = d.size if self.kind == "conv2d" else rows.size + d.size
-            deps = [rec.buffer("read", kept * rec.digital_bits, "update", deps)]
-        # a conv layer's update reads each position's window from the line buffer again
-        deps = self._line_buffer(rec, len(rows) // self.positions, "update", deps, fill=False)
+        batch = len(rows) // self.positions
+        if rec is not None:  # the kept errors and inputs come back from the buffer
+            if self.kind == "conv2d":
+                bits = d.size * rec.digital_bits + batch * int(np.prod(self.in_shape)) * rec.in_bits
+            else:
+                bits = (rows.size + d.size) * rec.digital_bits
+            deps = [rec.buffer("read", bits, "update", deps)]
+        # a conv layer's update streams its kept input through the line buffer again and reads every window
+        deps = self._line_buffer(rec, batch, "update", deps)
         assert self.store is not None, "the network builds every store before it runs"
         return self.store.update(rows, d, rec, deps)
 
