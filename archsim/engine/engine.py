@@ -174,7 +174,8 @@ class _Record:
 
     finish: tuple[int, ...]  # operations in the order they finished (an order in which to evaluate the recurrence)
     handed: tuple[tuple[int, ...], ...]  # per operation and resource held: the operation that handed it over, or -1
-    grants: tuple[tuple[tuple, int, tuple[tuple[int, int], ...]], ...]  # (resource, slots, (operation, position)...)
+    # per resource granted more than once: (slots, grants as (operation, position), whether any was handed over)
+    grants: tuple[tuple[int, tuple[tuple[int, int], ...], bool], ...]
     busy_keys: tuple[tuple, ...]  # resources that worked, in the order they first did
 
 
@@ -219,8 +220,9 @@ class Engine:
         self._next_sid = 0
         self._op_plans: dict[tuple, OpPlan] = {}
         self._cache: dict[tuple, _Timing] = {}
-        self._skeleton_of: dict[int, tuple | None] = {}  # sid -> its skeleton (None: runs background work)
-        self._records: dict[tuple, list[_Record]] = {}  # skeleton -> recorded SimPy runs, most recent last
+        self._skeleton_ids: dict[tuple, int] = {}  # skeleton -> its id
+        self._skeleton_of: dict[int, int | None] = {}  # sid -> its skeleton's id (None: not replayable)
+        self._records: dict[int, list[_Record]] = {}  # skeleton id -> recorded SimPy runs, most recent last
         self._recording: list[int] | None = None  # while recording a step: its operations in finishing order
         self._granted: dict[tuple, list[tuple[int, int]]] = {}  # ... and each resource's grants, in order
         self.cache_hits = 0  # steps whose timing was recalled or replayed without SimPy
@@ -408,12 +410,14 @@ class Engine:
         self._ranks[sid] = ranks
         self._charges[sid] = charges
         self._sids[structure] = sid
-        # what fixes SimPy's decisions apart from the cycles: holds, waits, queueing ranks, and which operations
-        # take no time (they schedule no timeout)
-        self._skeleton_of[sid] = (tuple((plan.resources, plan.deps, plan.cycles == 0) for plan in plans), tuple(ranks))
         if any(plan.background or (plan.resources and not plan.cycles) for plan in plans):
             # background work carries over; a resource held for no time is released at the cycle it is granted
             self._skeleton_of[sid] = None
+        else:
+            # what fixes SimPy's decisions apart from the cycles: holds, waits, queueing ranks, and which
+            # operations take no time (they schedule no timeout)
+            skeleton = (tuple((plan.resources, plan.deps, plan.cycles == 0) for plan in plans), tuple(ranks))
+            self._skeleton_of[sid] = self._skeleton_ids.setdefault(skeleton, len(self._skeleton_ids))
         return sid
 
     def _forget(self) -> None:
@@ -426,8 +430,9 @@ class Engine:
         self._plans = {sid: plans for sid, plans in self._plans.items() if sid in keep}
         self._ranks = {sid: ranks for sid, ranks in self._ranks.items() if sid in keep}
         self._charges = {sid: charges for sid, charges in self._charges.items() if sid in keep}
-        self._skeleton_of = {sid: skeleton for sid, skeleton in self._skeleton_of.items() if sid in keep}
+        self._skeleton_of = dict.fromkeys(keep)  # (skeleton ids restart: these no longer replay)
         self._records.clear()
+        self._skeleton_ids.clear()
         self._sids.clear()
         self._op_plans.clear()
         self._cache.clear()
@@ -481,7 +486,7 @@ class Engine:
             self._keep_record(skeleton, live)
         return self._measure_window(start, carry_out=self._capture() if self.cache_enabled else None)
 
-    def _keep_record(self, skeleton: tuple, live: list[_LiveOp]) -> None:
+    def _keep_record(self, skeleton: int, live: list[_LiveOp]) -> None:
         finish = self._recording
         self._recording = None
         assert finish is not None and len(finish) == len(live)  # no background work: everything finished
@@ -489,7 +494,12 @@ class Engine:
         record = _Record(
             tuple(finish),
             tuple(tuple(op.handed or ()) for op in live),
-            tuple((key, capacity.get(key, 1), tuple(grants)) for key, grants in self._granted.items()),
+            # a resource granted once is granted at its request whatever the times: nothing to check
+            tuple(
+                (capacity.get(key, 1), tuple(grants), any(live[op].handed[at] >= 0 for op, at in grants))  # type: ignore[index]
+                for key, grants in self._granted.items()
+                if len(grants) > 1
+            ),
             tuple(self._busy),
         )
         self._granted = {}
@@ -528,9 +538,21 @@ class Engine:
                 requests[index] = asked
                 starts[index] = time
                 ends[index] = time + plan.cycles
-            if all(
-                _same_grants(grants, slots, requests, ends, handed, ranks, plans) for _, slots, grants in record.grants
-            ):
+            for slots, grants, queued in record.grants:
+                if slots == 1 and not queued:
+                    # every grant found the resource free: it still must, each request at or after the last end
+                    # (releases come first within a cycle)
+                    last_end = -1
+                    for op, position in grants:
+                        if requests[op][position] < last_end:
+                            break
+                        last_end = ends[op]
+                    else:
+                        continue
+                    break
+                if not _same_grants(grants, slots, requests, ends, handed, ranks, plans):
+                    break
+            else:
                 return self._replayed_timing(sid, plans, record, starts, ends)
         return None
 
