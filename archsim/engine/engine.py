@@ -796,7 +796,8 @@ def _same_grants(
     the waiting request of highest rank) and only then resumes the processes those ends wake (requests: a free
     slot goes to the first). So at one cycle releases come before requests. Requests in one cycle come in the
     order SimPy wakes their processes: in program order when woken by the same event (the step's start, or the
-    same dependencies ending); for a free slot the function accepts only such ties."""
+    same dependencies ending). Their order matters only when some of them find a free slot and others do not;
+    the function accepts such ties only between requests woken by one event."""
     asked = sorted((requests[op][position], op, position) for op, position in grants)
     holders: list[tuple[int, int]] = []  # heap of (end, operation)
     waiting: list[tuple[int, int, int]] = []  # heap of (rank, operation, position)
@@ -812,22 +813,40 @@ def _same_grants(
                 granted += 1
                 heapq.heappush(holders, (ends[op], op))
             continue
-        request_at, op, position = asked[next_request]
-        next_request += 1
-        if len(holders) < slots:  # a free slot: the first request takes it
-            if next_request < total and asked[next_request][0] == request_at:
-                woken_by = _waker(op, position, handed, plans)
-                following = next_request
-                while following < total and asked[following][0] == request_at:
-                    if _waker(asked[following][1], asked[following][2], handed, plans) != woken_by:
-                        return False
-                    following += 1
-            if grants[granted] != (op, position) or handed[op][position] != -1:
+        # the requests of this cycle (releases of the cycle came first)
+        request_at = asked[next_request][0]
+        last = next_request + 1
+        while last < total and asked[last][0] == request_at:
+            last += 1
+        free = slots - len(holders)
+        tied = last - next_request
+        if 0 < free < tied:
+            # some take the free slots, the others wait: which is SimPy's order of waking them, known only for
+            # processes woken by one event (then program order, the order of ``asked``)
+            woken_by = _waker(asked[next_request][1], asked[next_request][2], handed, plans)
+            if any(
+                _waker(op, position, handed, plans) != woken_by for _, op, position in asked[next_request + 1 : last]
+            ):
                 return False
-            granted += 1
-            heapq.heappush(holders, (ends[op], op))
-        else:
+        taking = min(free, tied)
+        if taking:  # granted at once, in an order that does not matter when all of them fit
+            if taking == tied:
+                if sorted(grants[granted : granted + taking]) != sorted(
+                    (op, at) for _, op, at in asked[next_request:last]
+                ):
+                    return False
+            elif list(grants[granted : granted + taking]) != [
+                (op, at) for _, op, at in asked[next_request : next_request + taking]
+            ]:
+                return False
+            for _, op, position in asked[next_request : next_request + taking]:
+                if handed[op][position] != -1:
+                    return False
+                heapq.heappush(holders, (ends[op], op))
+            granted += taking
+        for _, op, position in asked[next_request + taking : last]:
             heapq.heappush(waiting, (ranks[op], op, position))
+        next_request = last
     return True
 
 
