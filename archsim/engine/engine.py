@@ -183,7 +183,8 @@ class Engine:
     """Costs training steps: ``run_step(ops) -> StepCost``; ``totals()``; ``chrome_trace()``.
 
     ``transfer_policy`` None takes ``hw.mapping.transfer_policy``; ``schedule`` None takes
-    ``hw.mapping.schedule``. ``cache`` memoises step timing by structure (results identical to ``cache=False``).
+    ``hw.mapping.schedule``. ``cache`` memoises step timing by structure and replays recorded SimPy runs of
+    the same skeleton with new cycles (results identical to ``cache=False``; ``replays`` counts those steps).
     ``trace`` records every operation for :meth:`chrome_trace`.
     """
 
