@@ -208,8 +208,8 @@ def tiki_taka_step(mapping, rng, batch=4, retry_probability=0.15, vary_bl=False)
     return ops
 
 
-def run(policy, cache, steps, placement="separate_tiles", trace=True, schedule="sequential"):
-    hw = load_hw_config("default", [*TT_SETS, f"mapping.array_placement={placement}"])
+def run(policy, cache, steps, placement="separate_tiles", trace=True, schedule="sequential", sets=TT_SETS):
+    hw = load_hw_config("default", [*sets, f"mapping.array_placement={placement}"])
     arch = Architecture(hw)
     mapping = Mapping.build(arch, TT_ARRAYS)
     engine = Engine(arch, mapping, transfer_policy=policy, cache=cache, trace=trace, schedule=schedule)
@@ -438,16 +438,18 @@ def random_step_family(mapping, seed, n_ops=30):
     return draw
 
 
-def test_replay_equals_simulation_on_random_steps_with_frequent_ties():
-    hw = load_hw_config("default", list(TT_SETS))
+@pytest.mark.parametrize("ports", [2, 3])  # the buffer's slots: requests of one cycle may all fit, or not
+def test_replay_equals_simulation_on_random_steps_with_frequent_ties(ports):
+    sets = (*TT_SETS, f"buffer.ports={ports}")
+    hw = load_hw_config("default", list(sets))
     mapping = Mapping.build(Architecture(hw), TT_ARRAYS)
     replays = 0
     for seed in range(6):
         draw = random_step_family(mapping, seed)
         rng = random.Random(100 + seed)
         steps = [draw(rng) for _ in range(40)]
-        full = run("inline", False, steps)
-        fast = run("inline", True, steps)
+        full = run("inline", False, steps, sets=sets)
+        fast = run("inline", True, steps, sets=sets)
         replays += fast[0].replays
         assert [comparable(c) for c in full[1]] == [comparable(c) for c in fast[1]]
         assert comparable(full[3]) == comparable(fast[3])
