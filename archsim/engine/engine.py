@@ -176,7 +176,9 @@ class _Record:
     handed: tuple[tuple[int, ...], ...]  # per operation and resource held: the operation that handed it over, or -1
     # per resource granted more than once: (slots, grants as (operation, position), whether any was handed over)
     grants: tuple[tuple[int, tuple[tuple[int, int], ...], bool], ...]
-    busy_keys: tuple[tuple, ...]  # resources that worked, in the order they first did
+    busy: tuple[tuple[tuple, tuple[int, ...]], ...]  # resources that worked, in the order they first did, and by whom
+    deps: tuple[tuple[int, ...], ...]  # per operation: its dependencies (the skeleton's)
+    phases: tuple[tuple[str, tuple[int, ...]], ...]  # the phases in report order, and their operations
 
 
 class Engine:
@@ -501,7 +503,16 @@ class Engine:
                 for key, grants in self._granted.items()
                 if len(grants) > 1
             ),
-            tuple(self._busy),
+            tuple(
+                (key, tuple(op.index for op in live if op.plan.cycles and key in op.plan.resources))
+                for key in self._busy
+            ),
+            tuple(op.plan.deps for op in live),
+            tuple(
+                (phase, members)
+                for phase in PHASES
+                if (members := tuple(op.index for op in live if op.plan.phase == phase))
+            ),
         )
         self._granted = {}
         records = self._records.setdefault(skeleton, [])
@@ -520,25 +531,28 @@ class Engine:
             return None
         n = len(plans)
         ranks = self._ranks[sid]
+        cycles = [plan.cycles for plan in plans]
         for record in reversed(records):
             starts = [0] * n
             ends = [0] * n
             requests: list[list[int]] = [[]] * n  # per operation and resource held: when it asked for it
             handed = record.handed
+            deps = record.deps
             for index in record.finish:
-                plan = plans[index]
                 time = 0
-                for dep in plan.deps:
+                for dep in deps[index]:
                     if ends[dep] > time:
                         time = ends[dep]
-                asked = []
-                for releaser in handed[index]:
-                    asked.append(time)
-                    if releaser >= 0 and ends[releaser] > time:
-                        time = ends[releaser]
-                requests[index] = asked
+                releasers = handed[index]
+                if releasers:
+                    asked = []
+                    for releaser in releasers:
+                        asked.append(time)
+                        if releaser >= 0 and ends[releaser] > time:
+                            time = ends[releaser]
+                    requests[index] = asked
                 starts[index] = time
-                ends[index] = time + plan.cycles
+                ends[index] = time + cycles[index]
             for slots, grants, queued in record.grants:
                 if slots == 1 and not queued:
                     # every grant found the resource free: it still must, each request at or after the last end
@@ -554,28 +568,17 @@ class Engine:
                 if not _same_grants(grants, slots, requests, ends, handed, ranks, plans):
                     break
             else:
-                return self._replayed_timing(sid, plans, record, starts, ends)
+                return self._replayed_timing(sid, record, starts, ends, cycles)
         return None
 
     def _replayed_timing(
-        self, sid: int, plans: list[OpPlan], record: _Record, starts: list[int], ends: list[int]
+        self, sid: int, record: _Record, starts: list[int], ends: list[int], cycles: list[int]
     ) -> _Timing:
         latency = max(ends, default=0)
-        spans: dict[str, list[int]] = {}
-        busy: dict[tuple, int] = {}
-        for plan, begin, end in zip(plans, starts, ends, strict=True):
-            span = spans.get(plan.phase)
-            if span is None:
-                spans[plan.phase] = [begin, end]
-            else:
-                if begin < span[0]:
-                    span[0] = begin
-                if end > span[1]:
-                    span[1] = end
-            if plan.cycles:
-                for key in plan.resources:
-                    busy[key] = busy.get(key, 0) + plan.cycles
-        phase_spans = tuple((phase, spans[phase][0], spans[phase][1]) for phase in PHASES if phase in spans)
+        phase_spans = tuple(
+            (phase, min([starts[op] for op in members]), max([ends[op] for op in members]))
+            for phase, members in record.phases
+        )
         trace: tuple[tuple[int, int, int, int, int], ...] = ()
         if self.trace_enabled:  # (the order of the records does not matter: the trace sorts them by time)
             trace = tuple((0, sid, index, starts[index], ends[index]) for index in record.finish)
@@ -587,7 +590,7 @@ class Engine:
             _leak_cycles(latency, phase_spans),
             trace,
             ((), ()),
-            tuple((key, busy[key]) for key in record.busy_keys),
+            tuple((key, sum([cycles[op] for op in holders])) for key, holders in record.busy),
         )
 
     def _run(self, op: _LiveOp, pending):
