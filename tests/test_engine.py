@@ -414,7 +414,15 @@ def random_step_family(mapping, seed, n_ops=30):
     (small, so that ends collide in one cycle often) for the same operations and dependencies."""
     shape_rng = random.Random(seed)
     blocks = mapping.blocks(0, "C") + mapping.blocks(0, "A")
-    kinds = [shape_rng.choice(("mvm", "digital", "move", "update", "buffer")) for _ in range(n_ops)]
+    kinds = [shape_rng.choice(("mvm", "digital", "move", "update", "buffer", "again")) for _ in range(n_ops)]
+    # "again" repeats an earlier move: the step sends it once, the repeat takes no time and holds nothing, so
+    # processes waiting for it resume a level later in the cycle
+    moves = [i for i, kind in enumerate(kinds) if kind == "move"]
+    kinds = [
+        ("again", shape_rng.choice([m for m in moves if m < i])) if kind == "again" and any(m < i for m in moves)
+        else ("move" if kind == "again" else kind)
+        for i, kind in enumerate(kinds)
+    ]
     places = [shape_rng.choice(blocks) for _ in range(n_ops)]
     deps = [tuple(sorted(shape_rng.sample(range(i), min(i, shape_rng.choice((0, 1, 1, 2)))))) for i in range(n_ops)]
     phases = [("forward", "backward", "update")[min(2, 3 * i // n_ops)] for i in range(n_ops)]
@@ -429,6 +437,8 @@ def random_step_family(mapping, seed, n_ops=30):
                 ops.append(Digital("add", rng.randint(1, 3) * 256, phase, d))
             elif kind == "move":
                 ops.append(Move("digital", block, 64 * rng.randint(1, 3), phase, d))
+            elif isinstance(kind, tuple):
+                ops.append(ops[kind[1]])
             elif kind == "update":
                 ops.append(PulseUpdate(block, 1, rng.randint(1, 4), 10, 10, 5, phase, d))
             else:

@@ -826,12 +826,17 @@ def _same_grants(
         tied = last - next_request
         if 0 < free < tied:
             # some take the free slots, the others wait: which is SimPy's order of waking them, known only for
-            # processes woken by one event (then program order, the order of ``asked``)
-            woken_by = _waker(asked[next_request][1], asked[next_request][2], handed, plans)
-            if any(
-                _waker(op, position, handed, plans) != woken_by for _, op, position in asked[next_request + 1 : last]
-            ):
+            # processes woken by one event
+            wakes = [
+                (_waker(op, position, handed, plans), entry)
+                for entry in asked[next_request:last]
+                for _, op, position in (entry,)
+            ]
+            root = wakes[0][0][0]
+            if any(woken[0] != root for woken, _ in wakes):
                 return False
+            wakes.sort(key=lambda wake: wake[0][1])
+            asked[next_request:last] = [entry for _, entry in wakes]
         taking = min(free, tied)
         if taking:  # granted at once, in an order that does not matter when all of them fit
             if taking == tied:
@@ -854,12 +859,28 @@ def _same_grants(
     return True
 
 
-def _waker(op: int, position: int, handed: tuple[tuple[int, ...], ...], plans: list[OpPlan]) -> tuple:
-    """What woke the process of ``op`` before it asked for its resource at ``position``: a hand-over of an earlier
-    resource (unique to the operation), or its dependencies ending (none: the step's start)."""
+def _waker(
+    op: int, position: int, handed: tuple[tuple[int, ...], ...], plans: list[OpPlan]
+) -> tuple[tuple, tuple[int, tuple[int, ...]]]:
+    """The event whose processing woke the process of ``op`` before it asked for its resource at ``position``, and
+    the order of that wake-up among those the same event causes within the cycle.
+
+    The event: a hand-over of an earlier resource (unique to the operation), or its dependencies ending (none: the
+    step's start). Processes waiting for one event resume in program order (they registered in that order when
+    the step started). An operation that takes no time and holds nothing ends as it resumes, and its end is a new
+    event, queued behind those already scheduled: processes behind a chain of such operations resume a level
+    later, in the order of the chain's operations. So wake-ups order by (level, chain from the top)."""
     if any(releaser >= 0 for releaser in handed[op][:position]):
-        return ("handed", op)
-    return ("deps", plans[op].deps)
+        return ("handed", op), (0, ())
+    chain = [op]
+    deps = plans[op].deps
+    while len(deps) == 1:
+        through = plans[deps[0]]
+        if through.cycles or through.resources or len(through.deps) != 1:
+            break
+        chain.append(deps[0])
+        deps = through.deps
+    return ("deps", deps), (len(chain) - 1, tuple(reversed(chain)))
 
 
 def _leak_cycles(latency: int, spans: tuple) -> tuple[tuple[str, float], ...]:
