@@ -52,10 +52,15 @@ def time_archsim(workload: str, steps: int, costing: bool) -> dict:
     times, cpu = [], []
     for step in range(steps + 1):
         wall, proc = time.perf_counter(), time.process_time()
-        rec = StepRecorder(trainer.in_bits, trainer.out_bits, transfer_bits=trainer.transfer_bits) if costing else None
+        # the recorder the trainer makes (archsim.nn.trainer.Trainer.run_epoch)
+        rec = (
+            StepRecorder(trainer.in_bits, trainer.out_bits, trainer.digital_bits, trainer.transfer_bits,
+                         blocks=trainer.blocks)
+            if costing else None
+        )
         loss = trainer.network.train_step(x, trainer.loss_grad(y), rec)
         if cost is not None:
-            cost.cost_step(rec.ops)
+            cost.cost_step(rec.ops, len(x))
         if step:   # the first step compiles and warms caches
             times.append(time.perf_counter() - wall)
             cpu.append(time.process_time() - proc)

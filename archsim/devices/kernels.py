@@ -393,106 +393,10 @@ def _fire(
 # Each update kernel below is one row's work (``_*_row``, inlined) and one driver over the rows (``prange``).
 # Small updates run the same driver on the calling thread alone (archsim.devices.update sets numba's thread
 # count): one compiled kernel per update mode, and numba optimises the outlined prange body better than the
-# same body inlined into a plain loop.
-
-
-@nb.njit(cache=True, inline="always")
-def _stochastic_row(
-    i,
-    w,
-    w_app,
-    su,
-    sd,
-    bmax,
-    bmin,
-    gu,
-    gd,
-    model,
-    glob,
-    pw_up,
-    pw_down,
-    d_sign,
-    x_sign,
-    row_bits,
-    col_bits,
-    active_cols,
-    n_active,
-    keys,
-    table,
-    noisy,
-    write_noise,
-    device_pulses,
-):
-    """Row i of a bit-packed stochastic update, samples in order.
-
-    A first branch-free pass counts the coincidences of every device on a column that fired at all in
-    sample b (``active_cols[b, :n_active[b]]``, ascending) and compacts the devices that got any; a second
-    pass pulses only those (random zero/non-zero patterns would otherwise cost a mispredicted branch per
-    device). Sparse inputs (zero pixels, one-hot transfer writes) thus cost only their firing columns.
-    ``device_pulses[i, b]`` receives row i's coincidences in sample b.
-    """
-    n_in = w.shape[1]
-    n_samples = keys.shape[0]
-    n_words = row_bits.shape[2]
-    write_std = glob[2]
-    hit_cols = np.empty(n_in, dtype=np.int64)
-    hit_counts = np.empty(n_in, dtype=np.int64)
-    for b in range(n_samples):
-        device_pulses[i, b] = 0
-        any_bit = np.uint64(0)
-        for q in range(n_words):
-            any_bit |= row_bits[b, i, q]
-        if any_bit == 0:
-            continue
-        hits = 0
-        if n_words == 1:
-            row_word = row_bits[b, i, 0]
-            for a in range(n_active[b]):
-                j = active_cols[b, a]
-                n = _popcount(row_word & col_bits[b, j, 0])
-                hit_cols[hits] = j
-                hit_counts[hits] = n
-                hits += n != 0
-        else:
-            for a in range(n_active[b]):
-                j = active_cols[b, a]
-                n = 0
-                for q in range(n_words):
-                    n += _popcount(row_bits[b, i, q] & col_bits[b, j, q])
-                hit_cols[hits] = j
-                hit_counts[hits] = n
-                hits += n != 0
-        key = keys[b]
-        sign_d = d_sign[b, i]
-        fired: int | np.int64 = 0  # n is an int64
-        for h in range(hits):
-            j = hit_cols[h]
-            n = hit_counts[h]
-            _fire(
-                i,
-                j,
-                n,
-                sign_d * x_sign[b, j] < 0,
-                key,
-                w,
-                w_app,
-                su,
-                sd,
-                bmax,
-                bmin,
-                gu,
-                gd,
-                model,
-                glob,
-                pw_up,
-                pw_down,
-                table,
-                noisy,
-                write_noise,
-                write_std,
-            )
-            fired += n
-        device_pulses[i, b] = fired
+# same body inlined into a plain loop. The stochastic kernel, the one a default run compiles on a fresh
+# install, has its row written into the ``prange`` loop itself: numba's inlining deep-copies the inlined
+# function's IR block by block, which for that row cost a second of the first run's compile time (the
+# machine code is the same).
 
 
 @nb.njit(cache=True)
@@ -537,35 +441,78 @@ def _stochastic_update(
     write_noise,
     device_pulses,
 ):
-    """One bit-packed stochastic rank-1 update per sample, samples in order, rows in parallel."""
+    """One bit-packed stochastic rank-1 update per sample, samples in order, rows in parallel.
+
+    Row i, samples in order: a first branch-free pass counts the coincidences of every device on a column that
+    fired at all in sample b (``active_cols[b, :n_active[b]]``, ascending) and compacts the devices that got any;
+    a second pass pulses only those (random zero/non-zero patterns would otherwise cost a mispredicted branch per
+    device). Sparse inputs (zero pixels, one-hot transfer writes) thus cost only their firing columns.
+    ``device_pulses[i, b]`` receives row i's coincidences in sample b.
+    """
     active_cols, n_active = _active_columns(col_bits)
+    n_in = w.shape[1]
+    n_samples = keys.shape[0]
+    n_words = row_bits.shape[2]
+    write_std = glob[2]
     for i in nb.prange(w.shape[0]):
-        _stochastic_row(
-            i,
-            w,
-            w_app,
-            su,
-            sd,
-            bmax,
-            bmin,
-            gu,
-            gd,
-            model,
-            glob,
-            pw_up,
-            pw_down,
-            d_sign,
-            x_sign,
-            row_bits,
-            col_bits,
-            active_cols,
-            n_active,
-            keys,
-            table,
-            noisy,
-            write_noise,
-            device_pulses,
-        )
+        hit_cols = np.empty(n_in, dtype=np.int64)
+        hit_counts = np.empty(n_in, dtype=np.int64)
+        for b in range(n_samples):
+            device_pulses[i, b] = 0
+            any_bit = np.uint64(0)
+            for q in range(n_words):
+                any_bit |= row_bits[b, i, q]
+            if any_bit == 0:
+                continue
+            hits = 0
+            if n_words == 1:
+                row_word = row_bits[b, i, 0]
+                for a in range(n_active[b]):
+                    j = active_cols[b, a]
+                    n = _popcount(row_word & col_bits[b, j, 0])
+                    hit_cols[hits] = j
+                    hit_counts[hits] = n
+                    hits += n != 0
+            else:
+                for a in range(n_active[b]):
+                    j = active_cols[b, a]
+                    n = 0
+                    for q in range(n_words):
+                        n += _popcount(row_bits[b, i, q] & col_bits[b, j, q])
+                    hit_cols[hits] = j
+                    hit_counts[hits] = n
+                    hits += n != 0
+            key = keys[b]
+            sign_d = d_sign[b, i]
+            fired: int | np.int64 = 0  # n is an int64
+            for h in range(hits):
+                j = hit_cols[h]
+                n = hit_counts[h]
+                _fire(
+                    i,
+                    j,
+                    n,
+                    sign_d * x_sign[b, j] < 0,
+                    key,
+                    w,
+                    w_app,
+                    su,
+                    sd,
+                    bmax,
+                    bmin,
+                    gu,
+                    gd,
+                    model,
+                    glob,
+                    pw_up,
+                    pw_down,
+                    table,
+                    noisy,
+                    write_noise,
+                    write_std,
+                )
+                fired += n
+            device_pulses[i, b] = fired
 
 
 @nb.njit(cache=True, inline="always")

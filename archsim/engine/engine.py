@@ -43,6 +43,19 @@ for dependencies), in the order SimPy will wake them. With ``cache=True`` the en
 timing by (structure, carry state); on a hit it skips SimPy and rebuilds the carried operations, in that
 same order, on a fresh environment at the new time. The result is identical to the continuous simulation;
 ``tests/test_engine.py`` checks it on multi-step runs with background transfers.
+
+Replay. Data-dependent counts (the BL of an update, bound-management retries, a read's active lines) change
+operations' cycles, not what they hold or wait for; a new set of counts makes a new structure, yet its *skeleton*
+(the plans without their cycles) repeats. A step that starts with nothing outstanding and runs no background
+work is recorded when SimPy simulates it: the order in which every resource was granted, and for every grant
+whether the slot was free or handed over by a releasing operation. Another step of the same skeleton is timed
+without SimPy by the max-plus recurrence over that record: an operation asks for its first resource when its last
+dependency ends, for each next one when it got the previous one (at once, or when its releaser ended), and ends
+``cycles`` after the last grant. The engine then checks, resource by resource, that SimPy's rules reproduce the
+recorded grants at those times: a free slot goes to the first request, a released one to the waiting request of
+highest priority. Where a request meets a release, or two requests meet a free slot, at the same cycle (the order
+of SimPy's events would decide), or where the grants differ, the step is simulated in SimPy instead. Every
+decision being the same at every cycle, the times are SimPy's, and so is everything derived from them.
 """
 
 from __future__ import annotations
@@ -75,6 +88,8 @@ TRANSFER_POLICIES = ("inline", "background")
 SCHEDULES = ("sequential", "pipelined")
 #: Structures remembered before the tables are cleared (bounds memory when BL or retries vary every step).
 MAX_REMEMBERED_STRUCTURES = 20000
+#: Recorded SimPy runs kept per skeleton (the most recent are tried first when replaying a step).
+MAX_RECORDS_PER_SKELETON = 4
 
 
 class _CycleEnvironment(simpy.Environment):
@@ -99,9 +114,10 @@ class _Slots:
         self.users = 0
         self.queue: list = []  # heap of (priority, event); priorities are unique
 
-    def release(self) -> None:
+    def release(self, releaser: int) -> None:
+        """Free a slot; ``releaser`` (the releasing operation's index) is the value the next holder receives."""
         if self.queue:
-            heapq.heappop(self.queue)[1].succeed()  # the slot passes straight to the first waiter
+            heapq.heappop(self.queue)[1].succeed(releaser)  # the slot passes straight to the first waiter
         else:
             self.users -= 1
 
@@ -123,6 +139,7 @@ class _LiveOp:
         "end_at",
         "seq",
         "done",
+        "handed",
     )
 
     def __init__(self, step: int, index: int, sid: int, plan: OpPlan, rank: int):
@@ -136,6 +153,7 @@ class _LiveOp:
         self.end_at: int | None = None
         self.seq = 0
         self.done: simpy.Process | None = None
+        self.handed: list[int] | None = None  # recording: per resource held, the operation that handed it over or -1
 
 
 @dataclass(frozen=True)
@@ -150,11 +168,25 @@ class _Timing:
     busy: tuple[tuple[tuple, int], ...] = ()  # (resource, cycles it worked within the window)
 
 
+@dataclass(frozen=True, slots=True)
+class _Record:
+    """What SimPy decided in one step run (see Replay in the module docstring)."""
+
+    finish: tuple[int, ...]  # operations in the order they finished (an order in which to evaluate the recurrence)
+    handed: tuple[tuple[int, ...], ...]  # per operation and resource held: the operation that handed it over, or -1
+    # per resource granted more than once: (slots, grants as (operation, position), whether any was handed over)
+    grants: tuple[tuple[int, tuple[tuple[int, int], ...], bool], ...]
+    busy: tuple[tuple[tuple, tuple[int, ...]], ...]  # resources that worked, in the order they first did, and by whom
+    deps: tuple[tuple[int, ...], ...]  # per operation: its dependencies (the skeleton's)
+    phases: tuple[tuple[str, tuple[int, ...]], ...]  # the phases in report order, and their operations
+
+
 class Engine:
     """Costs training steps: ``run_step(ops) -> StepCost``; ``totals()``; ``chrome_trace()``.
 
     ``transfer_policy`` None takes ``hw.mapping.transfer_policy``; ``schedule`` None takes
-    ``hw.mapping.schedule``. ``cache`` memoises step timing by structure (results identical to ``cache=False``).
+    ``hw.mapping.schedule``. ``cache`` memoises step timing by structure and replays recorded SimPy runs of
+    the same skeleton with new cycles (results identical to ``cache=False``; ``replays`` counts those steps).
     ``trace`` records every operation for :meth:`chrome_trace`.
     """
 
@@ -191,8 +223,14 @@ class Engine:
         self._next_sid = 0
         self._op_plans: dict[tuple, OpPlan] = {}
         self._cache: dict[tuple, _Timing] = {}
-        self.cache_hits = 0
+        self._skeleton_ids: dict[tuple, int] = {}  # skeleton -> its id
+        self._skeleton_of: dict[int, int | None] = {}  # sid -> its skeleton's id (None: not replayable)
+        self._records: dict[int, list[_Record]] = {}  # skeleton id -> recorded SimPy runs, most recent last
+        self._recording: list[int] | None = None  # while recording a step: its operations in finishing order
+        self._granted: dict[tuple, list[tuple[int, int]]] = {}  # ... and each resource's grants, in order
+        self.cache_hits = 0  # steps whose timing was recalled or replayed without SimPy
         self.cache_misses = 0
+        self.replays = 0  # of the hits, those timed by replaying a recorded run with new cycles
         # timeline
         self._env = _CycleEnvironment()
         self._resources: dict[tuple, _Slots] = {}
@@ -251,6 +289,11 @@ class Engine:
         if self.cache_enabled:
             cache_key = (sid, self._carry)
             timing = self._cache.get(cache_key)
+        if timing is None and self.cache_enabled and not self._outstanding:
+            timing = self._replay_record(sid, plans)
+            if timing is not None:
+                self.replays += 1
+                self._cache[cache_key] = timing
         if timing is None:
             timing = self._simulate_step(sid, plans)
             if self.cache_enabled:
@@ -370,6 +413,14 @@ class Engine:
         self._ranks[sid] = ranks
         self._charges[sid] = charges
         self._sids[structure] = sid
+        if any(plan.background or (plan.resources and not plan.cycles) for plan in plans):
+            # background work carries over; a resource held for no time is released at the cycle it is granted
+            self._skeleton_of[sid] = None
+        else:
+            # what fixes SimPy's decisions apart from the cycles: holds, waits, queueing ranks, and which
+            # operations take no time (they schedule no timeout)
+            skeleton = (tuple((plan.resources, plan.deps, plan.cycles == 0) for plan in plans), tuple(ranks))
+            self._skeleton_of[sid] = self._skeleton_ids.setdefault(skeleton, len(self._skeleton_ids))
         return sid
 
     def _forget(self) -> None:
@@ -382,6 +433,9 @@ class Engine:
         self._plans = {sid: plans for sid, plans in self._plans.items() if sid in keep}
         self._ranks = {sid: ranks for sid, ranks in self._ranks.items() if sid in keep}
         self._charges = {sid: charges for sid, charges in self._charges.items() if sid in keep}
+        self._skeleton_of = dict.fromkeys(keep)  # (skeleton ids restart: these no longer replay)
+        self._records.clear()
+        self._skeleton_ids.clear()
         self._sids.clear()
         self._op_plans.clear()
         self._cache.clear()
@@ -408,6 +462,12 @@ class Engine:
         self._open_window(start)
         ranks = self._ranks[sid]
         live = [_LiveOp(self._step, index, sid, plan, ranks[index]) for index, plan in enumerate(plans)]
+        skeleton = self._skeleton_of.get(sid) if self.cache_enabled and not self._outstanding else None
+        if skeleton is not None:
+            self._recording = []
+            self._granted = {}
+            for op in live:
+                op.handed = []
         foreground: list[simpy.Process] = []
         outstanding = self._outstanding
         run = self._run
@@ -425,7 +485,113 @@ class Engine:
                 env.step()
         except simpy.core.EmptySchedule:  # pragma: no cover - ordered acquisition cannot deadlock
             raise RuntimeError("engine deadlock: operations wait on each other") from None
+        if skeleton is not None:
+            self._keep_record(skeleton, live)
         return self._measure_window(start, carry_out=self._capture() if self.cache_enabled else None)
+
+    def _keep_record(self, skeleton: int, live: list[_LiveOp]) -> None:
+        finish = self._recording
+        self._recording = None
+        assert finish is not None and len(finish) == len(live)  # no background work: everything finished
+        capacity = self.costing.capacity
+        record = _Record(
+            tuple(finish),
+            tuple(tuple(op.handed or ()) for op in live),
+            # a resource granted once is granted at its request whatever the times: nothing to check
+            tuple(
+                (capacity.get(key, 1), tuple(grants), any(live[op].handed[at] >= 0 for op, at in grants))  # type: ignore[index]
+                for key, grants in self._granted.items()
+                if len(grants) > 1
+            ),
+            tuple(
+                (key, tuple(op.index for op in live if op.plan.cycles and key in op.plan.resources))
+                for key in self._busy
+            ),
+            tuple(op.plan.deps for op in live),
+            tuple(
+                (phase, members)
+                for phase in PHASES
+                if (members := tuple(op.index for op in live if op.plan.phase == phase))
+            ),
+        )
+        self._granted = {}
+        records = self._records.setdefault(skeleton, [])
+        if len(records) >= MAX_RECORDS_PER_SKELETON:
+            del records[0]
+        records.append(record)
+
+    def _replay_record(self, sid: int, plans: list[OpPlan]) -> _Timing | None:
+        """The timing of a step from a recorded run of its skeleton (see Replay in the module docstring), or
+        None when no record applies."""
+        skeleton = self._skeleton_of.get(sid)
+        if skeleton is None:
+            return None
+        records = self._records.get(skeleton)
+        if not records:
+            return None
+        n = len(plans)
+        ranks = self._ranks[sid]
+        cycles = [plan.cycles for plan in plans]
+        for record in reversed(records):
+            starts = [0] * n
+            ends = [0] * n
+            requests: list[list[int]] = [[]] * n  # per operation and resource held: when it asked for it
+            handed = record.handed
+            deps = record.deps
+            for index in record.finish:
+                time = 0
+                for dep in deps[index]:
+                    if ends[dep] > time:
+                        time = ends[dep]
+                releasers = handed[index]
+                if releasers:
+                    asked = []
+                    for releaser in releasers:
+                        asked.append(time)
+                        if releaser >= 0 and ends[releaser] > time:
+                            time = ends[releaser]
+                    requests[index] = asked
+                starts[index] = time
+                ends[index] = time + cycles[index]
+            for slots, grants, queued in record.grants:
+                if slots == 1 and not queued:
+                    # every grant found the resource free: it still must, each request at or after the last end
+                    # (releases come first within a cycle)
+                    last_end = -1
+                    for op, position in grants:
+                        if requests[op][position] < last_end:
+                            break
+                        last_end = ends[op]
+                    else:
+                        continue
+                    break
+                if not _same_grants(grants, slots, requests, ends, handed, ranks, plans):
+                    break
+            else:
+                return self._replayed_timing(sid, record, starts, ends, cycles)
+        return None
+
+    def _replayed_timing(
+        self, sid: int, record: _Record, starts: list[int], ends: list[int], cycles: list[int]
+    ) -> _Timing:
+        latency = max(ends, default=0)
+        phase_spans = tuple(
+            (phase, min([starts[op] for op in members]), max([ends[op] for op in members]))
+            for phase, members in record.phases
+        )
+        trace: tuple[tuple[int, int, int, int, int], ...] = ()
+        if self.trace_enabled:  # (the order of the records does not matter: the trace sorts them by time)
+            trace = tuple((0, sid, index, starts[index], ends[index]) for index in record.finish)
+        # The recorded order of first work: every resource is already in the timeline's totals (the recorded step
+        # put it there), so the order of the last step's shares is all it affects.
+        return _Timing(
+            latency,
+            phase_spans,
+            _leak_cycles(latency, phase_spans),
+            trace,
+            ((), ()),
+            tuple((key, sum([cycles[op] for op in holders])) for key, holders in record.busy),
+        )
 
     def _run(self, op: _LiveOp, pending):
         """The process of one operation; it can resume from any state a carry rebuild leaves it in."""
@@ -442,11 +608,17 @@ class Engine:
                 slots = self._resource(resources[op.held])
                 if slots.users < slots.capacity:
                     slots.users += 1
+                    if op.handed is not None:
+                        op.handed.append(-1)
+                        self._granted.setdefault(resources[op.held], []).append((op.index, op.held))
                     op.held += 1
                     continue
                 op.waiting = env.event()
                 heapq.heappush(slots.queue, (op.priority, op.waiting))
-            yield op.waiting
+            releaser = yield op.waiting
+            if op.handed is not None:
+                op.handed.append(releaser)
+                self._granted.setdefault(resources[op.held], []).append((op.index, op.held))
             op.waiting = None
             op.held += 1
         cycles = op.plan.cycles
@@ -462,10 +634,12 @@ class Engine:
         worked = int(env.now) - max(started, self._window_start)
         busy = self._busy
         for key in resources:
-            self._resources[key].release()
+            self._resources[key].release(op.index)
             if worked:
                 busy[key] = busy.get(key, 0) + worked
         del self._outstanding[(op.step, op.index)]
+        if self._recording is not None:
+            self._recording.append(op.index)
         assert op.start is not None  # set above, or by the rebuild of a running operation
         self._note_span(op.plan.phase, op.start, env.now)
         if self.trace_enabled:
@@ -607,6 +781,106 @@ class Engine:
         add_into(self._total_phase_cycles, phase_cycles)
         self._total_ops += n_ops
         return StepCost.from_quanta(quanta, timing.latency, self.cycle_ns, phase_cycles, ops=n_ops, cached=cached)
+
+
+def _same_grants(
+    grants: tuple[tuple[int, int], ...],
+    slots: int,
+    requests: list[list[int]],
+    ends: list[int],
+    handed: tuple[tuple[int, ...], ...],
+    ranks: list[int],
+    plans: list[OpPlan],
+) -> bool:
+    """Whether SimPy grants one resource of ``slots`` slots as recorded (``grants``: (operation, position of the
+    resource among those it holds) in grant order; ``handed``: who handed each over, -1 for a free slot) when its
+    requests come at ``requests`` and its holders end at ``ends``.
+
+    Within a cycle SimPy first fires the timeouts due then (operations end and release: a release hands its slot to
+    the waiting request of highest rank) and only then resumes the processes those ends wake (requests: a free
+    slot goes to the first). So at one cycle releases come before requests. Requests in one cycle come in the
+    order SimPy wakes their processes: in program order when woken by the same event (the step's start, or the
+    same dependencies ending). Their order matters only when some of them find a free slot and others do not;
+    the function accepts such ties only between requests woken by one event."""
+    asked = sorted((requests[op][position], op, position) for op, position in grants)
+    holders: list[tuple[int, int]] = []  # heap of (end, operation)
+    waiting: list[tuple[int, int, int]] = []  # heap of (rank, operation, position)
+    total, granted, next_request = len(grants), 0, 0
+    while granted < total:
+        if holders and (next_request == total or holders[0][0] <= asked[next_request][0]):
+            release_at, _ = heapq.heappop(holders)
+            if waiting:
+                _, op, position = heapq.heappop(waiting)
+                releaser = handed[op][position]
+                if grants[granted] != (op, position) or releaser < 0 or ends[releaser] != release_at:
+                    return False
+                granted += 1
+                heapq.heappush(holders, (ends[op], op))
+            continue
+        # the requests of this cycle (releases of the cycle came first)
+        request_at = asked[next_request][0]
+        last = next_request + 1
+        while last < total and asked[last][0] == request_at:
+            last += 1
+        free = slots - len(holders)
+        tied = last - next_request
+        if 0 < free < tied:
+            # some take the free slots, the others wait: which is SimPy's order of waking them, known only for
+            # processes woken by one event
+            wakes = [
+                (_waker(op, position, handed, plans), entry)
+                for entry in asked[next_request:last]
+                for _, op, position in (entry,)
+            ]
+            root = wakes[0][0][0]
+            if any(woken[0] != root for woken, _ in wakes):
+                return False
+            wakes.sort(key=lambda wake: wake[0][1])
+            asked[next_request:last] = [entry for _, entry in wakes]
+        taking = min(free, tied)
+        if taking:  # granted at once, in an order that does not matter when all of them fit
+            if taking == tied:
+                if sorted(grants[granted : granted + taking]) != sorted(
+                    (op, at) for _, op, at in asked[next_request:last]
+                ):
+                    return False
+            elif list(grants[granted : granted + taking]) != [
+                (op, at) for _, op, at in asked[next_request : next_request + taking]
+            ]:
+                return False
+            for _, op, position in asked[next_request : next_request + taking]:
+                if handed[op][position] != -1:
+                    return False
+                heapq.heappush(holders, (ends[op], op))
+            granted += taking
+        for _, op, position in asked[next_request + taking : last]:
+            heapq.heappush(waiting, (ranks[op], op, position))
+        next_request = last
+    return True
+
+
+def _waker(
+    op: int, position: int, handed: tuple[tuple[int, ...], ...], plans: list[OpPlan]
+) -> tuple[tuple, tuple[int, tuple[int, ...]]]:
+    """The event whose processing woke the process of ``op`` before it asked for its resource at ``position``, and
+    the order of that wake-up among those the same event causes within the cycle.
+
+    The event: a hand-over of an earlier resource (unique to the operation), or its dependencies ending (none: the
+    step's start). Processes waiting for one event resume in program order (they registered in that order when
+    the step started). An operation that takes no time and holds nothing ends as it resumes, and its end is a new
+    event, queued behind those already scheduled: processes behind a chain of such operations resume a level
+    later, in the order of the chain's operations. So wake-ups order by (level, chain from the top)."""
+    if any(releaser >= 0 for releaser in handed[op][:position]):
+        return ("handed", op), (0, ())
+    chain = [op]
+    deps = plans[op].deps
+    while len(deps) == 1:
+        through = plans[deps[0]]
+        if through.cycles or through.resources or len(through.deps) != 1:
+            break
+        chain.append(deps[0])
+        deps = through.deps
+    return ("deps", deps), (len(chain) - 1, tuple(reversed(chain)))
 
 
 def _leak_cycles(latency: int, spans: tuple) -> tuple[tuple[str, float], ...]:
