@@ -6,7 +6,7 @@ import pytest
 
 from archsim.algorithms.recorder import StepRecorder
 from archsim.analog import AnalogArray
-from archsim.analog.io import IOModel, line_drive
+from archsim.analog.io import IOModel, analog_read
 from archsim.config import load_hw_config
 from archsim.engine import Engine
 from archsim.hw import Architecture
@@ -90,10 +90,14 @@ def test_the_load_matches_a_slow_reference():
     assert stats.blocks[0].drive_fraction == pytest.approx(total / (4 * N * N), rel=1e-5)
 
 
-def test_line_drive_counts_bound_management_rereads_at_half_scale():
+def test_read_drive_counts_bound_management_rereads_at_half_scale():
     hw = load_hw_config("default", ["io.out_noise=0.0"])
     io = IOModel.from_hw(hw)
-    x = np.ones((2, 4))
-    # vector 0 read once, vector 1 read three times at full, half and quarter scale
-    drive = line_drive(x, io, np.array([0, 2]))
-    assert drive == pytest.approx(np.full(4, 1 + 1 + 0.5 + 0.25), abs=2 * io.inp_step)
+    assert io.bound_management and io.max_retries >= 2 and io.out_bound == 12.0
+    # a 4-input, 1-output block of weight 7: vector 0 drives one line (y = 7, in range) and is read once; vector 1
+    # drives all four (y = 28, then 14 at half scale, both at the ADC bound, then 7 at a quarter): three reads
+    x = np.array([[1.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0]])
+    drive = np.zeros(4)
+    _, retries = analog_read(np.full((4, 1), 7.0, dtype=np.float32), x, io, np.random.default_rng(0), drive)
+    assert list(retries) == [0, 2]
+    assert drive == pytest.approx([1 + 1.75, 1.75, 1.75, 1.75], abs=2 * io.inp_step)

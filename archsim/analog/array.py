@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from archsim.analog.io import IOModel, analog_read, line_drive
+from archsim.analog.io import IOModel, analog_read
 from archsim.config.device import DeviceConfig
 from archsim.config.hw import HwConfig, cell_conductances
 from archsim.devices.models import DeviceState, device_model, sample_device_state, symmetric_points
@@ -258,24 +258,24 @@ class AnalogArray:
     def read_load(
         self,
         key: tuple[int, int],
-        x: np.ndarray,
+        drive: np.ndarray,
         retries: np.ndarray,
         io: IOModel,
         transpose: bool,
         driven: int,
         outputs: int,
     ) -> float:
-        """The cell current of reading ``x`` (vectors x driven lines) on block ``key``, relative to every driven
-        line at full scale on cells at the on-state conductance: ``sum_pass sum_ij drive_i G_ij / (reads x passes
-        x driven x outputs x G_on)`` with ``drive_i`` the line's share of full scale in a pass
+        """The cell current of a read on block ``key`` whose lines were driven ``drive`` (full-scale passes per
+        line, as :func:`archsim.analog.io.analog_read` reports it) and whose vectors took ``retries``, relative to
+        every driven line at full scale on cells at the on-state conductance: ``sum_pass sum_ij drive_i G_ij /
+        (reads x passes x driven x outputs x G_on)`` with ``drive_i`` the line's share of full scale in a pass
         (:func:`archsim.analog.io.line_drive`) and ``G_ij`` from the weight (:func:`cell_conductances`). The
         array read energy is this times ``V_read^2 G_on t_read`` per cell per pass: 0 for a read of zeros, 1 at
         full drive on cells all at ``G_on``. ``transpose``: lines driven are the block's outputs; ``driven``:
         lines each read drives (1 for a one-hot read)."""
         per_input, per_output = self._conductance_sums_of(key)
         sums = per_output if transpose else per_input
-        drive = line_drive(x, io, retries)
-        reads = (x.shape[0] + int(retries.sum())) * io.passes
+        reads = (retries.shape[0] + int(retries.sum())) * io.passes
         denominator = reads * driven * outputs
         return float(drive @ sums) / denominator if denominator else 0.0
 
@@ -287,10 +287,11 @@ class AnalogArray:
         for r, rows in enumerate(self._row_slices):
             x_block = np.ascontiguousarray(x[:, rows])
             for c, cols in enumerate(self._col_slices):
-                part, retries = analog_read(self._read_matrix((r, c)).T, x_block, self.io, self._read_rng)
+                drive = np.zeros(x_block.shape[1])
+                part, retries = analog_read(self._read_matrix((r, c)).T, x_block, self.io, self._read_rng, drive)
                 y[:, cols] += part
                 n_rows, n_cols = rows.stop - rows.start, cols.stop - cols.start
-                load = self.read_load((r, c), x_block, retries, self.io, False, n_rows, n_cols)
+                load = self.read_load((r, c), drive, retries, self.io, False, n_rows, n_cols)
                 stats.blocks.append(
                     self._block_stats(r, c, x.shape[0], n_rows, n_cols, int(retries.sum()), n_cols, load)
                 )
@@ -304,10 +305,11 @@ class AnalogArray:
         for c, cols in enumerate(self._col_slices):
             d_block = np.ascontiguousarray(d[:, cols])
             for r, rows in enumerate(self._row_slices):
-                part, retries = analog_read(self._read_matrix((r, c)), d_block, self.io, self._read_rng)
+                drive = np.zeros(d_block.shape[1])
+                part, retries = analog_read(self._read_matrix((r, c)), d_block, self.io, self._read_rng, drive)
                 z[:, rows] += part
                 n_rows, n_cols = rows.stop - rows.start, cols.stop - cols.start
-                load = self.read_load((r, c), d_block, retries, self.io, True, n_cols, n_rows)
+                load = self.read_load((r, c), drive, retries, self.io, True, n_cols, n_rows)
                 stats.blocks.append(
                     self._block_stats(r, c, d.shape[0], n_rows, n_cols, int(retries.sum()), n_rows, load)
                 )
@@ -337,10 +339,13 @@ class AnalogArray:
             one_hot = np.zeros((picked.size, rows.stop - rows.start))
             one_hot[np.arange(picked.size), ks[picked] - rows.start] = 1.0
             for c, cols in enumerate(self._col_slices):
-                part, retries = analog_read(self._read_matrix((r, c)).T, one_hot, self.transfer_io, self._read_rng)
+                drive = np.zeros(one_hot.shape[1])
+                part, retries = analog_read(
+                    self._read_matrix((r, c)).T, one_hot, self.transfer_io, self._read_rng, drive
+                )
                 values[picked, cols] = part
                 n_cols = cols.stop - cols.start
-                load = self.read_load((r, c), one_hot, retries, self.transfer_io, False, 1, n_cols)
+                load = self.read_load((r, c), drive, retries, self.transfer_io, False, 1, n_cols)
                 stats.blocks.append(self._block_stats(r, c, picked.size, 1, n_cols, int(retries.sum()), n_cols, load))
         return values, stats
 
@@ -356,10 +361,11 @@ class AnalogArray:
             one_hot = np.zeros((picked.size, cols.stop - cols.start))
             one_hot[np.arange(picked.size), ks[picked] - cols.start] = 1.0
             for r, rows in enumerate(self._row_slices):
-                part, retries = analog_read(self._read_matrix((r, c)), one_hot, self.transfer_io, self._read_rng)
+                drive = np.zeros(one_hot.shape[1])
+                part, retries = analog_read(self._read_matrix((r, c)), one_hot, self.transfer_io, self._read_rng, drive)
                 values[picked, rows] = part
                 n_rows = rows.stop - rows.start
-                load = self.read_load((r, c), one_hot, retries, self.transfer_io, True, 1, n_rows)
+                load = self.read_load((r, c), drive, retries, self.transfer_io, True, 1, n_rows)
                 stats.blocks.append(self._block_stats(r, c, picked.size, n_rows, 1, int(retries.sum()), n_rows, load))
         return values, stats
 

@@ -109,13 +109,18 @@ def quantise(values: np.ndarray, step: float, levels: int) -> np.ndarray:
 
 
 def analog_read(
-    matrix: np.ndarray, x: np.ndarray, io: IOModel, rng: np.random.Generator
+    matrix: np.ndarray,
+    x: np.ndarray,
+    io: IOModel,
+    rng: np.random.Generator,
+    drive: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Read ``y = x @ matrix`` through the IO path for each row of ``x``.
 
     ``matrix`` (float32, inputs x outputs of this read direction) is the tile's weight matrix transposed for a
     forward read, itself for a transpose read. Returns ``y`` (float64, vectors x outputs) and the
-    bound-management re-reads each vector took (int64).
+    bound-management re-reads each vector took (int64). ``drive`` (inputs, float64), when given, receives
+    :func:`line_drive` of every pass the read made, re-reads included.
     """
     n_vectors = x.shape[0]
     n_out = matrix.shape[1]
@@ -135,6 +140,8 @@ def analog_read(
     for attempt in range(io.max_retries + 1 if io.bound_management else 1):
         halving = 0.5**attempt
         x_q = quantise(scaled[pending] * halving if attempt else scaled[pending], inp_step, io.inp_levels)
+        if drive is not None:
+            drive += line_drive(x_q, io)
         if io.passes == 1:
             y = _noisy_mvm(x_q.astype(np.float32), matrix, io, rng)
             saturated_outputs = np.abs(y) >= io.out_bound
@@ -187,30 +194,15 @@ def _bit_serial_read(
     return np.tensordot(place / io.inp_levels, converted, axes=1), saturated
 
 
-def line_drive(x: np.ndarray, io: IOModel, retries: np.ndarray) -> np.ndarray:
-    """How strongly :func:`analog_read` drives each input line of ``x`` (vectors x inputs), summed over vectors,
-    bound-management attempts (``retries``, as :func:`analog_read` returned them) and passes, in full-scale
-    passes: a line driven at ``inp_bound`` for one pass counts 1.
+def line_drive(x_q: np.ndarray, io: IOModel) -> np.ndarray:
+    """How strongly the DAC-quantised vectors ``x_q`` (vectors x inputs) drive each input line, summed over
+    vectors and passes, in full-scale passes: a line driven at ``inp_bound`` for one pass counts 1.
 
     A multi-level pass drives a line at ``|x_q| / inp_bound`` of full scale (inputs as pulse widths or pulse
     counts: the line conducts for that share of the read); a bit-serial pass at 0 or full scale, so a line counts
-    the 1 bits of its two's-complement level. The same noise management and quantisation as the read itself.
+    the 1 bits of its two's-complement level. :func:`analog_read` adds this up over its attempts.
     """
-    total = np.zeros(x.shape[1])
-    if x.shape[0] == 0:
-        return total
-    if io.noise_management:
-        scale = np.abs(x).max(axis=1)
-        scale[scale == 0.0] = 1.0
-        scaled = x * (io.inp_bound / scale)[:, None]
-    else:
-        scaled = x
-    for attempt in range(int(retries.max(initial=0)) + 1):
-        rows = scaled[retries >= attempt] * 0.5**attempt if attempt else scaled
-        x_q = quantise(rows, io.inp_step, io.inp_levels)
-        if io.passes == 1:
-            total += np.abs(x_q).sum(axis=0) / io.inp_bound
-        else:
-            levels = np.rint(x_q / io.inp_step).astype(np.int64) & ((1 << io.passes) - 1)
-            total += np.bitwise_count(levels).sum(axis=0)
-    return total
+    if io.passes == 1:
+        return np.abs(x_q).sum(axis=0) / io.inp_bound
+    levels = np.rint(x_q / io.inp_step).astype(np.int64) & ((1 << io.passes) - 1)
+    return np.bitwise_count(levels).sum(axis=0).astype(np.float64)
