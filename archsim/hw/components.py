@@ -705,6 +705,19 @@ class DigitalUnitModel(ComponentModel):
         ]
 
 
+def sram_energy_per_bit_pj(reference_access_energy_j: float, bank_bytes: float, node_scale: float) -> float:
+    """Switching energy per bit (pJ) of an SRAM bank of ``bank_bytes``: Horowitz ISSCC 2014's 64-bit read of an
+    8 KB SRAM (``reference_access_energy_j``) times ``sqrt(bank_bytes / 8 KB)`` (his 8 KB / 32 KB / 1 MB figures
+    follow this), scaled to the technology node by ``node_scale``."""
+    return (
+        reference_access_energy_j
+        * PJ_PER_J
+        / SramBufferModel.REFERENCE_BITS
+        * math.sqrt(bank_bytes / SramBufferModel.REFERENCE_BYTES)
+        * node_scale
+    )
+
+
 class SramBufferModel(ComponentModel):
     """On-chip buffer. A 64-bit access of an 8 KB SRAM costs ``reference_access_energy``; larger
     banks cost ``sqrt(bank size / 8 KB)`` times more (Horowitz's 8 KB / 32 KB / 1 MB figures follow this), scaled
@@ -768,13 +781,7 @@ class SramBufferModel(ComponentModel):
         if stated_energy_per_bit_j is not None:
             per_bit = stated_energy_per_bit_j * PJ_PER_J
         else:
-            per_bit = (
-                reference_access_energy_j
-                * PJ_PER_J
-                / self.REFERENCE_BITS
-                * math.sqrt(size_bytes / banks / self.REFERENCE_BYTES)
-                * node_scale
-            )
+            per_bit = sram_energy_per_bit_pj(reference_access_energy_j, size_bytes / banks, node_scale)
         #: static power of the buffer (W): a share of every port reading back to back
         self.static_power_w = (
             static_fraction * per_bit / PJ_PER_J * width_bits * ports / (access_cycles * cycle_ns / NS_PER_S)
@@ -861,13 +868,7 @@ class LineBufferModel(ComponentModel):
     ):
         self.size_bytes, self.width_bits = size_bytes, width_bits
         self.capacity_bits = 8 * size_bytes
-        per_bit = (
-            reference_access_energy_j
-            * PJ_PER_J
-            / SramBufferModel.REFERENCE_BITS
-            * math.sqrt(size_bytes / SramBufferModel.REFERENCE_BYTES)
-            * node_scale
-        )
+        per_bit = sram_energy_per_bit_pj(reference_access_energy_j, size_bytes, node_scale)
         self.energy_per_bit_pj = {"read": per_bit, "write": per_bit * write_read_ratio}
         #: static power of one tile's line buffer (W): a share of its port reading every cycle
         self.static_power_w = static_fraction * per_bit / PJ_PER_J * width_bits / (cycle_ns / NS_PER_S)

@@ -69,22 +69,26 @@ def _find_idx(folder: Path, stem: str) -> Path | None:
     return None
 
 
-def load_idx_dataset(config: DatasetConfig, source: str) -> Dataset:
+def _data_folder(config: DatasetConfig, source: str, unset: str, holding: str) -> Path:
+    """The existing folder ``dataset.path`` names; ``unset``: the error when it is not set; ``holding``: the files
+    the folder is expected to hold, named in the error when it does not exist."""
     if config.path is None:
-        raise ConfigError(
-            source,
-            "dataset.path",
-            f"{config.name} is read from IDX files; set dataset.path to "
-            "their folder (e.g. --set dataset.path=/data/mnist)",
-        )
+        raise ConfigError(source, "dataset.path", unset)
     folder = Path(config.path).expanduser()
     if not folder.is_dir():
         raise ConfigError(
-            source,
-            "dataset.path",
-            f"folder {str(folder)!r} not found; expected the folder holding "
-            f"{IDX_FILES['train_x']}[.gz] and the other three IDX files",
+            source, "dataset.path", f"folder {str(folder)!r} not found; expected the folder holding {holding}"
         )
+    return folder
+
+
+def load_idx_dataset(config: DatasetConfig, source: str) -> Dataset:
+    folder = _data_folder(
+        config,
+        source,
+        f"{config.name} is read from IDX files; set dataset.path to their folder (e.g. --set dataset.path=/data/mnist)",
+        f"{IDX_FILES['train_x']}[.gz] and the other three IDX files",
+    )
     arrays = {}
     for key, stem in IDX_FILES.items():
         path = _find_idx(folder, stem)
@@ -177,22 +181,13 @@ def _standardise(train_x: np.ndarray, test_x: np.ndarray) -> tuple[np.ndarray, n
 
 
 def load_cifar10_dataset(config: DatasetConfig, source: str) -> Dataset:
-    if config.path is None:
-        raise ConfigError(
-            source,
-            "dataset.path",
-            "cifar10 is read from its binary batches; set dataset.path to "
-            "their folder (cifar-10-batches-bin), or use dataset.name cifar10_synthetic for "
-            "cost studies without the data",
-        )
-    folder = Path(config.path).expanduser()
-    if not folder.is_dir():
-        raise ConfigError(
-            source,
-            "dataset.path",
-            f"folder {str(folder)!r} not found; expected the folder holding "
-            f"{', '.join(CIFAR_TRAIN_FILES)} and {CIFAR_TEST_FILE}",
-        )
+    folder = _data_folder(
+        config,
+        source,
+        "cifar10 is read from its binary batches; set dataset.path to their folder (cifar-10-batches-bin), "
+        "or use dataset.name cifar10_synthetic for cost studies without the data",
+        f"{', '.join(CIFAR_TRAIN_FILES)} and {CIFAR_TEST_FILE}",
+    )
     parts = {}
     for name in CIFAR_TRAIN_FILES + (CIFAR_TEST_FILE,):
         path = folder / name
