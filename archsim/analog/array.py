@@ -11,7 +11,9 @@ sample number, so an update does not depend on thread count or on which other bl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property, partial
 
 import numpy as np
 
@@ -39,10 +41,17 @@ class BlockReadStats:
     retries: int  # bound-management re-reads, summed over vectors
     conversions: int  # ADC conversions: (vectors + retries) x outputs read x passes (bit-serial inputs)
     passes: int = 1  # array passes per read (bit-serial: one per input bit, recombined by shift-add)
-    # the read's cell current relative to every driven line at full scale on cells at the on-state conductance,
-    # averaged over (vectors + retries) x passes reads of driven lines x outputs cells:
-    # sum_pass sum_ij drive_i G_ij / (reads x passes x driven x outputs x G_on) (see AnalogArray.read_load)
-    drive_fraction: float | None = None
+    # computes drive_fraction from what the read saw (None: unknown, charged as full drive)
+    load: Callable[[], float] | None = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def drive_fraction(self) -> float | None:
+        """The read's cell current relative to every driven line at full scale on cells at the on-state
+        conductance, averaged over (vectors + retries) x passes reads of driven lines x outputs cells:
+        ``sum_pass sum_ij drive_i G_ij / (reads x passes x driven x outputs x G_on)`` (see
+        :meth:`AnalogArray.read_load`). Computed when first asked: only the cost side asks, so a functional-only
+        run never reduces the conductances."""
+        return None if self.load is None else self.load()
 
 
 @dataclass(frozen=True)
@@ -215,7 +224,7 @@ class AnalogArray:
         active_cols: int,
         retries: int,
         outputs: int,
-        drive_fraction: float | None = None,
+        load: Callable[[], float] | None = None,
     ) -> BlockReadStats:
         return BlockReadStats(
             r,
@@ -226,13 +235,12 @@ class AnalogArray:
             retries,
             (vectors + retries) * outputs * self.io.passes,
             self.io.passes,
-            drive_fraction,
+            load,
         )
 
-    def _conductance_sums_of(self, key: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    def _conductance_sums_of(self, key: tuple[int, int], matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Sums of ``G / G_on`` of block ``key``'s cells over its outputs (one per input line) and over its
-        inputs (one per output line), for the weights a read sees now."""
-        matrix = self._read_matrix(key)
+        inputs (one per output line), for the weights ``matrix`` (the block's read matrix of some read)."""
         cached = self._conductance_sums.get(key)
         if cached is None or cached[0] is not matrix:
             bounds = self._bounds32.get(key)
@@ -258,6 +266,7 @@ class AnalogArray:
     def read_load(
         self,
         key: tuple[int, int],
+        matrix: np.ndarray,
         drive: np.ndarray,
         retries: np.ndarray,
         io: IOModel,
@@ -266,14 +275,15 @@ class AnalogArray:
         outputs: int,
     ) -> float:
         """The cell current of a read on block ``key`` whose lines were driven ``drive`` (full-scale passes per
-        line, as :func:`archsim.analog.io.analog_read` reports it) and whose vectors took ``retries``, relative to
+        line, as :func:`archsim.analog.io.analog_read` reports it) through the weights ``matrix`` (the block's read
+        matrix at that read, :meth:`_read_matrix`) and whose vectors took ``retries``, relative to
         every driven line at full scale on cells at the on-state conductance: ``sum_pass sum_ij drive_i G_ij /
         (reads x passes x driven x outputs x G_on)`` with ``drive_i`` the line's share of full scale in a pass
         (:func:`archsim.analog.io.line_drive`) and ``G_ij`` from the weight (:func:`cell_conductances`). The
         array read energy is this times ``V_read^2 G_on t_read`` per cell per pass: 0 for a read of zeros, 1 at
         full drive on cells all at ``G_on``. ``transpose``: lines driven are the block's outputs; ``driven``:
         lines each read drives (1 for a one-hot read)."""
-        per_input, per_output = self._conductance_sums_of(key)
+        per_input, per_output = self._conductance_sums_of(key, matrix)
         sums = per_output if transpose else per_input
         reads = (retries.shape[0] + int(retries.sum())) * io.passes
         denominator = reads * driven * outputs
@@ -288,10 +298,11 @@ class AnalogArray:
             x_block = np.ascontiguousarray(x[:, rows])
             for c, cols in enumerate(self._col_slices):
                 drive = np.zeros(x_block.shape[1])
-                part, retries = analog_read(self._read_matrix((r, c)).T, x_block, self.io, self._read_rng, drive)
+                matrix = self._read_matrix((r, c))
+                part, retries = analog_read(matrix.T, x_block, self.io, self._read_rng, drive)
                 y[:, cols] += part
                 n_rows, n_cols = rows.stop - rows.start, cols.stop - cols.start
-                load = self.read_load((r, c), drive, retries, self.io, False, n_rows, n_cols)
+                load = partial(self.read_load, (r, c), matrix, drive, retries, self.io, False, n_rows, n_cols)
                 stats.blocks.append(
                     self._block_stats(r, c, x.shape[0], n_rows, n_cols, int(retries.sum()), n_cols, load)
                 )
@@ -306,10 +317,11 @@ class AnalogArray:
             d_block = np.ascontiguousarray(d[:, cols])
             for r, rows in enumerate(self._row_slices):
                 drive = np.zeros(d_block.shape[1])
-                part, retries = analog_read(self._read_matrix((r, c)), d_block, self.io, self._read_rng, drive)
+                matrix = self._read_matrix((r, c))
+                part, retries = analog_read(matrix, d_block, self.io, self._read_rng, drive)
                 z[:, rows] += part
                 n_rows, n_cols = rows.stop - rows.start, cols.stop - cols.start
-                load = self.read_load((r, c), drive, retries, self.io, True, n_cols, n_rows)
+                load = partial(self.read_load, (r, c), matrix, drive, retries, self.io, True, n_cols, n_rows)
                 stats.blocks.append(
                     self._block_stats(r, c, d.shape[0], n_rows, n_cols, int(retries.sum()), n_rows, load)
                 )
@@ -340,12 +352,11 @@ class AnalogArray:
             one_hot[np.arange(picked.size), ks[picked] - rows.start] = 1.0
             for c, cols in enumerate(self._col_slices):
                 drive = np.zeros(one_hot.shape[1])
-                part, retries = analog_read(
-                    self._read_matrix((r, c)).T, one_hot, self.transfer_io, self._read_rng, drive
-                )
+                matrix = self._read_matrix((r, c))
+                part, retries = analog_read(matrix.T, one_hot, self.transfer_io, self._read_rng, drive)
                 values[picked, cols] = part
                 n_cols = cols.stop - cols.start
-                load = self.read_load((r, c), drive, retries, self.transfer_io, False, 1, n_cols)
+                load = partial(self.read_load, (r, c), matrix, drive, retries, self.transfer_io, False, 1, n_cols)
                 stats.blocks.append(self._block_stats(r, c, picked.size, 1, n_cols, int(retries.sum()), n_cols, load))
         return values, stats
 
@@ -362,10 +373,11 @@ class AnalogArray:
             one_hot[np.arange(picked.size), ks[picked] - cols.start] = 1.0
             for r, rows in enumerate(self._row_slices):
                 drive = np.zeros(one_hot.shape[1])
-                part, retries = analog_read(self._read_matrix((r, c)), one_hot, self.transfer_io, self._read_rng, drive)
+                matrix = self._read_matrix((r, c))
+                part, retries = analog_read(matrix, one_hot, self.transfer_io, self._read_rng, drive)
                 values[picked, rows] = part
                 n_rows = rows.stop - rows.start
-                load = self.read_load((r, c), drive, retries, self.transfer_io, True, 1, n_rows)
+                load = partial(self.read_load, (r, c), matrix, drive, retries, self.transfer_io, True, 1, n_rows)
                 stats.blocks.append(self._block_stats(r, c, picked.size, n_rows, 1, int(retries.sum()), n_rows, load))
         return values, stats
 
