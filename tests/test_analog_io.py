@@ -191,6 +191,21 @@ def test_reads_are_deterministic_and_independent_of_blas_threads():
     np.testing.assert_array_equal(results[0], results[1])
 
 
+def test_reads_run_blas_on_one_thread_and_restore_the_callers_setting():
+    from threadpoolctl import threadpool_info
+
+    from archsim.analog.io import _one_blas_thread
+
+    def blas_threads():
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        with _one_blas_thread():
+            assert set(blas_threads()) <= {1}
+        assert blas_threads() == before
+
+
 def test_bit_serial_dac_uses_the_streamed_input_resolution():
     hw = load_hw_config("isaac_like")
     io = IOModel.from_hw(hw)

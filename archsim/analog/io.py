@@ -24,34 +24,44 @@ orders of magnitude above float32 rounding), results float64.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from archsim.config.hw import HwConfig, read_passes
 
-if TYPE_CHECKING:
-    from threadpoolctl import ThreadpoolController
-
-#: threadpoolctl's controller (a declared dependency), built on first use: building it inspects the loaded libraries.
-_blas_controller: ThreadpoolController | None = None
+#: The BLAS libraries threadpoolctl (a declared dependency) finds, looked up on first use: the lookup inspects the
+#: loaded libraries.
+_blas_libraries: list | None = None
 
 
+@contextmanager
 def _one_blas_thread():
     """Context in which BLAS runs on the calling thread only.
 
     Why: OpenBLAS worker threads busy-wait after every call and then compete with numba's update threads
     (and other processes) for the cores; a tile-sized product is too small to gain from them (a 64 x 512 x
     512 float32 product runs at ~50 G MAC/s on one core); and one thread makes reads independent of the
-    BLAS thread count.
+    BLAS thread count. threadpoolctl's ``limit`` context re-selects the libraries on every call, which costs
+    as much as a small read; the libraries' own thread-count calls are a few hundred nanoseconds.
     """
-    global _blas_controller
-    if _blas_controller is None:
+    global _blas_libraries
+    if _blas_libraries is None:
         from threadpoolctl import ThreadpoolController
 
-        _blas_controller = ThreadpoolController()
-    return _blas_controller.limit(limits=1, user_api="blas")
+        _blas_libraries = [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
+    changed = []
+    for lib in _blas_libraries:
+        threads = lib.get_num_threads()
+        if threads != 1:
+            lib.set_num_threads(1)
+            changed.append((lib, threads))
+    try:
+        yield
+    finally:
+        for lib, threads in changed:
+            lib.set_num_threads(threads)
 
 
 def signed_levels(bits: int) -> int:
