@@ -114,8 +114,12 @@ class IOModel:
 
 
 def quantise(values: np.ndarray, step: float, levels: int) -> np.ndarray:
-    """Mid-tread quantiser: nearest multiple of ``step``, clipped to ``+-levels * step``."""
-    return np.clip(np.rint(values / step), -levels, levels) * step
+    """Mid-tread quantiser: nearest multiple of ``step``, clipped to ``+-levels * step`` (a new array)."""
+    q = values / step
+    np.rint(q, out=q)
+    np.clip(q, -levels, levels, out=q)
+    q *= step
+    return q
 
 
 def analog_read(
@@ -145,28 +149,36 @@ def analog_read(
     else:
         scale = np.full(n_vectors, io.inp_bound)
         scaled = x
-    pending = np.arange(n_vectors)
     inp_step, out_step = io.inp_step, io.out_step
-    for attempt in range(io.max_retries + 1 if io.bound_management else 1):
+    attempts = io.max_retries + 1 if io.bound_management else 1
+    pending = None  # the vectors still to read (None: all of them, the first attempt)
+    for attempt in range(attempts):
         halving = 0.5**attempt
-        x_q = quantise(scaled[pending] * halving if attempt else scaled[pending], inp_step, io.inp_levels)
+        x_q = quantise(scaled if pending is None else scaled[pending] * halving, inp_step, io.inp_levels)
         if drive is not None:
             drive += line_drive(x_q, io)
+        last = attempt == attempts - 1
         if io.passes == 1:
             y = _noisy_mvm(x_q.astype(np.float32), matrix, io, rng)
-            saturated_outputs = np.abs(y) >= io.out_bound
+            saturated = None if last else (np.abs(y) >= io.out_bound).any(axis=1)
             y = quantise(y, out_step, io.out_levels)
         else:
             y, saturated_outputs = _bit_serial_read(x_q, matrix, io, rng)
-        last = not io.bound_management or attempt == io.max_retries
-        saturated = np.zeros(len(pending), dtype=bool) if last else saturated_outputs.any(axis=1)
+            saturated = None if last else saturated_outputs.any(axis=1)
+        factor = (scale if pending is None else scale[pending]) / io.inp_bound / halving
+        if saturated is None or not saturated.any():  # every vector left is read
+            if pending is None:
+                return y * factor[:, None], retries
+            y_out[pending] = y * factor[:, None]
+            retries[pending] = attempt
+            break
+        if pending is None:
+            pending = np.arange(n_vectors)
         done = ~saturated
         finished = pending[done]
-        y_out[finished] = y[done] * ((scale[finished] / io.inp_bound) / halving)[:, None]
+        y_out[finished] = y[done] * factor[done][:, None]
         retries[finished] = attempt
         pending = pending[saturated]
-        if pending.size == 0:
-            break
     return y_out, retries
 
 
