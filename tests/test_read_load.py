@@ -101,3 +101,32 @@ def test_read_drive_counts_bound_management_rereads_at_half_scale():
     _, retries = analog_read(np.full((4, 1), 7.0, dtype=np.float32), x, io, np.random.default_rng(0), drive)
     assert list(retries) == [0, 2]
     assert drive == pytest.approx([1 + 1.75, 1.75, 1.75, 1.75], abs=2 * io.inp_step)
+
+
+def _slow_line_load(w, lo, hi, g_off, line, transpose):
+    """Sum of G / G_on along one driven line: an input line's cells (column ``line``) or an output line's (row)."""
+    cells = w[line, :] if transpose else w[:, line]
+    low, high = (lo[line, :], hi[line, :]) if transpose else (lo[:, line], hi[:, line])
+    return sum(g_off + (1 - g_off) * min(max((c - a) / (b - a), 0.0), 1.0) for c, a, b in zip(cells, low, high))
+
+
+@pytest.mark.parametrize("transpose", [False, True])
+def test_one_hot_reads_load_only_their_line_and_agree_with_the_full_reduction(transpose):
+    # one-hot transfer reads reduce just the driven line's cells; the load must equal the slow per-cell sum and,
+    # bit for bit, what the whole-block reduction (kept after a full read of the same weights) gives
+    hw = load_hw_config("default", QUIET)
+    rng = np.random.default_rng(6)
+    array = AnalogArray(N, N, hw, seed=6)
+    array.set_weights(rng.uniform(-0.6, 0.6, (N, N)))
+    lines = [3, 17]
+    read = array.read_rows if transpose else array.read_columns
+    _, sparse = read(lines)  # nothing kept yet: only the driven lines are reduced
+    loads = [block.drive_fraction for block in sparse.blocks]
+    array.forward(rng.uniform(-1, 1, (2, N)))  # a full read keeps the whole block's sums
+    _, dense = (array.read_rows if transpose else array.read_columns)(lines)
+    assert [block.drive_fraction for block in dense.blocks] == loads
+    w, (lo, hi) = array.get_weights(), array.get_bounds()
+    w32 = w.astype(np.float32).astype(np.float64)
+    g_off = 1 / hw.array.on_off_ratio
+    expected = sum(_slow_line_load(w32, lo, hi, g_off, line, transpose) for line in lines) / (len(lines) * N)
+    assert loads[0] == pytest.approx(expected, rel=1e-5)

@@ -238,30 +238,55 @@ class AnalogArray:
             load,
         )
 
-    def _conductance_sums_of(self, key: tuple[int, int], matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Sums of ``G / G_on`` of block ``key``'s cells over its outputs (one per input line) and over its
-        inputs (one per output line), for the weights ``matrix`` (the block's read matrix of some read)."""
+    def _bounds_of(self, key: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """Block ``key``'s lower weight bounds and 1 / (upper - lower), float32 (the bounds never change)."""
+        bounds = self._bounds32.get(key)
+        if bounds is None:
+            state = self._states[key]
+            low = np.asarray(state.bound_min, dtype=np.float32)
+            bounds = (low, np.float32(1.0) / (np.asarray(state.bound_max, dtype=np.float32) - low))
+            self._bounds32[key] = bounds
+        return bounds
+
+    def _conductance_sums_of(
+        self, key: tuple[int, int], matrix: np.ndarray, transpose: bool, lines: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Sums of ``G / G_on`` of block ``key``'s cells along the lines a read drives, for the weights
+        ``matrix`` (the block's read matrix of that read): one per input line (over the block's outputs) for a
+        forward read, one per output line (over its inputs) for a transpose read.
+
+        Both directions' sums are computed together and kept until the weights change; but when only ``lines``
+        are driven (a one-hot transfer read) and nothing is kept, only those lines are reduced (the other
+        entries are 0), O(lines x N) instead of O(N^2)."""
         cached = self._conductance_sums.get(key)
-        if cached is None or cached[0] is not matrix:
-            bounds = self._bounds32.get(key)
-            if bounds is None:  # device-to-device bounds never change: float32 copies, once
-                state = self._states[key]
-                low = np.asarray(state.bound_min, dtype=np.float32)
-                bounds = (low, np.float32(1.0) / (np.asarray(state.bound_max, dtype=np.float32) - low))
-                self._bounds32[key] = bounds
-            # position of each weight in its device's range (the read matrix is the weights a read sees)
-            position = np.subtract(matrix, bounds[0])
-            position *= bounds[1]
+        if cached is not None and cached[0] is matrix:
+            return cached[2] if transpose else cached[1]
+        low, inv = self._bounds_of(key)
+        g_off = self._g_off_relative
+        if lines is not None:
+            axis = 1 if transpose else 0
+            select = (lines, slice(None)) if transpose else (slice(None), lines)
+            position = np.subtract(matrix[select], low[select])
+            position *= inv[select]
             np.clip(position, 0.0, 1.0, out=position)
-            g_off = self._g_off_relative
-            rows, cols = position.shape
-            cached = (
-                matrix,
-                g_off * rows + (1.0 - g_off) * position.sum(axis=0),
-                g_off * cols + (1.0 - g_off) * position.sum(axis=1),
-            )
-            self._conductance_sums[key] = cached
-        return cached[1], cached[2]
+            # NumPy reduces a matrix over its rows one row after another (axis 0) and each row pairwise (axis 1);
+            # a cumulative sum repeats the former on a few columns, so either way the sums equal the full ones
+            line_sums = position.sum(axis=1) if transpose else np.cumsum(position, axis=0)[-1]
+            sums = np.zeros(matrix.shape[0] if transpose else matrix.shape[1])
+            sums[lines] = g_off * position.shape[axis] + (1.0 - g_off) * line_sums
+            return sums
+        # position of each weight in its device's range (the read matrix is the weights a read sees)
+        position = np.subtract(matrix, low)
+        position *= inv
+        np.clip(position, 0.0, 1.0, out=position)
+        rows, cols = position.shape
+        cached = (
+            matrix,
+            g_off * rows + (1.0 - g_off) * position.sum(axis=0),
+            g_off * cols + (1.0 - g_off) * position.sum(axis=1),
+        )
+        self._conductance_sums[key] = cached
+        return cached[2] if transpose else cached[1]
 
     def read_load(
         self,
@@ -283,8 +308,9 @@ class AnalogArray:
         array read energy is this times ``V_read^2 G_on t_read`` per cell per pass: 0 for a read of zeros, 1 at
         full drive on cells all at ``G_on``. ``transpose``: lines driven are the block's outputs; ``driven``:
         lines each read drives (1 for a one-hot read)."""
-        per_input, per_output = self._conductance_sums_of(key, matrix)
-        sums = per_output if transpose else per_input
+        lines = np.flatnonzero(drive)
+        sparse = lines.size * 4 <= drive.size  # a few lines driven: reduce only theirs
+        sums = self._conductance_sums_of(key, matrix, transpose, lines if sparse else None)
         reads = (retries.shape[0] + int(retries.sum())) * io.passes
         denominator = reads * driven * outputs
         return float(drive @ sums) / denominator if denominator else 0.0
