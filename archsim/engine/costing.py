@@ -96,6 +96,7 @@ class Costing:
         self.shift_add_pj = arch.digital.shift_add_pj
         self.line_buffer = arch.components["line_buffer"]
         self._row_blocks: dict[int, int] = {}
+        self._places: dict = {}  # a move's end (array or unit) -> where it sits (the mapping never changes)
 
     # -- plans -----------------------------------------------------------------------------------
     def plan(self, op, index: int) -> OpPlan:
@@ -395,9 +396,11 @@ class Costing:
         )
 
     def _place(self, location) -> tuple:
-        if isinstance(location, ArrayId):
-            return ("tile", self.mapping.tile_of(location))
-        return ("unit", location)
+        place = self._places.get(location)
+        if place is None:
+            place = ("tile", self.mapping.tile_of(location)) if isinstance(location, ArrayId) else ("unit", location)
+            self._places[location] = place
+        return place
 
 
 def _ordered(resources) -> tuple[tuple, ...]:
