@@ -221,16 +221,20 @@ def test_auto_scale_running_maxima_follow_aihwkits_recursion():
     assert rates[1] == pytest.approx(rate.lr / (m_x * m_d))
 
 
-@pytest.mark.parametrize("name, direction, lines, expected", [
-    ("chopped_ttv2", "column", 4, 1000 / (4 * 2)),
-    ("agad", "row", 3, 1000 / (3 * 2)),
-    ("ttv2", "column", 4, 1.0),
+@pytest.mark.parametrize("name, direction, granularity, lines, expected", [
+    ("chopped_ttv2", "column", 1000, 4, 1000 / (4 * 2)),
+    ("agad", "row", 1000, 3, 1000 / (3 * 2)),
+    ("ttv2", "column", 30, 4, 30 / (4 * 2)),
+    ("chopped_ttv2", "column", 0, 4, 1.0),
 ])
-def test_auto_granularity_scales_the_threshold_by_the_samples_between_two_reads(name, direction, lines, expected):
-    """aihwkit's buffer granularity: threshold * auto_granularity / (lines read x transfer_every); TTv2 keeps
-    the plain threshold (auto_granularity 0 by default)."""
+def test_auto_granularity_scales_the_threshold_by_the_samples_between_two_reads(
+    name, direction, granularity, lines, expected
+):
+    """aihwkit's buffer granularity: threshold * auto_granularity / (lines read x transfer_every); 0 (the
+    default) keeps the plain threshold."""
     config = load_run_config(None, None, [f"algorithm.name={name}", "algorithm.transfer_every=2",
-                                          f"algorithm.transfer_direction={direction}"])
+                                          f"algorithm.transfer_direction={direction}",
+                                          f"algorithm.auto_granularity={granularity}"])
     store = make_store(0, np.zeros((3, 4)), True, config.hw, config.algorithm, config.training, seed=0)
     assert store.lines.count == lines
     assert store.writer.threshold == pytest.approx(config.algorithm.ttv2_threshold * store.C.dw0 * expected)
@@ -271,4 +275,4 @@ def test_auto_scale_settings_are_checked():
                                           "algorithm.fast_lr=0.1"])
     assert config.algorithm.setting("auto_scale") is False
     assert load_run_config(None, None, ["algorithm.name=ttv2", "algorithm.auto_scale=true"]).algorithm.setting(
-        "auto_granularity") == 0.0
+        "auto_scale") is True

@@ -27,12 +27,12 @@ _CHOPPER = ("chopper_probability", "chopper_schedule")
 _AUTO = ("auto_scale", "auto_scale_lr", "auto_momentum", "auto_granularity")
 
 #: aihwkit 1.1 presets ChoppedTTv2ReRamSBPreset and AGADReRamSBPreset (aihwkit/simulator/presets/configs.py):
-#: in_chop_prob 0.01 (random) and 0.02 (regular), auto_scale on (with fast_lr 0.5, archsim's auto_scale_lr) and
-#: auto_granularity 1000
-_CHOPPED_TTV2_PRESET = (("chopper_probability", 0.01), ("auto_scale", True), ("auto_granularity", 1000.0))
-_AGAD_PRESET = (("chopper_probability", 0.02), ("auto_scale", True), ("auto_granularity", 1000.0))
-#: archsim's TTv2 follows Gokmen 2021 and aihwkit's BufferedTransferCompound: absolute fast_lr, threshold dw0
-_TTV2_DEFAULTS = (("auto_scale", False), ("auto_granularity", 0.0))
+#: in_chop_prob 0.01 (random) and 0.02 (regular) and auto_scale on (with fast_lr 0.5, archsim's auto_scale_lr, at
+#: desired_bl 31, archsim's default hw.update.bl); aihwkit's build_config("c-ttv2"/"agad") also turns auto_scale on
+_CHOPPED_TTV2_PRESET = (("chopper_probability", 0.01), ("auto_scale", True))
+_AGAD_PRESET = (("chopper_probability", 0.02), ("auto_scale", True))
+#: archsim's TTv2 follows Gokmen 2021 and aihwkit's build_config("ttv2") (auto_scale off): A learns at fast_lr
+_TTV2_DEFAULTS = (("auto_scale", False),)
 
 
 @dataclass(frozen=True)

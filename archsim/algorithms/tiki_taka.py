@@ -80,7 +80,7 @@ def buffer_threshold(algorithm: AlgorithmConfig, dw0: float, lines: int) -> floa
     ChoppedTransferCompound buffer granularity, with ``lines * transfer_every`` the samples between two reads
     of one line of A (aihwkit counts vectors; the same for a dense layer)."""
     threshold = algorithm.ttv2_threshold * dw0
-    granularity = algorithm.setting("auto_granularity") or 0.0
+    granularity = algorithm.auto_granularity
     if granularity > 0:
         threshold *= granularity / (lines * algorithm.transfer_every)
     return threshold

@@ -231,14 +231,15 @@ class AlgorithmConfig:
         lt=1.0,
         source="aihwkit ChoppedTransferCompound auto_momentum = 0.99",
     )
-    auto_granularity: float | None = param(
-        None,
+    auto_granularity: float = param(
+        0.0,
         "ttv2, chopped_ttv2, agad: > 0 multiplies the buffer threshold by auto_granularity / (lines of A x "
-        "transfer_every), the samples between two reads of a line (aihwkit's auto_granularity); 0: off; "
-        "null: the algorithm's preset (1000 for chopped_ttv2 and agad, 0 for ttv2)",
+        "transfer_every), the samples between two reads of a line (aihwkit's auto_granularity; its ReRAM presets "
+        "use 1000, which makes a transfer 1000 / (lines x transfer_every) times smaller at the same training.lr); "
+        "0: off",
         unit="samples",
         ge=0.0,
-        source="aihwkit presets ChoppedTTv2ReRamSBPreset, AGADReRamSBPreset auto_granularity = 1000",
+        source="aihwkit ChoppedTransferCompound auto_granularity = 0, also in build_config('c-ttv2'/'agad')",
     )
     chopper_schedule: str = param(
         "auto",
