@@ -29,10 +29,12 @@ _AUTO = ("auto_scale", "auto_scale_lr", "auto_momentum", "auto_granularity")
 #: aihwkit 1.1 presets ChoppedTTv2ReRamSBPreset and AGADReRamSBPreset (aihwkit/simulator/presets/configs.py):
 #: in_chop_prob 0.01 (random) and 0.02 (regular) and auto_scale on (with fast_lr 0.5, archsim's auto_scale_lr, at
 #: desired_bl 31, archsim's default hw.update.bl); aihwkit's build_config("c-ttv2"/"agad") also turns auto_scale on
-_CHOPPED_TTV2_PRESET = (("chopper_probability", 0.01), ("auto_scale", True))
-_AGAD_PRESET = (("chopper_probability", 0.02), ("auto_scale", True))
-#: archsim's TTv2 follows Gokmen 2021 and aihwkit's build_config("ttv2") (auto_scale off): A learns at fast_lr
-_TTV2_DEFAULTS = (("auto_scale", False),)
+#: and neither changes the class default forget_buffer = True
+_CHOPPED_TTV2_PRESET = (("chopper_probability", 0.01), ("auto_scale", True), ("forget_buffer", True))
+_AGAD_PRESET = (("chopper_probability", 0.02), ("auto_scale", True), ("forget_buffer", True))
+#: archsim's TTv2 follows Gokmen 2021 and aihwkit's build_config("ttv2") (auto_scale off): A learns at fast_lr;
+#: its buffer keeps the remainder after a write (archsim's choice, documented in tiki_taka.py)
+_TTV2_DEFAULTS = (("auto_scale", False), ("forget_buffer", False))
 
 
 @dataclass(frozen=True)

@@ -189,12 +189,13 @@ class AlgorithmConfig:
         lt=1.0,
         source="aihwkit ChoppedTransferCompound / DynamicTransferCompound momentum = 0",
     )
-    forget_buffer: bool = param(
-        False,
-        "TTv2 family: after a write, H becomes momentum*H where it fired "
-        "(aihwkit's forget_buffer; its default is true) instead of keeping the "
-        "remainder",
+    forget_buffer: bool | None = param(
+        None,
+        "TTv2 family: after a write, H becomes momentum*H where it fired (aihwkit's forget_buffer) instead of "
+        "keeping the remainder; null: the algorithm's preset (false for ttv2; true for chopped_ttv2 and agad, "
+        "aihwkit's default, since A is not reset by a read and the next read re-supplies what was not written)",
         unit="-",
+        source="aihwkit ChoppedTransferCompound / DynamicTransferCompound forget_buffer = True",
     )
     chopper_probability: float | None = param(
         None,
@@ -302,6 +303,8 @@ class AlgorithmConfig:
         ):
             key = "auto_scale_lr" if self.auto_scale_lr != _default("auto_scale_lr") else "auto_momentum"
             fail(key, "is read only with auto_scale: true")
+        if "agad_buffer_cap" in spec.keys and self.agad_buffer_cap and self.setting("forget_buffer"):
+            fail("agad_buffer_cap", "bounds a remembering buffer: it needs forget_buffer: false")
         for f in fields(self):
             if f.name == "name" or f.name in spec.keys:
                 continue
