@@ -276,3 +276,16 @@ def test_auto_scale_settings_are_checked():
     assert config.algorithm.setting("auto_scale") is False
     assert load_run_config(None, None, ["algorithm.name=ttv2", "algorithm.auto_scale=true"]).algorithm.setting(
         "auto_scale") is True
+
+
+def test_auto_granularity_is_a_rescaled_transfer_rate():
+    """Only the ratio of a transfer's scale (transfer_lr * lr) to the threshold decides the pulses written, so
+    auto_granularity G on a layer read every P samples is training.lr scaled by P / G (what the README's
+    measurement shows bit for bit on the default workload)."""
+    def ratio(sets):
+        config = load_run_config(None, None, ["algorithm.name=chopped_ttv2", *sets])
+        store = make_store(0, np.zeros((3, 4)), True, config.hw, config.algorithm, config.training, seed=0)
+        return store.writer.scale / store.writer.threshold
+
+    assert ratio(["algorithm.auto_granularity=1000", "training.lr=0.5"]) == pytest.approx(
+        ratio(["training.lr=0.002"]), rel=1e-12)                     # 0.5 * 4 / 1000
