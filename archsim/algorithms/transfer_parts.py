@@ -180,8 +180,9 @@ class AutoScaledRate(FixedRate):
     that is all zero leaves it), ``m <- (1 - tau) m + tau max|v_b|`` with ``tau = (1 - momentum) / m``, then
     its rate is formed (where a maximum is still 0, without dividing by it).
 
-    Digital work per vector of n inputs and k errors: n + k abs-max steps, the two running maxima (two
-    subtract-multiply-adds) and the rate (two multiplies: the product of the maxima, the division)."""
+    Digital work per vector: the two running maxima (two subtract-multiply-adds) and the rate (two
+    multiplies: the product of the maxima, the division). The abs-maxima themselves are the ones update
+    management finds for A's update anyway (aihwkit recomputes them; hardware would not), charged there."""
 
     def __init__(self, relative_lr: float, bl: int, dw0: float, momentum: float):
         super().__init__(relative_lr * bl * dw0)
@@ -209,8 +210,8 @@ class AutoScaledRate(FixedRate):
             rates[b] = self.lr / scale if scale > 0.0 else self.lr
         if rec is None:
             return rates, list(deps)
-        found = rec.digital("max", x.size + d.size, "update", deps)
-        running = rec.digital("add", 4 * vectors, "update", (found,))
+        # the abs-maxima are update management's, charged with A's update (StepRecorder.updates)
+        running = rec.digital("add", 4 * vectors, "update", deps)
         scaled = rec.digital("mult", 4 * vectors, "update", (running,))
         return rates, [scaled]
 
