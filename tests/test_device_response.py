@@ -100,3 +100,21 @@ def test_bad_device_file_is_reported_by_validate(tmp_path):
     path.write_text("device:\n  dw_min: -1\n")
     line = one_error_line(run_cli("validate", path))
     assert line.startswith(f"error: {path}: hw.device.dw_min: -1.0 is out of range")
+
+
+def test_role_takes_that_arrays_device(tmp_path):
+    """--role A follows hw.role_devices.A (the same response as that device as hw.device); a role without a
+    section of its own is hw.device; an unknown role is one error line."""
+    common = ["--pulses", 30, "--cycles", 1, "--devices", 20, "--seed", 3]
+    role, plain, default, other = (tmp_path / f"{n}.csv" for n in ("role", "plain", "default", "other"))
+    assert run_cli("device-response", *common, "--role", "A", "--set", "hw.role_devices.A.preset=ecram",
+                   "--csv", role).returncode == 0
+    run_cli("device-response", *common, "--set", "hw.device.preset=ecram", "--csv", plain)
+    run_cli("device-response", *common, "--csv", default)
+    run_cli("device-response", *common, "--role", "C", "--set", "hw.role_devices.A.preset=ecram", "--csv", other)
+    assert role.read_text() == plain.read_text()
+    assert role.read_text() != default.read_text()
+    assert other.read_text() == default.read_text()
+    result = run_cli("device-response", *common, "--role", "B", "--csv", tmp_path / "x.csv")
+    assert result.returncode == 2
+    assert one_error_line(result) == "error: --role: 'B' is not an array role; expected one of W, A, C, R"

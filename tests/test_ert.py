@@ -97,3 +97,17 @@ def test_ert_has_a_row_for_every_ledger_component_the_engine_charges():
 
     components = {e["component"] for e in build_ert(load_hw_config("marinella2018_1024"))}
     assert components == set(LEDGER)
+
+
+def test_ert_shows_the_cell_actions_of_a_role_with_its_own_device():
+    """An ECRAM fast array (1 fJ per pulse, Tang et al. IEDM 2018) over the default cells: A's device pulse
+    gets its own row, the shared row keeps hw.device's 4.4 pJ; without role devices there are no role rows."""
+    entries = json.loads(run_cli("ert", "default", "--json", "--set", "role_devices.A.preset=ecram").stdout)
+    pairs = [(e["component"], e["action"]) for e in entries]
+    assert len(pairs) == len(set(pairs))
+    assert all(e["component"] in LEDGER_COMPONENTS for e in entries)
+    by_pair = dict(zip(pairs, entries))
+    assert by_pair[("array_write", "device_pulse[A]")]["energy_pj"] == pytest.approx(0.001)
+    assert by_pair[("array_write", "device_pulse[A]")]["parameters"]["role"] == "A"
+    assert by_pair[("array_write", "device_pulse")]["energy_pj"] == pytest.approx(4.4)
+    assert not any("[" in e["action"] for e in json.loads(run_cli("ert", "default", "--json").stdout))

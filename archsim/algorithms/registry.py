@@ -23,17 +23,31 @@ _FAMILY = ("fast_lr", "transfer_lr", "transfer_every", "n_reads_per_transfer", "
 #: keys of TTv2's buffered whole-pulse write
 _BUFFER = ("ttv2_threshold", "ttv2_max_pulses", "momentum", "forget_buffer")
 _CHOPPER = ("chopper_probability", "chopper_schedule")
+#: keys of aihwkit's auto-scaled fast learning rate and automatic buffer granularity (ChoppedTransferCompound)
+_AUTO = ("auto_scale", "auto_scale_lr", "auto_momentum", "auto_granularity")
+
+#: aihwkit 1.1 presets ChoppedTTv2ReRamSBPreset and AGADReRamSBPreset (aihwkit/simulator/presets/configs.py):
+#: in_chop_prob 0.01 (random) and 0.02 (regular) and auto_scale on (with fast_lr 0.5, archsim's auto_scale_lr, at
+#: desired_bl 31, archsim's default hw.update.bl); aihwkit's build_config("c-ttv2"/"agad") also turns auto_scale on
+#: and neither changes the class default forget_buffer = True
+_CHOPPED_TTV2_PRESET = (("chopper_probability", 0.01), ("auto_scale", True), ("forget_buffer", True))
+_AGAD_PRESET = (("chopper_probability", 0.02), ("auto_scale", True), ("forget_buffer", True))
+#: archsim's TTv2 follows Gokmen 2021 and aihwkit's build_config("ttv2") (auto_scale off): A learns at fast_lr;
+#: its buffer keeps the remainder after a write (archsim's choice, documented in tiki_taka.py)
+_TTV2_DEFAULTS = (("auto_scale", False), ("forget_buffer", False))
 
 
 @dataclass(frozen=True)
 class AlgorithmSpec:
     """One algorithm: ``module`` (under :mod:`archsim.algorithms`) has the ``build`` function; ``keys`` are the
-    ``algorithm`` settings it reads besides ``name``."""
+    ``algorithm`` settings it reads besides ``name``; ``presets`` the values its keys take when they are null
+    (``null: the algorithm's preset`` in the configuration reference)."""
 
     name: str
     module: str
     keys: tuple[str, ...]
     summary: str
+    presets: tuple[tuple[str, object], ...] = ()
 
     def build(self, layer, weights, hw, algorithm, training, seed) -> WeightStore:
         module = importlib.import_module(f"archsim.algorithms.{self.module}")
@@ -47,18 +61,26 @@ ALGORITHMS: dict[str, AlgorithmSpec] = {
         AlgorithmSpec("analog_sgd", "analog_sgd", (), "pulsed SGD straight onto one analog array"),
         AlgorithmSpec("tiki_taka", "tiki_taka", _FAMILY + ("reference_array",), "Tiki-Taka v1: fast A, slow C"),
         AlgorithmSpec("residual", "tiki_taka", _FAMILY, "Tiki-Taka v1 with A zero-shifted against a reference R"),
-        AlgorithmSpec("ttv2", "tiki_taka", _FAMILY + _BUFFER + ("reference_array",), "Tiki-Taka v2: digital buffer H"),
+        AlgorithmSpec(
+            "ttv2",
+            "tiki_taka",
+            _FAMILY + _BUFFER + _AUTO + ("reference_array",),
+            "Tiki-Taka v2: digital buffer H",
+            _TTV2_DEFAULTS,
+        ),
         AlgorithmSpec(
             "chopped_ttv2",
             "tiki_taka",
-            _FAMILY + _BUFFER + _CHOPPER + ("reference_array",),
+            _FAMILY + _BUFFER + _CHOPPER + _AUTO + ("reference_array",),
             "TTv2 with per-line input choppers",
+            _CHOPPED_TTV2_PRESET,
         ),
         AlgorithmSpec(
             "agad",
             "tiki_taka",
-            _FAMILY + _BUFFER + _CHOPPER + ("agad_tail_weight", "agad_buffer_cap"),
+            _FAMILY + _BUFFER + _CHOPPER + _AUTO + ("agad_tail_weight", "agad_buffer_cap"),
             "chopped TTv2 with AGAD's dynamic reference",
+            _AGAD_PRESET,
         ),
         AlgorithmSpec(
             "mixed_precision",

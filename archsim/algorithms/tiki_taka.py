@@ -19,10 +19,17 @@ aihwkit's reference device allows.
 Deliberate differences from aihwkit: H is kept in weight units with the threshold ``ttv2_threshold`` times
 C's mean step at w = 0 (``AnalogArray.dw0``, so a written pulse moves C by about one threshold; aihwkit
 scales by A's granularity, the same when A and C are one device type); at most
-``ttv2_max_pulses`` pulses per transfer (aihwkit's ``transfer_update.desired_bl``, default 1); H keeps its
-remainder by default (``forget_buffer: false``; aihwkit's default forgets); ``n_reads_per_transfer`` may
-exceed 1 (aihwkit's chopped devices allow one read per transfer); a transfer follows the training step
-in which its samples were applied.
+``ttv2_max_pulses`` pulses per transfer (aihwkit's ``transfer_update.desired_bl``, 1 in its presets); under
+``ttv2`` H keeps its remainder by default (``forget_buffer: false``; aihwkit's default forgets, as archsim's
+``chopped_ttv2`` and ``agad`` do); ``n_reads_per_transfer`` may exceed 1 (aihwkit's chopped devices allow one
+read per transfer); a transfer follows the training step in which its samples were applied;
+``auto_granularity`` counts the samples between two reads of a line (aihwkit counts vectors: the same for
+dense layers).
+
+``chopped_ttv2`` and ``agad`` learn on A with aihwkit's ``auto_scale`` by default (:class:`AutoScaledRate`:
+A's rate is ``auto_scale_lr * BL * dw0_A`` over running abs-maxima of its inputs and errors, so A's content
+does not depend on the gradient's scale and the chopper's sign changes meet a signal of known size);
+``fast_lr`` is then not read. ``ttv2`` keeps a fixed ``fast_lr`` unless ``auto_scale: true``.
 """
 
 from __future__ import annotations
@@ -35,7 +42,9 @@ from archsim.algorithms.common import WEIGHT_SEED_ROLE, array_seed
 from archsim.algorithms.recorder import StepRecorder
 from archsim.algorithms.transfer_parts import (
     ArrayReference,
+    AutoScaledRate,
     DynamicReference,
+    FixedRate,
     HBuffer,
     LineChopper,
     Lines,
@@ -59,20 +68,29 @@ class Variant:
     chopper: bool  # per-line input choppers
     buffered: bool  # TTv2's digital buffer H and whole-pulse writes; else TTv1's pulsed write
     chopper_regular: bool = False  # the chopper schedule when chopper_schedule is "auto" (aihwkit's default)
-    chopper_probability: float = 0.0  # when algorithm.chopper_probability is null (aihwkit's ReRAM presets)
 
 
 VARIANTS: dict[str, Variant] = {
     "tiki_taka": Variant(reference="config", chopper=False, buffered=False),
     "residual": Variant(reference="array", chopper=False, buffered=False),
     "ttv2": Variant(reference="config", chopper=False, buffered=True),
-    # aihwkit: ChoppedTransferCompound in_chop_random=True, DynamicTransferCompound in_chop_random=False;
-    # in_chop_prob of ChoppedTTv2ReRamSBPreset (0.01) and AGADReRamSBPreset (0.02)
-    "chopped_ttv2": Variant(
-        reference="config", chopper=True, buffered=True, chopper_regular=False, chopper_probability=0.01
-    ),
-    "agad": Variant(reference="dynamic", chopper=True, buffered=True, chopper_regular=True, chopper_probability=0.02),
+    # aihwkit: ChoppedTransferCompound in_chop_random=True, DynamicTransferCompound in_chop_random=False (the
+    # values null keys take, e.g. the chopper probability, are the registry's presets)
+    "chopped_ttv2": Variant(reference="config", chopper=True, buffered=True, chopper_regular=False),
+    "agad": Variant(reference="dynamic", chopper=True, buffered=True, chopper_regular=True),
 }
+
+
+def buffer_threshold(algorithm: AlgorithmConfig, dw0: float, lines: int) -> float:
+    """The TTv2 family's buffer threshold in weight units: ``ttv2_threshold`` times ``dw0`` (C's mean step at
+    w = 0) and, with ``auto_granularity`` > 0, times ``auto_granularity / (lines * transfer_every)``: aihwkit's
+    ChoppedTransferCompound buffer granularity, with ``lines * transfer_every`` the samples between two reads
+    of one line of A (aihwkit counts vectors; the same for a dense layer)."""
+    threshold = algorithm.ttv2_threshold * dw0
+    granularity = algorithm.auto_granularity
+    if granularity > 0:
+        threshold *= granularity / (lines * algorithm.transfer_every)
+    return threshold
 
 
 def reference_kind(algorithm: AlgorithmConfig) -> str:
@@ -117,9 +135,7 @@ class TikiTakaStore:
         self.C.set_weights(weights)
         self.A.set_weights(np.zeros_like(weights))
 
-        chopper_probability = algorithm.chopper_probability
-        if chopper_probability is None:
-            chopper_probability = variant.chopper_probability
+        chopper_probability = algorithm.setting("chopper_probability") or 0.0
         reference = reference_kind(algorithm)
         self.reference: NoReference  # or one of its refinements: ArrayReference, DynamicReference
         if reference == "array":
@@ -148,11 +164,11 @@ class TikiTakaStore:
         if variant.buffered:
             self.writer: PulsedWrite | WholePulseWrite = WholePulseWrite(
                 self.transfer_scale,
-                algorithm.ttv2_threshold * self.C.dw0,
+                buffer_threshold(algorithm, self.C.dw0, self.lines.count),
                 algorithm.ttv2_max_pulses,
                 HBuffer(self.shape),
                 momentum=algorithm.momentum,
-                forget_buffer=algorithm.forget_buffer,
+                forget_buffer=bool(algorithm.setting("forget_buffer")),
                 cap=algorithm.agad_buffer_cap,
             )
         else:
@@ -162,6 +178,10 @@ class TikiTakaStore:
 
         self.gamma = algorithm.gamma
         self.fast_lr = algorithm.fast_lr
+        self.fast_rate: FixedRate = FixedRate(algorithm.fast_lr)
+        if variant.buffered and algorithm.setting("auto_scale"):
+            bl = self.A.update_config.bl
+            self.fast_rate = AutoScaledRate(algorithm.auto_scale_lr, bl, self.A.dw0, algorithm.auto_momentum)
         self.transfer_every = algorithm.transfer_every
         self.reads_per_transfer = algorithm.n_reads_per_transfer
         self.pointer = 0
@@ -239,7 +259,12 @@ class TikiTakaStore:
         if rec is not None and self.resident_words():
             rec.keep(self.resident_words() * rec.digital_bits)  # resident all step: charged with no phase span
         x, d, deps = self.chopper.chop(x, d, self.lines, rec, deps)
-        stats = self.A.update(x, d, self.fast_lr)
+        rates, deps = self.fast_rate.rates(x, d, rec, deps)
+        if isinstance(self.fast_rate, AutoScaledRate):
+            # a per-vector rate folded into the inputs: update management sees the same product lr |x| |d|
+            stats = self.A.update(x * rates[:, None], d, 1.0)
+        else:
+            stats = self.A.update(x, d, self.fast_lr)
         done = rec.updates(self.layer, "A", stats, deps) if rec else []
         self.samples_pending += x.shape[0] // self.vectors_per_sample
         due = self.samples_pending // self.transfer_every

@@ -9,6 +9,8 @@ Between the read and the write sit interchangeable parts:
   aihwkit's DynamicTransferCompound).
 * **chopper** — :class:`NoChopper` or :class:`LineChopper`, a random sign per line applied to A's inputs at
   update and undone at read (aihwkit's ChoppedTransferCompound ``in_chopper``).
+* **fast rate** — :class:`FixedRate` (A learns at ``fast_lr``) or :class:`AutoScaledRate` (aihwkit's
+  ``auto_scale``: relative to running abs-maxima of A's inputs and errors).
 * **write policy** — :class:`PulsedWrite` (TTv1: the read values become a stochastic pulsed update of C) or
   :class:`WholePulseWrite` (TTv2: whole pulses counted in digital), whose **accumulation** is a digital
   buffer H (:class:`HBuffer`) or none (aihwkit's ``no_buffer``: each read is quantised on its own).
@@ -155,6 +157,63 @@ class DynamicReference(NoReference):
             mean = rec.digital("add", n, "transfer", (scaled,))
             stored = int(switched.sum()) * lines.length + n
             transfer.deps = [load, diff, mean, rec.buffer("write", stored * word, "transfer", transfer.deps)]
+
+
+# -- the fast array's learning rate ----------------------------------------------------------------
+class FixedRate:
+    """A learns at a fixed rate: each vector's update is ``-lr * d_b x_b^T``."""
+
+    def __init__(self, lr: float):
+        self.lr = lr
+
+    def rates(self, x: np.ndarray, d: np.ndarray, rec: StepRecorder | None, deps) -> tuple[np.ndarray, list]:
+        """Per vector of the batch, the learning rate of A's update; returns (rates, ops to wait for)."""
+        return np.full(x.shape[0], self.lr), list(deps)
+
+
+class AutoScaledRate(FixedRate):
+    """aihwkit's ``auto_scale`` (ChoppedTransferCompound; rpu_chopped_transfer_device.cpp): running abs-maxima
+    ``m_x`` and ``m_d`` of A's update inputs and errors, and A's rate ``relative_lr * bl * dw0 / (m_x * m_d)``,
+    so a vector at the running maxima asks for ``relative_lr * bl`` pulses at its largest coincidence.
+
+    Per vector b of a batch of m, first its own abs-max enters (a maximum that is still 0 takes it, a vector
+    that is all zero leaves it), ``m <- (1 - tau) m + tau max|v_b|`` with ``tau = (1 - momentum) / m``, then
+    its rate is formed (where a maximum is still 0, without dividing by it).
+
+    Digital work per vector: the two running maxima (two subtract-multiply-adds) and the rate (two
+    multiplies: the product of the maxima, the division). The abs-maxima themselves are the ones update
+    management finds for A's update anyway (aihwkit recomputes them; hardware would not), charged there."""
+
+    def __init__(self, relative_lr: float, bl: int, dw0: float, momentum: float):
+        super().__init__(relative_lr * bl * dw0)
+        self.momentum = momentum
+        self.m_x = 0.0
+        self.m_d = 0.0
+
+    def _follow(self, m: float, value: float, tau: float) -> float:
+        if m <= 0.0:
+            return value
+        if value <= 0.0:
+            return m
+        return (1.0 - tau) * m + tau * value
+
+    def rates(self, x: np.ndarray, d: np.ndarray, rec: StepRecorder | None, deps) -> tuple[np.ndarray, list]:
+        vectors = x.shape[0]
+        tau = (1.0 - self.momentum) / vectors
+        x_max = np.abs(x).max(axis=1).tolist()
+        d_max = np.abs(d).max(axis=1).tolist()
+        rates = np.empty(vectors)
+        for b in range(vectors):
+            self.m_x = self._follow(self.m_x, x_max[b], tau)
+            self.m_d = self._follow(self.m_d, d_max[b], tau)
+            scale = self.m_x * self.m_d
+            rates[b] = self.lr / scale if scale > 0.0 else self.lr
+        if rec is None:
+            return rates, list(deps)
+        # the abs-maxima are update management's, charged with A's update (StepRecorder.updates)
+        running = rec.digital("add", 4 * vectors, "update", deps)
+        scaled = rec.digital("mult", 4 * vectors, "update", (running,))
+        return rates, [scaled]
 
 
 # -- choppers --------------------------------------------------------------------------------------

@@ -19,7 +19,9 @@ own lower bound w_min) and apply K cycles of N up pulses then N down pulses, one
 with the configured cycle-to-cycle and write noise. Writes one CSV row per pulse with the columns
 pulse,direction,mean_w,std_w: the pulse number (from 1), up or down, and the mean and standard deviation over
 devices of the weight (normalised units) after that pulse. The device is hw.device of --hw, changed with
---set, e.g. --set hw.device.model=exp_step or --set hw.device.preset=reram_sb."""
+--set, e.g. --set hw.device.model=exp_step or --set hw.device.preset=reram_sb; --role A|C|R|W takes that array
+role's device instead (hw.role_devices.<role> resolved on top of hw.device, e.g. --role A --set
+hw.role_devices.A.preset=ecram)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,6 +44,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="W",
         help="starting weight, clipped to each device's bounds (default: each device's w_min)",
+    )
+    parser.add_argument(
+        "--role",
+        default=None,
+        metavar="ROLE",
+        help="array role whose device to use (A, C, R or W; hw.role_devices.<ROLE>, else hw.device)",
     )
     parser.add_argument("--csv", required=True, metavar="OUT", help="CSV file to write")
     parser.add_argument("--plot", default=None, metavar="OUT.png", help="also plot the response to this file")
@@ -77,8 +85,15 @@ def main(args: argparse.Namespace) -> int:
         from archsim.report.plots import check_plot_path
 
         check_plot_path("--plot", Path(args.plot))
+    from archsim.config.roles import ROLE_KEYS, role_device
+
+    if args.role is not None and args.role not in ROLE_KEYS:
+        raise ArchsimError(f"--role: {args.role!r} is not an array role; expected one of {', '.join(ROLE_KEYS)}")
     hw = load_hw_config(args.hw, args.sets)
-    device = hw.device
+    device = hw.device if args.role is None else role_device(hw, args.role)
+    device_key = "hw.device" if args.role is None or getattr(hw.role_devices, args.role) is None else (
+        f"hw.role_devices.{args.role}"
+    )
     seed = args.seed & MASK64
     state = sample_device_state(device, (1, args.devices), np.random.default_rng(np.random.SeedSequence([seed, 0])))
     if args.w_init is None:
@@ -93,7 +108,7 @@ def main(args: argparse.Namespace) -> int:
     if not (np.isfinite(mean).all() and np.isfinite(std).all()):
         step = int(np.argmin(np.isfinite(mean) & np.isfinite(std)))
         raise ArchsimError(
-            f"hw.device: the weights became non-finite (NaN or inf) at pulse {step + 1}; the device "
+            f"{device_key}: the weights became non-finite (NaN or inf) at pulse {step + 1}; the device "
             "parameters are outside the range the simulation can follow"
         )
     with atomic_file(csv_path, "--csv") as temporary, temporary.open("w", newline="", encoding="utf-8") as handle:
@@ -106,8 +121,9 @@ def main(args: argparse.Namespace) -> int:
     if args.plot:
         with atomic_file(args.plot, "--plot") as temporary:
             _plot(temporary, mean, std, directions, device, args)
+    role = f" (role {args.role})" if args.role else ""
     print(
-        f"device-response: {device.model}, {args.devices} devices, {args.cycles} x ({args.pulses} up + "
+        f"device-response: {device.model}{role}, {args.devices} devices, {args.cycles} x ({args.pulses} up + "
         f"{args.pulses} down) pulses -> {csv_path}" + (f", {args.plot}" if args.plot else "")
     )
     return 0
@@ -126,6 +142,8 @@ def _plot(path: Path, mean: np.ndarray, std: np.ndarray, directions: np.ndarray,
     ax.set_xlabel("pulse number (pulses)")
     ax.set_ylabel("weight w (normalised units)")
     title = device.model + (f" (preset {device.preset})" if device.preset else "")
+    if args.role:
+        title = f"role {args.role}: {title}"
     ax.set_title(f"{title}: {args.devices} devices, dw_min = {device.dw_min:g}")
     ax.legend(loc="best")
     fig.tight_layout()

@@ -19,8 +19,9 @@ HELP = "print the energy reference table (energy and latency per component actio
 DESCRIPTION = """Print one entry per (component, action) of the architecture described by HW: its energy (pJ),
 latency (ns), the source of its defaults and the parameters that determine it. For example the ADC's
 `convert` action gives the energy of one conversion from the survey fit at the configured bits and sample
-rate. --json prints a JSON list of {component, action, energy_pj, latency_ns, source, parameters} and
-nothing else."""
+rate. When hw.role_devices gives an array role its own device, that role's cell actions follow the
+shared ones, named ACTION[ROLE] (e.g. device_pulse[A]) with parameters.role. --json prints a JSON list of
+{component, action, energy_pj, latency_ns, source, parameters} and nothing else."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,7 +42,7 @@ def main(args: argparse.Namespace) -> int:
 
     hw = load_hw_config(args.hw, args.sets)
     try:
-        entries = build_ert(hw)
+        entries = with_role_rows(build_ert(hw), hw)
     except OverflowError:  # a value at the edge of its range drives a cost formula past a float
         raise ArchsimError(
             f"{args.hw}: the configured values make the cost model overflow; expected physically plausible settings"
@@ -84,6 +85,28 @@ def main(args: argparse.Namespace) -> int:
         )
     Console(width=200).print(table)
     return 0
+
+
+def with_role_rows(entries: list[dict], hw) -> list[dict]:
+    """``entries`` with, after the shared array rows, the cell actions of every role whose device
+    (``hw.role_devices``) is not ``hw.device``: the engine charges that role's reads and writes with them."""
+    from archsim.config.roles import ROLE_KEYS, role_device
+    from archsim.hw.components import CrossbarModel
+
+    rows = []
+    for role in ROLE_KEYS:
+        device = role_device(hw, role)
+        if device == hw.device:
+            continue
+        for action in CrossbarModel.from_hw(hw, 0.0, device).actions():
+            row = action.as_dict()
+            row["action"] = f"{row['action']}[{role}]"
+            row["parameters"] = {"role": role, "device_model": device.model, **row["parameters"]}
+            row["source"] += f" | hw.role_devices.{role}"
+            rows.append(row)
+    array_rows = [i for i, entry in enumerate(entries) if entry["component"] in ("array_read", "array_write")]
+    at = array_rows[-1] + 1 if array_rows else len(entries)
+    return entries[:at] + rows + entries[at:]
 
 
 def _short(value) -> str:

@@ -189,22 +189,58 @@ class AlgorithmConfig:
         lt=1.0,
         source="aihwkit ChoppedTransferCompound / DynamicTransferCompound momentum = 0",
     )
-    forget_buffer: bool = param(
-        False,
-        "TTv2 family: after a write, H becomes momentum*H where it fired "
-        "(aihwkit's forget_buffer; its default is true) instead of keeping the "
-        "remainder",
+    forget_buffer: bool | None = param(
+        None,
+        "TTv2 family: after a write, H becomes momentum*H where it fired (aihwkit's forget_buffer) instead of "
+        "keeping the remainder; null: the algorithm's preset (false for ttv2; true for chopped_ttv2 and agad, "
+        "aihwkit's default, since A is not reset by a read and the next read re-supplies what was not written)",
         unit="-",
+        source="aihwkit ChoppedTransferCompound / DynamicTransferCompound forget_buffer = True",
     )
     chopper_probability: float | None = param(
         None,
         "chopped_ttv2, agad: chopper switching probability per read of a line (random schedule) or "
-        "1/period in reads (regular schedule), aihwkit's in_chop_prob; null: aihwkit's ReRAM presets' value "
-        "(0.01 chopped_ttv2, 0.02 agad)",
+        "1/period in reads (regular schedule), aihwkit's in_chop_prob; null: the algorithm's preset, "
+        "aihwkit's ReRAM presets' value (0.01 chopped_ttv2, 0.02 agad)",
         unit="1",
         ge=0.0,
         le=1.0,
         source="aihwkit presets ChoppedTTv2ReRamSBPreset in_chop_prob = 0.01, AGADReRamSBPreset in_chop_prob = 0.02",
+    )
+    auto_scale: bool | None = param(
+        None,
+        "ttv2, chopped_ttv2, agad: scale A's update by running abs-maxima m_x, m_d of its inputs and errors, so "
+        "A learns at auto_scale_lr * BL * dw0_A / (m_x * m_d) instead of fast_lr (aihwkit's auto_scale); "
+        "null: the algorithm's preset (true for chopped_ttv2 and agad, false for ttv2)",
+        unit="-",
+        source="aihwkit presets ChoppedTTv2ReRamSBPreset, AGADReRamSBPreset auto_scale = True",
+    )
+    auto_scale_lr: float = param(
+        0.5,
+        "with auto_scale: A's step at the running abs-maxima of x and d, as a fraction of BL pulses "
+        "(aihwkit's fast_lr under auto_scale)",
+        unit="1",
+        gt=0.0,
+        source="aihwkit presets ChoppedTTv2ReRamSBPreset, AGADReRamSBPreset fast_lr = 0.5",
+    )
+    auto_momentum: float = param(
+        0.99,
+        "with auto_scale: momentum of the running abs-maxima; each vector of a batch of m moves them by "
+        "(1 - auto_momentum) / m of the way (aihwkit's auto_momentum)",
+        unit="1",
+        ge=0.0,
+        lt=1.0,
+        source="aihwkit ChoppedTransferCompound auto_momentum = 0.99",
+    )
+    auto_granularity: float = param(
+        0.0,
+        "ttv2, chopped_ttv2, agad: > 0 multiplies the buffer threshold by auto_granularity / (lines of A x "
+        "transfer_every), the samples between two reads of a line (aihwkit's auto_granularity; its ReRAM presets "
+        "use 1000, which makes a transfer 1000 / (lines x transfer_every) times smaller at the same training.lr); "
+        "0: off",
+        unit="samples",
+        ge=0.0,
+        source="aihwkit ChoppedTransferCompound auto_granularity = 0, also in build_config('c-ttv2'/'agad')",
     )
     chopper_schedule: str = param(
         "auto",
@@ -243,10 +279,32 @@ class AlgorithmConfig:
         source="aihwkit MixedPrecisionCompound transfer_every = 1",
     )
 
+    def setting(self, key: str):
+        """The value of ``key`` under this algorithm: as configured, or the algorithm's preset where it is null."""
+        value = getattr(self, key)
+        if value is None:
+            value = dict(ALGORITHM_SPECS[self.name].presets).get(key)
+        return value
+
     def check(self, fail: Fail) -> None:
         if self.name == "agad" and self.chopper_probability is not None and self.chopper_probability <= 0.0:
             fail("chopper_probability", "agad needs a chopper_probability > 0 (its reference forms per period)")
         spec = ALGORITHM_SPECS[self.name]
+        auto_scale = "auto_scale" in spec.keys and self.setting("auto_scale")
+        if auto_scale:
+            if self.fast_lr != _default("fast_lr"):
+                fail(
+                    "fast_lr",
+                    f"is not read under auto_scale (on for {self.name} unless auto_scale: false): A learns at "
+                    "auto_scale_lr relative to its running input and error maxima",
+                )
+        elif "auto_scale" in spec.keys and (
+            self.auto_scale_lr != _default("auto_scale_lr") or self.auto_momentum != _default("auto_momentum")
+        ):
+            key = "auto_scale_lr" if self.auto_scale_lr != _default("auto_scale_lr") else "auto_momentum"
+            fail(key, "is read only with auto_scale: true")
+        if "agad_buffer_cap" in spec.keys and self.agad_buffer_cap and self.setting("forget_buffer"):
+            fail("agad_buffer_cap", "bounds a remembering buffer: it needs forget_buffer: false")
         for f in fields(self):
             if f.name == "name" or f.name in spec.keys:
                 continue
@@ -258,3 +316,8 @@ class AlgorithmConfig:
                     f"does not apply to algorithm {self.name} (it is read by: {', '.join(users)}); "
                     "remove it or keep its default",
                 )
+
+
+def _default(key: str):
+    """The schema default of an ``algorithm`` key."""
+    return {f.name: f.default for f in fields(AlgorithmConfig)}[key]
