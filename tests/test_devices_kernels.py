@@ -15,6 +15,7 @@ from archsim.devices import kernels, reference
 from archsim.devices import update as update_module
 from archsim.devices.models import device_model, mean_steps, sample_device_state
 from archsim.devices.kernels import _normal, _sample_keys
+from archsim.devices.registry import SOFT_BOUNDS
 from archsim.devices.rng import NORMAL_BINS, NORMAL_TABLE, ROW_SALT, py_normal, py_stream, seed_key
 from archsim.devices.update import apply_pulse_counts, pulse_protocol, pulsed_update, update_management
 
@@ -232,16 +233,20 @@ def test_single_and_multithreaded_calls_agree(monkeypatch, mode):
     assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS  # restored after the single-thread call
 
 
-def test_small_updates_run_on_one_thread(monkeypatch):
-    seen = []
-    monkeypatch.setattr(
-        update_module.kernels, "_stochastic_update", lambda *args: seen.append(numba.get_num_threads())
-    )
+def test_small_updates_run_serially_and_large_ones_on_every_thread(monkeypatch):
+    built = []
+
+    def factory(code, parallel):
+        built.append((code, parallel))
+        return lambda *args: None
+
+    monkeypatch.setattr(update_module.kernels, "_stochastic_update", factory)
     cfg = make_device("soft_bounds")
     x, d = np.ones((1, 4)), np.ones((1, 3))
     pulsed_update(make_state(cfg, (3, 4)), device_model(cfg), x, d, 0.05, UpdateConfig(), 5, 0)
-    assert seen == [1]
-    assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS
+    monkeypatch.setattr(update_module, "MULTITHREAD_MIN_WORK", 0)
+    pulsed_update(make_state(cfg, (3, 4)), device_model(cfg), x, d, 0.05, UpdateConfig(), 5, 0)
+    assert built == [(SOFT_BOUNDS, False), (SOFT_BOUNDS, True)]
 
 
 def test_same_sample_numbers_give_same_update_and_different_ones_do_not():
