@@ -21,6 +21,7 @@ import math
 
 import numba as nb
 import numpy as np
+from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
 from archsim.devices.registry import (
@@ -127,6 +128,32 @@ def _sample_keys(block_key, first_sample, count):
     return keys
 
 
+@intrinsic
+def _borrowed(typingctx, arrays):
+    """The tuple ``arrays`` as views without reference counts, which the caller keeps alive (a kernel's
+    arguments: its Python caller holds them).
+
+    Numba counts references to an array at every assignment, inlined call included: an atomic increment and
+    decrement per array, device and pulse in the update loops, several times the update's own work. On a view
+    without a memory-info pointer the count is a null test that the compiler removes. (Numba's ``prange``
+    bodies run on such views already.)
+    """
+    if not isinstance(arrays, nb.types.BaseTuple) or not all(isinstance(t, nb.types.Array) for t in arrays):
+        return None
+    sig = arrays(arrays)
+
+    def codegen(context, builder, signature, args):
+        views = []
+        for index, array in enumerate(arrays):
+            view = context.make_array(array)(context, builder, value=builder.extract_value(args[0], index))
+            view.meminfo = cgutils.get_null_value(view.meminfo.type)
+            view.parent = cgutils.get_null_value(view.parent.type)
+            views.append(view._getvalue())
+        return context.make_tuple(builder, signature.return_type, views)
+
+    return sig, codegen
+
+
 # ---------------------------------------------------------------------------------------------
 # mean step of one pulse (numba, used by every kernel)
 # ---------------------------------------------------------------------------------------------
@@ -178,12 +205,12 @@ def _raw_step(model, w, up, scale_up, scale_down, b_max, b_min, g_up, g_down, gl
     if scale == 0.0:
         return 0.0  # a device that does not move (and never 0 * inf)
     gamma = np.float64(g_up if up else g_down)
-    return _step_formula(model, w, up, scale, b_max, b_min, gamma, glob, pw_up if up else pw_down)
+    return _step_formula(model, w, up, scale, b_max, b_min, gamma, glob, pw_up, pw_down)
 
 
-def _step_formula(model, w, up, scale, b_max, b_min, gamma, glob, nodes):
+def _step_formula(model, w, up, scale, b_max, b_min, gamma, glob, pw_up, pw_down):
     """Uncapped mean step of one pulse of device model ``model`` with step scale ``scale`` > 0 and the shape
-    parameter ``gamma`` and piecewise ``nodes`` of the pulse's direction. Jitted code only: ``model`` must be a
+    parameter ``gamma`` of the pulse's direction. Jitted code only: ``model`` must be a
     compile-time constant (each kernel is built for one model, see :func:`_specialised`), and numba compiles
     that model's formula alone."""
     raise NotImplementedError("_step_formula is resolved by numba at compile time")
@@ -191,31 +218,31 @@ def _step_formula(model, w, up, scale, b_max, b_min, gamma, glob, nodes):
 
 # One formula per model code, each with _step_formula's arguments (numba's @overload requires the same names).
 # A new model adds its formula here, with its entry in archsim.devices.registry.
-def _constant_formula(model, w, up, scale, b_max, b_min, gamma, glob, nodes):
+def _constant_formula(model, w, up, scale, b_max, b_min, gamma, glob, pw_up, pw_down):
     return scale
 
 
-def _soft_bounds_formula(model, w, up, scale, b_max, b_min, gamma, glob, nodes):
+def _soft_bounds_formula(model, w, up, scale, b_max, b_min, gamma, glob, pw_up, pw_down):
     bound = np.float64(b_max if up else b_min)
     return scale * (1.0 - w / bound) if bound != 0.0 else 0.0
 
 
-def _linear_formula(model, w, up, scale, b_max, b_min, gamma, glob, nodes):
+def _linear_formula(model, w, up, scale, b_max, b_min, gamma, glob, pw_up, pw_down):
     w_ref = glob[3] if up else glob[4]  # slope referenced to the nominal bounds, aihwkit mean_bound_reference
     return scale * (1.0 - gamma * w / w_ref) if w_ref != 0.0 else scale
 
 
-def _power_formula(model, w, up, scale, b_max, b_min, gamma, glob, nodes):
+def _power_formula(model, w, up, scale, b_max, b_min, gamma, glob, pw_up, pw_down):
     bound = np.float64(b_max if up else b_min)
     return scale * max(1.0 - w / bound, 0.0) ** gamma if bound != 0.0 else 0.0
 
 
-def _exponential_formula(model, w, up, scale, b_max, b_min, gamma, glob, nodes):
+def _exponential_formula(model, w, up, scale, b_max, b_min, gamma, glob, pw_up, pw_down):
     bound = np.float64(b_max if up else b_min)
     return scale * _exp_shape(gamma, 1.0 - w / bound) if bound != 0.0 else 0.0
 
 
-def _exp_step_formula(model, w, up, scale, b_max, b_min, gamma, glob, nodes):
+def _exp_step_formula(model, w, up, scale, b_max, b_min, gamma, glob, pw_up, pw_down):
     span = np.float64(b_max) - np.float64(b_min)
     if span <= 0.0:
         return 0.0
@@ -225,7 +252,7 @@ def _exp_step_formula(model, w, up, scale, b_max, b_min, gamma, glob, nodes):
     return scale * max(1.0 - factor * math.exp(min(exponent, _MAX_EXPONENT)), 0.0)
 
 
-def _pow_step_formula(model, w, up, scale, b_max, b_min, gamma, glob, nodes):
+def _pow_step_formula(model, w, up, scale, b_max, b_min, gamma, glob, pw_up, pw_down):
     span = np.float64(b_max) - np.float64(b_min)
     if span <= 0.0:
         return 0.0
@@ -233,8 +260,8 @@ def _pow_step_formula(model, w, up, scale, b_max, b_min, gamma, glob, nodes):
     return scale * max(distance / span, 0.0) ** gamma
 
 
-def _piecewise_formula(model, w, up, scale, b_max, b_min, gamma, glob, nodes):
-    return scale * _piecewise(nodes, w, np.float64(b_min), np.float64(b_max))
+def _piecewise_formula(model, w, up, scale, b_max, b_min, gamma, glob, pw_up, pw_down):
+    return scale * _piecewise(pw_up if up else pw_down, w, np.float64(b_min), np.float64(b_max))
 
 
 _FORMULAS = {
@@ -250,7 +277,7 @@ _FORMULAS = {
 
 
 @overload(_step_formula, prefer_literal=True)
-def _overload_step_formula(model, w, up, scale, b_max, b_min, gamma, glob, nodes):
+def _overload_step_formula(model, w, up, scale, b_max, b_min, gamma, glob, pw_up, pw_down):
     if not isinstance(model, nb.types.IntegerLiteral):
         raise nb.core.errors.TypingError("the device model code must be a compile-time constant")
     return _FORMULAS[model.literal_value]
@@ -272,6 +299,9 @@ def _mean_steps(model: int):
 
     @nb.njit(cache=True)
     def mean_steps(w, up, scale_up, scale_down, b_max, b_min, g_up, g_down, glob, pw_up, pw_down):
+        w, scale_up, scale_down, b_max, b_min, g_up, g_down, glob, pw_up, pw_down = _borrowed(
+            (w, scale_up, scale_down, b_max, b_min, g_up, g_down, glob, pw_up, pw_down)
+        )
         out = np.empty(w.shape[0])
         for k in range(w.shape[0]):
             out[k] = _mean_step(
@@ -616,6 +646,12 @@ def _stochastic_update(model: int, parallel: bool):
         device_pulses,
     ):
         active_cols, n_active = _active_columns(col_bits)
+        w, w_app, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, table = _borrowed(
+            (w, w_app, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, table)
+        )
+        d_sign, x_sign, row_bits, col_bits, keys, device_pulses = _borrowed(
+            (d_sign, x_sign, row_bits, col_bits, keys, device_pulses)
+        )
         for i in rows(w.shape[0]):
             _stochastic_row(
                 i,
@@ -744,6 +780,12 @@ def _mean_count_update(model: int, parallel: bool):
         write_noise,
         device_pulses,
     ):
+        w, w_app, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, table = _borrowed(
+            (w, w_app, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, table)
+        )
+        d_sign, x_sign, d_counts, x_counts, bl, keys, device_pulses = _borrowed(
+            (d_sign, x_sign, d_counts, x_counts, bl, keys, device_pulses)
+        )
         for i in rows(w.shape[0]):
             _mean_count_row(
                 i,
@@ -831,6 +873,10 @@ def _expected_update(model: int, parallel: bool):
     def expected_update(
         w, w_app, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, x, d, lr, dw0, keys, table, noisy, write_noise
     ):
+        w, w_app, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, table = _borrowed(
+            (w, w_app, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, table)
+        )
+        x, d, keys = _borrowed((x, d, keys))
         for i in rows(w.shape[0]):
             _expected_row(
                 i,
@@ -900,6 +946,10 @@ def _apply_counts(model: int, parallel: bool):
 
     @nb.njit(cache=True, parallel=parallel)
     def apply_counts(w, w_app, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, counts, key, table, noisy, write_noise):
+        w, w_app, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, table = _borrowed(
+            (w, w_app, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, table)
+        )
+        counts = _borrowed((counts,))[0]
         for i in rows(w.shape[0]):
             _counts_row(
                 i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, counts, key, table, noisy, write_noise
@@ -918,6 +968,10 @@ def _pulse_protocol(model: int):
         w, w_app, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, directions, base_key, table, noisy, write_noise,
         mean_out, std_out,
     ):
+        w, w_app, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, table = _borrowed(
+            (w, w_app, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, table)
+        )
+        directions, mean_out, std_out = _borrowed((directions, mean_out, std_out))
         n_devices = w.shape[0]
         write_std = glob[2]
         for step in range(directions.shape[0]):
