@@ -206,7 +206,8 @@ def _raw_step(model, w, up, scale_up, scale_down, b_max, b_min, g_up, g_down, gl
     if scale == 0.0:
         return 0.0  # a device that does not move (and never 0 * inf)
     gamma = np.float64(g_up if up else g_down)
-    return _step_formula(model, w, up, scale, b_max, b_min, gamma, glob, pw_up, pw_down)
+    # float64 bounds (exact): one compiled formula serves the float32 device arrays and float64 nominal values
+    return _step_formula(model, w, up, scale, np.float64(b_max), np.float64(b_min), gamma, glob, pw_up, pw_down)
 
 
 def _step_formula(model, w, up, scale, b_max, b_min, gamma, glob, pw_up, pw_down):
