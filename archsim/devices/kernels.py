@@ -212,8 +212,8 @@ def _raw_step(model, w, up, scale_up, scale_down, b_max, b_min, g_up, g_down, gl
 
 def _step_formula(model, w, up, scale, b_max, b_min, gamma, glob, pw_up, pw_down):
     """Uncapped mean step of one pulse of device model ``model`` with step scale ``scale`` > 0 and the shape
-    parameter ``gamma`` of the pulse's direction. Jitted code only: ``model`` must be a
-    compile-time constant (each kernel is built for one model, see :func:`_specialised`), and numba compiles
+    parameter ``gamma`` of the pulse's direction. Jitted code only: ``model`` must be a compile-time constant
+    (each kernel is built for one model by its factory, e.g. :func:`_stochastic_update`), and numba compiles
     that model's formula alone."""
     raise NotImplementedError("_step_formula is resolved by numba at compile time")
 
