@@ -1,10 +1,16 @@
-"""Every numba kernel against its slow reference (archsim.devices.reference) on small arrays.
+"""Every numba kernel against its slow reference (archsim.devices.reference) on small arrays, for every device
+model (the kernels are built per model), and the on-disk cache of those specialisations.
 
 Kernels and references draw the same counter-based random numbers, so the same seed must give the same
 result up to floating-point rounding (both evaluate the same float64 expressions; 1e-12 relative leaves
 room only for a last-bit difference in a libm call).
 """
 
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -15,6 +21,7 @@ from archsim.devices import kernels, reference
 from archsim.devices import update as update_module
 from archsim.devices.models import device_model, mean_steps, sample_device_state
 from archsim.devices.kernels import _normal, _sample_keys
+from archsim.devices.registry import SOFT_BOUNDS
 from archsim.devices.rng import NORMAL_BINS, NORMAL_TABLE, ROW_SALT, py_normal, py_stream, seed_key
 from archsim.devices.update import apply_pulse_counts, pulse_protocol, pulsed_update, update_management
 
@@ -160,7 +167,7 @@ def test_apply_counts_matches_reference(model):
     assert_same_state(fast, slow)
 
 
-@pytest.mark.parametrize("model", ["soft_bounds", "exp_step"])
+@pytest.mark.parametrize("model", DEVICE_MODELS)
 def test_pulse_protocol_matches_reference(model):
     cfg = make_device(model)
     dm = device_model(cfg)
@@ -232,16 +239,20 @@ def test_single_and_multithreaded_calls_agree(monkeypatch, mode):
     assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS  # restored after the single-thread call
 
 
-def test_small_updates_run_on_one_thread(monkeypatch):
-    seen = []
-    monkeypatch.setattr(
-        update_module.kernels, "_stochastic_update", lambda *args: seen.append(numba.get_num_threads())
-    )
+def test_small_updates_run_serially_and_large_ones_on_every_thread(monkeypatch):
+    built = []
+
+    def factory(code, parallel):
+        built.append((code, parallel))
+        return lambda *args: None
+
+    monkeypatch.setattr(update_module.kernels, "_stochastic_update", factory)
     cfg = make_device("soft_bounds")
     x, d = np.ones((1, 4)), np.ones((1, 3))
     pulsed_update(make_state(cfg, (3, 4)), device_model(cfg), x, d, 0.05, UpdateConfig(), 5, 0)
-    assert seen == [1]
-    assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS
+    monkeypatch.setattr(update_module, "MULTITHREAD_MIN_WORK", 0)
+    pulsed_update(make_state(cfg, (3, 4)), device_model(cfg), x, d, 0.05, UpdateConfig(), 5, 0)
+    assert built == [(SOFT_BOUNDS, False), (SOFT_BOUNDS, True)]
 
 
 def test_same_sample_numbers_give_same_update_and_different_ones_do_not():
@@ -268,3 +279,52 @@ def test_bad_update_inputs():
     with pytest.raises(ValueError):
         apply_pulse_counts(state, dm, np.full((3, 4), 0.5), 1)
     assert py_stream(1, 0) != py_stream(1, 1)
+
+
+# A fresh process loads every kernel specialisation it needs from numba's on-disk cache: it prints, per model,
+# whether the mean-step kernel came from the cache and how far its steps are from the reference.
+_CACHE_PROBE = """
+import sys
+import numpy as np
+from archsim.config.device import DeviceConfig
+from archsim.devices import kernels, reference
+from archsim.devices.models import device_model, mean_steps, sample_device_state
+for name in sys.argv[1:]:
+    cfg = DeviceConfig(model=name, dw_min=0.02, gamma_up=0.5, gamma_down=0.5)
+    dm = device_model(cfg)
+    state = sample_device_state(cfg, (2, 3), np.random.default_rng(0))
+    w = np.linspace(-0.5, 0.5, 6).reshape(2, 3)
+    fast = mean_steps(dm, state, w, True)
+    slow = [[reference.ref_mean_step(dm, float(w[i, j]), True, *reference._params(state, i, j)) for j in range(3)]
+            for i in range(2)]
+    hits = sum(kernels._mean_steps(dm.code).stats.cache_hits.values())
+    print(name, hits, float(np.max(np.abs(fast - np.array(slow)))))
+"""
+
+
+def test_each_model_is_cached_apart(tmp_path):
+    """Specialisations share one cache index per kernel, keyed on the model code the kernel captures: a
+    process that compiled two models' kernels leaves both, and the next process loads each one's own code."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    models = ["soft_bounds", "exponential"]
+
+    def probe():
+        run = subprocess.run([sys.executable, "-c", _CACHE_PROBE, *models], env=env, capture_output=True,
+                             text=True, check=True)
+        return [line.split() for line in run.stdout.splitlines()]
+
+    first, second = probe(), probe()
+    assert [int(row[1]) for row in first] == [0, 0]  # compiled
+    assert all(int(row[1]) > 0 for row in second)  # loaded
+    for name, _, error in first + second:
+        assert float(error) <= RTOL * 0.02, name
+
+
+def test_serial_and_parallel_kernels_have_their_own_cache_keys():
+    """numba's cache key covers a closure's captured values, not its compile options: the loop kind must be
+    among the captured values, or a serial and a parallel specialisation would load each other."""
+    serial = kernels._stochastic_update(SOFT_BOUNDS, False)
+    parallel = kernels._stochastic_update(SOFT_BOUNDS, True)
+    captured = lambda kernel: [cell.cell_contents for cell in kernel.py_func.__closure__]
+    assert captured(serial) != captured(parallel)
+    assert serial.targetoptions.get("parallel") is False and parallel.targetoptions.get("parallel") is True

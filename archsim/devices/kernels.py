@@ -2,11 +2,12 @@
 
 All jitted code of the package lives in this one file: numba's on-disk cache (``cache=True``) is keyed on
 the file a function is defined in, so keeping callees here guarantees a cached kernel is rebuilt whenever
-anything it calls changes. Every kernel takes arrays and scalars only, runs ``parallel=True`` over weight
-rows (outputs) where the work is large, and draws its random numbers from counter-based streams (see
-:mod:`archsim.devices.rng`) keyed by (sample, device, pulse), so results do not depend on the number of
-threads. Each has a slow reference in
-:mod:`archsim.devices.reference` that the tests compare against.
+anything it calls changes. Every kernel takes arrays and scalars only and is built per device model code by a
+factory (``_stochastic_update(model, parallel)`` returns the jitted kernel), so a run compiles only the step
+formulas of the models it simulates; update kernels come serial (small updates) or ``parallel=True`` over
+weight rows (outputs). Random numbers come from counter-based streams (see :mod:`archsim.devices.rng`) keyed
+by (sample, device, pulse), so results do not depend on the number of threads or on the serial/parallel
+choice. Each kernel has a slow reference in :mod:`archsim.devices.reference` that the tests compare against.
 
 Conventions: ``w`` is (outputs, inputs); an update applies ``dW = -lr * d x^T``, so a device (i, j) gets
 *up* pulses when ``d_i * x_j < 0``. Pulse trains are bit-packed, ``n_words = ceil(BL / 64)`` uint64 words
@@ -16,11 +17,13 @@ and its column's words.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numba as nb
 import numpy as np
-from numba.extending import intrinsic
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
 
 from archsim.devices.registry import (
     CONSTANT_STEP,
@@ -126,6 +129,32 @@ def _sample_keys(block_key, first_sample, count):
     return keys
 
 
+@intrinsic
+def _borrowed(typingctx, arrays):
+    """The tuple ``arrays`` as views without reference counts, which the caller keeps alive (a kernel's
+    arguments: its Python caller holds them).
+
+    Numba counts references to an array at every assignment, inlined call included: an atomic increment and
+    decrement per array, device and pulse in the update loops, several times the update's own work. On a view
+    without a memory-info pointer the count is a null test that the compiler removes. (Numba's ``prange``
+    bodies run on such views already.)
+    """
+    if not isinstance(arrays, nb.types.BaseTuple) or not all(isinstance(t, nb.types.Array) for t in arrays):
+        return None
+    sig = arrays(arrays)
+
+    def codegen(context, builder, signature, args):
+        views = []
+        for index, array in enumerate(arrays):
+            view = context.make_array(array)(context, builder, value=builder.extract_value(args[0], index))
+            view.meminfo = cgutils.get_null_value(view.meminfo.type)
+            view.parent = cgutils.get_null_value(view.parent.type)
+            views.append(view._getvalue())
+        return context.make_tuple(builder, signature.return_type, views)
+
+    return sig, codegen
+
+
 # ---------------------------------------------------------------------------------------------
 # mean step of one pulse (numba, used by every kernel)
 # ---------------------------------------------------------------------------------------------
@@ -176,34 +205,84 @@ def _raw_step(model, w, up, scale_up, scale_down, b_max, b_min, g_up, g_down, gl
     scale = np.float64(scale_up if up else scale_down)
     if scale == 0.0:
         return 0.0  # a device that does not move (and never 0 * inf)
-    if model == CONSTANT_STEP:  # constant_step
-        return scale
-    bound = np.float64(b_max if up else b_min)
-    if model == SOFT_BOUNDS:  # soft_bounds
-        return scale * (1.0 - w / bound) if bound != 0.0 else 0.0
     gamma = np.float64(g_up if up else g_down)
-    if model == LINEAR_STEP:  # linear_step (slope referenced to the nominal bounds, aihwkit mean_bound_reference)
-        w_ref = glob[3] if up else glob[4]
-        return scale * (1.0 - gamma * w / w_ref) if w_ref != 0.0 else scale
-    if model == POWER:  # power
-        return scale * max(1.0 - w / bound, 0.0) ** gamma if bound != 0.0 else 0.0
-    if model == EXPONENTIAL:  # exponential
-        return scale * _exp_shape(gamma, 1.0 - w / bound) if bound != 0.0 else 0.0
+    # float64 bounds (exact): one compiled formula serves the float32 device arrays and float64 nominal values
+    return _step_formula(model, w, up, scale, np.float64(b_max), np.float64(b_min), gamma, glob, pw_up, pw_down)
+
+
+def _step_formula(model, w, up, scale, b_max, b_min, gamma, glob, pw_up, pw_down):
+    """Uncapped mean step of one pulse of device model ``model`` with step scale ``scale`` > 0 and the shape
+    parameter ``gamma`` of the pulse's direction. Jitted code only: ``model`` must be a compile-time constant
+    (each kernel is built for one model by its factory, e.g. :func:`_stochastic_update`), and numba compiles
+    that model's formula alone."""
+    raise NotImplementedError("_step_formula is resolved by numba at compile time")
+
+
+# One formula per model code, each with _step_formula's arguments (numba's @overload requires the same names).
+# A new model adds its formula here, with its entry in archsim.devices.registry.
+def _constant_formula(model, w, up, scale, b_max, b_min, gamma, glob, pw_up, pw_down):
+    return scale
+
+
+def _soft_bounds_formula(model, w, up, scale, b_max, b_min, gamma, glob, pw_up, pw_down):
+    bound = np.float64(b_max if up else b_min)
+    return scale * (1.0 - w / bound) if bound != 0.0 else 0.0
+
+
+def _linear_formula(model, w, up, scale, b_max, b_min, gamma, glob, pw_up, pw_down):
+    w_ref = glob[3] if up else glob[4]  # slope referenced to the nominal bounds, aihwkit mean_bound_reference
+    return scale * (1.0 - gamma * w / w_ref) if w_ref != 0.0 else scale
+
+
+def _power_formula(model, w, up, scale, b_max, b_min, gamma, glob, pw_up, pw_down):
+    bound = np.float64(b_max if up else b_min)
+    return scale * max(1.0 - w / bound, 0.0) ** gamma if bound != 0.0 else 0.0
+
+
+def _exponential_formula(model, w, up, scale, b_max, b_min, gamma, glob, pw_up, pw_down):
+    bound = np.float64(b_max if up else b_min)
+    return scale * _exp_shape(gamma, 1.0 - w / bound) if bound != 0.0 else 0.0
+
+
+def _exp_step_formula(model, w, up, scale, b_max, b_min, gamma, glob, pw_up, pw_down):
     span = np.float64(b_max) - np.float64(b_min)
-    if model == EXP_STEP:  # exp_step
-        if span <= 0.0:
-            return 0.0
-        z = 2.0 * w / span * glob[5] + glob[6]
-        factor = glob[7] if up else glob[8]
-        exponent = gamma * z if up else -gamma * z
-        return scale * max(1.0 - factor * math.exp(min(exponent, _MAX_EXPONENT)), 0.0)
-    if model == POW_STEP:  # pow_step
-        if span <= 0.0:
-            return 0.0
-        distance = b_max - w if up else w - b_min
-        return scale * max(distance / span, 0.0) ** gamma
-    # PIECEWISE (the last code; a new model adds its branch above, with its entry in archsim.devices.registry)
+    if span <= 0.0:
+        return 0.0
+    z = 2.0 * w / span * glob[5] + glob[6]
+    factor = glob[7] if up else glob[8]
+    exponent = gamma * z if up else -gamma * z
+    return scale * max(1.0 - factor * math.exp(min(exponent, _MAX_EXPONENT)), 0.0)
+
+
+def _pow_step_formula(model, w, up, scale, b_max, b_min, gamma, glob, pw_up, pw_down):
+    span = np.float64(b_max) - np.float64(b_min)
+    if span <= 0.0:
+        return 0.0
+    distance = b_max - w if up else w - b_min
+    return scale * max(distance / span, 0.0) ** gamma
+
+
+def _piecewise_formula(model, w, up, scale, b_max, b_min, gamma, glob, pw_up, pw_down):
     return scale * _piecewise(pw_up if up else pw_down, w, np.float64(b_min), np.float64(b_max))
+
+
+_FORMULAS = {
+    CONSTANT_STEP: _constant_formula,
+    SOFT_BOUNDS: _soft_bounds_formula,
+    LINEAR_STEP: _linear_formula,
+    POWER: _power_formula,
+    EXPONENTIAL: _exponential_formula,
+    EXP_STEP: _exp_step_formula,
+    POW_STEP: _pow_step_formula,
+    PIECEWISE: _piecewise_formula,
+}
+
+
+@overload(_step_formula, prefer_literal=True)
+def _overload_step_formula(model, w, up, scale, b_max, b_min, gamma, glob, pw_up, pw_down):
+    if not isinstance(model, nb.types.IntegerLiteral):
+        raise nb.core.errors.TypingError("the device model code must be a compile-time constant")
+    return _FORMULAS[model.literal_value]
 
 
 @nb.njit(cache=True, inline="always")
@@ -216,15 +295,23 @@ def _noise_std(mean_step, scale, glob):
     return math.sqrt(mult * mult + add * add)
 
 
-@nb.njit(cache=True)
-def _mean_steps(model, w, up, scale_up, scale_down, b_max, b_min, g_up, g_down, glob, pw_up, pw_down):
-    """Element-wise :func:`_mean_step` over flat arrays (for F/G and tests)."""
-    out = np.empty(w.shape[0])
-    for k in range(w.shape[0]):
-        out[k] = _mean_step(
-            model, w[k], up, scale_up[k], scale_down[k], b_max[k], b_min[k], g_up[k], g_down[k], glob, pw_up, pw_down
+@functools.cache
+def _mean_steps(model: int):
+    """Element-wise :func:`_mean_step` over flat arrays (for F/G and tests), for device model ``model``."""
+
+    @nb.njit(cache=True)
+    def mean_steps(w, up, scale_up, scale_down, b_max, b_min, g_up, g_down, glob, pw_up, pw_down):
+        w, scale_up, scale_down, b_max, b_min, g_up, g_down, glob, pw_up, pw_down = _borrowed(
+            (w, scale_up, scale_down, b_max, b_min, g_up, g_down, glob, pw_up, pw_down)
         )
-    return out
+        out = np.empty(w.shape[0])
+        for k in range(w.shape[0]):
+            out[k] = _mean_step(
+                model, w[k], up, scale_up[k], scale_down[k], b_max[k], b_min[k], g_up[k], g_down[k], glob, pw_up, pw_down
+            )
+        return out
+
+    return mean_steps
 
 
 @nb.njit(cache=True, inline="always")
@@ -234,35 +321,46 @@ def _alternate(model, w, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down):
     return min(max(w - _mean_step(model, w, False, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down), bmin), bmax)
 
 
-@nb.njit(cache=True, parallel=True)
-def _alternating_fixed_points(model, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, iterations):
+@functools.cache
+def _alternating_fixed_points(model: int):
     """Where a noise-free alternating up/down train settles: the zero of g(w) = alternate(w) - w.
 
     g(b_min) >= 0 and g(b_max) <= 0 (clipping), so bisection brackets a fixed point of the train.
     """
-    out = np.empty(su.shape[0])
-    for k in nb.prange(su.shape[0]):
-        lo, hi = np.float64(bmin[k]), np.float64(bmax[k])
-        for _ in range(iterations):
-            mid = 0.5 * (lo + hi)
-            g = _alternate(model, mid, su[k], sd[k], bmax[k], bmin[k], gu[k], gd[k], glob, pw_up, pw_down) - mid
-            if g > 0.0:
-                lo = mid
-            else:
-                hi = mid
-        out[k] = 0.5 * (lo + hi)
-    return out
+
+    @nb.njit(cache=True, parallel=True)
+    def alternating_fixed_points(su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, iterations):
+        out = np.empty(su.shape[0])
+        for k in nb.prange(su.shape[0]):
+            lo, hi = np.float64(bmin[k]), np.float64(bmax[k])
+            for _ in range(iterations):
+                mid = 0.5 * (lo + hi)
+                g = _alternate(model, mid, su[k], sd[k], bmax[k], bmin[k], gu[k], gd[k], glob, pw_up, pw_down) - mid
+                if g > 0.0:
+                    lo = mid
+                else:
+                    hi = mid
+            out[k] = 0.5 * (lo + hi)
+        return out
+
+    return alternating_fixed_points
 
 
-@nb.njit(cache=True, parallel=True)
-def _simulate_alternating(model, w0, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, cycles):
-    out = np.empty(su.shape[0])
-    for k in nb.prange(su.shape[0]):
-        w = w0[k]
-        for _ in range(cycles):
-            w = _alternate(model, w, su[k], sd[k], bmax[k], bmin[k], gu[k], gd[k], glob, pw_up, pw_down)
-        out[k] = w
-    return out
+@functools.cache
+def _simulate_alternating(model: int):
+    """``cycles`` noise-free alternating up/down cycles per device, from ``w0``."""
+
+    @nb.njit(cache=True, parallel=True)
+    def simulate_alternating(w0, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, cycles):
+        out = np.empty(su.shape[0])
+        for k in nb.prange(su.shape[0]):
+            w = w0[k]
+            for _ in range(cycles):
+                w = _alternate(model, w, su[k], sd[k], bmax[k], bmin[k], gu[k], gd[k], glob, pw_up, pw_down)
+            out[k] = w
+        return out
+
+    return simulate_alternating
 
 
 # ---------------------------------------------------------------------------------------------
@@ -390,13 +488,18 @@ def _fire(
         w_app[i, j] = w[i, j] + write_std * _normal(dev_key, WRITE_NOISE_DRAW, table)
 
 
-# Each update kernel below is one row's work (``_*_row``, inlined) and one driver over the rows (``prange``).
-# Small updates run the same driver on the calling thread alone (archsim.devices.update sets numba's thread
-# count): one compiled kernel per update mode, and numba optimises the outlined prange body better than the
-# same body inlined into a plain loop. The stochastic kernel, the one a default run compiles on a fresh
-# install, has its row written into the ``prange`` loop itself: numba's inlining deep-copies the inlined
-# function's IR block by block, which for that row cost a second of the first run's compile time (the
-# machine code is the same).
+# Kernels specialised per device model and per serial/parallel run. Each update kernel is one row's work
+# (``_*_row``, inlined) and a driver over the rows; the driver is built by a factory, ``factory(model, parallel)``,
+# for one device model code (a compile-time constant, so numba compiles that model's step formula alone) and
+# either a plain loop or a ``prange`` loop. A run compiles only the specialisations it calls: the default run,
+# soft-bounds devices updated in small blocks, compiles one serial kernel (a parallel kernel and the other
+# models' formulas tripled its first-run compile time). Numba's on-disk cache keeps every specialisation: its
+# key includes the values a closure captures (``model`` and the loop kind ``rows``).
+
+
+def _row_loop(parallel: bool):
+    """The loop over weight rows of a driver: ``prange`` (rows on numba's threads) or ``range``."""
+    return nb.prange if parallel else range
 
 
 @nb.njit(cache=True)
@@ -417,8 +520,9 @@ def _active_columns(col_bits):
     return active, n_active
 
 
-@nb.njit(cache=True, parallel=True)
-def _stochastic_update(
+@nb.njit(cache=True, inline="always")
+def _stochastic_row(
+    i,
     w,
     w_app,
     su,
@@ -440,79 +544,145 @@ def _stochastic_update(
     noisy,
     write_noise,
     device_pulses,
+    active_cols,
+    n_active,
 ):
-    """One bit-packed stochastic rank-1 update per sample, samples in order, rows in parallel.
+    """Row i of the bit-packed stochastic update, samples in order.
 
-    Row i, samples in order: a first branch-free pass counts the coincidences of every device on a column that
-    fired at all in sample b (``active_cols[b, :n_active[b]]``, ascending) and compacts the devices that got any;
-    a second pass pulses only those (random zero/non-zero patterns would otherwise cost a mispredicted branch per
-    device). Sparse inputs (zero pixels, one-hot transfer writes) thus cost only their firing columns.
-    ``device_pulses[i, b]`` receives row i's coincidences in sample b.
+    A first branch-free pass counts the coincidences of every device on a column that fired at all in sample b
+    (``active_cols[b, :n_active[b]]``, ascending) and compacts the devices that got any; a second pass pulses
+    only those (random zero/non-zero patterns would otherwise cost a mispredicted branch per device). Sparse
+    inputs (zero pixels, one-hot transfer writes) thus cost only their firing columns. ``device_pulses[i, b]``
+    receives row i's coincidences in sample b.
     """
-    active_cols, n_active = _active_columns(col_bits)
     n_in = w.shape[1]
     n_samples = keys.shape[0]
     n_words = row_bits.shape[2]
     write_std = glob[2]
-    for i in nb.prange(w.shape[0]):
-        hit_cols = np.empty(n_in, dtype=np.int64)
-        hit_counts = np.empty(n_in, dtype=np.int64)
-        for b in range(n_samples):
-            device_pulses[i, b] = 0
-            any_bit = np.uint64(0)
-            for q in range(n_words):
-                any_bit |= row_bits[b, i, q]
-            if any_bit == 0:
-                continue
-            hits = 0
-            if n_words == 1:
-                row_word = row_bits[b, i, 0]
-                for a in range(n_active[b]):
-                    j = active_cols[b, a]
-                    n = _popcount(row_word & col_bits[b, j, 0])
-                    hit_cols[hits] = j
-                    hit_counts[hits] = n
-                    hits += n != 0
-            else:
-                for a in range(n_active[b]):
-                    j = active_cols[b, a]
-                    n = 0
-                    for q in range(n_words):
-                        n += _popcount(row_bits[b, i, q] & col_bits[b, j, q])
-                    hit_cols[hits] = j
-                    hit_counts[hits] = n
-                    hits += n != 0
-            key = keys[b]
-            sign_d = d_sign[b, i]
-            fired: int | np.int64 = 0  # n is an int64
-            for h in range(hits):
-                j = hit_cols[h]
-                n = hit_counts[h]
-                _fire(
-                    i,
-                    j,
-                    n,
-                    sign_d * x_sign[b, j] < 0,
-                    key,
-                    w,
-                    w_app,
-                    su,
-                    sd,
-                    bmax,
-                    bmin,
-                    gu,
-                    gd,
-                    model,
-                    glob,
-                    pw_up,
-                    pw_down,
-                    table,
-                    noisy,
-                    write_noise,
-                    write_std,
-                )
-                fired += n
-            device_pulses[i, b] = fired
+    hit_cols = np.empty(n_in, dtype=np.int64)
+    hit_counts = np.empty(n_in, dtype=np.int64)
+    for b in range(n_samples):
+        device_pulses[i, b] = 0
+        any_bit = np.uint64(0)
+        for q in range(n_words):
+            any_bit |= row_bits[b, i, q]
+        if any_bit == 0:
+            continue
+        hits = 0
+        if n_words == 1:
+            row_word = row_bits[b, i, 0]
+            for a in range(n_active[b]):
+                j = active_cols[b, a]
+                n = _popcount(row_word & col_bits[b, j, 0])
+                hit_cols[hits] = j
+                hit_counts[hits] = n
+                hits += n != 0
+        else:
+            for a in range(n_active[b]):
+                j = active_cols[b, a]
+                n = 0
+                for q in range(n_words):
+                    n += _popcount(row_bits[b, i, q] & col_bits[b, j, q])
+                hit_cols[hits] = j
+                hit_counts[hits] = n
+                hits += n != 0
+        key = keys[b]
+        sign_d = d_sign[b, i]
+        fired: int | np.int64 = 0  # n is an int64
+        for h in range(hits):
+            j = hit_cols[h]
+            n = hit_counts[h]
+            _fire(
+                i,
+                j,
+                n,
+                sign_d * x_sign[b, j] < 0,
+                key,
+                w,
+                w_app,
+                su,
+                sd,
+                bmax,
+                bmin,
+                gu,
+                gd,
+                model,
+                glob,
+                pw_up,
+                pw_down,
+                table,
+                noisy,
+                write_noise,
+                write_std,
+            )
+            fired += n
+        device_pulses[i, b] = fired
+
+
+@functools.cache
+def _stochastic_update(model: int, parallel: bool):
+    """One bit-packed stochastic rank-1 update per sample (:func:`_stochastic_row`), samples in order."""
+    rows = _row_loop(parallel)
+
+    @nb.njit(cache=True, parallel=parallel)
+    def stochastic_update(
+        w,
+        w_app,
+        su,
+        sd,
+        bmax,
+        bmin,
+        gu,
+        gd,
+        glob,
+        pw_up,
+        pw_down,
+        d_sign,
+        x_sign,
+        row_bits,
+        col_bits,
+        keys,
+        table,
+        noisy,
+        write_noise,
+        device_pulses,
+    ):
+        active_cols, n_active = _active_columns(col_bits)
+        w, w_app, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, table = _borrowed(
+            (w, w_app, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, table)
+        )
+        d_sign, x_sign, row_bits, col_bits, keys, device_pulses = _borrowed(
+            (d_sign, x_sign, row_bits, col_bits, keys, device_pulses)
+        )
+        for i in rows(w.shape[0]):
+            _stochastic_row(
+                i,
+                w,
+                w_app,
+                su,
+                sd,
+                bmax,
+                bmin,
+                gu,
+                gd,
+                model,
+                glob,
+                pw_up,
+                pw_down,
+                d_sign,
+                x_sign,
+                row_bits,
+                col_bits,
+                keys,
+                table,
+                noisy,
+                write_noise,
+                device_pulses,
+                active_cols,
+                n_active,
+            )
+
+    return stochastic_update
 
 
 @nb.njit(cache=True, inline="always")
@@ -583,57 +753,69 @@ def _mean_count_row(
         device_pulses[i, b] = fired
 
 
-@nb.njit(cache=True, parallel=True)
-def _mean_count_update(
-    w,
-    w_app,
-    su,
-    sd,
-    bmax,
-    bmin,
-    gu,
-    gd,
-    model,
-    glob,
-    pw_up,
-    pw_down,
-    d_sign,
-    x_sign,
-    d_counts,
-    x_counts,
-    bl,
-    keys,
-    table,
-    noisy,
-    write_noise,
-    device_pulses,
-):
-    for i in nb.prange(w.shape[0]):
-        _mean_count_row(
-            i,
-            w,
-            w_app,
-            su,
-            sd,
-            bmax,
-            bmin,
-            gu,
-            gd,
-            model,
-            glob,
-            pw_up,
-            pw_down,
-            d_sign,
-            x_sign,
-            d_counts,
-            x_counts,
-            bl,
-            keys,
-            table,
-            noisy,
-            write_noise,
-            device_pulses,
+@functools.cache
+def _mean_count_update(model: int, parallel: bool):
+    """Deterministic-count updates (:func:`_mean_count_row`), samples in order."""
+    rows = _row_loop(parallel)
+
+    @nb.njit(cache=True, parallel=parallel)
+    def mean_count_update(
+        w,
+        w_app,
+        su,
+        sd,
+        bmax,
+        bmin,
+        gu,
+        gd,
+        glob,
+        pw_up,
+        pw_down,
+        d_sign,
+        x_sign,
+        d_counts,
+        x_counts,
+        bl,
+        keys,
+        table,
+        noisy,
+        write_noise,
+        device_pulses,
+    ):
+        w, w_app, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, table = _borrowed(
+            (w, w_app, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, table)
         )
+        d_sign, x_sign, d_counts, x_counts, bl, keys, device_pulses = _borrowed(
+            (d_sign, x_sign, d_counts, x_counts, bl, keys, device_pulses)
+        )
+        for i in rows(w.shape[0]):
+            _mean_count_row(
+                i,
+                w,
+                w_app,
+                su,
+                sd,
+                bmax,
+                bmin,
+                gu,
+                gd,
+                model,
+                glob,
+                pw_up,
+                pw_down,
+                d_sign,
+                x_sign,
+                d_counts,
+                x_counts,
+                bl,
+                keys,
+                table,
+                noisy,
+                write_noise,
+                device_pulses,
+            )
+
+    return mean_count_update
 
 
 @nb.njit(cache=True, inline="always")
@@ -684,34 +866,45 @@ def _expected_row(
                 w_app[i, j] = w[i, j] + write_std * _normal(dev_key, WRITE_NOISE_DRAW, table)
 
 
-@nb.njit(cache=True, parallel=True)
-def _expected_update(
-    w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, x, d, lr, dw0, keys, table, noisy, write_noise
-):
-    for i in nb.prange(w.shape[0]):
-        _expected_row(
-            i,
-            w,
-            w_app,
-            su,
-            sd,
-            bmax,
-            bmin,
-            gu,
-            gd,
-            model,
-            glob,
-            pw_up,
-            pw_down,
-            x,
-            d,
-            lr,
-            dw0,
-            keys,
-            table,
-            noisy,
-            write_noise,
+@functools.cache
+def _expected_update(model: int, parallel: bool):
+    """Expected-value updates (:func:`_expected_row`), samples in order."""
+    rows = _row_loop(parallel)
+
+    @nb.njit(cache=True, parallel=parallel)
+    def expected_update(
+        w, w_app, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, x, d, lr, dw0, keys, table, noisy, write_noise
+    ):
+        w, w_app, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, table = _borrowed(
+            (w, w_app, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, table)
         )
+        x, d, keys = _borrowed((x, d, keys))
+        for i in rows(w.shape[0]):
+            _expected_row(
+                i,
+                w,
+                w_app,
+                su,
+                sd,
+                bmax,
+                bmin,
+                gu,
+                gd,
+                model,
+                glob,
+                pw_up,
+                pw_down,
+                x,
+                d,
+                lr,
+                dw0,
+                keys,
+                table,
+                noisy,
+                write_noise,
+            )
+
+    return expected_update
 
 
 @nb.njit(cache=True, inline="always")
@@ -748,73 +941,74 @@ def _counts_row(
             w_app[i, j] = w[i, j] + write_std * _normal(dev_key, WRITE_NOISE_DRAW, table)
 
 
-@nb.njit(cache=True, parallel=True)
-def _apply_counts(
-    w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, counts, key, table, noisy, write_noise
-):
-    for i in nb.prange(w.shape[0]):
-        _counts_row(
-            i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, counts, key, table, noisy, write_noise
+@functools.cache
+def _apply_counts(model: int, parallel: bool):
+    """Given pulse counts per device (:func:`_counts_row`)."""
+    rows = _row_loop(parallel)
+
+    @nb.njit(cache=True, parallel=parallel)
+    def apply_counts(w, w_app, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, counts, key, table, noisy, write_noise):
+        w, w_app, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, table = _borrowed(
+            (w, w_app, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, table)
         )
+        counts = _borrowed((counts,))[0]
+        for i in rows(w.shape[0]):
+            _counts_row(
+                i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, counts, key, table, noisy, write_noise
+            )
+
+    return apply_counts
 
 
-@nb.njit(cache=True)
-def _pulse_protocol(
-    w,
-    w_app,
-    su,
-    sd,
-    bmax,
-    bmin,
-    gu,
-    gd,
-    model,
-    glob,
-    pw_up,
-    pw_down,
-    directions,
-    base_key,
-    table,
-    noisy,
-    write_noise,
-    mean_out,
-    std_out,
-):
+@functools.cache
+def _pulse_protocol(model: int):
     """Apply one pulse per device per step, ``directions[step]`` = +1 up / -1 down, to flat device arrays;
     record the mean and (population) std over devices of the apparent weight after each step."""
-    n_devices = w.shape[0]
-    write_std = glob[2]
-    for step in range(directions.shape[0]):
-        key = _stream(base_key, step)
-        up = directions[step] > 0
-        total = 0.0
-        for k in range(n_devices):
-            dev_key = _subkey(key, k, _DEVICE_SALT)
-            w[k] = _pulse_device(
-                w[k],
-                1,
-                up,
-                su[k],
-                sd[k],
-                bmax[k],
-                bmin[k],
-                gu[k],
-                gd[k],
-                model,
-                glob,
-                pw_up,
-                pw_down,
-                dev_key,
-                table,
-                noisy,
-            )
-            if write_noise:
-                w_app[k] = w[k] + write_std * _normal(dev_key, WRITE_NOISE_DRAW, table)
-            total += w_app[k] if write_noise else w[k]
-        mean = total / n_devices
-        spread = 0.0
-        for k in range(n_devices):
-            delta = (w_app[k] if write_noise else w[k]) - mean
-            spread += delta * delta
-        mean_out[step] = mean
-        std_out[step] = np.sqrt(spread / n_devices)
+
+    @nb.njit(cache=True)
+    def pulse_protocol(
+        w, w_app, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, directions, base_key, table, noisy, write_noise,
+        mean_out, std_out,
+    ):
+        w, w_app, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, table = _borrowed(
+            (w, w_app, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, table)
+        )
+        directions, mean_out, std_out = _borrowed((directions, mean_out, std_out))
+        n_devices = w.shape[0]
+        write_std = glob[2]
+        for step in range(directions.shape[0]):
+            key = _stream(base_key, step)
+            up = directions[step] > 0
+            total = 0.0
+            for k in range(n_devices):
+                dev_key = _subkey(key, k, _DEVICE_SALT)
+                w[k] = _pulse_device(
+                    w[k],
+                    1,
+                    up,
+                    su[k],
+                    sd[k],
+                    bmax[k],
+                    bmin[k],
+                    gu[k],
+                    gd[k],
+                    model,
+                    glob,
+                    pw_up,
+                    pw_down,
+                    dev_key,
+                    table,
+                    noisy,
+                )
+                if write_noise:
+                    w_app[k] = w[k] + write_std * _normal(dev_key, WRITE_NOISE_DRAW, table)
+                total += w_app[k] if write_noise else w[k]
+            mean = total / n_devices
+            spread = 0.0
+            for k in range(n_devices):
+                delta = (w_app[k] if write_noise else w[k]) - mean
+                spread += delta * delta
+            mean_out[step] = mean
+            std_out[step] = np.sqrt(spread / n_devices)
+
+    return pulse_protocol

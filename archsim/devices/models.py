@@ -177,7 +177,7 @@ def _step_at_zero(cfg: DeviceConfig, code: int, glob: np.ndarray, pw_up: np.ndar
         pw_down,
     )
     zero = np.zeros(1)
-    step = 0.5 * float(_mean_steps(code, zero, True, *args)[0] + _mean_steps(code, zero, False, *args)[0])
+    step = 0.5 * float(_mean_steps(code)(zero, True, *args)[0] + _mean_steps(code)(zero, False, *args)[0])
     return step if np.isfinite(step) and step > 0.0 else float(cfg.dw_min)
 
 
@@ -232,8 +232,7 @@ def mean_steps(model: DeviceModel, state: DeviceState, w: np.ndarray | None = No
     """Mean step magnitude of one up (or down) pulse for every device of ``state`` at weights ``w``."""
     w = state.w if w is None else np.asarray(w, dtype=np.float64)
     flat = lambda a: np.ascontiguousarray(a).reshape(-1)
-    out = _mean_steps(
-        model.code,
+    out = _mean_steps(model.code)(
         flat(w),
         up,
         *(flat(getattr(state, n)) for n in PARAMETER_NAMES),
@@ -273,7 +272,7 @@ def symmetric_points(model: DeviceModel, state: DeviceState, method: str = "auto
         if cycles < 1:
             raise ValueError("method='simulate' needs cycles >= 1")
         w0 = np.clip(np.zeros_like(su), bmin, bmax)
-        return _simulate_alternating(model.code, w0, su, sd, bmax, bmin, gu, gd, *args, cycles).reshape(state.shape)
+        return _simulate_alternating(model.code)(w0, su, sd, bmax, bmin, gu, gd, *args, cycles).reshape(state.shape)
     if method not in ("auto", "closed_form", "fixed_point"):
         raise ValueError(f"unknown method {method!r}")
     closed = None
@@ -282,7 +281,7 @@ def symmetric_points(model: DeviceModel, state: DeviceState, method: str = "auto
     if closed is None:
         if method == "closed_form":
             raise ValueError("this device model has no closed-form symmetric point")
-        closed = _alternating_fixed_points(model.code, su, sd, bmax, bmin, gu, gd, *args, 64)  # 2^-64 of the range
+        closed = _alternating_fixed_points(model.code)(su, sd, bmax, bmin, gu, gd, *args, 64)  # 2^-64 of the range
     return np.clip(closed, bmin, bmax).reshape(state.shape)
 
 

@@ -3,7 +3,7 @@ response). Everything else derives from this table: the configuration's model ch
 the model codes the kernels dispatch on, the slow reference responses the kernels are tested against.
 
 Adding a model touches this file (its entry and reference formula) and :mod:`archsim.devices.kernels` (the
-jitted branch of ``_raw_step`` for its code). Pure Python: the configuration imports it without numba.
+jitted formula in ``_FORMULAS``, under its code). Pure Python: the configuration imports it without numba.
 
 A reference returns the *uncapped* mean step magnitude of one pulse in the direction ``up`` from weight ``w``
 of a device with step scale ``scale`` (dw_min times gain and up/down asymmetry), bounds ``b_max``/``b_min``

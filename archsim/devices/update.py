@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba as nb
 import numpy as np
 
 from archsim.config.device import UpdateConfig
@@ -28,26 +27,18 @@ _DUMMY = np.zeros((1, 1))
 _MAX_COUNT = float(2**62)  # expected-mode pulse statistics saturate here instead of overflowing int64
 _DUMMY_FLAT = np.zeros(1)
 
-#: Below this many device-updates (devices x samples) a kernel runs on the calling thread alone: waking
+#: Below this many device-updates (devices x samples) a kernel runs serially on the calling thread: waking
 #: numba's worker threads costs more than a small update takes, and when the machine has more runnable jobs
 #: than cores a parallel region also waits for every worker's time slice (measured on the 2-core development
 #: machine under load: a 64x64 x 10-sample update took 0.19 ms on one thread and 4.5 ms on two). Results do
-#: not depend on the thread count (counter-based random streams).
+#: not depend on the choice (counter-based random streams), and a run compiles only the kind it calls.
 MULTITHREAD_MIN_WORK = 1 << 18
 
 
-def _run_kernel(name: str, work: int, *args) -> None:
-    """Run the kernel ``name`` of :mod:`archsim.devices.kernels`, multithreaded only for large ``work``."""
-    kernel = getattr(kernels, name)
-    if work >= MULTITHREAD_MIN_WORK:
-        kernel(*args)
-        return
-    threads = nb.get_num_threads()
-    nb.set_num_threads(1)
-    try:
-        kernel(*args)
-    finally:
-        nb.set_num_threads(threads)
+def _run_kernel(name: str, model: DeviceModel, work: int, *args) -> None:
+    """Run the update kernel ``name`` of :mod:`archsim.devices.kernels` built for ``model``'s device code, with
+    rows on numba's threads only for large ``work``."""
+    getattr(kernels, name)(model.code, work >= MULTITHREAD_MIN_WORK)(*args)
 
 
 @dataclass
@@ -126,6 +117,7 @@ def _check_update_inputs(state: DeviceState, x: np.ndarray, d: np.ndarray, lr: f
 
 
 def _state_args(state: DeviceState, model: DeviceModel) -> tuple:
+    """The arrays every update kernel takes first (the model code selects the kernel, see _run_kernel)."""
     w_app = state.w_apparent if state.w_apparent is not None else _DUMMY
     return (
         state.w,
@@ -136,7 +128,6 @@ def _state_args(state: DeviceState, model: DeviceModel) -> tuple:
         state.bound_min,
         state.gamma_up,
         state.gamma_down,
-        model.code,
         model.glob,
         model.piecewise_up,
         model.piecewise_down,
@@ -172,6 +163,7 @@ def pulsed_update(
     if cfg.mode == "expected":
         _run_kernel(
             "_expected_update",
+            model,
             work,
             *args,
             x,
@@ -207,6 +199,7 @@ def pulsed_update(
         ).astype(np.int64)
         _run_kernel(
             "_mean_count_update",
+            model,
             work,
             *args,
             d_sign,
@@ -234,6 +227,7 @@ def pulsed_update(
     work = int(((row_counts > 0).sum(axis=1) * (col_counts > 0).sum(axis=1)).sum())
     _run_kernel(
         "_stochastic_update",
+        model,
         work,
         *args,
         d_sign,
@@ -260,7 +254,7 @@ def apply_pulse_counts(state: DeviceState, model: DeviceModel, counts: np.ndarra
     counts = counts.astype(np.int64, copy=False)
     args = _state_args(state, model)
     work = counts.size + 8 * int(np.abs(counts).sum())  # a pulse costs about as much as 8 idle devices
-    _run_kernel("_apply_counts", work, *args, counts, np.uint64(key), NORMAL_TABLE, model.noisy, model.write_noise)
+    _run_kernel("_apply_counts", model, work, *args, counts, np.uint64(key), NORMAL_TABLE, model.noisy, model.write_noise)
     return int(np.abs(counts).sum())
 
 
@@ -285,7 +279,7 @@ def pulse_protocol(
     mean = np.empty(directions.shape[0])
     std = np.empty(directions.shape[0])
     w_app = flat.w_apparent if flat.w_apparent is not None else _DUMMY_FLAT
-    kernels._pulse_protocol(
+    kernels._pulse_protocol(model.code)(
         flat.w,
         w_app,
         flat.scale_up,
@@ -294,7 +288,6 @@ def pulse_protocol(
         flat.bound_min,
         flat.gamma_up,
         flat.gamma_down,
-        model.code,
         model.glob,
         model.piecewise_up,
         model.piecewise_down,
