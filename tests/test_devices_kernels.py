@@ -195,14 +195,14 @@ def test_update_management_matches_reference():
                     np.testing.assert_allclose([plan.scale_d[k], plan.scale_x[k]], [a, b], rtol=1e-14)
 
 
-def test_update_is_independent_of_thread_count():
+def test_update_is_independent_of_thread_count(monkeypatch):
     cfg = make_device("soft_bounds")
     dm = device_model(cfg)
     rng = np.random.default_rng(9)
     x, d = rng.uniform(-1, 1, (8, 100)), rng.normal(0, 0.3, (8, 100))
     results = []
     threads = numba.get_num_threads()
-    assert x.shape[0] * 100 * 100 < update_module.MULTITHREAD_MIN_WORK  # small: runs on one thread
+    monkeypatch.setattr(update_module, "MULTITHREAD_MIN_WORK", 0)  # the parallel kernels, on 1 and on every thread
     try:
         for n in sorted({1, threads}):
             numba.set_num_threads(n)
