@@ -307,7 +307,18 @@ def _mean_steps(model: int):
         out = np.empty(w.shape[0])
         for k in range(w.shape[0]):
             out[k] = _mean_step(
-                model, w[k], up, scale_up[k], scale_down[k], b_max[k], b_min[k], g_up[k], g_down[k], glob, pw_up, pw_down
+                model,
+                w[k],
+                up,
+                scale_up[k],
+                scale_down[k],
+                b_max[k],
+                b_min[k],
+                g_up[k],
+                g_down[k],
+                glob,
+                pw_up,
+                pw_down,
             )
         return out
 
@@ -947,14 +958,33 @@ def _apply_counts(model: int, parallel: bool):
     rows = _row_loop(parallel)
 
     @nb.njit(cache=True, parallel=parallel)
-    def apply_counts(w, w_app, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, counts, key, table, noisy, write_noise):
+    def apply_counts(
+        w, w_app, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, counts, key, table, noisy, write_noise
+    ):
         w, w_app, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, table = _borrowed(
             (w, w_app, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, table)
         )
         counts = _borrowed((counts,))[0]
         for i in rows(w.shape[0]):
             _counts_row(
-                i, w, w_app, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, counts, key, table, noisy, write_noise
+                i,
+                w,
+                w_app,
+                su,
+                sd,
+                bmax,
+                bmin,
+                gu,
+                gd,
+                model,
+                glob,
+                pw_up,
+                pw_down,
+                counts,
+                key,
+                table,
+                noisy,
+                write_noise,
             )
 
     return apply_counts
@@ -967,8 +997,24 @@ def _pulse_protocol(model: int):
 
     @nb.njit(cache=True)
     def pulse_protocol(
-        w, w_app, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, directions, base_key, table, noisy, write_noise,
-        mean_out, std_out,
+        w,
+        w_app,
+        su,
+        sd,
+        bmax,
+        bmin,
+        gu,
+        gd,
+        glob,
+        pw_up,
+        pw_down,
+        directions,
+        base_key,
+        table,
+        noisy,
+        write_noise,
+        mean_out,
+        std_out,
     ):
         w, w_app, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, table = _borrowed(
             (w, w_app, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, table)

@@ -254,7 +254,9 @@ def apply_pulse_counts(state: DeviceState, model: DeviceModel, counts: np.ndarra
     counts = counts.astype(np.int64, copy=False)
     args = _state_args(state, model)
     work = counts.size + 8 * int(np.abs(counts).sum())  # a pulse costs about as much as 8 idle devices
-    _run_kernel("_apply_counts", model, work, *args, counts, np.uint64(key), NORMAL_TABLE, model.noisy, model.write_noise)
+    _run_kernel(
+        "_apply_counts", model, work, *args, counts, np.uint64(key), NORMAL_TABLE, model.noisy, model.write_noise
+    )
     return int(np.abs(counts).sum())
 
 
