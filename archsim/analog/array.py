@@ -29,6 +29,14 @@ from archsim.mapping.blocks import block_slices
 _PURPOSE_D2D, _PURPOSE_READ, _PURPOSE_UPDATE = 0, 1, 2
 
 
+def _positions(weights: np.ndarray, low: np.ndarray, inverse_range: np.ndarray) -> np.ndarray:
+    """Each weight's place in its device's range, ``clip((w - low) * inverse_range, 0, 1)`` (float32, a new array)."""
+    position = np.subtract(weights, low)
+    position *= inverse_range
+    np.clip(position, 0.0, 1.0, out=position)
+    return position
+
+
 @dataclass(frozen=True)
 class BlockReadStats:
     """What one physical block did for a read call."""
@@ -262,31 +270,34 @@ class AnalogArray:
         if cached is not None and cached[0] is matrix:
             return cached[2] if transpose else cached[1]
         low, inv = self._bounds_of(key)
-        g_off = self._g_off_relative
         if lines is not None:
-            axis = 1 if transpose else 0
             select = (lines, slice(None)) if transpose else (slice(None), lines)
-            position = np.subtract(matrix[select], low[select])
-            position *= inv[select]
-            np.clip(position, 0.0, 1.0, out=position)
+            position = _positions(matrix[select], low[select], inv[select])
             # NumPy reduces a matrix over its rows one row after another (axis 0) and each row pairwise (axis 1);
             # a cumulative sum repeats the former on a few columns, so either way the sums equal the full ones
-            line_sums = position.sum(axis=1) if transpose else np.cumsum(position, axis=0)[-1]
+            if transpose:
+                line_sums = self._conductances(position.sum(axis=1), position.shape[1])
+            else:
+                line_sums = self._conductances(np.cumsum(position, axis=0)[-1], position.shape[0])
             sums = np.zeros(matrix.shape[0] if transpose else matrix.shape[1])
-            sums[lines] = g_off * position.shape[axis] + (1.0 - g_off) * line_sums
+            sums[lines] = line_sums
             return sums
         # position of each weight in its device's range (the read matrix is the weights a read sees)
-        position = np.subtract(matrix, low)
-        position *= inv
-        np.clip(position, 0.0, 1.0, out=position)
+        position = _positions(matrix, low, inv)
         rows, cols = position.shape
         cached = (
             matrix,
-            g_off * rows + (1.0 - g_off) * position.sum(axis=0),
-            g_off * cols + (1.0 - g_off) * position.sum(axis=1),
+            self._conductances(position.sum(axis=0), rows),
+            self._conductances(position.sum(axis=1), cols),
         )
         self._conductance_sums[key] = cached
         return cached[2] if transpose else cached[1]
+
+    def _conductances(self, position_sums: np.ndarray, cells: int) -> np.ndarray:
+        """Sums of ``G / G_on`` along lines of ``cells`` cells whose positions in their range sum to
+        ``position_sums`` (``G = G_off + (G_on - G_off) * position``)."""
+        g_off = self._g_off_relative
+        return g_off * cells + (1.0 - g_off) * position_sums
 
     def read_load(
         self,
