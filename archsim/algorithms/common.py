@@ -7,9 +7,10 @@ tuple naming the analog arrays it uses. Each call records the hardware operation
 side only through the operation stream.
 
 Learning rates follow aihwkit's TransferCompound conventions: the fast array A learns with
-``algorithm.fast_lr``; a transfer writes ``algorithm.transfer_lr * training.lr`` times the read value
-onto C; Analog SGD, Digital SGD and mixed precision use ``training.lr``. Every update is
-``W -= lr * sum_b d_b x_b^T`` with the batch mean already folded into ``d``.
+``algorithm.fast_lr`` (or, under ``auto_scale``, relative to its running input and error maxima: see
+:class:`~archsim.algorithms.transfer_parts.AutoScaledRate`); a transfer writes
+``algorithm.transfer_lr * training.lr`` times the read value onto C; Analog SGD, Digital SGD and mixed precision
+use ``training.lr``. Every update is ``W -= lr * sum_b d_b x_b^T`` with the batch mean already folded into ``d``.
 """
 
 from __future__ import annotations

@@ -170,7 +170,7 @@ class StepRecorder:
                 rows, cols = self.blocks.shape(*array)
                 ready = (self.move("digital", array, block.samples * (rows + cols) * self.digital_bits, phase, deps),)
             # deterministic pulse counts (hw.update.mode mean_count or expected) need no random numbers
-            done.append(self._write(array, block, phase, ready, stochastic=getattr(block, "stochastic", True)))
+            done.append(self._write(array, block, phase, ready, stochastic=block.stochastic))
         return done
 
     def pulse_writes(

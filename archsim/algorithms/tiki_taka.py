@@ -177,7 +177,6 @@ class TikiTakaStore:
             self.writer = PulsedWrite(self.transfer_scale)
 
         self.gamma = algorithm.gamma
-        self.fast_lr = algorithm.fast_lr
         self.fast_rate: FixedRate = FixedRate(algorithm.fast_lr)
         if variant.buffered and algorithm.setting("auto_scale"):
             bl = self.A.update_config.bl
@@ -259,12 +258,8 @@ class TikiTakaStore:
         if rec is not None and self.resident_words():
             rec.keep(self.resident_words() * rec.digital_bits)  # resident all step: charged with no phase span
         x, d, deps = self.chopper.chop(x, d, self.lines, rec, deps)
-        rates, deps = self.fast_rate.rates(x, d, rec, deps)
-        if isinstance(self.fast_rate, AutoScaledRate):
-            # a per-vector rate folded into the inputs: update management sees the same product lr |x| |d|
-            stats = self.A.update(x * rates[:, None], d, 1.0)
-        else:
-            stats = self.A.update(x, d, self.fast_lr)
+        x_update, lr, deps = self.fast_rate.update_inputs(x, d, rec, deps)
+        stats = self.A.update(x_update, d, lr)
         done = rec.updates(self.layer, "A", stats, deps) if rec else []
         self.samples_pending += x.shape[0] // self.vectors_per_sample
         due = self.samples_pending // self.transfer_every

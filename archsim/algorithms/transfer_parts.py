@@ -170,6 +170,12 @@ class FixedRate:
         """Per vector of the batch, the learning rate of A's update; returns (rates, ops to wait for)."""
         return np.full(x.shape[0], self.lr), list(deps)
 
+    def update_inputs(
+        self, x: np.ndarray, d: np.ndarray, rec: StepRecorder | None, deps
+    ) -> tuple[np.ndarray, float, list]:
+        """What A's pulsed update takes: (inputs, learning rate, ops to wait for); a fixed rate passes x as is."""
+        return x, self.lr, list(deps)
+
 
 class AutoScaledRate(FixedRate):
     """aihwkit's ``auto_scale`` (ChoppedTransferCompound; rpu_chopped_transfer_device.cpp): running abs-maxima
@@ -214,6 +220,13 @@ class AutoScaledRate(FixedRate):
         running = rec.digital("add", 4 * vectors, "update", deps)
         scaled = rec.digital("mult", 4 * vectors, "update", (running,))
         return rates, [scaled]
+
+    def update_inputs(
+        self, x: np.ndarray, d: np.ndarray, rec: StepRecorder | None, deps
+    ) -> tuple[np.ndarray, float, list]:
+        """Each vector's rate folded into its inputs (rate 1): update management sees the same lr |x| |d|."""
+        rates, deps = self.rates(x, d, rec, deps)
+        return x * rates[:, None], 1.0, deps
 
 
 # -- choppers --------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
 from archsim.devices.registry import (
+    BY_CODE,
     CONSTANT_STEP,
     EXP_STEP,
     EXPONENTIAL,
@@ -276,6 +277,8 @@ _FORMULAS = {
     POW_STEP: _pow_step_formula,
     PIECEWISE: _piecewise_formula,
 }
+# a model without a formula here would fail inside numba's typing on a run's first compile: say it at import
+assert set(_FORMULAS) == set(BY_CODE), "every model of archsim.devices.registry needs a formula in _FORMULAS"
 
 
 @overload(_step_formula, prefer_literal=True)
@@ -397,6 +400,12 @@ def _gamma(model, gammas, i, j):
     if model == CONSTANT_STEP or model == SOFT_BOUNDS or model == PIECEWISE:
         return np.float32(0.0)
     return gammas[i, j]
+
+
+# _gamma's list of models that read no gamma, compared as literals so each kernel folds it away, is the registry's
+assert {code for code, spec in BY_CODE.items() if not spec.uses_gamma} == {CONSTANT_STEP, SOFT_BOUNDS, PIECEWISE}, (
+    "_gamma's models without a gamma must be the registry's uses_gamma=False models"
+)
 
 
 @nb.njit(cache=True, inline="always")

@@ -1,6 +1,6 @@
 """The device models: one entry per model (its code, aihwkit counterpart, defaults, parameters and reference
 response). Everything else derives from this table: the configuration's model choices and gamma defaults,
-the model codes the kernels dispatch on, the slow reference responses the kernels are tested against.
+the model codes each kernel is built for, the slow reference responses the kernels are tested against.
 
 Adding a model touches this file (its entry and reference formula) and :mod:`archsim.devices.kernels` (the
 jitted formula in ``_FORMULAS``, under its code). Pure Python: the configuration imports it without numba.
@@ -27,7 +27,7 @@ class ModelSpec:
     """One device response family."""
 
     name: str
-    code: int  # the integer the numba kernels dispatch on
+    code: int  # the integer each numba kernel is built for (its step formula in kernels._FORMULAS)
     formula: str  # q_up(w); q_down mirrors it (shown in docs and errors)
     reference: Callable[..., float]  # slow, obviously correct step formula (see module docstring)
     aihwkit: str | None = None  # aihwkit device class with the same response, if any

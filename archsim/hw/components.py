@@ -371,6 +371,18 @@ class DacModel(ComponentModel):
 # --------------------------------------------------------------------------------------------------
 
 
+#: The configuration keys one device write pulse's energy comes from (the ERT cites them).
+_WRITE_PULSE_KEYS = (
+    "array.write_voltage",
+    "array.r_on",
+    "array.on_off_ratio",
+    "device.r_on",
+    "device.on_off_ratio",
+    "device.write_energy",
+    "array.write_pulse_width",
+)
+
+
 class CrossbarModel(ComponentModel):
     """Resistive crossbar cells.
 
@@ -394,16 +406,9 @@ class CrossbarModel(ComponentModel):
             "device.on_off_ratio",
             "array.read_time",
         ),
-        ("array_write", "half_selected_cell"): ("array.half_select_energy_ratio", "device.write_energy"),
-        ("array_write", "*"): (
-            "array.write_voltage",
-            "array.r_on",
-            "array.on_off_ratio",
-            "device.r_on",
-            "device.on_off_ratio",
-            "device.write_energy",
-            "array.write_pulse_width",
-        ),
+        # a half-selected cell is charged that ratio of a device pulse, so it cites the pulse's keys too
+        ("array_write", "half_selected_cell"): ("array.half_select_energy_ratio", *_WRITE_PULSE_KEYS),
+        ("array_write", "*"): _WRITE_PULSE_KEYS,
     }
 
     @classmethod
@@ -436,8 +441,8 @@ class CrossbarModel(ComponentModel):
         read_time_s: float,
         write_voltage: float,
         write_pulse_width_s: float,
-        write_energy_j: float | None = None,
-        half_select_ratio: float = 0.25,
+        write_energy_j: float | None,
+        half_select_ratio: float,
     ):
         self.rows, self.cols = rows, cols
         self.g_on, self.g_off = conductances_s

@@ -27,6 +27,7 @@ from archsim.mapping.blocks import (
     BlockLayout,
     BlockShape,
     block_shapes,
+    blocks_utilisation,
     tile_groups,
     tiles_needed,
     tiles_per_layer,
@@ -137,10 +138,4 @@ class Mapping:
 
     def cell_utilisation(self) -> dict[int, float]:
         """Per layer, the share of its crossbars' cells that hold weights (each block is one full crossbar)."""
-        rows, cols = self.arch.hw.tile.rows, self.arch.hw.tile.cols
-        used: dict[int, int] = {}
-        crossbars: dict[int, int] = {}
-        for array_id, shape in self._shapes.items():
-            used[array_id.layer] = used.get(array_id.layer, 0) + shape.rows * shape.cols
-            crossbars[array_id.layer] = crossbars.get(array_id.layer, 0) + 1
-        return {layer: used[layer] / (crossbars[layer] * rows * cols) for layer in sorted(used)}
+        return blocks_utilisation(self._shapes, self.arch.hw.tile.rows, self.arch.hw.tile.cols)

@@ -100,9 +100,15 @@ def tiles_per_layer(arrays: Arrays, tile_rows: int, tile_cols: int, array_placem
 def utilisation(arrays: Arrays, tile_rows: int, tile_cols: int) -> dict[int, float]:
     """Per layer, the fraction of its crossbars' cells that hold weights (under either placement a block of
     each role is one ``tile_rows x tile_cols`` crossbar, whether or not the roles share a tile)."""
+    return blocks_utilisation(block_shapes(arrays, tile_rows, tile_cols), tile_rows, tile_cols)
+
+
+def blocks_utilisation(shapes: dict, tile_rows: int, tile_cols: int) -> dict[int, float]:
+    """:func:`utilisation` of blocks already cut: ``shapes`` maps block keys (layer first) to their shapes."""
     used: dict[int, int] = {}
     crossbars: dict[int, int] = {}
-    for (layer, _role, _row, _col), shape in block_shapes(arrays, tile_rows, tile_cols).items():
+    for key, shape in shapes.items():
+        layer = key[0]
         used[layer] = used.get(layer, 0) + shape.rows * shape.cols
         crossbars[layer] = crossbars.get(layer, 0) + 1
     return {layer: used[layer] / (crossbars[layer] * tile_rows * tile_cols) for layer in sorted(used)}
