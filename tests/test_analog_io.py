@@ -194,15 +194,18 @@ def test_reads_are_deterministic_and_independent_of_blas_threads():
 def test_reads_run_blas_on_one_thread_and_restore_the_callers_setting():
     from threadpoolctl import threadpool_info
 
-    from archsim.analog.io import _one_blas_thread
+    from archsim.analog.io import blas_on_calling_thread
 
     def blas_threads():
         return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
 
     with threadpool_limits(limits=2, user_api="blas"):
         before = blas_threads()
-        with _one_blas_thread():
+        with blas_on_calling_thread():
             assert set(blas_threads()) <= {1}
+            with blas_on_calling_thread():  # nested (a read inside a training epoch's context)
+                assert set(blas_threads()) <= {1}
+            assert set(blas_threads()) <= {1}  # the inner exit leaves the outer context's setting
         assert blas_threads() == before
 
 

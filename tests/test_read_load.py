@@ -130,3 +130,20 @@ def test_one_hot_reads_load_only_their_line_and_agree_with_the_full_reduction(tr
     g_off = 1 / hw.array.on_off_ratio
     expected = sum(_slow_line_load(w32, lo, hi, g_off, line, transpose) for line in lines) / (len(lines) * N)
     assert loads[0] == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 17), (64, 5), (130, 257)])
+def test_position_sum_kernel_matches_numpy(shape):
+    # each weight's place in its range, clipped to [0, 1] (weights beyond the bounds included), summed both ways
+    from archsim.analog.kernels import _position_sums
+
+    rng = np.random.default_rng(shape[0] * 1000 + shape[1])
+    low = rng.uniform(-1.2, -0.8, shape).astype(np.float32)
+    inverse_range = (1.0 / rng.uniform(1.6, 2.4, shape)).astype(np.float32)
+    weights = rng.uniform(-1.5, 1.5, shape).astype(np.float32)
+    position = np.clip((weights - low) * inverse_range, np.float32(0), np.float32(1)).astype(np.float64)
+    column_sums, row_sums = np.full(shape[1], np.nan), np.full(shape[0], np.nan)
+    _position_sums(weights, low, inverse_range, column_sums, row_sums)
+    # float64 sums of float32 terms: only the order of additions differs, ~1e-16 per term
+    np.testing.assert_allclose(column_sums, position.sum(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(row_sums, position.sum(axis=1), rtol=1e-12)

@@ -18,6 +18,7 @@ from functools import cached_property, partial
 import numpy as np
 
 from archsim.analog.io import IOModel, analog_read
+from archsim.analog.kernels import _position_sums
 from archsim.config.device import DeviceConfig
 from archsim.config.hw import HwConfig, cell_conductances
 from archsim.devices.models import DeviceState, device_model, sample_device_state, symmetric_points
@@ -27,14 +28,6 @@ from archsim.errors import NonFiniteValues
 from archsim.mapping.blocks import block_slices
 
 _PURPOSE_D2D, _PURPOSE_READ, _PURPOSE_UPDATE = 0, 1, 2
-
-
-def _positions(weights: np.ndarray, low: np.ndarray, inverse_range: np.ndarray) -> np.ndarray:
-    """Each weight's place in its device's range, ``clip((w - low) * inverse_range, 0, 1)`` (float32, a new array)."""
-    position = np.subtract(weights, low)
-    position *= inverse_range
-    np.clip(position, 0.0, 1.0, out=position)
-    return position
 
 
 @dataclass(frozen=True)
@@ -271,25 +264,26 @@ class AnalogArray:
             return cached[2] if transpose else cached[1]
         low, inv = self._bounds_of(key)
         if lines is not None:
-            select = (lines, slice(None)) if transpose else (slice(None), lines)
-            position = _positions(matrix[select], low[select], inv[select])
-            # NumPy reduces a matrix over its rows one row after another (axis 0) and each row pairwise (axis 1);
-            # a cumulative sum repeats the former on a few columns, so either way the sums equal the full ones
-            if transpose:
-                line_sums = self._conductances(position.sum(axis=1), position.shape[1])
-            else:
-                line_sums = self._conductances(np.cumsum(position, axis=0)[-1], position.shape[0])
-            sums = np.zeros(matrix.shape[0] if transpose else matrix.shape[1])
-            sums[lines] = line_sums
+            # the kernel sums a column over the rows in order, and a row by the same vectorised pattern whatever
+            # the other rows hold: so the sums of a few lines equal those lines' sums in the full matrix
+            rows, cols = matrix.shape
+            picked = matrix[lines] if transpose else matrix[:, lines]
+            column_sums, row_sums = np.empty(picked.shape[1]), np.empty(picked.shape[0])
+            _position_sums(
+                picked,
+                low[lines] if transpose else low[:, lines],
+                inv[lines] if transpose else inv[:, lines],
+                column_sums,
+                row_sums,
+            )
+            sums = np.zeros(rows if transpose else cols)
+            sums[lines] = self._conductances(row_sums, cols) if transpose else self._conductances(column_sums, rows)
             return sums
-        # position of each weight in its device's range (the read matrix is the weights a read sees)
-        position = _positions(matrix, low, inv)
-        rows, cols = position.shape
-        cached = (
-            matrix,
-            self._conductances(position.sum(axis=0), rows),
-            self._conductances(position.sum(axis=1), cols),
-        )
+        # position of each weight in its device's range (the read matrix is the weights a read sees), summed
+        rows, cols = matrix.shape
+        column_sums, row_sums = np.empty(cols), np.empty(rows)
+        _position_sums(matrix, low, inv, column_sums, row_sums)
+        cached = (matrix, self._conductances(column_sums, rows), self._conductances(row_sums, cols))
         self._conductance_sums[key] = cached
         return cached[2] if transpose else cached[1]
 

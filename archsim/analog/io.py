@@ -36,17 +36,26 @@ from archsim.config.hw import HwConfig, read_passes
 _blas_libraries: list | None = None
 
 
+#: True while a :func:`blas_on_calling_thread` context is open: reads then skip the per-call thread-count check.
+_held = False
+
+
 @contextmanager
-def _one_blas_thread():
-    """Context in which BLAS runs on the calling thread only.
+def blas_on_calling_thread():
+    """Context in which BLAS runs on the calling thread only; re-entering it is free.
 
     Why: OpenBLAS worker threads busy-wait after every call and then compete with numba's update threads
     (and other processes) for the cores; a tile-sized product is too small to gain from them (a 64 x 512 x
     512 float32 product runs at ~50 G MAC/s on one core); and one thread makes reads independent of the
-    BLAS thread count. threadpoolctl's ``limit`` context re-selects the libraries on every call, which costs
-    as much as a small read; the libraries' own thread-count calls are a few hundred nanoseconds.
+    BLAS thread count. Every read enters it; a caller making many reads (a training epoch) enters it once
+    around them, since asking the libraries for their thread count on every read costs ~13 us, as much as
+    a small read. threadpoolctl's ``limit`` context re-selects the libraries on every call, which costs more
+    still; the libraries' own thread-count calls are a few hundred nanoseconds.
     """
-    global _blas_libraries
+    global _blas_libraries, _held
+    if _held:
+        yield
+        return
     if _blas_libraries is None:
         from threadpoolctl import ThreadpoolController
 
@@ -57,9 +66,11 @@ def _one_blas_thread():
         if threads != 1:
             lib.set_num_threads(1)
             changed.append((lib, threads))
+    _held = True
     try:
         yield
     finally:
+        _held = False
         for lib, threads in changed:
             lib.set_num_threads(threads)
 
@@ -184,8 +195,11 @@ def analog_read(
 
 def _noisy_mvm(x: np.ndarray, matrix: np.ndarray, io: IOModel, rng: np.random.Generator) -> np.ndarray:
     """``x @ matrix`` (float32) plus output noise and weight read noise, before the ADC."""
-    with _one_blas_thread():
+    if _held:
         y = x @ matrix
+    else:
+        with blas_on_calling_thread():
+            y = x @ matrix
     if io.out_noise > 0.0:
         y += rng.standard_normal(y.shape, dtype=np.float32) * np.float32(io.out_noise)
     if io.w_noise > 0.0:

@@ -9,6 +9,7 @@ import numpy as np
 
 from archsim.algorithms.recorder import StepRecorder
 from archsim.algorithms.theory import lsq_minimum, relative_error
+from archsim.analog.io import blas_on_calling_thread
 from archsim.config.loader import RunConfig
 from archsim.errors import NonFiniteError, NonFiniteValues
 from archsim.mapping.blocks import BlockLayout
@@ -95,6 +96,10 @@ class Trainer:
 
     def run_epoch(self, epoch: int, on_step: Callable | None = None) -> EpochResult:
         """One pass over the training set, or its first steps up to ``training.max_steps`` in all."""
+        with blas_on_calling_thread():  # once for the epoch's reads, not per read
+            return self._run_epoch(epoch, on_step)
+
+    def _run_epoch(self, epoch: int, on_step: Callable | None) -> EpochResult:
         batch = self.config.training.batch_size
         order = self.shuffle_rng.permutation(len(self.data.train_x))
         losses, steps, samples = [], 0, 0
