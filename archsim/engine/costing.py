@@ -97,6 +97,9 @@ class Costing:
         self.line_buffer = arch.components["line_buffer"]
         self._row_blocks: dict[int, int] = {}
         self._places: dict = {}  # a move's end (array or unit) -> where it sits (the mapping never changes)
+        # a read's shape (role, direction, vectors, lines, retries, bits) -> what it fixes of its charges; the
+        # shapes a run meets are few (retries and active lines take a few values each)
+        self._read_charges: dict[tuple, tuple] = {}
 
     # -- plans -----------------------------------------------------------------------------------
     def plan(self, op, index: int) -> OpPlan:
@@ -244,7 +247,22 @@ class Costing:
         """Charges of an analog read: conversions, integrations, row drives, the cells' read current ``V^2 G t``
         scaled by the read's measured load (``drive_fraction``: drive and conductances, see
         :meth:`CrossbarModel.read_pj <archsim.hw.components.CrossbarModel.read_pj>`), and the shift-adds that
-        combine bit-serial passes."""
+        combine bit-serial passes. All but the load's share are worked out once per read shape."""
+        if type(op) is Mvm:
+            shape = (op.array.role, op.direction, op.vectors, op.active_rows, op.active_cols, op.retries)
+        else:
+            shape = (op.array.role, None, op.columns, op.active_rows, 0, op.retries)
+        key = (*shape, op.in_bits, op.out_bits)
+        fixed = self._read_charges.get(key)
+        if fixed is None:
+            fixed = self._fixed_read_charges(op)
+            self._read_charges[key] = fixed
+        charges, cell_passes, cells = fixed
+        array_read = to_quanta(cells.read_pj(cell_passes, op.drive_fraction))
+        return charges + (("array_read", array_read),) if array_read else charges
+
+    def _fixed_read_charges(self, op) -> tuple[tuple[tuple[str, int], ...], int, CrossbarModel]:
+        """A read's charges that its structure fixes, its cell-passes and its cells' model."""
         arch = self.arch
         dac, adc = arch.dac, arch.adc
         if type(op) is Mvm:
@@ -261,18 +279,15 @@ class Costing:
         out_bits = min(max(op.out_bits, 1), 16)
         # bit-serial passes are shifted and added per output at the tile (ISAAC's shift-and-add units)
         shift_adds = (passes - reads) * outputs
-        return _nonzero(
+        charges = _nonzero(
             (
                 ("digital", to_quanta(shift_adds * self.shift_add_pj)),
                 ("adc", to_quanta(passes * outputs * adc.energy_per_conversion_pj(out_bits))),
                 ("integrator", to_quanta(passes * outputs * adc.integrator_pj)),
                 ("dac", to_quanta(passes * driven * dac.drive_energy_pj(op.in_bits))),
-                (
-                    "array_read",
-                    to_quanta(self.crossbar_of[op.array.role].read_pj(passes * cells_per_pass, op.drive_fraction)),
-                ),
             )
         )
+        return charges, passes * cells_per_pass, self.crossbar_of[op.array.role]
 
     def dynamic_quanta(self, op) -> tuple[tuple[str, int], ...]:
         """Charges of operations whose counts depend on data: reads (:meth:`read_quanta`) and pulsed writes.
