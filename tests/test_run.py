@@ -47,6 +47,10 @@ def test_report_schema_and_values(default_run):
     # two layers, each one 256x256 block; same_tile placement puts A and C of a block on one tile
     assert hardware["tiles_used"] == 2 and hardware["tile_rows"] == 256 and hardware["adc_bits"] == 8
     assert report["simulation"]["wall_s"] > 0 and report["simulation"]["samples_per_s"] > 0
+    simulation = report["simulation"]
+    # the training steps are part of the run: their time excludes loading, building and evaluating
+    assert 0 < simulation["train_wall_s"] < simulation["wall_s"]
+    assert simulation["train_samples_per_s"] > simulation["samples_per_s"] and simulation["train_cpu_s"] > 0
     for name in ("config.resolved.yaml", "epochs.csv", "training_curve.png", "energy_per_step.png",
                  "latency_per_step.png", "trace.json"):
         assert (out / name).is_file(), name

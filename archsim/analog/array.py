@@ -313,9 +313,8 @@ class AnalogArray:
         array read energy is this times ``V_read^2 G_on t_read`` per cell per pass: 0 for a read of zeros, 1 at
         full drive on cells all at ``G_on``. ``transpose``: lines driven are the block's outputs; ``driven``:
         lines each read drives (1 for a one-hot read)."""
-        lines = np.flatnonzero(drive)
-        sparse = lines.size * 4 <= drive.size  # a few lines driven: reduce only theirs
-        sums = self._conductance_sums_of(key, matrix, transpose, lines if sparse else None)
+        sparse = np.count_nonzero(drive) * 4 <= drive.size  # a few lines driven: reduce only theirs
+        sums = self._conductance_sums_of(key, matrix, transpose, np.flatnonzero(drive) if sparse else None)
         reads = (retries.shape[0] + int(retries.sum())) * io.passes
         denominator = reads * driven * outputs
         return float(drive @ sums) / denominator if denominator else 0.0

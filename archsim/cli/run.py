@@ -82,7 +82,11 @@ def print_summary(report: dict, out: Path) -> None:
         )
     sim = report["simulation"]
     table.add_row("steps / samples", f"{report['totals']['steps']} / {report['totals']['samples']}")
-    table.add_row("simulation", f"{sim['wall_s']:.3g} s, {sim['samples_per_s']:.4g} samples/s")
+    table.add_row(
+        "simulation",
+        f"{sim['wall_s']:.3g} s; training steps {sim['train_wall_s']:.3g} s, "
+        f"{sim['train_samples_per_s']:.4g} samples/s",
+    )
     table.add_row("output", str(out))
     console.print(table)
     for warning in report.get("warnings", []):

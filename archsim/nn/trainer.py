@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -58,6 +59,9 @@ class Trainer:
         self.digital_bits = hw.digital.word_bits
         self.blocks = BlockLayout(hw.tile.rows, hw.tile.cols, self.network.arrays())
         self.max_steps = self.config.training.max_steps
+        # time spent in training steps (functional work and on_step, i.e. costing), setup and evaluation excluded
+        self.train_wall_s = 0.0
+        self.train_cpu_s = 0.0  # CPU time of this process, all threads, over the same spans
         self.steps_done = 0
 
     @property
@@ -106,6 +110,7 @@ class Trainer:
         for start in range(0, len(order), batch):
             if self.max_steps is not None and self.steps_done >= self.max_steps:
                 break
+            wall, cpu = time.perf_counter(), time.process_time()
             index = order[start : start + batch]
             rec = (
                 StepRecorder(self.in_bits, self.out_bits, self.digital_bits, self.transfer_bits, blocks=self.blocks)
@@ -127,6 +132,8 @@ class Trainer:
                 raise NonFiniteError(non_finite_array(self.network) or "the training loss", epoch, steps)
             if on_step is not None:
                 on_step(rec.ops if rec is not None else None, len(index), loss)
+            self.train_wall_s += time.perf_counter() - wall
+            self.train_cpu_s += time.process_time() - cpu
         broken = non_finite_array(self.network)  # e.g. a hidden array that does not reach the loss yet
         if broken is not None:
             raise NonFiniteError(broken, epoch, steps)
