@@ -133,17 +133,77 @@ def test_one_hot_reads_load_only_their_line_and_agree_with_the_full_reduction(tr
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (3, 17), (64, 5), (130, 257)])
-def test_position_sum_kernel_matches_numpy(shape):
-    # each weight's place in its range, clipped to [0, 1] (weights beyond the bounds included), summed both ways
-    from archsim.analog.kernels import _position_sums
+def test_line_sum_kernels_match_numpy(shape):
+    # each weight's place in its range, clipped to [0, 1] (weights beyond the bounds included), summed both ways;
+    # a chosen few input lines give the same bits as all of them
+    from archsim.analog.kernels import _input_line_sums, _output_line_sums
 
     rng = np.random.default_rng(shape[0] * 1000 + shape[1])
     low = rng.uniform(-1.2, -0.8, shape).astype(np.float32)
     inverse_range = (1.0 / rng.uniform(1.6, 2.4, shape)).astype(np.float32)
     weights = rng.uniform(-1.5, 1.5, shape).astype(np.float32)
     position = np.clip((weights - low) * inverse_range, np.float32(0), np.float32(1)).astype(np.float64)
-    column_sums, row_sums = np.full(shape[1], np.nan), np.full(shape[0], np.nan)
-    _position_sums(weights, low, inverse_range, column_sums, row_sums)
+    per_input, per_output = np.full(shape[1], np.nan), np.full(shape[0], np.nan)
+    _input_line_sums(weights, low, inverse_range, np.empty(0, dtype=np.int64), per_input)
+    _output_line_sums(weights, low, inverse_range, per_output)
     # float64 sums of float32 terms: only the order of additions differs, ~1e-16 per term
-    np.testing.assert_allclose(column_sums, position.sum(axis=0), rtol=1e-12)
-    np.testing.assert_allclose(row_sums, position.sum(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(per_input, position.sum(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(per_output, position.sum(axis=1), rtol=1e-12)
+    # the per-input lines are summed in order: exactly the sequential sum
+    np.testing.assert_array_equal(per_input, [float(sum(position[:, j].tolist())) for j in range(shape[1])])
+    lines = np.arange(0, shape[1], 3, dtype=np.int64)
+    some = np.full(shape[1], -1.0)
+    _input_line_sums(weights, low, inverse_range, lines, some)
+    np.testing.assert_array_equal(some[lines], per_input[lines])
+    assert (np.delete(some, lines) == -1.0).all()  # the other lines are left alone
+    gathered = np.empty(lines.size)
+    rows = lines[lines < shape[0]]
+    _output_line_sums(weights[rows], low[rows], inverse_range[rows], gathered[: rows.size])
+    np.testing.assert_array_equal(gathered[: rows.size], per_output[rows])
+
+
+@pytest.mark.parametrize("mode", ["stochastic", "mean_count", "expected", "pulses"])
+def test_line_sums_carried_over_a_write_of_few_lines_equal_a_fresh_reduction(mode):
+    # a write of two input lines: the next read's per-input sums are carried over with those lines summed again,
+    # and must equal, bit for bit, what a fresh reduction of the new weights gives
+    from archsim.analog import kernels
+
+    hw = load_hw_config("default", QUIET + [f"update.mode={'stochastic' if mode == 'pulses' else mode}"])
+    rng = np.random.default_rng(8)
+    array = AnalogArray(N, N, hw, seed=8)
+    array.set_weights(rng.uniform(-0.5, 0.5, (N, N)))
+    x = rng.uniform(-1, 1, (3, N))
+    array.forward(x)[1].blocks[0].drive_fraction  # keeps the sums of these weights
+    written = [2, N - 1]
+    if mode == "pulses":
+        counts = np.zeros((N, N), dtype=np.int64)
+        counts[:, written] = rng.integers(-3, 4, (N, len(written)))
+        array.apply_pulses(counts)
+    else:
+        x_write = np.zeros((2, N))
+        x_write[:, written] = rng.uniform(-1, 1, (2, len(written)))
+        array.update(x_write, rng.uniform(-1, 1, (2, N)), 0.1)
+    calls = []
+    original = kernels._input_line_sums
+
+    def spy(weights, low, inverse_range, lines, sums):
+        calls.append(lines.copy())
+        return original(weights, low, inverse_range, lines, sums)
+
+    import archsim.analog.array as array_module
+
+    array_module._input_line_sums = spy
+    try:
+        load = array.forward(x)[1].blocks[0].drive_fraction
+    finally:
+        array_module._input_line_sums = original
+    assert [list(c) for c in calls] == [written]  # only the written lines were summed again
+    fresh = AnalogArray(N, N, hw, seed=8)
+    fresh.set_weights(array.get_weights())
+    # the same weights read fresh (set_weights programs w; write noise is off in QUIET): the same load, bit for bit
+    np.testing.assert_array_equal(fresh._read_matrix((0, 0)), array._read_matrix((0, 0)))
+    matrix = array._read_matrix((0, 0))
+    assert fresh._conductance_sums_of((0, 0), fresh._read_matrix((0, 0)), False).tolist() == (
+        array._conductance_sums_of((0, 0), matrix, False).tolist()
+    )
+    assert np.isfinite(load)

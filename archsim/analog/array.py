@@ -18,7 +18,7 @@ from functools import cached_property, partial
 import numpy as np
 
 from archsim.analog.io import IOModel, analog_read
-from archsim.analog.kernels import _position_sums
+from archsim.analog.kernels import _input_line_sums, _output_line_sums
 from archsim.config.device import DeviceConfig
 from archsim.config.hw import HwConfig, cell_conductances
 from archsim.devices.models import DeviceState, device_model, sample_device_state, symmetric_points
@@ -28,6 +28,7 @@ from archsim.errors import NonFiniteValues
 from archsim.mapping.blocks import block_slices
 
 _PURPOSE_D2D, _PURPOSE_READ, _PURPOSE_UPDATE = 0, 1, 2
+_ALL_LINES = np.empty(0, dtype=np.int64)  # the kernels' "every line"
 
 
 @dataclass(frozen=True)
@@ -128,8 +129,17 @@ class AnalogArray:
         self._read_cache: dict[tuple[int, int], np.ndarray] = {}
         g_on, g_off = cell_conductances(hw.array, self.device)
         self._g_off_relative = g_off / g_on
-        # per block: (read matrix it was computed for, per-input and per-output sums of G / G_on)
-        self._conductance_sums: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        # The read load's line sums, per block: [read matrix they are for, per input line: position sums and
+        # sums of G / G_on, per output line: sums of G / G_on, the matrix's build number (-1: not known)]; None
+        # where not yet needed for that matrix
+        self._line_sums: dict[tuple[int, int], list] = {}
+        # Per block, the input lines written since its read matrix was last built (None: unknown, e.g. after
+        # set_weights) and, once it is rebuilt, (previous matrix's build number, new matrix, its build number,
+        # input lines written in between; None: unknown): a write
+        # changes only devices on the input lines it drives (x_j or a count of column j nonzero), so the
+        # per-input sums of the new matrix are the previous ones with those lines summed again
+        self._written_inputs: dict[tuple[int, int], np.ndarray | None] = {}
+        self._lineage: dict[tuple[int, int], tuple[int, np.ndarray, int, np.ndarray | None]] = {}
         self._bounds32: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         self.samples_applied = 0  # running sample number: keys the update noise
 
@@ -192,6 +202,7 @@ class AnalogArray:
             if state.w_apparent is not None:
                 state.w_apparent[...] = state.w
         self._read_cache.clear()
+        self._written_inputs = dict.fromkeys(self._states)  # every line may have changed
 
     def symmetric_points(self) -> np.ndarray:
         """Each device's symmetric point (normalised units), (out, in)."""
@@ -205,7 +216,20 @@ class AnalogArray:
         if matrix is None:
             matrix = self._states[key].apparent().astype(np.float32)
             self._read_cache[key] = matrix
+            written = self._written_inputs.get(key, None)
+            previous = self._lineage.get(key)
+            serial = previous[2] + 1 if previous is not None else 0
+            parent = previous[2] if previous is not None else -1
+            self._lineage[key] = (parent, matrix, serial, None if written is None else np.flatnonzero(written))
+            self._written_inputs[key] = np.zeros(matrix.shape[1], dtype=bool)
         return matrix
+
+    def _note_written(self, key: tuple[int, int], inputs: np.ndarray) -> None:
+        """Block ``key`` was written on the input lines where ``inputs`` (bool, one per input) is True."""
+        self._read_cache.pop(key, None)
+        written = self._written_inputs.get(key)
+        if written is not None:
+            written |= inputs
 
     # -- reads -----------------------------------------------------------------------------------
     def _vectors(self, values: np.ndarray, width: int, what: str) -> np.ndarray:
@@ -256,36 +280,58 @@ class AnalogArray:
         ``matrix`` (the block's read matrix of that read): one per input line (over the block's outputs) for a
         forward read, one per output line (over its inputs) for a transpose read.
 
-        Both directions' sums are computed together and kept until the weights change; but when only ``lines``
-        are driven (a one-hot transfer read) and nothing is kept, only those lines are reduced (the other
-        entries are 0), O(lines x N) instead of O(N^2)."""
-        cached = self._conductance_sums.get(key)
-        if cached is not None and cached[0] is matrix:
-            return cached[2] if transpose else cached[1]
+        Each direction's sums are computed when a read first needs them and kept until the weights change; the
+        per-input sums of a rebuilt matrix are carried over from its previous one, with only the input lines
+        written in between summed again, when those are few (a Tiki-Taka transfer writes one column). When only
+        ``lines`` are driven (a one-hot transfer read) and nothing is kept, only those lines are reduced (the
+        other entries are 0), O(lines x N) instead of O(N^2). Every route gives the same bits (see the kernels)."""
+        entry = self._line_sums.get(key)
+        if entry is None or entry[0] is not matrix:
+            entry = self._carried_sums(key, matrix, entry)
+        kept = entry[3] if transpose else entry[2]
+        if kept is not None:
+            return kept
         low, inv = self._bounds_of(key)
-        if lines is not None:
-            # the kernel sums a column over the rows in order, and a row by the same vectorised pattern whatever
-            # the other rows hold: so the sums of a few lines equal those lines' sums in the full matrix
-            rows, cols = matrix.shape
-            picked = matrix[lines] if transpose else matrix[:, lines]
-            column_sums, row_sums = np.empty(picked.shape[1]), np.empty(picked.shape[0])
-            _position_sums(
-                picked,
-                low[lines] if transpose else low[:, lines],
-                inv[lines] if transpose else inv[:, lines],
-                column_sums,
-                row_sums,
-            )
-            sums = np.zeros(rows if transpose else cols)
-            sums[lines] = self._conductances(row_sums, cols) if transpose else self._conductances(column_sums, rows)
-            return sums
-        # position of each weight in its device's range (the read matrix is the weights a read sees), summed
         rows, cols = matrix.shape
-        column_sums, row_sums = np.empty(cols), np.empty(rows)
-        _position_sums(matrix, low, inv, column_sums, row_sums)
-        cached = (matrix, self._conductances(column_sums, rows), self._conductances(row_sums, cols))
-        self._conductance_sums[key] = cached
-        return cached[2] if transpose else cached[1]
+        if lines is not None:
+            sums = np.zeros(rows if transpose else cols)
+            if transpose:
+                picked = np.empty(lines.size)
+                _output_line_sums(matrix[lines], low[lines], inv[lines], picked)
+                sums[lines] = self._conductances(picked, cols)
+            else:
+                positions = np.empty(cols)
+                _input_line_sums(matrix, low, inv, lines, positions)
+                sums[lines] = self._conductances(positions[lines], rows)
+            return sums
+        if transpose:
+            positions = np.empty(rows)
+            _output_line_sums(matrix, low, inv, positions)
+            entry[3] = self._conductances(positions, cols)
+            return entry[3]
+        positions = np.empty(cols)
+        _input_line_sums(matrix, low, inv, _ALL_LINES, positions)
+        entry[1], entry[2] = positions, self._conductances(positions, rows)
+        return entry[2]
+
+    def _carried_sums(self, key: tuple[int, int], matrix: np.ndarray, entry: list | None) -> list:
+        """A new kept-sums entry for block ``key``'s read matrix ``matrix``: its per-input sums carried over from
+        ``entry`` (the previous matrix's) when ``matrix`` was built from that one with few input lines written."""
+        lineage = self._lineage.get(key)
+        current = lineage is not None and lineage[1] is matrix
+        fresh: list = [matrix, None, None, None, lineage[2] if lineage is not None and current else -1]
+        if lineage is not None and current and entry is not None and entry[1] is not None:
+            parent, _, _, written = lineage
+            if entry[4] == parent >= 0 and written is not None and written.size * 4 <= matrix.shape[1]:
+                low, inv = self._bounds_of(key)
+                positions = entry[1].copy()
+                conductances = entry[2].copy()
+                if written.size:
+                    _input_line_sums(matrix, low, inv, written, positions)
+                    conductances[written] = self._conductances(positions[written], matrix.shape[0])
+                fresh[1], fresh[2] = positions, conductances
+        self._line_sums[key] = fresh
+        return fresh
 
     def _conductances(self, position_sums: np.ndarray, cells: int) -> np.ndarray:
         """Sums of ``G / G_on`` along lines of ``cells`` cells whose positions in their range sum to
@@ -446,7 +492,7 @@ class AnalogArray:
                     self.update_config.mode == "stochastic",
                 )
             )
-            self._read_cache.pop((r, c), None)
+            self._note_written((r, c), np.asarray(x[:, rows].any(axis=0)))
         self.samples_applied += x.shape[0]
         return stats
 
@@ -481,6 +527,6 @@ class AnalogArray:
                 lines, slots = int((by_output > 0).sum()), int(by_output.sum())
                 row_pulses, col_pulses = slots, fired
             stats.blocks.append(BlockUpdateStats(r, c, lines, slots, row_pulses, col_pulses, fired))
-            self._read_cache.pop((r, c), None)
+            self._note_written((r, c), by_input > 0)
         self.samples_applied += 1
         return stats

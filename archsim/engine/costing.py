@@ -248,11 +248,12 @@ class Costing:
         scaled by the read's measured load (``drive_fraction``: drive and conductances, see
         :meth:`CrossbarModel.read_pj <archsim.hw.components.CrossbarModel.read_pj>`), and the shift-adds that
         combine bit-serial passes. All but the load's share are worked out once per read shape."""
+        key: tuple
         if type(op) is Mvm:
-            shape = (op.array.role, op.direction, op.vectors, op.active_rows, op.active_cols, op.retries)
+            key = (op.array.role, op.direction, op.vectors, op.active_rows, op.active_cols, op.retries)
         else:
-            shape = (op.array.role, None, op.columns, op.active_rows, 0, op.retries)
-        key = (*shape, op.in_bits, op.out_bits)
+            key = (op.array.role, None, op.columns, op.active_rows, 0, op.retries)
+        key += (op.in_bits, op.out_bits)
         fixed = self._read_charges.get(key)
         if fixed is None:
             fixed = self._fixed_read_charges(op)
