@@ -494,6 +494,11 @@ class Engine:
         self._recording = None
         assert finish is not None and len(finish) == len(live)  # no background work: everything finished
         capacity = self.costing.capacity
+        workers: dict[tuple, list[int]] = {}  # resource -> the operations that work on it, in program order
+        for op in live:
+            if op.plan.cycles:
+                for key in op.plan.resources:
+                    workers.setdefault(key, []).append(op.index)
         record = _Record(
             tuple(finish),
             tuple(tuple(op.handed or ()) for op in live),
@@ -503,10 +508,7 @@ class Engine:
                 for key, grants in self._granted.items()
                 if len(grants) > 1
             ),
-            tuple(
-                (key, tuple(op.index for op in live if op.plan.cycles and key in op.plan.resources))
-                for key in self._busy
-            ),
+            tuple((key, tuple(workers.get(key, ()))) for key in self._busy),
             tuple(op.plan.deps for op in live),
             tuple(
                 (phase, members)
