@@ -344,7 +344,7 @@ class AnalogArray:
         key: tuple[int, int],
         matrix: np.ndarray,
         drive: np.ndarray,
-        retries: np.ndarray,
+        reads: int,
         io: IOModel,
         transpose: bool,
         driven: int,
@@ -352,7 +352,7 @@ class AnalogArray:
     ) -> float:
         """The cell current of a read on block ``key`` whose lines were driven ``drive`` (full-scale passes per
         line, as :func:`archsim.analog.io.analog_read` reports it) through the weights ``matrix`` (the block's read
-        matrix at that read, :meth:`_read_matrix`) and whose vectors took ``retries``, relative to
+        matrix at that read, :meth:`_read_matrix`) and which read ``reads`` vectors (re-reads included), relative to
         every driven line at full scale on cells at the on-state conductance: ``sum_pass sum_ij drive_i G_ij /
         (reads x passes x driven x outputs x G_on)`` with ``drive_i`` the line's share of full scale in a pass
         (:func:`archsim.analog.io.line_drive`) and ``G_ij`` from the weight (:func:`cell_conductances`). The
@@ -361,8 +361,7 @@ class AnalogArray:
         lines each read drives (1 for a one-hot read)."""
         sparse = np.count_nonzero(drive) * 4 <= drive.size  # a few lines driven: reduce only theirs
         sums = self._conductance_sums_of(key, matrix, transpose, np.flatnonzero(drive) if sparse else None)
-        reads = (retries.shape[0] + int(retries.sum())) * io.passes
-        denominator = reads * driven * outputs
+        denominator = reads * io.passes * driven * outputs
         return float(drive @ sums) / denominator if denominator else 0.0
 
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, ReadStats]:
@@ -376,12 +375,13 @@ class AnalogArray:
                 drive = np.zeros(x_block.shape[1])
                 matrix = self._read_matrix((r, c))
                 part, retries = analog_read(matrix.T, x_block, self.io, self._read_rng, drive)
+                retried = int(retries.sum())
                 y[:, cols] += part
                 n_rows, n_cols = rows.stop - rows.start, cols.stop - cols.start
-                load = partial(self.read_load, (r, c), matrix, drive, retries, self.io, False, n_rows, n_cols)
-                stats.blocks.append(
-                    self._block_stats(r, c, x.shape[0], n_rows, n_cols, int(retries.sum()), n_cols, load)
+                load = partial(
+                    self.read_load, (r, c), matrix, drive, retries.shape[0] + retried, self.io, False, n_rows, n_cols
                 )
+                stats.blocks.append(self._block_stats(r, c, x.shape[0], n_rows, n_cols, retried, n_cols, load))
         return y, stats
 
     def backward(self, d: np.ndarray) -> tuple[np.ndarray, ReadStats]:
@@ -395,12 +395,13 @@ class AnalogArray:
                 drive = np.zeros(d_block.shape[1])
                 matrix = self._read_matrix((r, c))
                 part, retries = analog_read(matrix, d_block, self.io, self._read_rng, drive)
+                retried = int(retries.sum())
                 z[:, rows] += part
                 n_rows, n_cols = rows.stop - rows.start, cols.stop - cols.start
-                load = partial(self.read_load, (r, c), matrix, drive, retries, self.io, True, n_cols, n_rows)
-                stats.blocks.append(
-                    self._block_stats(r, c, d.shape[0], n_rows, n_cols, int(retries.sum()), n_rows, load)
+                load = partial(
+                    self.read_load, (r, c), matrix, drive, retries.shape[0] + retried, self.io, True, n_cols, n_rows
                 )
+                stats.blocks.append(self._block_stats(r, c, d.shape[0], n_rows, n_cols, retried, n_rows, load))
         return z, stats
 
     def _indices(self, ks, limit: int, what: str) -> np.ndarray:
@@ -430,10 +431,21 @@ class AnalogArray:
                 drive = np.zeros(one_hot.shape[1])
                 matrix = self._read_matrix((r, c))
                 part, retries = analog_read(matrix.T, one_hot, self.transfer_io, self._read_rng, drive)
+                retried = int(retries.sum())
                 values[picked, cols] = part
                 n_cols = cols.stop - cols.start
-                load = partial(self.read_load, (r, c), matrix, drive, retries, self.transfer_io, False, 1, n_cols)
-                stats.blocks.append(self._block_stats(r, c, picked.size, 1, n_cols, int(retries.sum()), n_cols, load))
+                load = partial(
+                    self.read_load,
+                    (r, c),
+                    matrix,
+                    drive,
+                    retries.shape[0] + retried,
+                    self.transfer_io,
+                    False,
+                    1,
+                    n_cols,
+                )
+                stats.blocks.append(self._block_stats(r, c, picked.size, 1, n_cols, retried, n_cols, load))
         return values, stats
 
     def read_rows(self, ks) -> tuple[np.ndarray, ReadStats]:
@@ -451,10 +463,13 @@ class AnalogArray:
                 drive = np.zeros(one_hot.shape[1])
                 matrix = self._read_matrix((r, c))
                 part, retries = analog_read(matrix, one_hot, self.transfer_io, self._read_rng, drive)
+                retried = int(retries.sum())
                 values[picked, rows] = part
                 n_rows = rows.stop - rows.start
-                load = partial(self.read_load, (r, c), matrix, drive, retries, self.transfer_io, True, 1, n_rows)
-                stats.blocks.append(self._block_stats(r, c, picked.size, n_rows, 1, int(retries.sum()), n_rows, load))
+                load = partial(
+                    self.read_load, (r, c), matrix, drive, retries.shape[0] + retried, self.transfer_io, True, 1, n_rows
+                )
+                stats.blocks.append(self._block_stats(r, c, picked.size, n_rows, 1, retried, n_rows, load))
         return values, stats
 
     # -- updates ---------------------------------------------------------------------------------
