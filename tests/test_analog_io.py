@@ -303,3 +303,44 @@ def test_dac_mode_changes_accuracy():
         errors[mode] = np.mean((y - exact_dac(x, arr.io) @ arr.get_weights().T) ** 2)
     expected_ratio = sum(4 ** k for k in range(8)) / 127 ** 2
     assert errors["bit_serial"] / errors["multi_level"] == pytest.approx(expected_ratio, rel=0.1)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        [],
+        ["io.noise_management=none"],
+        ["io.bound_management=none"],
+        ["adc.out_bound=1.3", "dac.inp_bound=0.7"],  # bounds a float32 cannot hold exactly
+        ["io.w_noise=0.02", "adc.bits=5", "dac.bits=3"],
+        ["io.out_noise=0.0", "io.max_bm_retries=1"],
+    ],
+)
+def test_jitted_multi_level_read_gives_the_numpy_paths_bits(settings):
+    # the first attempt's element-wise work runs in two jitted passes; every figure (outputs, re-reads, line drive,
+    # and the random stream afterwards) must be what the NumPy attempt loop gives, bit for bit
+    from archsim.analog.io import _read_attempts
+
+    io = IOModel.from_hw(load_hw_config("default", settings))
+    assert io.passes == 1
+    rng = np.random.default_rng(11)
+    reread = clean = 0
+    for vectors, inputs, outputs in [(1, 1, 1), (3, 17, 5), (10, 64, 40), (40, 33, 9)]:
+        # outputs around half the ADC's range: some vectors saturate (and are read again), most do not
+        matrix = (rng.uniform(-1, 1, (inputs, outputs)) * (2 * io.out_bound / np.sqrt(inputs))).astype(np.float32)
+        x = rng.uniform(-1, 1, (vectors, inputs)) * rng.choice([0.0, 1e-3, 1.0, 30.0], (vectors, 1))
+        x[:, rng.random(inputs) < 0.3] = 0.0
+        seed = int(rng.integers(1 << 30))
+        drive_fast, drive_slow = np.full(inputs, 0.25), np.full(inputs, 0.25)
+        fast_rng, slow_rng = np.random.default_rng(seed), np.random.default_rng(seed)
+        y_fast, retries_fast = analog_read(matrix, x, io, fast_rng, drive_fast)
+        y_slow, retries_slow = _read_attempts(
+            matrix, x, io, slow_rng, drive_slow, np.empty((vectors, outputs)), np.zeros(vectors, dtype=np.int64)
+        )
+        np.testing.assert_array_equal(y_fast, y_slow)
+        np.testing.assert_array_equal(retries_fast, retries_slow)
+        np.testing.assert_array_equal(drive_fast, drive_slow)
+        assert fast_rng.random() == slow_rng.random()  # the same draws were taken
+        reread += int(retries_fast.sum())
+        clean += int((retries_fast == 0).sum())
+    assert clean > 0 and (reread > 0) == (io.bound_management and io.max_retries > 0)

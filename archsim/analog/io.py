@@ -29,7 +29,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from archsim.analog.kernels import _adc_outputs, _dac_inputs
 from archsim.config.hw import HwConfig, read_passes
+
+_NO_DRIVE = np.zeros(1)  # the DAC kernel's drive argument when the caller does not track it
 
 #: The BLAS libraries threadpoolctl (a declared dependency) finds, looked up on first use: the lookup inspects the
 #: loaded libraries.
@@ -153,17 +156,73 @@ def analog_read(
     retries = np.zeros(n_vectors, dtype=np.int64)
     if n_vectors == 0:
         return y_out, retries
-    if io.noise_management:
+    if io.passes == 1:
+        return _multi_level_read(matrix, x, io, rng, drive, y_out, retries)
+    return _read_attempts(matrix, x, io, rng, drive, y_out, retries)
+
+
+def _multi_level_read(
+    matrix: np.ndarray,
+    x: np.ndarray,
+    io: IOModel,
+    rng: np.random.Generator,
+    drive: np.ndarray | None,
+    y_out: np.ndarray,
+    retries: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`analog_read` through a multi-level DAC: the first attempt's element-wise work in two jitted passes
+    (the same operations as :func:`_read_attempts`, the same bits); vectors that saturate are read again there."""
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    n_vectors = x.shape[0]
+    scale = np.empty(n_vectors)
+    x_q = np.empty(x.shape, dtype=np.float32)
+    _dac_inputs(
+        x,
+        io.inp_bound,
+        io.noise_management,
+        io.inp_step,
+        io.inp_levels,
+        scale,
+        x_q,
+        drive if drive is not None else _NO_DRIVE,
+        drive is not None,
+    )
+    y = _noisy_mvm(x_q, matrix, io, rng)
+    saturated = np.empty(n_vectors, dtype=np.bool_)
+    any_saturated = _adc_outputs(
+        y, np.float32(io.out_bound), np.float32(io.out_step), io.out_levels, scale, io.inp_bound, y_out, saturated
+    )
+    if not (any_saturated and io.bound_management and io.max_retries > 0):
+        return y_out, retries
+    pending = np.flatnonzero(saturated)
+    return _read_attempts(matrix, x, io, rng, drive, y_out, retries, first_attempt=1, pending=pending, scale=scale)
+
+
+def _read_attempts(
+    matrix: np.ndarray,
+    x: np.ndarray,
+    io: IOModel,
+    rng: np.random.Generator,
+    drive: np.ndarray | None,
+    y_out: np.ndarray,
+    retries: np.ndarray,
+    first_attempt: int = 0,
+    pending: np.ndarray | None = None,
+    scale: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`analog_read`'s attempts from ``first_attempt`` on, for the vectors ``pending`` (None: all of them)
+    whose noise-management scales are ``scale`` (None: not yet found)."""
+    n_vectors = x.shape[0]
+    if scale is None and io.noise_management:
         scale = np.abs(x).max(axis=1)
         scale[scale == 0.0] = 1.0  # an all-zero vector is read as is (only noise comes out)
-        scaled = x * (io.inp_bound / scale)[:, None]
-    else:
+    elif scale is None:
         scale = np.full(n_vectors, io.inp_bound)
-        scaled = x
+    scaled = x * (io.inp_bound / scale)[:, None] if io.noise_management else x
     inp_step, out_step = io.inp_step, io.out_step
     attempts = io.max_retries + 1 if io.bound_management else 1
-    pending = None  # the vectors still to read (None: all of them, the first attempt)
-    for attempt in range(attempts):
+    # pending: the vectors still to read (None: all of them, the first attempt)
+    for attempt in range(first_attempt, attempts):
         halving = 0.5**attempt
         x_q = quantise(scaled if pending is None else scaled[pending] * halving, inp_step, io.inp_levels)
         if drive is not None:

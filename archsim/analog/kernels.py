@@ -46,3 +46,61 @@ def _output_line_sums(weights, low, inverse_range, sums):
         for j in range(cols):
             total += min(max((weights[i, j] - low[i, j]) * inverse_range[i, j], zero), one)
         sums[i] = total
+
+
+# The read path's element-wise work around the crossbar product (:func:`archsim.analog.io.analog_read`), one
+# pass each side instead of a dozen NumPy calls: the same IEEE operations in the same order as NumPy's, so the
+# results are the same bits (tests compare them with the NumPy path).
+
+
+@numba.njit(cache=True, nogil=True)
+def _dac_inputs(x, inp_bound, noise_management, inp_step, inp_levels, scale, quantised, drive, track_drive):
+    """Noise management and DAC quantisation of the vectors ``x`` (float64, vectors x inputs) for a multi-level
+    read: ``scale`` receives each vector's abs-max (1 for an all-zero vector; ``inp_bound`` without noise
+    management), ``quantised`` (float32) the DAC levels times ``inp_step``, and, if ``track_drive``, ``drive`` (one
+    per input) adds ``sum_v |x_q| / inp_bound`` (``x_q`` in float64, summed over the vectors in order)."""
+    vectors, inputs = x.shape
+    levels = float(inp_levels)
+    totals = np.zeros(inputs)
+    for v in range(vectors):
+        factor = 1.0
+        if noise_management:
+            largest = 0.0
+            for i in range(inputs):
+                largest = max(largest, abs(x[v, i]))
+            scale[v] = largest if largest != 0.0 else 1.0
+            factor = inp_bound / scale[v]
+        else:
+            scale[v] = inp_bound
+        for i in range(inputs):
+            value = x[v, i] * factor if noise_management else x[v, i]
+            level = min(max(np.rint(value / inp_step), -levels), levels)
+            q = level * inp_step
+            quantised[v, i] = q
+            totals[i] += abs(q)
+    if track_drive:
+        for i in range(inputs):
+            drive[i] += totals[i] / inp_bound
+
+
+@numba.njit(cache=True, nogil=True)
+def _adc_outputs(y, out_bound, out_step, out_levels, scale, inp_bound, result, saturated):
+    """ADC of the crossbar outputs ``y`` (float32, vectors x outputs, noise added): ``saturated`` (bool, one per
+    vector) whether any output reached ``+-out_bound``, ``result`` (float64) the levels times ``out_step`` scaled
+    back by ``scale / inp_bound``. ``out_bound`` and ``out_step`` are float32, as NumPy casts them against a
+    float32 array. Returns whether any vector saturated."""
+    vectors, outputs = y.shape
+    levels = np.float32(out_levels)
+    any_saturated = False
+    for v in range(vectors):
+        factor = scale[v] / inp_bound / 1.0
+        hit = False
+        for o in range(outputs):
+            value = y[v, o]
+            if abs(value) >= out_bound:
+                hit = True
+            level = min(max(np.float32(np.rint(value / out_step)), -levels), levels)
+            result[v, o] = np.float64(level * out_step) * factor
+        saturated[v] = hit
+        any_saturated = any_saturated or hit
+    return any_saturated
