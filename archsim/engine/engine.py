@@ -219,7 +219,9 @@ class Engine:
         self._sids: dict[tuple, int] = {}
         self._plans: dict[int, list[OpPlan]] = {}  # the operations the timeline runs (pipelined: per sample)
         self._ranks: dict[int, list[int]] = {}  # their queueing order among one step's operations
-        self._charges: dict[int, list[tuple[tuple[str, int], ...] | None]] = {}  # static charges of the ops given
+        # per structure: its operations' static charges summed by (component, phase), and the indices of the
+        # operations whose charges depend on data (reads, pulsed writes)
+        self._charges: dict[int, tuple[tuple[tuple[tuple[str, str], int], ...], tuple[int, ...]]] = {}
         self._next_sid = 0
         self._op_plans: dict[tuple, OpPlan] = {}
         self._cache: dict[tuple, _Timing] = {}
@@ -276,11 +278,12 @@ class Engine:
             sid = self._compile(ops, keys, streamed, structure)
         plans = self._plans[sid]
 
-        quanta: dict[tuple[str, str], int] = {}
+        static, data_dependent = self._charges[sid]
+        quanta: dict[tuple[str, str], int] = dict(static)
         dynamic = self.costing.dynamic_quanta
-        for op, static in zip(ops, self._charges[sid], strict=True):
-            charges = static if static is not None else dynamic(op)
-            for component, q in charges:
+        for index in data_dependent:
+            op = ops[index]
+            for component, q in dynamic(op):
                 key = (component, op.phase)
                 quanta[key] = quanta.get(key, 0) + q
 
@@ -411,7 +414,14 @@ class Engine:
         self._next_sid += 1
         self._plans[sid] = plans
         self._ranks[sid] = ranks
-        self._charges[sid] = charges
+        totals: dict[tuple[str, str], int] = {}
+        for op, op_charges in zip(ops, charges, strict=True):
+            for component, q in op_charges or ():
+                totals[(component, op.phase)] = totals.get((component, op.phase), 0) + q
+        self._charges[sid] = (
+            tuple(totals.items()),
+            tuple(index for index, op_charges in enumerate(charges) if op_charges is None),
+        )
         self._sids[structure] = sid
         if any(plan.background or (plan.resources and not plan.cycles) for plan in plans):
             # background work carries over; a resource held for no time is released at the cycle it is granted
