@@ -120,7 +120,7 @@ def test_pulse_trains_match_reference():
     d = rng.normal(size=(3, 8))
     x[1, 4] = 0.0
     d[2] = 0.0  # a sample with no error: BL 0, no trains
-    for bl in (7, 64, 150):
+    for bl in (1, 2, 7, 64, 65, 150):  # one slot, one hash, odd lengths, one word full, two and three words
         ucfg = UpdateConfig(bl=bl, update_bl_management=False)
         plan = kernels._update_plan(x, d, 0.3, 0.01, bl, True, False, np.uint64(99), 5, True)
         keys, bls, scale_d, scale_x, row_bits, col_bits = (plan[k] for k in (1, 2, 3, 4, 7, 8))

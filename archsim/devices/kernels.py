@@ -459,23 +459,34 @@ def _abs_max_and_signs(v, b, signs):
 @nb.njit(cache=True, inline="always")
 def _pulse_train(bits, b, v, p, length, sample_key, salt):
     """Bernoulli train of element v of sample b into ``bits[b, v]`` (zeroed): each of ``length`` slots fires with
-    probability p. Slot t compares 32-bit uniform number t of the element's stream with p * 2^32 (two uniforms
-    per hash). Returns the slots fired."""
+    probability p. Slot t compares 32-bit uniform number t of the element's stream with p * 2^32: hash number
+    t // 2, its low half for even t and its high half for odd t. Returns the slots fired.
+
+    Trains are built a word of 64 slots at a time without branches (a random fire/no-fire branch per slot is
+    mispredicted often: three times faster at BL 31); a one-slot train, common under update-BL management,
+    takes a single test (twice as fast as the word loop's setup; measured on the FCN's update blocks).
+    """
     if p <= 0.0 or length <= 0:
         return 0
     threshold = np.uint64(_TWO32) if p >= 1.0 else np.uint64(p * _TWO32)
     key = _subkey(sample_key, v, salt)
+    if length == 1:
+        if (_stream(key, 0) & _LOW32) < threshold:
+            bits[b, v, 0] = _ONE
+            return 1
+        return 0
     fired = 0
-    h = np.uint64(0)
-    for t in range(length):
-        if t % 2 == 0:
-            h = _stream(key, t // 2)
-            u = h & _LOW32
-        else:
-            u = h >> _S32
-        if u < threshold:
-            bits[b, v, t // 64] |= _ONE << np.uint64(t % 64)
-            fired += 1
+    for q in range((length + 63) // 64):
+        slots = min(64, length - 64 * q)
+        word = np.uint64(0)
+        for k in range((slots + 1) // 2):
+            h = _stream(key, 32 * q + k)
+            pair = np.uint64((h & _LOW32) < threshold) | (np.uint64((h >> _S32) < threshold) << _ONE)
+            word |= pair << np.uint64(2 * k)
+        if slots < 64:
+            word &= (_ONE << np.uint64(slots)) - _ONE  # an odd length leaves the last hash's high half unused
+        bits[b, v, q] = word
+        fired += _popcount(word)
     return fired
 
 
@@ -623,6 +634,11 @@ def _fire(
 # key includes the values a closure captures (``model`` and the loop kind ``rows``).
 
 
+#: Row chunks of a parallel stochastic update (each allocates its scratch once); numba hands each thread an
+#: equal share of them.
+_PARALLEL_CHUNKS = 64
+
+
 def _row_loop(parallel: bool):
     """The loop over weight rows of a driver: ``prange`` (rows on numba's threads) or ``range``."""
     return nb.prange if parallel else range
@@ -672,8 +688,11 @@ def _stochastic_row(
     device_pulses,
     active_cols,
     n_active,
+    hit_cols,
+    hit_counts,
 ):
-    """Row i of the bit-packed stochastic update, samples in order.
+    """Row i of the bit-packed stochastic update, samples in order (``hit_cols``, ``hit_counts``: scratch of
+    n_in int64 each).
 
     A first branch-free pass counts the coincidences of every device on a column that fired at all in sample b
     (``active_cols[b, :n_active[b]]``, ascending) and compacts the devices that got any; a second pass pulses
@@ -681,12 +700,9 @@ def _stochastic_row(
     inputs (zero pixels, one-hot transfer writes) thus cost only their firing columns. ``device_pulses[i, b]``
     receives row i's coincidences in sample b.
     """
-    n_in = w.shape[1]
     n_samples = keys.shape[0]
     n_words = row_bits.shape[2]
     write_std = glob[2]
-    hit_cols = np.empty(n_in, dtype=np.int64)
-    hit_counts = np.empty(n_in, dtype=np.int64)
     for b in range(n_samples):
         device_pulses[i, b] = 0
         any_bit = np.uint64(0)
@@ -781,33 +797,42 @@ def _stochastic_update(model: int, parallel: bool):
         d_sign, x_sign, row_bits, col_bits, keys, device_pulses, sample_pulses = _borrowed(
             (d_sign, x_sign, row_bits, col_bits, keys, device_pulses, sample_pulses)
         )
-        for i in rows(w.shape[0]):
-            _stochastic_row(
-                i,
-                w,
-                w_app,
-                su,
-                sd,
-                bmax,
-                bmin,
-                gu,
-                gd,
-                model,
-                glob,
-                pw_up,
-                pw_down,
-                d_sign,
-                x_sign,
-                row_bits,
-                col_bits,
-                keys,
-                table,
-                noisy,
-                write_noise,
-                device_pulses,
-                active_cols,
-                n_active,
-            )
+        n_rows, n_in = w.shape
+        # rows in chunks, each with its own scratch: one allocation per call when serial (one per row cost more
+        # than a small update), a few per thread when parallel
+        n_chunks = min(n_rows, _PARALLEL_CHUNKS) if parallel else 1
+        for c in rows(n_chunks):
+            hit_cols = np.empty(n_in, dtype=np.int64)
+            hit_counts = np.empty(n_in, dtype=np.int64)
+            for i in range(c * n_rows // n_chunks, (c + 1) * n_rows // n_chunks):
+                _stochastic_row(
+                    i,
+                    w,
+                    w_app,
+                    su,
+                    sd,
+                    bmax,
+                    bmin,
+                    gu,
+                    gd,
+                    model,
+                    glob,
+                    pw_up,
+                    pw_down,
+                    d_sign,
+                    x_sign,
+                    row_bits,
+                    col_bits,
+                    keys,
+                    table,
+                    noisy,
+                    write_noise,
+                    device_pulses,
+                    active_cols,
+                    n_active,
+                    hit_cols,
+                    hit_counts,
+                )
         _sum_over_rows(device_pulses, sample_pulses)
 
     return stochastic_update
