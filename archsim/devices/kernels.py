@@ -1096,6 +1096,16 @@ def _counts_row(
             w_app[i, j] = w[i, j] + write_std * _normal(dev_key, WRITE_NOISE_DRAW, table)
 
 
+@nb.njit(cache=True)
+def _pulse_total(counts):
+    """Sum of ``|counts|`` over a 2-D int64 array (one pass, no temporary array)."""
+    total = 0
+    for i in range(counts.shape[0]):
+        for j in range(counts.shape[1]):
+            total += abs(counts[i, j])
+    return total
+
+
 @functools.cache
 def _apply_counts(model: int, parallel: bool):
     """Given pulse counts per device (:func:`_counts_row`)."""

@@ -242,7 +242,7 @@ def apply_pulse_counts(state: DeviceState, model: DeviceModel, counts: np.ndarra
             raise ValueError("pulse counts must be integers")
     counts = counts.astype(np.int64, copy=False)
     args = _state_args(state, model)
-    pulses = int(np.abs(counts).sum())
+    pulses = int(kernels._pulse_total(counts))
     work = counts.size + 8 * pulses  # a pulse costs about as much as 8 idle devices
     _run_kernel(
         "_apply_counts", model, work, *args, counts, np.uint64(key), NORMAL_TABLE, model.noisy, model.write_noise
