@@ -532,17 +532,17 @@ def _update_plan(x, d, lr, dw0, bl_max, update_management, update_bl_management,
         row_bits = np.zeros((n_samples, n_out, n_words), dtype=np.uint64)
         col_bits = np.zeros((n_samples, n_in, n_words), dtype=np.uint64)
         for b in range(n_samples):
-            rows_fired = 0
-            for i in range(n_out):
-                fired = _pulse_train(row_bits, b, i, abs(d[b, i]) * scale_d[b], bl[b], keys[b], _ROW_SALT)
-                row_pulses[b] += fired
-                rows_fired += fired > 0
-            cols_fired = 0
-            for j in range(n_in):
-                fired = _pulse_train(col_bits, b, j, abs(x[b, j]) * scale_x[b], bl[b], keys[b], _COL_SALT)
-                col_pulses[b] += fired
-                cols_fired += fired > 0
-            work += rows_fired * cols_fired
+            lines_product = 1
+            for side in range(2):  # rows (d), then columns (x): one loop, compiled once
+                values, bits, pulses = (d, row_bits, row_pulses) if side == 0 else (x, col_bits, col_pulses)
+                scale, salt = (scale_d[b], _ROW_SALT) if side == 0 else (scale_x[b], _COL_SALT)
+                lines_fired = 0
+                for v in range(values.shape[1]):
+                    fired = _pulse_train(bits, b, v, abs(values[b, v]) * scale, bl[b], keys[b], salt)
+                    pulses[b] += fired
+                    lines_fired += fired > 0
+                lines_product *= lines_fired
+            work += lines_product
     else:
         row_bits = np.zeros((n_samples, 0, 1), dtype=np.uint64)
         col_bits = np.zeros((n_samples, 0, 1), dtype=np.uint64)
