@@ -50,8 +50,13 @@ def numpy_glue_update(state, model, x, d, lr, cfg, block_key, first_sample):
         p_d = np.minimum(d_abs * scale_d[:, None], 1.0)
         p_x = np.minimum(x_abs * scale_x[:, None], 1.0)
         device = np.rint(np.minimum((lr / model.dw0) * d_abs.sum(axis=1) * x_abs.sum(axis=1), 2.0**62))
-        return (bl, np.rint(bl * p_d.sum(axis=1)).astype(np.int64), np.rint(bl * p_x.sum(axis=1)).astype(np.int64),
-                device.astype(np.int64), None)
+        return (
+            bl,
+            np.rint(bl * p_d.sum(axis=1)).astype(np.int64),
+            np.rint(bl * p_x.sum(axis=1)).astype(np.int64),
+            device.astype(np.int64),
+            None,
+        )
     if cfg.mode == "mean_count":
         d_counts = np.minimum(np.floor(bl[:, None] * d_abs * scale_d[:, None] + 0.5), bl[:, None]).astype(np.int64)
         x_counts = np.minimum(np.floor(bl[:, None] * x_abs * scale_x[:, None] + 0.5), bl[:, None]).astype(np.int64)
@@ -91,6 +96,8 @@ def test_pulsed_update_is_the_numpy_glue_to_the_bit(model, mode):
         for lr, d_scale, bl in ((0.0, 0.3, 31), (0.05, 0.3, 31), (2.0, 1.0, 31), (0.2, 0.5, 100)):
             cfg = UpdateConfig(bl=bl, mode=mode, update_management=um, update_bl_management=ublm)
             x, d = batch(rng, 4, 7, 6, d_scale)
+            if lr == 2.0:  # the clipping branch is taken
+                assert (lr * np.abs(x).max(axis=1) * np.abs(d).max(axis=1) / dm.dw0 > bl).any()
             fast = sample_device_state(device, (6, 7), np.random.default_rng(1))
             slow = sample_device_state(device, (6, 7), np.random.default_rng(1))
             stats = pulsed_update(fast, dm, x, d, lr, cfg, 4242, 13)
@@ -107,8 +114,9 @@ def test_pulsed_update_is_the_numpy_glue_to_the_bit(model, mode):
                 assert plan[11] == work
             checked_pulses += int(stats.device_pulses.sum())
             if lr == 0.0:
-                assert not stats.bl.any() and np.array_equal(fast.w, sample_device_state(
-                    device, (6, 7), np.random.default_rng(1)).w)
+                assert not stats.bl.any() and np.array_equal(
+                    fast.w, sample_device_state(device, (6, 7), np.random.default_rng(1)).w
+                )
     assert checked_pulses > 0
 
 
