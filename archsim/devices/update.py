@@ -92,10 +92,13 @@ def update_management(
 
 
 def _check_update_inputs(state: DeviceState, x: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``x`` and ``d`` as C-contiguous float64 (no copy when they are already), shapes checked; the kernel of
-    :func:`pulsed_update` checks that they are finite on its way."""
+    """``x`` and ``d`` as writable C-contiguous float64 (no copy when they are already), shapes checked; the
+    kernel of :func:`pulsed_update` checks that they are finite on its way. (numba types a read-only array
+    apart and would compile the kernels again for it.)"""
     x = np.ascontiguousarray(x, dtype=np.float64)
     d = np.ascontiguousarray(d, dtype=np.float64)
+    if not (x.flags.writeable and d.flags.writeable):
+        x, d = x.copy(), d.copy()
     n_out, n_in = state.shape
     if x.ndim != 2 or d.ndim != 2 or x.shape[0] != d.shape[0] or x.shape[1] != n_in or d.shape[1] != n_out:
         raise ValueError(f"expected x (batch, {n_in}) and d (batch, {n_out}), got {x.shape} and {d.shape}")
@@ -241,6 +244,8 @@ def apply_pulse_counts(state: DeviceState, model: DeviceModel, counts: np.ndarra
         if not np.all(np.isfinite(counts)) or not np.all(counts == np.round(counts)):
             raise ValueError("pulse counts must be integers")
     counts = counts.astype(np.int64, copy=False)
+    if not counts.flags.writeable:
+        counts = counts.copy()  # one kernel signature (see _check_update_inputs)
     args = _state_args(state, model)
     pulses = int(kernels._pulse_total(counts))
     work = counts.size + 8 * pulses  # a pulse costs about as much as 8 idle devices
