@@ -20,9 +20,9 @@ from archsim.config.device import DEVICE_MODELS, DeviceConfig, UpdateConfig
 from archsim.devices import kernels, reference
 from archsim.devices import update as update_module
 from archsim.devices.models import device_model, mean_steps, sample_device_state
-from archsim.devices.kernels import _normal, _sample_keys
+from archsim.devices.kernels import _normal
 from archsim.devices.registry import SOFT_BOUNDS
-from archsim.devices.rng import NORMAL_BINS, NORMAL_TABLE, ROW_SALT, py_normal, py_stream, seed_key
+from archsim.devices.rng import COL_SALT, NORMAL_BINS, NORMAL_TABLE, ROW_SALT, py_normal, py_stream, seed_key
 from archsim.devices.update import apply_pulse_counts, pulse_protocol, pulsed_update, update_management
 
 RTOL = 1e-12
@@ -114,23 +114,30 @@ def test_mean_step_matches_reference(model):
 
 
 def test_pulse_trains_match_reference():
+    """The update plan's bit-packed trains, slot by slot, against the reference trains."""
     rng = np.random.default_rng(0)
-    magnitudes = np.abs(rng.normal(size=(3, 9)))
-    magnitudes[1, 4] = 0.0
-    scale = np.array([0.4, 2.0, 0.05])
-    for bl in (7, 64, 150):
-        bls = np.array([bl, bl, 0], dtype=np.int64)
-        keys = _sample_keys(np.uint64(99), 5, 3)
-        words = -(-bl // 64)
-        bits = np.empty((3, 9, words), dtype=np.uint64)
-        counts = np.empty((3, 9), dtype=np.int64)
-        kernels._pulse_trains(magnitudes, scale, bls, keys, True, bits, counts)
+    x = rng.normal(size=(3, 9))
+    d = rng.normal(size=(3, 8))
+    x[1, 4] = 0.0
+    d[2] = 0.0  # a sample with no error: BL 0, no trains
+    for bl in (1, 2, 7, 64, 65, 150):  # one slot, one hash, odd lengths, one word full, two and three words
+        ucfg = UpdateConfig(bl=bl, update_bl_management=False)
+        plan = kernels._update_plan(x, d, 0.3, 0.01, bl, True, False, np.uint64(99), 5, True)
+        keys, bls, scale_d, scale_x, row_bits, col_bits = (plan[k] for k in (1, 2, 3, 4, 7, 8))
+        assert list(bls) == [bl, bl, 0]
+        assert row_bits.shape == (3, 8, -(-bl // 64)) and col_bits.shape == (3, 9, -(-bl // 64))
         for b in range(3):
-            for v in range(9):
-                train = reference.ref_train(int(keys[b]), v, ROW_SALT, magnitudes[b, v], scale[b], int(bls[b]))
-                unpacked = [bool((int(bits[b, v, t // 64]) >> (t % 64)) & 1) for t in range(bl)]
-                assert unpacked[: len(train)] == train and not any(unpacked[len(train):])
-                assert counts[b, v] == sum(train)
+            assert keys[b] == py_stream(99, 5 + b)
+            assert (bls[b], scale_d[b], scale_x[b]) == reference.ref_management(x[b], d[b], 0.3, 0.01, ucfg)
+            for bits, values, scale, salt, pulses in ((row_bits, d, scale_d, ROW_SALT, plan[9]),
+                                                      (col_bits, x, scale_x, COL_SALT, plan[10])):
+                fired = 0
+                for v in range(values.shape[1]):
+                    train = reference.ref_train(int(keys[b]), v, salt, abs(values[b, v]), scale[b], int(bls[b]))
+                    unpacked = [bool((int(bits[b, v, t // 64]) >> (t % 64)) & 1) for t in range(bits.shape[2] * 64)]
+                    assert unpacked[: len(train)] == train and not any(unpacked[len(train):])
+                    fired += sum(train)
+                assert pulses[b] == fired
 
 
 @pytest.mark.parametrize("mode", ["stochastic", "mean_count", "expected"])
@@ -187,12 +194,13 @@ def test_update_management_matches_reference():
             cfg = UpdateConfig(bl=31, update_management=um, update_bl_management=ublm)
             x_max = np.abs(rng.normal(size=20)) + 1e-3
             d_max = np.abs(rng.normal(size=20)) * 10.0 ** rng.uniform(-4, 1, 20)
-            for lr in (1e-4, 0.01, 1.0):
+            x_max[3], d_max[5] = 0.0, 0.0  # samples without pulses
+            for lr in (0.0, 1e-4, 0.01, 1.0, 30.0):  # lr 1 and 30 also reach the clipping branch (k > BL)
                 plan = update_management(x_max, d_max, lr, 0.001, cfg)
-                for k in range(20):
-                    bl, a, b = reference.ref_management([x_max[k]], [d_max[k]], lr, 0.001, cfg)
-                    assert plan.bl[k] == bl
-                    np.testing.assert_allclose([plan.scale_d[k], plan.scale_x[k]], [a, b], rtol=1e-14)
+                for k in range(20):  # the same float operations in the same order: equal to the bit
+                    assert (plan.bl[k], plan.scale_d[k], plan.scale_x[k]) == reference.ref_management(
+                        [x_max[k]], [d_max[k]], lr, 0.001, cfg
+                    )
 
 
 def test_update_is_independent_of_thread_count(monkeypatch):

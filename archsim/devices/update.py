@@ -12,13 +12,13 @@ count exceeds BL, ``d`` is scaled so that the ``x`` side does not clip (as aihwk
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from archsim.config.device import UpdateConfig
 from archsim.devices import kernels
-from archsim.devices.kernels import _sample_keys
 from archsim.devices.models import DeviceModel, DeviceState
 from archsim.devices.rng import NORMAL_TABLE
 from archsim.errors import NonFiniteValues
@@ -67,52 +67,41 @@ class ManagedUpdate:
 def update_management(
     x_abs_max: np.ndarray, d_abs_max: np.ndarray, lr: float, dw0: float, cfg: UpdateConfig
 ) -> ManagedUpdate:
-    """BL and probability scales per sample (aihwkit's ``performUpdateManagement``, um_grad_scale = 1);
-    ``dw0`` is the weight granularity, the device's mean step at w = 0 (normalised units)."""
-    x_abs_max = np.asarray(x_abs_max, dtype=np.float64)
-    d_abs_max = np.asarray(d_abs_max, dtype=np.float64)
-    n = x_abs_max.shape[0]
-    bl = np.full(n, cfg.bl, dtype=np.int64)
-    base = np.sqrt(lr / (dw0 * cfg.bl)) if lr > 0 else 0.0
-    scale_d = np.full(n, base)
-    scale_x = np.full(n, base)
-    active = (x_abs_max > 0) & (d_abs_max > 0) & (lr > 0)
-    bl[~active] = 0
-    scale_d[~active] = 0.0
-    scale_x[~active] = 0.0
-    if not (cfg.update_management or cfg.update_bl_management) or not active.any():
-        return ManagedUpdate(bl, scale_d, scale_x)
-    xa, da = x_abs_max[active], d_abs_max[active].copy()
-    expected_max = lr * xa * da / dw0  # pulses the largest |x| |d| pair needs
-    if cfg.update_bl_management:
-        bl_active = np.clip(np.ceil(expected_max), 1, cfg.bl).astype(np.int64)
-        bl[active] = bl_active
-        a = np.sqrt(lr / (dw0 * bl_active))
-    else:
-        a = np.full(xa.shape, base)
-    b = a.copy()
-    if cfg.update_management:
-        over = expected_max > cfg.bl
-        da[over] *= cfg.bl / expected_max[over]  # keep the x side from clipping
-        a = a * np.sqrt(xa / da)
-        b = b * np.sqrt(da / xa)
-    scale_d[active] = a
-    scale_x[active] = b
-    return ManagedUpdate(bl, scale_d, scale_x)
+    """BL and probability scales per sample (aihwkit's ``performUpdateManagement``, um_grad_scale = 1) from
+    the samples' largest |x| and |d| (>= 0); ``dw0`` is the weight granularity, the device's mean step at
+    w = 0 (normalised units). The same rules :func:`pulsed_update` applies (one kernel serves both)."""
+    x_abs_max = np.ascontiguousarray(x_abs_max, dtype=np.float64)
+    d_abs_max = np.ascontiguousarray(d_abs_max, dtype=np.float64)
+    if x_abs_max.ndim != 1 or x_abs_max.shape != d_abs_max.shape:
+        raise ValueError(f"expected two (samples,) vectors, got {x_abs_max.shape} and {d_abs_max.shape}")
+    if (x_abs_max < 0).any() or (d_abs_max < 0).any():
+        raise ValueError("the largest |x| and |d| of a sample are >= 0")
+    plan = kernels._update_plan(
+        x_abs_max[:, None],
+        d_abs_max[:, None],
+        float(lr),
+        float(dw0),
+        cfg.bl,
+        cfg.update_management,
+        cfg.update_bl_management,
+        np.uint64(0),
+        0,
+        False,
+    )
+    return ManagedUpdate(plan[2], plan[3], plan[4])
 
 
-def _check_update_inputs(state: DeviceState, x: np.ndarray, d: np.ndarray, lr: float) -> tuple[np.ndarray, np.ndarray]:
+def _check_update_inputs(state: DeviceState, x: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``x`` and ``d`` as writable C-contiguous float64 (no copy when they are already), shapes checked; the
+    kernel of :func:`pulsed_update` checks that they are finite on its way. (numba types a read-only array
+    apart and would compile the kernels again for it.)"""
     x = np.ascontiguousarray(x, dtype=np.float64)
     d = np.ascontiguousarray(d, dtype=np.float64)
+    if not (x.flags.writeable and d.flags.writeable):
+        x, d = x.copy(), d.copy()
     n_out, n_in = state.shape
-    if x.ndim != 2 or d.ndim != 2 or x.shape[0] != d.shape[0]:
+    if x.ndim != 2 or d.ndim != 2 or x.shape[0] != d.shape[0] or x.shape[1] != n_in or d.shape[1] != n_out:
         raise ValueError(f"expected x (batch, {n_in}) and d (batch, {n_out}), got {x.shape} and {d.shape}")
-    if x.shape[1] != n_in or d.shape[1] != n_out:
-        raise ValueError(f"expected x (batch, {n_in}) and d (batch, {n_out}), got {x.shape} and {d.shape}")
-    if not (np.isfinite(x).all() and np.isfinite(d).all()):
-        raise NonFiniteValues("x and d")
-    if not np.isfinite(lr) or lr < 0:
-        raise ValueError(f"lr must be a finite number >= 0, got {lr!r}")
     return x, d
 
 
@@ -134,6 +123,9 @@ def _state_args(state: DeviceState, model: DeviceModel) -> tuple:
     )
 
 
+_MODES = ("stochastic", "mean_count", "expected")
+
+
 def pulsed_update(
     state: DeviceState,
     model: DeviceModel,
@@ -150,16 +142,50 @@ def pulsed_update(
     global sample numbers ``first_sample, first_sample + 1, ...``. ``cfg.mode`` selects stochastic pulse
     trains, deterministic mean counts, or the expected-value update.
     """
-    x, d = _check_update_inputs(state, x, d, lr)
-    n_samples = x.shape[0]
-    zeros = np.zeros(n_samples, dtype=np.int64)
-    if n_samples == 0:
-        return SampleStats(zeros, zeros, zeros, zeros)
-    keys = _sample_keys(np.uint64(block_key), first_sample, n_samples)
-    x_abs, d_abs = np.abs(x), np.abs(d)
-    plan = update_management(x_abs.max(axis=1), d_abs.max(axis=1), lr, model.dw0, cfg)
+    x, d = _check_update_inputs(state, x, d)
+    # one kernel plans the batch: keys, management, signs, the stochastic trains and the finiteness check
+    (finite, keys, bl, scale_d, scale_x, d_sign, x_sign, row_bits, col_bits, row_pulses, col_pulses, work,
+     device_pulses, sample_pulses) = kernels._update_plan(
+        x,
+        d,
+        float(lr),
+        model.dw0,
+        cfg.bl,
+        cfg.update_management,
+        cfg.update_bl_management,
+        np.uint64(block_key),
+        first_sample,
+        cfg.mode == "stochastic",
+    )  # fmt: skip
+    if not finite:
+        raise NonFiniteValues("x and d")
+    if not 0.0 <= lr < math.inf:
+        raise ValueError(f"lr must be a finite number >= 0, got {lr!r}")
+    if cfg.mode not in _MODES:
+        raise ValueError(f"unknown update mode {cfg.mode!r}")
+    if x.shape[0] == 0:
+        return SampleStats(bl, row_pulses, col_pulses, sample_pulses)
     args = _state_args(state, model)
-    work = state.w.size * n_samples
+    if cfg.mode == "stochastic":
+        _run_kernel(
+            "_stochastic_update",
+            model,
+            work,
+            *args,
+            d_sign,
+            x_sign,
+            row_bits,
+            col_bits,
+            keys,
+            NORMAL_TABLE,
+            model.noisy,
+            model.write_noise,
+            device_pulses,
+            sample_pulses,
+        )
+        return SampleStats(bl, row_pulses, col_pulses, sample_pulses)
+    work = state.w.size * x.shape[0]
+    x_abs, d_abs = np.abs(x), np.abs(d)
     if cfg.mode == "expected":
         _run_kernel(
             "_expected_update",
@@ -175,72 +201,38 @@ def pulsed_update(
             model.noisy,
             model.write_noise,
         )
-        p_d = np.minimum(d_abs * plan.scale_d[:, None], 1.0)
-        p_x = np.minimum(x_abs * plan.scale_x[:, None], 1.0)
+        p_d = np.minimum(d_abs * scale_d[:, None], 1.0)
+        p_x = np.minimum(x_abs * scale_x[:, None], 1.0)
         expected_device = np.rint(
             np.minimum((lr / model.dw0) * d_abs.sum(axis=1) * x_abs.sum(axis=1), _MAX_COUNT)
         ).astype(np.int64)
         return SampleStats(
-            plan.bl,
-            np.rint(plan.bl * p_d.sum(axis=1)).astype(np.int64),
-            np.rint(plan.bl * p_x.sum(axis=1)).astype(np.int64),
+            bl,
+            np.rint(bl * p_d.sum(axis=1)).astype(np.int64),
+            np.rint(bl * p_x.sum(axis=1)).astype(np.int64),
             expected_device,
         )
-    d_sign = np.sign(d).astype(np.int8)
-    x_sign = np.sign(x).astype(np.int8)
-    device_pulses = np.zeros((state.shape[0], n_samples), dtype=np.int64)
-    if cfg.mode == "mean_count":
-        # aihwkit DenseBitLineMaker::generateCountsMean: round(BL * |v| * scale), at most BL
-        d_counts = np.minimum(
-            np.floor(plan.bl[:, None] * d_abs * plan.scale_d[:, None] + 0.5), plan.bl[:, None]
-        ).astype(np.int64)
-        x_counts = np.minimum(
-            np.floor(plan.bl[:, None] * x_abs * plan.scale_x[:, None] + 0.5), plan.bl[:, None]
-        ).astype(np.int64)
-        _run_kernel(
-            "_mean_count_update",
-            model,
-            work,
-            *args,
-            d_sign,
-            x_sign,
-            d_counts,
-            x_counts,
-            plan.bl,
-            keys,
-            NORMAL_TABLE,
-            model.noisy,
-            model.write_noise,
-            device_pulses,
-        )
-        return SampleStats(plan.bl, d_counts.sum(axis=1), x_counts.sum(axis=1), device_pulses.sum(axis=0))
-    if cfg.mode != "stochastic":
-        raise ValueError(f"unknown update mode {cfg.mode!r}")
-    n_words = max(1, -(-int(plan.bl.max()) // 64))
-    row_bits = np.empty((n_samples, state.shape[0], n_words), dtype=np.uint64)
-    col_bits = np.empty((n_samples, state.shape[1], n_words), dtype=np.uint64)
-    row_counts = np.empty((n_samples, state.shape[0]), dtype=np.int64)
-    col_counts = np.empty((n_samples, state.shape[1]), dtype=np.int64)
-    kernels._pulse_trains(d_abs, plan.scale_d, plan.bl, keys, True, row_bits, row_counts)
-    kernels._pulse_trains(x_abs, plan.scale_x, plan.bl, keys, False, col_bits, col_counts)
-    # the kernel only visits rows and columns whose trains fired: that, not the block size, is the work
-    work = int(((row_counts > 0).sum(axis=1) * (col_counts > 0).sum(axis=1)).sum())
+    # mean_count, aihwkit DenseBitLineMaker::generateCountsMean: round(BL * |v| * scale), at most BL
+    d_counts = np.minimum(np.floor(bl[:, None] * d_abs * scale_d[:, None] + 0.5), bl[:, None]).astype(np.int64)
+    x_counts = np.minimum(np.floor(bl[:, None] * x_abs * scale_x[:, None] + 0.5), bl[:, None]).astype(np.int64)
     _run_kernel(
-        "_stochastic_update",
+        "_mean_count_update",
         model,
         work,
         *args,
         d_sign,
         x_sign,
-        row_bits,
-        col_bits,
+        d_counts,
+        x_counts,
+        bl,
         keys,
         NORMAL_TABLE,
         model.noisy,
         model.write_noise,
         device_pulses,
+        sample_pulses,
     )
-    return SampleStats(plan.bl, row_counts.sum(axis=1), col_counts.sum(axis=1), device_pulses.sum(axis=0))
+    return SampleStats(bl, d_counts.sum(axis=1), x_counts.sum(axis=1), sample_pulses)
 
 
 def apply_pulse_counts(state: DeviceState, model: DeviceModel, counts: np.ndarray, key: int) -> int:
@@ -252,8 +244,10 @@ def apply_pulse_counts(state: DeviceState, model: DeviceModel, counts: np.ndarra
         if not np.all(np.isfinite(counts)) or not np.all(counts == np.round(counts)):
             raise ValueError("pulse counts must be integers")
     counts = counts.astype(np.int64, copy=False)
+    if not counts.flags.writeable:
+        counts = counts.copy()  # one kernel signature (see _check_update_inputs)
     args = _state_args(state, model)
-    pulses = int(np.abs(counts).sum())
+    pulses = int(kernels._pulse_total(counts))
     work = counts.size + 8 * pulses  # a pulse costs about as much as 8 idle devices
     _run_kernel(
         "_apply_counts", model, work, *args, counts, np.uint64(key), NORMAL_TABLE, model.noisy, model.write_noise
