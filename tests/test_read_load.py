@@ -198,6 +198,8 @@ def test_line_sums_carried_over_a_write_of_few_lines_equal_a_fresh_reduction(mod
     finally:
         array_module._input_line_sums = original
     assert [list(c) for c in calls] == [written]  # only the written lines were summed again
+    # the read matrix itself was rebuilt on those lines only, and is what a full conversion gives
+    np.testing.assert_array_equal(array._read_matrix((0, 0)), array._states[(0, 0)].apparent().astype(np.float32))
     fresh = AnalogArray(N, N, hw, seed=8)
     fresh.set_weights(array.get_weights())
     # the same weights read fresh (set_weights programs w; write noise is off in QUIET): the same load, bit for bit

@@ -214,10 +214,18 @@ class AnalogArray:
     def _read_matrix(self, key: tuple[int, int]) -> np.ndarray:
         matrix = self._read_cache.get(key)
         if matrix is None:
-            matrix = self._states[key].apparent().astype(np.float32)
-            self._read_cache[key] = matrix
+            weights = self._states[key].apparent()
             written = self._written_inputs.get(key, None)
             previous = self._lineage.get(key)
+            if previous is not None and written is not None and np.count_nonzero(written) * 4 <= written.size:
+                # only a few input lines changed since the previous matrix (a transfer's column): convert just those
+                # (a copy: earlier reads' loads may still look at the previous matrix)
+                lines = np.flatnonzero(written)
+                matrix = previous[1].copy()
+                matrix[:, lines] = weights[:, lines]
+            else:
+                matrix = weights.astype(np.float32)
+            self._read_cache[key] = matrix
             serial = previous[2] + 1 if previous is not None else 0
             parent = previous[2] if previous is not None else -1
             self._lineage[key] = (parent, matrix, serial, None if written is None else np.flatnonzero(written))
