@@ -135,9 +135,9 @@ class AnalogArray:
         self._line_sums: dict[tuple[int, int], list] = {}
         # Per block, the input lines written since its read matrix was last built (None: unknown, e.g. after
         # set_weights) and, once it is rebuilt, (previous matrix's build number, new matrix, its build number,
-        # input lines written in between; None: unknown): a write
-        # changes only devices on the input lines it drives (x_j or a count of column j nonzero), so the
-        # per-input sums of the new matrix are the previous ones with those lines summed again
+        # input lines written in between, None if unknown). A write changes only devices on the input lines it
+        # drives (x_j, or a count in column j, nonzero): the new matrix and its per-input sums are the previous
+        # ones with those lines converted and summed again
         self._written_inputs: dict[tuple[int, int], np.ndarray | None] = {}
         self._lineage: dict[tuple[int, int], tuple[int, np.ndarray, int, np.ndarray | None]] = {}
         self._bounds32: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
