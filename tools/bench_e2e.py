@@ -6,10 +6,10 @@ steps only (archsim's report: ``simulation.train_wall_s``), not loading data, bu
 ``--against-aihwkit`` (when aihwkit is installed) trains the same network in aihwkit 1.1 on the same images,
 functionally only (aihwkit has no costing): AnalogSGD with a SoftBoundsDevice like archsim's default device
 for Analog SGD, and a TransferCompound of two such devices transferring one column every sample
-(``transfer_every=1``, ``units_in_mbatch=False``, one read per transfer, gamma 0) for Tiki-Taka; the cross-entropy
-loss reduced over the batch as archsim's ``training.reduction`` says (sum by default, PyTorch's default is the
-mean); aihwkit's IO defaults otherwise. It prints archsim (with costing) / aihwkit ratios against the speed goals: 2x for Analog
-SGD, 3x for Tiki-Taka, costing overhead at most 10 %. Every figure is also given per CPU second of the process
+(``transfer_every=1``, ``units_in_mbatch=False``, one read per transfer, gamma 0) for Tiki-Taka; the
+cross-entropy loss reduced over the batch as archsim's ``training.reduction`` says (sum by default; PyTorch's
+default is the mean); aihwkit's IO defaults otherwise. It prints archsim (with costing) / aihwkit ratios against
+the speed goals: 2x for Analog SGD, 3x for Tiki-Taka, costing overhead at most 10 %. Every figure is also given per CPU second of the process
 (keys ``*_cpu_samples_per_s``), steadier than wall time on a shared machine.
 
     python tools/bench_e2e.py [--samples 2000] [--repeats 3] [--json] [--against-aihwkit]
