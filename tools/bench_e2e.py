@@ -9,8 +9,8 @@ for Analog SGD, and a TransferCompound of two such devices transferring one colu
 (``transfer_every=1``, ``units_in_mbatch=False``, one read per transfer, gamma 0) for Tiki-Taka; the
 cross-entropy loss reduced over the batch as archsim's ``training.reduction`` says (sum by default; PyTorch's
 default is the mean); aihwkit's IO defaults otherwise. It prints archsim (with costing) / aihwkit ratios against
-the speed goals: 2x for Analog SGD, 3x for Tiki-Taka, costing overhead at most 10 %. Every figure is also given per CPU second of the process
-(keys ``*_cpu_samples_per_s``), steadier than wall time on a shared machine.
+the speed goals: 2x for Analog SGD, 3x for Tiki-Taka, costing overhead at most 10 %. Every figure is also given
+per CPU second of the process (keys ``*_cpu_samples_per_s``), steadier than wall time on a shared machine.
 
     python tools/bench_e2e.py [--samples 2000] [--repeats 3] [--json] [--against-aihwkit]
 """
