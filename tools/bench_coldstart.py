@@ -14,9 +14,11 @@ function, the seconds numba spent compiling it (exclusive of the functions it co
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -66,6 +68,7 @@ def measure(runs: int, extra: list[str]) -> dict:
 def profile(extra: list[str], top: int) -> dict:
     """Compile seconds per function of one in-process default run on an empty cache."""
     cache = tempfile.mkdtemp()
+    atexit.register(shutil.rmtree, cache, True)  # numba writes to it until the process ends
     os.environ["NUMBA_CACHE_DIR"] = cache
     sys.path.insert(0, str(ROOT))
     from numba.core import event
@@ -96,8 +99,9 @@ def profile(extra: list[str], top: int) -> dict:
         sys.stdout = open(os.devnull, "w")
         try:
             entry_point()
-        except SystemExit:
-            pass
+        except SystemExit as stop:  # the CLI exits with its status: a failed run's compile times mean nothing
+            if stop.code not in (0, None):
+                raise SystemExit(f"error: the profiled `archsim run` failed (exit status {stop.code})") from None
         finally:
             sys.stdout.close()
             sys.stdout = stdout

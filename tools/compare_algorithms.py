@@ -47,10 +47,10 @@ def main() -> None:
         for seed in range(args.seeds):
             results[algorithm].append(final_metric(args.workload, algorithm, seed, args.set))
             print(f"  {algorithm} seed {seed}: {results[algorithm][-1]:.2f}", file=sys.stderr, flush=True)
-    base = results[algorithms[0]]
     if args.json:
         print(json.dumps({"seeds": args.seeds, "results": results}))
         return
+    base = results[algorithms[0]]
     print(
         f"{args.workload.name}, seeds 0-{args.seeds - 1}: final metric, mean (standard error), paired difference "
         f"from {algorithms[0]}"

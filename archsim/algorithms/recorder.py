@@ -106,7 +106,7 @@ class StepRecorder:
                     block.retries,
                     phase,
                     (move_in,),
-                    getattr(block, "drive_fraction", None),
+                    block.drive_fraction,
                 )
             )
             out_block = block.col_block if direction == "forward" else block.row_block
@@ -143,7 +143,7 @@ class StepRecorder:
                     block.retries,
                     "transfer",
                     deps,
-                    getattr(block, "drive_fraction", None),
+                    block.drive_fraction,
                 )
             )
             done[(block.row_block, block.col_block)] = (op, block.vectors * outputs * self.transfer_bits)

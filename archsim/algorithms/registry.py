@@ -124,3 +124,15 @@ def make_store(
 def tile_columns(columns: int, bias: bool, hw) -> int:
     """Inputs of a layer's arrays: its matrix's ``columns`` less the bias column when the bias is kept in digital."""
     return columns - 1 if bias and hw.io.digital_bias else columns
+
+
+def preset_text(key: str) -> str:
+    """The values ``key`` takes when null, per algorithm, for the configuration reference: e.g. ``false for ttv2;
+    true for chopped_ttv2 and agad`` (algorithms grouped by value, in the table's order)."""
+    by_value: dict[str, list[str]] = {}
+    for spec in ALGORITHMS.values():
+        for name, value in spec.presets:
+            if name == key:
+                text = str(value).lower() if isinstance(value, bool) else str(value)
+                by_value.setdefault(text, []).append(spec.name)
+    return "; ".join(f"{value} for {' and '.join(names)}" for value, names in by_value.items())

@@ -20,13 +20,13 @@ Deliberate differences from aihwkit: H is kept in weight units with the threshol
 C's mean step at w = 0 (``AnalogArray.dw0``, so a written pulse moves C by about one threshold; aihwkit
 scales by A's granularity, the same when A and C are one device type); at most
 ``ttv2_max_pulses`` pulses per transfer (aihwkit's ``transfer_update.desired_bl``, 1 in its presets); under
-``ttv2`` H keeps its remainder by default (``forget_buffer: false``; aihwkit's default forgets, as archsim's
-``chopped_ttv2`` and ``agad`` do); ``n_reads_per_transfer`` may exceed 1 (aihwkit's chopped devices allow one
-read per transfer); a transfer follows the training step in which its samples were applied;
-``auto_granularity`` counts the samples between two reads of a line (aihwkit counts vectors: the same for
-dense layers).
+``ttv2`` H keeps its remainder by default (its ``forget_buffer`` preset; aihwkit's default forgets, as archsim's
+``chopped_ttv2`` and ``agad`` do; every preset is in :mod:`archsim.algorithms.registry`);
+``n_reads_per_transfer`` may exceed 1 (aihwkit's chopped devices allow one read per transfer); a transfer
+follows the training step in which its samples were applied; ``auto_granularity`` counts the samples between
+two reads of a line (aihwkit counts vectors: the same for dense layers).
 
-``chopped_ttv2`` and ``agad`` learn on A with aihwkit's ``auto_scale`` by default (:class:`AutoScaledRate`:
+``chopped_ttv2`` and ``agad`` learn on A with aihwkit's ``auto_scale`` by their presets (:class:`AutoScaledRate`:
 A's rate is ``auto_scale_lr * BL * dw0_A`` over running abs-maxima of its inputs and errors, so A's content
 does not depend on the gradient's scale and the chopper's sign changes meet a signal of known size);
 ``fast_lr`` is then not read. ``ttv2`` keeps a fixed ``fast_lr`` unless ``auto_scale: true``.

@@ -166,10 +166,6 @@ class FixedRate:
     def __init__(self, lr: float):
         self.lr = lr
 
-    def rates(self, x: np.ndarray, d: np.ndarray, rec: StepRecorder | None, deps) -> tuple[np.ndarray, list]:
-        """Per vector of the batch, the learning rate of A's update; returns (rates, ops to wait for)."""
-        return np.full(x.shape[0], self.lr), list(deps)
-
     def update_inputs(
         self, x: np.ndarray, d: np.ndarray, rec: StepRecorder | None, deps
     ) -> tuple[np.ndarray, float, list]:
@@ -191,7 +187,7 @@ class AutoScaledRate(FixedRate):
     management finds for A's update anyway (aihwkit recomputes them; hardware would not), charged there."""
 
     def __init__(self, relative_lr: float, bl: int, dw0: float, momentum: float):
-        super().__init__(relative_lr * bl * dw0)
+        super().__init__(relative_lr * bl * dw0)  # here lr is the rate's numerator, divided by m_x * m_d
         self.momentum = momentum
         self.m_x = 0.0
         self.m_d = 0.0
@@ -204,6 +200,7 @@ class AutoScaledRate(FixedRate):
         return (1.0 - tau) * m + tau * value
 
     def rates(self, x: np.ndarray, d: np.ndarray, rec: StepRecorder | None, deps) -> tuple[np.ndarray, list]:
+        """Per vector of the batch, the learning rate of A's update; returns (rates, ops to wait for)."""
         vectors = x.shape[0]
         tau = (1.0 - self.momentum) / vectors
         x_max = np.abs(x).max(axis=1).tolist()

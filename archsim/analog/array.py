@@ -31,6 +31,12 @@ _PURPOSE_D2D, _PURPOSE_READ, _PURPOSE_UPDATE = 0, 1, 2
 _ALL_LINES = np.empty(0, dtype=np.int64)  # the kernels' "every line"
 
 
+def _few(lines: int, of: int) -> bool:
+    """Whether ``lines`` of ``of`` lines are few enough to work on them alone rather than on the whole block (a
+    one-hot read, a transfer's written column): at most a quarter."""
+    return lines * 4 <= of
+
+
 @dataclass(frozen=True)
 class BlockReadStats:
     """What one physical block did for a read call."""
@@ -216,11 +222,11 @@ class AnalogArray:
         if matrix is None:
             weights = self._states[key].apparent()
             written = self._written_inputs.get(key, None)
+            lines = None if written is None else np.flatnonzero(written)
             previous = self._lineage.get(key)
-            if previous is not None and written is not None and np.count_nonzero(written) * 4 <= written.size:
+            if previous is not None and lines is not None and _few(lines.size, weights.shape[1]):
                 # only a few input lines changed since the previous matrix (a transfer's column): convert just those
                 # (a copy: earlier reads' loads may still look at the previous matrix)
-                lines = np.flatnonzero(written)
                 matrix = previous[1].copy()
                 matrix[:, lines] = weights[:, lines]
             else:
@@ -228,7 +234,7 @@ class AnalogArray:
             self._read_cache[key] = matrix
             serial = previous[2] + 1 if previous is not None else 0
             parent = previous[2] if previous is not None else -1
-            self._lineage[key] = (parent, matrix, serial, None if written is None else np.flatnonzero(written))
+            self._lineage[key] = (parent, matrix, serial, lines)
             self._written_inputs[key] = np.zeros(matrix.shape[1], dtype=bool)
         return matrix
 
@@ -330,7 +336,7 @@ class AnalogArray:
         fresh: list = [matrix, None, None, None, lineage[2] if lineage is not None and current else -1]
         if lineage is not None and current and entry is not None and entry[1] is not None:
             parent, _, _, written = lineage
-            if entry[4] == parent >= 0 and written is not None and written.size * 4 <= matrix.shape[1]:
+            if entry[4] == parent >= 0 and written is not None and _few(written.size, matrix.shape[1]):
                 low, inv = self._bounds_of(key)
                 positions = entry[1].copy()
                 conductances = entry[2].copy()
@@ -367,7 +373,7 @@ class AnalogArray:
         array read energy is this times ``V_read^2 G_on t_read`` per cell per pass: 0 for a read of zeros, 1 at
         full drive on cells all at ``G_on``. ``transpose``: lines driven are the block's outputs; ``driven``:
         lines each read drives (1 for a one-hot read)."""
-        sparse = np.count_nonzero(drive) * 4 <= drive.size  # a few lines driven: reduce only theirs
+        sparse = _few(int(np.count_nonzero(drive)), drive.size)  # a few lines driven: reduce only theirs
         sums = self._conductance_sums_of(key, matrix, transpose, np.flatnonzero(drive) if sparse else None)
         denominator = reads * io.passes * driven * outputs
         return float(drive @ sums) / denominator if denominator else 0.0

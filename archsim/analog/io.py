@@ -254,7 +254,7 @@ def _read_attempts(
 
 def _noisy_mvm(x: np.ndarray, matrix: np.ndarray, io: IOModel, rng: np.random.Generator) -> np.ndarray:
     """``x @ matrix`` (float32) plus output noise and weight read noise, before the ADC."""
-    if _held:
+    if _held:  # inside a caller's context (a training epoch): skip building one per read
         y = x @ matrix
     else:
         with blas_on_calling_thread():

@@ -1,14 +1,22 @@
-"""numba kernels of the analog read's cost side (private; :class:`archsim.analog.array.AnalogArray` calls them).
+"""numba kernels of the analog read (private): the read path's element-wise work around the crossbar product
+(:func:`archsim.analog.io.analog_read`) and the line sums of the read load (:class:`archsim.analog.array.AnalogArray`).
 
-Both take a block's read matrix (outputs x inputs, float32), its devices' lower bounds and 1 / (upper - lower)
-(float32, same shape), and sum each cell's place in its device's range, ``clip((w - low) * inverse_range, 0, 1)``
-(computed in float32, as NumPy would), in float64 along the lines of one direction.
+The line-sum kernels take a block's read matrix (outputs x inputs, float32), its devices' lower bounds and
+1 / (upper - lower) (float32, same shape), and sum each cell's place in its device's range,
+``clip((w - low) * inverse_range, 0, 1)`` (computed in float32, as NumPy would), in float64 along the lines of one
+direction.
 """
 
 from __future__ import annotations
 
 import numba
 import numpy as np
+
+
+@numba.njit(cache=True, inline="always")
+def _position(weight, low, inverse_range):
+    """A cell's place in its device's range, clipped to [0, 1] (float32 in, float32 out)."""
+    return min(max((weight - low) * inverse_range, np.float32(0.0)), np.float32(1.0))
 
 
 @numba.njit(cache=True, nogil=True)
@@ -19,17 +27,16 @@ def _input_line_sums(weights, low, inverse_range, lines, sums):
     empty: all of them. Each line is summed over the outputs in order, one addition after another (no
     reassociation), so a line's sum is the same bits whichever lines are summed with it."""
     rows, cols = weights.shape
-    zero, one = np.float32(0.0), np.float32(1.0)
     if lines.size == 0:
         sums[:] = 0.0
         for i in range(rows):  # the inner loop runs along memory: vectorised across lines, each in order
             for j in range(cols):
-                sums[j] += min(max((weights[i, j] - low[i, j]) * inverse_range[i, j], zero), one)
+                sums[j] += _position(weights[i, j], low[i, j], inverse_range[i, j])
         return
     for j in lines:
         total = 0.0
         for i in range(rows):
-            total += min(max((weights[i, j] - low[i, j]) * inverse_range[i, j], zero), one)
+            total += _position(weights[i, j], low[i, j], inverse_range[i, j])
         sums[j] = total
 
 
@@ -40,17 +47,15 @@ def _output_line_sums(weights, low, inverse_range, sums):
     """Per output line (a row of the matrix), the sum over its inputs, into ``sums`` (float64, one per row). A
     row's sum depends on that row alone: the sums of a few rows gathered equal their sums in the whole matrix."""
     rows, cols = weights.shape
-    zero, one = np.float32(0.0), np.float32(1.0)
     for i in range(rows):
         total = 0.0
         for j in range(cols):
-            total += min(max((weights[i, j] - low[i, j]) * inverse_range[i, j], zero), one)
+            total += _position(weights[i, j], low[i, j], inverse_range[i, j])
         sums[i] = total
 
 
-# The read path's element-wise work around the crossbar product (:func:`archsim.analog.io.analog_read`), one
-# pass each side instead of a dozen NumPy calls: the same IEEE operations in the same order as NumPy's, so the
-# results are the same bits (tests compare them with the NumPy path).
+# The read path's element-wise work, one pass each side of the product instead of a dozen NumPy calls: the same
+# IEEE operations in the same order as NumPy's, so the results are the same bits (tests compare them).
 
 
 @numba.njit(cache=True, nogil=True)
@@ -93,7 +98,7 @@ def _adc_outputs(y, out_bound, out_step, out_levels, scale, inp_bound, result, s
     levels = np.float32(out_levels)
     any_saturated = False
     for v in range(vectors):
-        factor = scale[v] / inp_bound / 1.0
+        factor = scale[v] / inp_bound  # as the NumPy loop's first attempt, whose halving is 1
         hit = False
         for o in range(outputs):
             value = y[v, o]

@@ -91,11 +91,8 @@ def main(args: argparse.Namespace) -> int:
         raise ArchsimError(f"--role: {args.role!r} is not an array role; expected one of {', '.join(ROLE_KEYS)}")
     hw = load_hw_config(args.hw, args.sets)
     device = hw.device if args.role is None else role_device(hw, args.role)
-    device_key = (
-        "hw.device"
-        if args.role is None or getattr(hw.role_devices, args.role) is None
-        else (f"hw.role_devices.{args.role}")
-    )
+    own_section = args.role is not None and getattr(hw.role_devices, args.role) is not None
+    device_key = f"hw.role_devices.{args.role}" if own_section else "hw.device"
     seed = args.seed & MASK64
     state = sample_device_state(device, (1, args.devices), np.random.default_rng(np.random.SeedSequence([seed, 0])))
     if args.w_init is None:

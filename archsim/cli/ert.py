@@ -90,15 +90,15 @@ def main(args: argparse.Namespace) -> int:
 def with_role_rows(entries: list[dict], hw) -> list[dict]:
     """``entries`` with, after the shared array rows, the cell actions of every role whose device
     (``hw.role_devices``) is not ``hw.device``: the engine charges that role's reads and writes with them."""
-    from archsim.config.roles import ROLE_KEYS, role_device
+    from archsim.config.roles import role_device
     from archsim.hw.components import CrossbarModel
 
     rows = []
-    for role in ROLE_KEYS:
+    for role, cells in CrossbarModel.by_role(hw).items():
         device = role_device(hw, role)
         if device == hw.device:
             continue
-        for action in CrossbarModel.from_hw(hw, 0.0, device).actions():
+        for action in cells.actions():
             row = action.as_dict()
             row["action"] = f"{row['action']}[{role}]"
             row["parameters"] = {"role": role, "device_model": device.model, **row["parameters"]}

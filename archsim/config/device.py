@@ -19,6 +19,9 @@ from archsim.devices.registry import BY_NAME, MODELS
 from archsim.devices.registry import NAMES as MODEL_NAMES
 
 DEVICE_MODELS = MODEL_NAMES
+#: The pulsed update's modes (``hw.update.mode``): stochastic pulse trains, aihwkit's mean counts, or the expected
+#: value of the theory.
+UPDATE_MODES = ("stochastic", "mean_count", "expected")
 
 #: Models whose step depends on ``gamma_up``/``gamma_down``, and the value an unset (null) gamma takes
 #: (linear_step: aihwkit LinearStepDevice 0; power: 1 makes it soft bounds; exponential: a mildly non-linear 1;
@@ -376,7 +379,7 @@ class UpdateConfig:
         "stochastic",
         "stochastic pulse trains, deterministic mean counts, or the expected-value update of the theory",
         unit="-",
-        choices=("stochastic", "mean_count", "expected"),
+        choices=UPDATE_MODES,
     )
     update_management: bool = param(
         True, "balance row and column pulse probabilities", unit="-", source="aihwkit UpdateParameters default"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from archsim.algorithms.registry import ALGORITHMS as ALGORITHM_SPECS
+from archsim.algorithms.registry import preset_text
 from archsim.config.schema import Fail, param
 
 LAYER_TYPES = ("dense", "conv2d", "maxpool2d", "avgpool2d", "flatten", "residual")
@@ -154,7 +155,9 @@ class AlgorithmConfig:
     (which keys each algorithm reads: :data:`archsim.algorithms.registry.ALGORITHMS`)."""
 
     name: str = param("tiki_taka", "training algorithm", unit="-", choices=ALGORITHMS)
-    fast_lr: float = param(0.01, "learning rate of the fast array A (Tiki-Taka family)", unit="1", gt=0.0)
+    fast_lr: float = param(
+        0.01, "learning rate of the fast array A (Tiki-Taka family); not read under auto_scale", unit="1", gt=0.0
+    )
     transfer_lr: float = param(1.0, "scale of a transfer from A to C", unit="1", gt=0.0)
     transfer_every: int = param(1, "samples between transfers", unit="samples", ge=1)
     n_reads_per_transfer: int = param(1, "columns (or rows) of A read per transfer", unit="vectors", ge=1, le=MAX_UNITS)
@@ -192,8 +195,8 @@ class AlgorithmConfig:
     forget_buffer: bool | None = param(
         None,
         "TTv2 family: after a write, H becomes momentum*H where it fired (aihwkit's forget_buffer) instead of "
-        "keeping the remainder; null: the algorithm's preset (false for ttv2; true for chopped_ttv2 and agad, "
-        "aihwkit's default, since A is not reset by a read and the next read re-supplies what was not written)",
+        f"keeping the remainder; null: the algorithm's preset ({preset_text('forget_buffer')}; true is aihwkit's "
+        "default, since A is not reset by a read and the next read re-supplies what was not written)",
         unit="-",
         source="aihwkit ChoppedTransferCompound / DynamicTransferCompound forget_buffer = True",
     )
@@ -201,7 +204,7 @@ class AlgorithmConfig:
         None,
         "chopped_ttv2, agad: chopper switching probability per read of a line (random schedule) or "
         "1/period in reads (regular schedule), aihwkit's in_chop_prob; null: the algorithm's preset, "
-        "aihwkit's ReRAM presets' value (0.01 chopped_ttv2, 0.02 agad)",
+        f"aihwkit's ReRAM presets' value ({preset_text('chopper_probability')})",
         unit="1",
         ge=0.0,
         le=1.0,
@@ -211,7 +214,7 @@ class AlgorithmConfig:
         None,
         "ttv2, chopped_ttv2, agad: scale A's update by running abs-maxima m_x, m_d of its inputs and errors, so "
         "A learns at auto_scale_lr * BL * dw0_A / (m_x * m_d) instead of fast_lr (aihwkit's auto_scale); "
-        "null: the algorithm's preset (true for chopped_ttv2 and agad, false for ttv2)",
+        f"null: the algorithm's preset ({preset_text('auto_scale')})",
         unit="-",
         source="aihwkit presets ChoppedTTv2ReRamSBPreset, AGADReRamSBPreset auto_scale = True",
     )
@@ -290,19 +293,19 @@ class AlgorithmConfig:
         if self.name == "agad" and self.chopper_probability is not None and self.chopper_probability <= 0.0:
             fail("chopper_probability", "agad needs a chopper_probability > 0 (its reference forms per period)")
         spec = ALGORITHM_SPECS[self.name]
-        auto_scale = "auto_scale" in spec.keys and self.setting("auto_scale")
-        if auto_scale:
+        reads_auto_scale = "auto_scale" in spec.keys
+        if reads_auto_scale and self.setting("auto_scale"):
             if self.fast_lr != _default("fast_lr"):
                 fail(
                     "fast_lr",
                     f"is not read under auto_scale (on for {self.name} unless auto_scale: false): A learns at "
                     "auto_scale_lr relative to its running input and error maxima",
                 )
-        elif "auto_scale" in spec.keys and (
-            self.auto_scale_lr != _default("auto_scale_lr") or self.auto_momentum != _default("auto_momentum")
-        ):
-            key = "auto_scale_lr" if self.auto_scale_lr != _default("auto_scale_lr") else "auto_momentum"
-            fail(key, "is read only with auto_scale: true")
+        elif reads_auto_scale:
+            for key in ("auto_scale_lr", "auto_momentum"):
+                if getattr(self, key) != _default(key):
+                    fail(key, "is read only with auto_scale: true")
+                    break
         if "agad_buffer_cap" in spec.keys and self.agad_buffer_cap and self.setting("forget_buffer"):
             fail("agad_buffer_cap", "bounds a remembering buffer: it needs forget_buffer: false")
         for f in fields(self):
@@ -320,4 +323,7 @@ class AlgorithmConfig:
 
 def _default(key: str):
     """The schema default of an ``algorithm`` key."""
-    return {f.name: f.default for f in fields(AlgorithmConfig)}[key]
+    return _ALGORITHM_DEFAULTS[key]
+
+
+_ALGORITHM_DEFAULTS = {f.name: f.default for f in fields(AlgorithmConfig)}

@@ -2,9 +2,10 @@
 
 All jitted code of the package lives in this one file: numba's on-disk cache (``cache=True``) is keyed on
 the file a function is defined in, so keeping callees here guarantees a cached kernel is rebuilt whenever
-anything it calls changes. Every kernel takes arrays and scalars only and is built per device model code by a
-factory (``_stochastic_update(model, parallel)`` returns the jitted kernel), so a run compiles only the step
-formulas of the models it simulates; update kernels come serial (small updates) or ``parallel=True`` over
+anything it calls changes. Every kernel takes arrays and scalars only; the kernels that step devices are built
+per device model code by a factory (``_stochastic_update(model, parallel)`` returns the jitted kernel), so a run
+compiles only the step formulas of the models it simulates (the update plan, the pulse total and the column
+scan are model-free and compiled once); update kernels come serial (small updates) or ``parallel=True`` over
 weight rows (outputs). Random numbers come from counter-based streams (see :mod:`archsim.devices.rng`) keyed
 by (sample, device, pulse), so results do not depend on the number of threads or on the serial/parallel
 choice. Each kernel has a slow reference in :mod:`archsim.devices.reference` that the tests compare against.

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from archsim.config.device import UpdateConfig
+from archsim.config.device import UPDATE_MODES, UpdateConfig
 from archsim.devices import kernels
 from archsim.devices.models import DeviceModel, DeviceState
 from archsim.devices.rng import NORMAL_TABLE
@@ -27,7 +27,9 @@ _DUMMY = np.zeros((1, 1))
 _MAX_COUNT = float(2**62)  # expected-mode pulse statistics saturate here instead of overflowing int64
 _DUMMY_FLAT = np.zeros(1)
 
-#: Below this many device-updates (devices x samples) a kernel runs serially on the calling thread: waking
+#: Below this much work a kernel runs serially on the calling thread (the work of a stochastic update is the
+#: devices its trains visit, fired rows x fired columns per sample; of the other modes, devices x samples; of a
+#: whole-pulse write, devices + 8 per pulse): waking
 #: numba's worker threads costs more than a small update takes, and when the machine has more runnable jobs
 #: than cores a parallel region also waits for every worker's time slice (measured on the 2-core development
 #: machine under load: a 64x64 x 10-sample update took 0.19 ms on one thread and 4.5 ms on two). Results do
@@ -91,14 +93,22 @@ def update_management(
     return ManagedUpdate(plan[2], plan[3], plan[4])
 
 
+def _writable(values: np.ndarray) -> np.ndarray:
+    """``values``, copied if read-only: numba types a read-only array apart and would compile every kernel again
+    for it."""
+    return values if values.flags.writeable else values.copy()
+
+
+def _noise_args(model: DeviceModel) -> tuple:
+    """The arguments every update kernel takes after its pulse data: the normal table and the noise switches."""
+    return NORMAL_TABLE, model.noisy, model.write_noise
+
+
 def _check_update_inputs(state: DeviceState, x: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``x`` and ``d`` as writable C-contiguous float64 (no copy when they are already), shapes checked; the
-    kernel of :func:`pulsed_update` checks that they are finite on its way. (numba types a read-only array
-    apart and would compile the kernels again for it.)"""
-    x = np.ascontiguousarray(x, dtype=np.float64)
-    d = np.ascontiguousarray(d, dtype=np.float64)
-    if not (x.flags.writeable and d.flags.writeable):
-        x, d = x.copy(), d.copy()
+    kernel of :func:`pulsed_update` checks that they are finite on its way."""
+    x = _writable(np.ascontiguousarray(x, dtype=np.float64))
+    d = _writable(np.ascontiguousarray(d, dtype=np.float64))
     n_out, n_in = state.shape
     if x.ndim != 2 or d.ndim != 2 or x.shape[0] != d.shape[0] or x.shape[1] != n_in or d.shape[1] != n_out:
         raise ValueError(f"expected x (batch, {n_in}) and d (batch, {n_out}), got {x.shape} and {d.shape}")
@@ -121,9 +131,6 @@ def _state_args(state: DeviceState, model: DeviceModel) -> tuple:
         model.piecewise_up,
         model.piecewise_down,
     )
-
-
-_MODES = ("stochastic", "mean_count", "expected")
 
 
 def pulsed_update(
@@ -161,7 +168,7 @@ def pulsed_update(
         raise NonFiniteValues("x and d")
     if not 0.0 <= lr < math.inf:
         raise ValueError(f"lr must be a finite number >= 0, got {lr!r}")
-    if cfg.mode not in _MODES:
+    if cfg.mode not in UPDATE_MODES:
         raise ValueError(f"unknown update mode {cfg.mode!r}")
     if x.shape[0] == 0:
         return SampleStats(bl, row_pulses, col_pulses, sample_pulses)
@@ -177,9 +184,7 @@ def pulsed_update(
             row_bits,
             col_bits,
             keys,
-            NORMAL_TABLE,
-            model.noisy,
-            model.write_noise,
+            *_noise_args(model),
             device_pulses,
             sample_pulses,
         )
@@ -197,9 +202,7 @@ def pulsed_update(
             float(lr),
             model.dw0,
             keys,
-            NORMAL_TABLE,
-            model.noisy,
-            model.write_noise,
+            *_noise_args(model),
         )
         p_d = np.minimum(d_abs * scale_d[:, None], 1.0)
         p_x = np.minimum(x_abs * scale_x[:, None], 1.0)
@@ -226,9 +229,7 @@ def pulsed_update(
         x_counts,
         bl,
         keys,
-        NORMAL_TABLE,
-        model.noisy,
-        model.write_noise,
+        *_noise_args(model),
         device_pulses,
         sample_pulses,
     )
@@ -244,14 +245,11 @@ def apply_pulse_counts(state: DeviceState, model: DeviceModel, counts: np.ndarra
         if not np.all(np.isfinite(counts)) or not np.all(counts == np.round(counts)):
             raise ValueError("pulse counts must be integers")
     counts = counts.astype(np.int64, copy=False)
-    if not counts.flags.writeable:
-        counts = counts.copy()  # one kernel signature (see _check_update_inputs)
+    counts = _writable(counts)
     args = _state_args(state, model)
     pulses = int(kernels._pulse_total(counts))
-    work = counts.size + 8 * pulses  # a pulse costs about as much as 8 idle devices
-    _run_kernel(
-        "_apply_counts", model, work, *args, counts, np.uint64(key), NORMAL_TABLE, model.noisy, model.write_noise
-    )
+    work = counts.size + 8 * pulses  # a rough guess, not measured: a pulse costs about as much as 8 idle devices
+    _run_kernel("_apply_counts", model, work, *args, counts, np.uint64(key), *_noise_args(model))
     return pulses
 
 
@@ -290,9 +288,7 @@ def pulse_protocol(
         model.piecewise_down,
         directions,
         np.uint64(key),
-        NORMAL_TABLE,
-        model.noisy,
-        model.write_noise,
+        *_noise_args(model),
         mean,
         std,
     )

@@ -97,9 +97,13 @@ class Costing:
         self.line_buffer = arch.components["line_buffer"]
         self._row_blocks: dict[int, int] = {}
         self._places: dict = {}  # a move's end (array or unit) -> where it sits (the mapping never changes)
-        # a read's shape (role, direction, vectors, lines, retries, bits) -> what it fixes of its charges; the
-        # shapes a run meets are few (retries and active lines take a few values each)
+        # a read's shape (role, direction, vectors, lines, retries, bits) -> what it fixes of its charges; cleared
+        # with the engine's remembered structures (:meth:`forget`)
         self._read_charges: dict[tuple, tuple] = {}
+
+    def forget(self) -> None:
+        """Drop what the costing remembers per data-dependent shape (the engine bounds its memory with it)."""
+        self._read_charges.clear()
 
     # -- plans -----------------------------------------------------------------------------------
     def plan(self, op, index: int) -> OpPlan:
@@ -119,22 +123,15 @@ class Costing:
         kind = type(op)
         if kind in (Mvm, TransferRead):
             tile = self.mapping.tile_of(op.array)
-            dac = arch.dac
             if kind is Mvm:
                 if op.direction not in DIRECTIONS:
                     raise ArchsimError(
                         f"operation {index} (Mvm) has direction {op.direction!r}; expected forward or backward"
                     )
-                outputs = op.active_cols if op.direction == "forward" else op.active_rows
-                reads = op.vectors + op.retries
                 label = f"mvm {op.direction} {_name(op.array)}"
-            else:  # one-hot reads: one driven line, one line of cells conducts
-                outputs = op.active_rows
-                reads = op.columns + op.retries
+            else:
                 label = f"transfer_read {_name(op.array)}"
-            # multi-level DACs apply an in_bits-bit level in one pass; bit-serial ones stream in_bits 1-bit passes
-            passes = reads * dac.passes(op.in_bits)
-            out_bits = min(max(op.out_bits, 1), 16)
+            _, outputs, _, _, passes, out_bits = self._read_shape(op)
             # the array read energy depends on the data (drive_fraction): charged per operation, not per plan
             return OpPlan(
                 label,
@@ -262,10 +259,9 @@ class Costing:
         array_read = to_quanta(cells.read_pj(cell_passes, op.drive_fraction))
         return charges + (("array_read", array_read),) if array_read else charges
 
-    def _fixed_read_charges(self, op) -> tuple[tuple[tuple[str, int], ...], int, CrossbarModel]:
-        """A read's charges that its structure fixes, its cell-passes and its cells' model."""
-        arch = self.arch
-        dac, adc = arch.dac, arch.adc
+    def _read_shape(self, op) -> tuple[int, int, int, int, int, int]:
+        """``(driven lines, outputs, reads, cells per pass, passes, ADC bits)`` of an analog read: its vectors and
+        re-reads, each one pass with a multi-level DAC or ``in_bits`` 1-bit passes with a bit-serial one."""
         if type(op) is Mvm:
             driven, outputs = (
                 (op.active_rows, op.active_cols) if op.direction == "forward" else (op.active_cols, op.active_rows)
@@ -276,8 +272,19 @@ class Costing:
             driven, outputs = 1, op.active_rows
             reads = op.columns + op.retries
             cells_per_pass = op.active_rows
-        passes = reads * dac.passes(op.in_bits)
-        out_bits = min(max(op.out_bits, 1), 16)
+        return (
+            driven,
+            outputs,
+            reads,
+            cells_per_pass,
+            reads * self.arch.dac.passes(op.in_bits),
+            min(max(op.out_bits, 1), 16),
+        )
+
+    def _fixed_read_charges(self, op) -> tuple[tuple[tuple[str, int], ...], int, CrossbarModel]:
+        """A read's charges that its structure fixes, its cell-passes and its cells' model."""
+        dac, adc = self.arch.dac, self.arch.adc
+        driven, outputs, reads, cells_per_pass, passes, out_bits = self._read_shape(op)
         # bit-serial passes are shifted and added per output at the tile (ISAAC's shift-and-add units)
         shift_adds = (passes - reads) * outputs
         charges = _nonzero(

@@ -449,6 +449,7 @@ class Engine:
         self._sids.clear()
         self._op_plans.clear()
         self._cache.clear()
+        self.costing.forget()
 
     # ------------------------------------------------------------------------------------------
     # simulation

@@ -724,9 +724,8 @@ def sram_energy_per_bit_pj(reference_access_energy_j: float, bank_bytes: float, 
 
 
 class SramBufferModel(ComponentModel):
-    """On-chip buffer. A 64-bit access of an 8 KB SRAM costs ``reference_access_energy``; larger
-    banks cost ``sqrt(bank size / 8 KB)`` times more (Horowitz's 8 KB / 32 KB / 1 MB figures follow this), scaled
-    to the technology node like the digital units; that is a switching energy, and the static share comes on top.
+    """On-chip buffer. Its switching energy per bit scales with the bank's size and the technology node
+    (:func:`sram_energy_per_bit_pj`, from Horowitz's 8 KB SRAM access), and the static share comes on top.
     A design's stated ``energy_per_bit`` (e.g. an eDRAM's) replaces the scaling and is a full-load total, like the
     ADC's stated figure: its static share is taken out of every access and charged as leakage."""
 
