@@ -8,6 +8,10 @@ devices or algorithms.
 
 Counts that depend on data (device pulses, bound-management re-reads, which columns a TTv2 transfer
 wrote) only scale energy; everything else is the step's *structure* and fixes its timing.
+
+Operations are plain data, not changed once recorded. They are not frozen dataclasses because a step records
+dozens of them: a frozen dataclass takes five times as long to build (its ``__init__`` sets each field through
+``object.__setattr__``), which was a tenth of the costing's overhead on a small network.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ class ArrayId(NamedTuple):
 Location = ArrayId | str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Mvm:
     """Analog matrix-vector products on one array block (forward: W x; backward: W^T d)."""
 
@@ -62,7 +66,7 @@ class Mvm:
     drive_fraction: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PulseUpdate:
     """Stochastic pulsed rank-1 updates, one per sample, on one array block."""
 
@@ -79,7 +83,7 @@ class PulseUpdate:
     stochastic: bool = True
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TransferRead:
     """Tiki-Taka: read ``columns`` one-hot vectors of the fast array through the real IO path."""
 
@@ -94,7 +98,7 @@ class TransferRead:
     drive_fraction: float | None = None  # as for Mvm
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TransferWrite:
     """Tiki-Taka: write the read columns as pulses onto the slow array."""
 
@@ -111,7 +115,7 @@ class TransferWrite:
     stochastic: bool = True  # as for PulseUpdate
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Digital:
     """Digital arithmetic on a shared unit: ``count`` operations of ``kind``."""
 
@@ -122,7 +126,7 @@ class Digital:
     deps: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Move:
     """``bits`` moved over the NoC from ``src`` to ``dst``."""
 
@@ -133,7 +137,7 @@ class Move:
     deps: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class BufferAccess:
     """SRAM buffer traffic: the global buffer's, or (``layer`` set) a convolution's line buffer's."""
 

@@ -87,39 +87,45 @@ class StepRecorder:
         """Inputs move to each block, the block reads, its partial outputs move to the digital unit, where the
         partial sums of blocks that share outputs are added."""
         deps = tuple(deps)
+        ops = self.ops
+        forward = direction == "forward"
+        in_bits, out_bits = self.in_bits, self.out_bits
         arrivals: dict[int, list[int]] = {}  # output block -> moves of its partial sums
         values: dict[int, int] = {}  # output block -> values per partial sum
         for block in stats.blocks:
             array = ArrayId(layer, role, block.row_block, block.col_block)
-            driven = block.active_rows if direction == "forward" else block.active_cols
-            read = block.active_cols if direction == "forward" else block.active_rows
-            move_in = self.add(Move(source, array, block.vectors * driven * self.in_bits, phase, deps))
-            mvm = self.add(
+            vectors, rows, cols = block.vectors, block.active_rows, block.active_cols
+            driven, read, out_block = (rows, cols, block.col_block) if forward else (cols, rows, block.row_block)
+            move_in = len(ops)
+            ops.append(Move(source, array, vectors * driven * in_bits, phase, deps))
+            ops.append(
                 Mvm(
                     array,
                     direction,
-                    block.vectors,
-                    block.active_rows,
-                    block.active_cols,
-                    self.in_bits,
-                    self.out_bits,
+                    vectors,
+                    rows,
+                    cols,
+                    in_bits,
+                    out_bits,
                     block.retries,
                     phase,
                     (move_in,),
                     block.drive_fraction,
                 )
             )
-            out_block = block.col_block if direction == "forward" else block.row_block
-            arrivals.setdefault(out_block, []).append(
-                self.add(Move(array, "digital", block.vectors * read * self.out_bits, phase, (mvm,)))
-            )
-            values[out_block] = block.vectors * read
+            ops.append(Move(array, "digital", vectors * read * out_bits, phase, (move_in + 1,)))
+            moves = arrivals.get(out_block)
+            if moves is None:
+                arrivals[out_block] = [move_in + 2]
+            else:
+                moves.append(move_in + 2)
+            values[out_block] = vectors * read
         done = []
         for out_block, moves in arrivals.items():
             if len(moves) > 1:
                 done.append(self.add(Digital("add", values[out_block] * (len(moves) - 1), phase, tuple(moves))))
             else:
-                done.extend(moves)
+                done.append(moves[0])
         return done
 
     def transfer_reads(
