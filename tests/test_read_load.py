@@ -199,13 +199,13 @@ def test_line_sums_carried_over_a_write_of_few_lines_equal_a_fresh_reduction(mod
         array_module._input_line_sums = original
     assert [list(c) for c in calls] == [written]  # only the written lines were summed again
     # the read matrix itself was rebuilt on those lines only, and is what a full conversion gives
-    np.testing.assert_array_equal(array._read_matrix((0, 0)), array._states[(0, 0)].apparent().astype(np.float32))
+    matrix = array._read_matrix((0, 0))
+    np.testing.assert_array_equal(matrix.values, array._states[(0, 0)].apparent().astype(np.float32))
     fresh = AnalogArray(N, N, hw, seed=8)
     fresh.set_weights(array.get_weights())
     # the same weights read fresh (set_weights programs w; write noise is off in QUIET): the same load, bit for bit
-    np.testing.assert_array_equal(fresh._read_matrix((0, 0)), array._read_matrix((0, 0)))
-    matrix = array._read_matrix((0, 0))
-    assert fresh._conductance_sums_of((0, 0), fresh._read_matrix((0, 0)), False).tolist() == (
-        array._conductance_sums_of((0, 0), matrix, False).tolist()
-    )
+    fresh_matrix = fresh._read_matrix((0, 0))
+    np.testing.assert_array_equal(fresh_matrix.values, matrix.values)
+    everywhere = np.ones(N)
+    assert fresh._conductance_sums_of((0, 0), fresh_matrix, False, everywhere).tolist() == matrix.input_sums.tolist()
     assert np.isfinite(load)

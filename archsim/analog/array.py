@@ -18,7 +18,12 @@ from functools import cached_property, partial
 import numpy as np
 
 from archsim.analog.io import IOModel, analog_read
-from archsim.analog.kernels import _input_line_sums, _output_line_sums
+from archsim.analog.kernels import (
+    _convert_summing_inputs,
+    _input_line_sums,
+    _output_line_sums,
+    _picked_input_sums,
+)
 from archsim.config.device import DeviceConfig
 from archsim.config.hw import HwConfig, cell_conductances
 from archsim.devices.models import DeviceState, device_model, sample_device_state, symmetric_points
@@ -29,12 +34,36 @@ from archsim.mapping.blocks import block_slices
 
 _PURPOSE_D2D, _PURPOSE_READ, _PURPOSE_UPDATE = 0, 1, 2
 _ALL_LINES = np.empty(0, dtype=np.int64)  # the kernels' "every line"
+_INPUT_SUMS, _OUTPUT_SUMS = 1, 2  # which line sums of a block's read load have been asked for (bit flags)
 
 
 def _few(lines: int, of: int) -> bool:
     """Whether ``lines`` of ``of`` lines are few enough to work on them alone rather than on the whole block (a
     one-hot read, a transfer's written column): at most a quarter."""
     return lines * 4 <= of
+
+
+class _ReadMatrix:
+    """One build of a physical block's read weights, float32, and the line sums of its read load once known.
+
+    ``values``: the whole block (outputs x inputs, as the block holds them) or, for a one-hot read, only the
+    lines it drives (``lines``, block-local; one row per line: an input line's cells in output order, or an
+    output line's in input order; ``whole`` the block's matrix it was taken from, if built). ``input_sums`` and
+    ``output_sums``: sums of ``G / G_on`` along each input line (over the outputs) and each output line (over the
+    inputs), None until known. Never changed once built but to fill in sums: a read's load, evaluated later,
+    sees the weights that read saw."""
+
+    __slots__ = ("values", "input_sums", "output_sums", "lines", "whole")
+
+    def __init__(self) -> None:
+        self.values: np.ndarray = _NO_VALUES
+        self.input_sums: np.ndarray | None = None
+        self.output_sums: np.ndarray | None = None
+        self.lines: np.ndarray | None = None
+        self.whole: _ReadMatrix | None = None
+
+
+_NO_VALUES = np.empty((0, 0), dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -132,20 +161,19 @@ class AnalogArray:
             for c, cols in enumerate(self._col_slices):
                 self._states[(r, c)] = full.view(cols, rows).copy()
                 self._keys[(r, c)] = seed_key(self.seed, _PURPOSE_UPDATE, r, c)
-        self._read_cache: dict[tuple[int, int], np.ndarray] = {}
+        # per block, its read matrix as the weights are now (dropped on a write) and the last one built
+        self._read_cache: dict[tuple[int, int], _ReadMatrix] = {}
+        self._previous: dict[tuple[int, int], _ReadMatrix] = {}
         g_on, g_off = cell_conductances(hw.array, self.device)
         self._g_off_relative = g_off / g_on
-        # The read load's line sums, per block: [read matrix they are for, per input line: position sums and
-        # sums of G / G_on, per output line: sums of G / G_on, the matrix's build number (-1: not known)]; None
-        # where not yet needed for that matrix
-        self._line_sums: dict[tuple[int, int], list] = {}
         # Per block, the input lines written since its read matrix was last built (None: unknown, e.g. after
-        # set_weights) and, once it is rebuilt, (previous matrix's build number, new matrix, its build number,
-        # input lines written in between, None if unknown). A write changes only devices on the input lines it
-        # drives (x_j, or a count in column j, nonzero): the new matrix and its per-input sums are the previous
-        # ones with those lines converted and summed again
+        # set_weights). A write changes only devices on the input lines it drives (x_j, or a count in column j,
+        # nonzero): the new matrix and its per-input sums are the previous ones with those lines converted and
+        # summed again
         self._written_inputs: dict[tuple[int, int], np.ndarray | None] = {}
-        self._lineage: dict[tuple[int, int], tuple[int, np.ndarray, int, np.ndarray | None]] = {}
+        # per block, which line sums of its whole-block reads' loads have been asked for (_INPUT_SUMS,
+        # _OUTPUT_SUMS): those of its later matrices are summed as they are built. A functional-only run asks none
+        self._summed: dict[tuple[int, int], int] = {}
         self._bounds32: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         self.samples_applied = 0  # running sample number: keys the update noise
 
@@ -217,25 +245,57 @@ class AnalogArray:
             out[self._col_slices[c], self._row_slices[r]] = symmetric_points(self.model, state)
         return out
 
-    def _read_matrix(self, key: tuple[int, int]) -> np.ndarray:
+    def _read_matrix(self, key: tuple[int, int]) -> _ReadMatrix:
+        """Block ``key``'s read weights as they are now (built when first needed after a write)."""
         matrix = self._read_cache.get(key)
-        if matrix is None:
-            weights = self._states[key].apparent()
-            written = self._written_inputs.get(key, None)
-            lines = None if written is None else np.flatnonzero(written)
-            previous = self._lineage.get(key)
-            if previous is not None and lines is not None and _few(lines.size, weights.shape[1]):
-                # only a few input lines changed since the previous matrix (a transfer's column): convert just those
-                # (a copy: earlier reads' loads may still look at the previous matrix)
-                matrix = previous[1].copy()
-                matrix[:, lines] = weights[:, lines]
-            else:
-                matrix = weights.astype(np.float32)
-            self._read_cache[key] = matrix
-            serial = previous[2] + 1 if previous is not None else 0
-            parent = previous[2] if previous is not None else -1
-            self._lineage[key] = (parent, matrix, serial, lines)
-            self._written_inputs[key] = np.zeros(matrix.shape[1], dtype=bool)
+        return matrix if matrix is not None else self._build_read_matrix(key)
+
+    def _build_read_matrix(self, key: tuple[int, int]) -> _ReadMatrix:
+        weights = self._states[key].apparent()
+        rows, cols = weights.shape
+        written = self._written_inputs.get(key)
+        lines = None if written is None else np.flatnonzero(written)
+        previous = self._previous.get(key)
+        summed = self._summed.get(key, 0)
+        matrix = _ReadMatrix()
+        if previous is not None and lines is not None and _few(lines.size, cols):
+            # only a few input lines changed since the previous matrix (a transfer's column): convert just those, on
+            # a copy (earlier reads' loads may still look at the previous matrix), and carry its per-input sums over
+            values = previous.values.copy()
+            values[:, lines] = weights[:, lines]
+            if previous.input_sums is not None:
+                matrix.input_sums = previous.input_sums.copy()
+                if lines.size:
+                    low, inverse_range = self._bounds_of(key)
+                    positions = np.empty(cols)
+                    _input_line_sums(values, low, inverse_range, lines, positions)
+                    matrix.input_sums[lines] = self._conductances(positions[lines], rows)
+        elif summed & _INPUT_SUMS:
+            # this block's forward loads are asked for (costing): its per-input sums come with the conversion
+            values = np.empty((rows, cols), dtype=np.float32)
+            positions = np.empty(cols)
+            low, inverse_range = self._bounds_of(key)
+            _convert_summing_inputs(weights, low, inverse_range, values, positions)
+            matrix.input_sums = self._conductances(positions, rows)
+        else:
+            values = weights.astype(np.float32)
+        matrix.values = values
+        if summed & _OUTPUT_SUMS:  # summed while the block is in cache
+            matrix.output_sums = self._output_sums(key, values)
+        self._read_cache[key] = self._previous[key] = matrix
+        self._written_inputs[key] = np.zeros(cols, dtype=bool)
+        return matrix
+
+    def _picked_lines(self, key: tuple[int, int], lines: np.ndarray, transpose: bool) -> _ReadMatrix:
+        """Block ``key``'s read weights on its input lines ``lines`` only (one row per line: its cells in output
+        order), or with ``transpose`` on its output lines ``lines`` (one row per line: its cells in input order):
+        the matrix of a one-hot read of those lines, which sees nothing else, so the rest is not converted."""
+        whole = self._read_cache.get(key)
+        source = whole.values if whole is not None else self._states[key].apparent()
+        picked = source[lines, :] if transpose else source[:, lines].T
+        matrix = _ReadMatrix()
+        matrix.values = np.ascontiguousarray(picked, dtype=np.float32)
+        matrix.lines, matrix.whole = lines, whole
         return matrix
 
     def _note_written(self, key: tuple[int, int], inputs: np.ndarray) -> None:
@@ -287,65 +347,59 @@ class AnalogArray:
             self._bounds32[key] = bounds
         return bounds
 
-    def _conductance_sums_of(
-        self, key: tuple[int, int], matrix: np.ndarray, transpose: bool, lines: np.ndarray | None = None
-    ) -> np.ndarray:
-        """Sums of ``G / G_on`` of block ``key``'s cells along the lines a read drives, for the weights
-        ``matrix`` (the block's read matrix of that read): one per input line (over the block's outputs) for a
-        forward read, one per output line (over its inputs) for a transpose read.
+    def _conductance_sums_of(self, key: tuple[int, int], matrix: _ReadMatrix, transpose: bool, drive: np.ndarray):
+        """Sums of ``G / G_on`` of block ``key``'s cells along the lines a read drives, for the weights ``matrix``
+        (the read's :meth:`_read_matrix` or :meth:`_picked_lines`): one per input line (over the block's outputs)
+        for a forward read, one per output line (over its inputs) for a transpose read; for picked lines, one per
+        picked line.
 
-        Each direction's sums are computed when a read first needs them and kept until the weights change; the
-        per-input sums of a rebuilt matrix are carried over from its previous one, with only the input lines
-        written in between summed again, when those are few (a Tiki-Taka transfer writes one column). When only
-        ``lines`` are driven (a one-hot transfer read) and nothing is kept, only those lines are reduced (the
-        other entries are 0), O(lines x N) instead of O(N^2). Every route gives the same bits (see the kernels)."""
-        entry = self._line_sums.get(key)
-        if entry is None or entry[0] is not matrix:
-            entry = self._carried_sums(key, matrix, entry)
-        kept = entry[3] if transpose else entry[2]
-        if kept is not None:
-            return kept
-        low, inv = self._bounds_of(key)
-        rows, cols = matrix.shape
-        if lines is not None:
-            sums = np.zeros(rows if transpose else cols)
+        A whole block's sums are kept with its matrix, and once a block's sums of a direction have been asked for,
+        those of its later matrices are summed as they are built (:meth:`_build_read_matrix`), in the conversion's
+        pass over the block. When few lines are driven (``drive``, one entry per line) and nothing is kept, only
+        those lines are reduced (the other entries are 0), O(lines x N) instead of O(N^2). Every route gives the
+        same bits (see the kernels)."""
+        low, inverse_range = self._bounds_of(key)
+        values = matrix.values
+        if matrix.lines is not None:  # a one-hot read's lines: from the whole block's sums if known
+            whole, lines = matrix.whole, matrix.lines
+            kept = None if whole is None else (whole.output_sums if transpose else whole.input_sums)
+            if kept is not None:
+                return kept[lines]
+            positions = np.empty(lines.size)
+            if transpose:
+                _output_line_sums(values, low[lines], inverse_range[lines], positions)
+            else:
+                _picked_input_sums(values, low, inverse_range, lines, positions)
+            return self._conductances(positions, values.shape[1])
+        rows, cols = values.shape
+        if _few(int(np.count_nonzero(drive)), drive.size):
+            lines = np.flatnonzero(drive)
+            sums = np.zeros(drive.size)
             if transpose:
                 picked = np.empty(lines.size)
-                _output_line_sums(matrix[lines], low[lines], inv[lines], picked)
+                _output_line_sums(values[lines], low[lines], inverse_range[lines], picked)
                 sums[lines] = self._conductances(picked, cols)
             else:
                 positions = np.empty(cols)
-                _input_line_sums(matrix, low, inv, lines, positions)
+                _input_line_sums(values, low, inverse_range, lines, positions)
                 sums[lines] = self._conductances(positions[lines], rows)
             return sums
         if transpose:
-            positions = np.empty(rows)
-            _output_line_sums(matrix, low, inv, positions)
-            entry[3] = self._conductances(positions, cols)
-            return entry[3]
+            self._summed[key] = self._summed.get(key, 0) | _OUTPUT_SUMS
+            matrix.output_sums = self._output_sums(key, values)
+            return matrix.output_sums
+        self._summed[key] = self._summed.get(key, 0) | _INPUT_SUMS
         positions = np.empty(cols)
-        _input_line_sums(matrix, low, inv, _ALL_LINES, positions)
-        entry[1], entry[2] = positions, self._conductances(positions, rows)
-        return entry[2]
+        _input_line_sums(values, low, inverse_range, _ALL_LINES, positions)
+        matrix.input_sums = self._conductances(positions, rows)
+        return matrix.input_sums
 
-    def _carried_sums(self, key: tuple[int, int], matrix: np.ndarray, entry: list | None) -> list:
-        """A new kept-sums entry for block ``key``'s read matrix ``matrix``: its per-input sums carried over from
-        ``entry`` (the previous matrix's) when ``matrix`` was built from that one with few input lines written."""
-        lineage = self._lineage.get(key)
-        current = lineage is not None and lineage[1] is matrix
-        fresh: list = [matrix, None, None, None, lineage[2] if lineage is not None and current else -1]
-        if lineage is not None and current and entry is not None and entry[1] is not None:
-            parent, _, _, written = lineage
-            if entry[4] == parent >= 0 and written is not None and _few(written.size, matrix.shape[1]):
-                low, inv = self._bounds_of(key)
-                positions = entry[1].copy()
-                conductances = entry[2].copy()
-                if written.size:
-                    _input_line_sums(matrix, low, inv, written, positions)
-                    conductances[written] = self._conductances(positions[written], matrix.shape[0])
-                fresh[1], fresh[2] = positions, conductances
-        self._line_sums[key] = fresh
-        return fresh
+    def _output_sums(self, key: tuple[int, int], values: np.ndarray) -> np.ndarray:
+        """Per output line of block ``key``'s read weights ``values``, the sum of ``G / G_on`` over its inputs."""
+        low, inverse_range = self._bounds_of(key)
+        positions = np.empty(values.shape[0])
+        _output_line_sums(values, low, inverse_range, positions)
+        return self._conductances(positions, values.shape[1])
 
     def _conductances(self, position_sums: np.ndarray, cells: int) -> np.ndarray:
         """Sums of ``G / G_on`` along lines of ``cells`` cells whose positions in their range sum to
@@ -356,7 +410,7 @@ class AnalogArray:
     def read_load(
         self,
         key: tuple[int, int],
-        matrix: np.ndarray,
+        matrix: _ReadMatrix,
         drive: np.ndarray,
         reads: int,
         io: IOModel,
@@ -366,17 +420,21 @@ class AnalogArray:
     ) -> float:
         """The cell current of a read on block ``key`` whose lines were driven ``drive`` (full-scale passes per
         line, as :func:`archsim.analog.io.analog_read` reports it) through the weights ``matrix`` (the block's read
-        matrix at that read, :meth:`_read_matrix`) and which read ``reads`` vectors (re-reads included), relative to
-        every driven line at full scale on cells at the on-state conductance: ``sum_pass sum_ij drive_i G_ij /
+        matrix at that read, :meth:`_read_matrix`, or the lines a one-hot read drove, :meth:`_picked_lines`, with
+        ``drive`` one entry per picked line) and which read ``reads`` vectors (re-reads included), relative to every
+        driven line at full scale on cells at the on-state conductance: ``sum_pass sum_ij drive_i G_ij /
         (reads x passes x driven x outputs x G_on)`` with ``drive_i`` the line's share of full scale in a pass
         (:func:`archsim.analog.io.line_drive`) and ``G_ij`` from the weight (:func:`cell_conductances`). The
         array read energy is this times ``V_read^2 G_on t_read`` per cell per pass: 0 for a read of zeros, 1 at
         full drive on cells all at ``G_on``. ``transpose``: lines driven are the block's outputs; ``driven``:
         lines each read drives (1 for a one-hot read)."""
-        sparse = _few(int(np.count_nonzero(drive)), drive.size)  # a few lines driven: reduce only theirs
-        sums = self._conductance_sums_of(key, matrix, transpose, np.flatnonzero(drive) if sparse else None)
         denominator = reads * io.passes * driven * outputs
-        return float(drive @ sums) / denominator if denominator else 0.0
+        if not denominator:
+            return 0.0
+        sums = matrix.output_sums if transpose else matrix.input_sums
+        if sums is None:
+            sums = self._conductance_sums_of(key, matrix, transpose, drive)
+        return float(drive @ sums) / denominator
 
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, ReadStats]:
         """``Y = X W^T`` through the IO path: X (batch, in) -> Y (batch, out)."""
@@ -388,7 +446,7 @@ class AnalogArray:
             for c, cols in enumerate(self._col_slices):
                 drive = np.zeros(x_block.shape[1])
                 matrix = self._read_matrix((r, c))
-                part, retries = analog_read(matrix.T, x_block, self.io, self._read_rng, drive)
+                part, retries = analog_read(matrix.values.T, x_block, self.io, self._read_rng, drive)
                 retried = int(retries.sum())
                 y[:, cols] += part
                 n_rows, n_cols = rows.stop - rows.start, cols.stop - cols.start
@@ -408,7 +466,7 @@ class AnalogArray:
             for r, rows in enumerate(self._row_slices):
                 drive = np.zeros(d_block.shape[1])
                 matrix = self._read_matrix((r, c))
-                part, retries = analog_read(matrix, d_block, self.io, self._read_rng, drive)
+                part, retries = analog_read(matrix.values, d_block, self.io, self._read_rng, drive)
                 retried = int(retries.sum())
                 z[:, rows] += part
                 n_rows, n_cols = rows.stop - rows.start, cols.stop - cols.start
@@ -427,6 +485,19 @@ class AnalogArray:
             raise ValueError(f"{what} indices must lie in [0, {limit}), got {ks.min()}..{ks.max()}")
         return ks
 
+    def _one_hot(self, ks: np.ndarray, lines: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """For the indices ``ks`` that fall in the block lines ``lines``: their positions in ``ks``, the distinct
+        block-local lines they name, and one one-hot vector per position over those distinct lines (None if none
+        falls there). A one-hot read multiplies a single nonzero input by each weight of its line and adds exact
+        zeros for the others, so reading only the lines named gives the same bits as reading the whole block."""
+        picked = np.nonzero((ks >= lines.start) & (ks < lines.stop))[0]
+        if picked.size == 0:
+            return None
+        named, slot = np.unique(ks[picked] - lines.start, return_inverse=True)
+        one_hot = np.zeros((picked.size, named.size))
+        one_hot[np.arange(picked.size), slot] = 1.0
+        return picked, named, one_hot
+
     def read_columns(self, ks) -> tuple[np.ndarray, ReadStats]:
         """One-hot forward reads ``W e_k`` for each input index k -> V (len(ks), out).
 
@@ -436,15 +507,14 @@ class AnalogArray:
         values = np.zeros((ks.size, self.out_size))
         stats = ReadStats()
         for r, rows in enumerate(self._row_slices):
-            picked = np.nonzero((ks >= rows.start) & (ks < rows.stop))[0]
-            if picked.size == 0:
+            found = self._one_hot(ks, rows)
+            if found is None:
                 continue
-            one_hot = np.zeros((picked.size, rows.stop - rows.start))
-            one_hot[np.arange(picked.size), ks[picked] - rows.start] = 1.0
+            picked, lines, one_hot = found
             for c, cols in enumerate(self._col_slices):
-                drive = np.zeros(one_hot.shape[1])
-                matrix = self._read_matrix((r, c))
-                part, retries = analog_read(matrix.T, one_hot, self.transfer_io, self._read_rng, drive)
+                drive = np.zeros(lines.size)
+                matrix = self._picked_lines((r, c), lines, False)
+                part, retries = analog_read(matrix.values, one_hot, self.transfer_io, self._read_rng, drive)
                 retried = int(retries.sum())
                 values[picked, cols] = part
                 n_cols = cols.stop - cols.start
@@ -468,15 +538,14 @@ class AnalogArray:
         values = np.zeros((ks.size, self.in_size))
         stats = ReadStats()
         for c, cols in enumerate(self._col_slices):
-            picked = np.nonzero((ks >= cols.start) & (ks < cols.stop))[0]
-            if picked.size == 0:
+            found = self._one_hot(ks, cols)
+            if found is None:
                 continue
-            one_hot = np.zeros((picked.size, cols.stop - cols.start))
-            one_hot[np.arange(picked.size), ks[picked] - cols.start] = 1.0
+            picked, lines, one_hot = found
             for r, rows in enumerate(self._row_slices):
-                drive = np.zeros(one_hot.shape[1])
-                matrix = self._read_matrix((r, c))
-                part, retries = analog_read(matrix, one_hot, self.transfer_io, self._read_rng, drive)
+                drive = np.zeros(lines.size)
+                matrix = self._picked_lines((r, c), lines, True)
+                part, retries = analog_read(matrix.values, one_hot, self.transfer_io, self._read_rng, drive)
                 retried = int(retries.sum())
                 values[picked, rows] = part
                 n_rows = rows.stop - rows.start

@@ -40,6 +40,34 @@ def _input_line_sums(weights, low, inverse_range, lines, sums):
         sums[j] = total
 
 
+@numba.njit(cache=True, nogil=True)
+def _convert_summing_inputs(weights, low, inverse_range, matrix, sums):
+    """``matrix`` (float32, same shape) receives ``weights`` (float64) rounded to float32 and ``sums`` (float64, one
+    per input) their per-input-line sums as :func:`_input_line_sums` of all lines gives them (the same bits): the
+    conversion a read needs anyway and the read load's reduction in one pass over the block."""
+    rows, cols = weights.shape
+    sums[:] = 0.0
+    for i in range(rows):
+        for j in range(cols):
+            value = np.float32(weights[i, j])
+            matrix[i, j] = value
+            sums[j] += _position(value, low[i, j], inverse_range[i, j])
+
+
+@numba.njit(cache=True, nogil=True)
+def _picked_input_sums(columns, low, inverse_range, lines, sums):
+    """Per picked input line ``lines[p]``, the sum over its outputs of the weights ``columns[p]`` (float32, one row
+    per picked line: the line's cells in output order), into ``sums[p]``: the same bits as
+    :func:`_input_line_sums` of that line in the whole matrix."""
+    picked, rows = columns.shape
+    for p in range(picked):
+        j = lines[p]
+        total = 0.0
+        for i in range(rows):
+            total += _position(columns[p, i], low[i, j], inverse_range[i, j])
+        sums[p] = total
+
+
 # Reassociation lets LLVM vectorise a row's sum (a horizontal reduction); the sums then depend on the machine's
 # vector width in their last bits, as NumPy's own SIMD sums and BLAS products already do.
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "nsz", "contract"})
