@@ -9,6 +9,7 @@ import archsim.analog.array as array_module
 from archsim.analog import AnalogArray
 from archsim.analog.io import IOModel, _product, analog_read
 from archsim.analog.kernels import (
+    _convert_lines,
     _convert_summing_inputs,
     _input_line_sums,
     _picked_input_sums,
@@ -25,6 +26,14 @@ def _bounds(shape, rng):
     return low, inverse_range
 
 
+OFF = 0.05  # G_off / G_on
+
+
+def _line(positions, cells):
+    """A line's sum of G / G_on: its cells' positions added in order, then the line's conductance."""
+    return OFF * cells + (1.0 - OFF) * float(sum(positions.tolist()))
+
+
 def _positions(weights32, low, inverse_range):
     """Each cell's place in its range, clipped to [0, 1], computed in float32 as the kernels do, as float64."""
     return np.clip((weights32 - low) * inverse_range, np.float32(0), np.float32(1)).astype(np.float64)
@@ -36,13 +45,13 @@ def test_the_summing_conversion_gives_astypes_matrix_and_the_sequential_input_su
     weights = rng.uniform(-1.5, 1.5, shape)  # some beyond the bounds: clipped positions
     low, inverse_range = _bounds(shape, rng)
     matrix, sums = np.full(shape, np.nan, dtype=np.float32), np.full(shape[1], np.nan)
-    _convert_summing_inputs(weights, low, inverse_range, matrix, sums)
+    _convert_summing_inputs(weights, low, inverse_range, OFF, matrix, sums)
     np.testing.assert_array_equal(matrix, weights.astype(np.float32))
     position = _positions(weights.astype(np.float32), low, inverse_range)
     # each input line summed over its outputs in order: exactly the sequential float64 sum
-    np.testing.assert_array_equal(sums, [float(sum(position[:, j].tolist())) for j in range(shape[1])])
+    np.testing.assert_array_equal(sums, [_line(position[:, j], shape[0]) for j in range(shape[1])])
     everything = np.empty(shape[1])
-    _input_line_sums(matrix, low, inverse_range, np.empty(0, dtype=np.int64), everything)
+    _input_line_sums(matrix, low, inverse_range, np.empty(0, dtype=np.int64), OFF, everything)
     np.testing.assert_array_equal(sums, everything)
 
 
@@ -53,12 +62,22 @@ def test_picked_input_sums_equal_those_lines_in_the_whole_matrix(shape):
     low, inverse_range = _bounds(shape, rng)
     lines = np.unique(rng.integers(0, shape[1], 5)).astype(np.int64)
     whole = np.empty(shape[1])
-    _input_line_sums(weights, low, inverse_range, np.empty(0, dtype=np.int64), whole)
+    _input_line_sums(weights, low, inverse_range, np.empty(0, dtype=np.int64), OFF, whole)
     picked = np.full(lines.size, np.nan)
-    _picked_input_sums(np.ascontiguousarray(weights[:, lines].T), low, inverse_range, lines, picked)
+    _picked_input_sums(np.ascontiguousarray(weights[:, lines].T), low, inverse_range, lines, OFF, picked)
     np.testing.assert_array_equal(picked, whole[lines])
     position = _positions(weights, low, inverse_range)
-    np.testing.assert_array_equal(picked, [float(sum(position[:, j].tolist())) for j in lines])
+    np.testing.assert_array_equal(picked, [_line(position[:, j], shape[0]) for j in lines])
+
+
+def test_converting_written_lines_again_gives_a_full_conversions_matrix():
+    rng = np.random.default_rng(10)
+    before, after = rng.uniform(-1, 1, (2, 40, 70))
+    lines = np.array([0, 3, 4, 69], dtype=np.int64)
+    after[:, np.setdiff1d(np.arange(70), lines)] = before[:, np.setdiff1d(np.arange(70), lines)]
+    matrix = before.astype(np.float32)
+    _convert_lines(after, lines, matrix)
+    np.testing.assert_array_equal(matrix, after.astype(np.float32))
 
 
 def test_a_transposed_matrix_product_gives_the_plain_products_bits():

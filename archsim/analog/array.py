@@ -19,6 +19,7 @@ import numpy as np
 
 from archsim.analog.io import IOModel, analog_read
 from archsim.analog.kernels import (
+    _convert_lines,
     _convert_summing_inputs,
     _input_line_sums,
     _output_line_sums,
@@ -262,28 +263,29 @@ class AnalogArray:
             # only a few input lines changed since the previous matrix (a transfer's column): convert just those, on
             # a copy (earlier reads' loads may still look at the previous matrix), and carry its per-input sums over
             values = previous.values.copy()
-            values[:, lines] = weights[:, lines]
+            if lines.size:
+                _convert_lines(weights, lines, values)
             if previous.input_sums is not None:
                 matrix.input_sums = previous.input_sums.copy()
                 if lines.size:
                     low, inverse_range = self._bounds_of(key)
-                    positions = np.empty(cols)
-                    _input_line_sums(values, low, inverse_range, lines, positions)
-                    matrix.input_sums[lines] = self._conductances(positions[lines], rows)
+                    _input_line_sums(values, low, inverse_range, lines, self._g_off_relative, matrix.input_sums)
         elif summed & _INPUT_SUMS:
             # this block's forward loads are asked for (costing): its per-input sums come with the conversion
             values = np.empty((rows, cols), dtype=np.float32)
-            positions = np.empty(cols)
+            matrix.input_sums = np.empty(cols)
             low, inverse_range = self._bounds_of(key)
-            _convert_summing_inputs(weights, low, inverse_range, values, positions)
-            matrix.input_sums = self._conductances(positions, rows)
+            _convert_summing_inputs(weights, low, inverse_range, self._g_off_relative, values, matrix.input_sums)
         else:
             values = weights.astype(np.float32)
         matrix.values = values
         if summed & _OUTPUT_SUMS:  # summed while the block is in cache
             matrix.output_sums = self._output_sums(key, values)
         self._read_cache[key] = self._previous[key] = matrix
-        self._written_inputs[key] = np.zeros(cols, dtype=bool)
+        if written is None:
+            self._written_inputs[key] = np.zeros(cols, dtype=bool)
+        else:
+            written.fill(False)
         return matrix
 
     def _picked_lines(self, key: tuple[int, int], lines: np.ndarray, transpose: bool) -> _ReadMatrix:
@@ -359,53 +361,44 @@ class AnalogArray:
         those lines are reduced (the other entries are 0), O(lines x N) instead of O(N^2). Every route gives the
         same bits (see the kernels)."""
         low, inverse_range = self._bounds_of(key)
+        off = self._g_off_relative
         values = matrix.values
         if matrix.lines is not None:  # a one-hot read's lines: from the whole block's sums if known
             whole, lines = matrix.whole, matrix.lines
             kept = None if whole is None else (whole.output_sums if transpose else whole.input_sums)
             if kept is not None:
                 return kept[lines]
-            positions = np.empty(lines.size)
+            sums = np.empty(lines.size)
             if transpose:
-                _output_line_sums(values, low[lines], inverse_range[lines], positions)
+                _output_line_sums(values, low[lines], inverse_range[lines], off, sums)
             else:
-                _picked_input_sums(values, low, inverse_range, lines, positions)
-            return self._conductances(positions, values.shape[1])
-        rows, cols = values.shape
+                _picked_input_sums(values, low, inverse_range, lines, off, sums)
+            return sums
         if _few(int(np.count_nonzero(drive)), drive.size):
             lines = np.flatnonzero(drive)
             sums = np.zeros(drive.size)
             if transpose:
                 picked = np.empty(lines.size)
-                _output_line_sums(values[lines], low[lines], inverse_range[lines], picked)
-                sums[lines] = self._conductances(picked, cols)
+                _output_line_sums(values[lines], low[lines], inverse_range[lines], off, picked)
+                sums[lines] = picked
             else:
-                positions = np.empty(cols)
-                _input_line_sums(values, low, inverse_range, lines, positions)
-                sums[lines] = self._conductances(positions[lines], rows)
+                _input_line_sums(values, low, inverse_range, lines, off, sums)
             return sums
         if transpose:
             self._summed[key] = self._summed.get(key, 0) | _OUTPUT_SUMS
             matrix.output_sums = self._output_sums(key, values)
             return matrix.output_sums
         self._summed[key] = self._summed.get(key, 0) | _INPUT_SUMS
-        positions = np.empty(cols)
-        _input_line_sums(values, low, inverse_range, _ALL_LINES, positions)
-        matrix.input_sums = self._conductances(positions, rows)
+        matrix.input_sums = np.empty(values.shape[1])
+        _input_line_sums(values, low, inverse_range, _ALL_LINES, off, matrix.input_sums)
         return matrix.input_sums
 
     def _output_sums(self, key: tuple[int, int], values: np.ndarray) -> np.ndarray:
         """Per output line of block ``key``'s read weights ``values``, the sum of ``G / G_on`` over its inputs."""
         low, inverse_range = self._bounds_of(key)
-        positions = np.empty(values.shape[0])
-        _output_line_sums(values, low, inverse_range, positions)
-        return self._conductances(positions, values.shape[1])
-
-    def _conductances(self, position_sums: np.ndarray, cells: int) -> np.ndarray:
-        """Sums of ``G / G_on`` along lines of ``cells`` cells whose positions in their range sum to
-        ``position_sums`` (``G = G_off + (G_on - G_off) * position``)."""
-        g_off = self._g_off_relative
-        return g_off * cells + (1.0 - g_off) * position_sums
+        sums = np.empty(values.shape[0])
+        _output_line_sums(values, low, inverse_range, self._g_off_relative, sums)
+        return sums
 
     def read_load(
         self,
