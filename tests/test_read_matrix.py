@@ -11,6 +11,7 @@ from archsim.analog.io import IOModel, _product, analog_read
 from archsim.analog.kernels import (
     _convert_lines,
     _convert_summing_inputs,
+    _gather_input_lines,
     _input_line_sums,
     _picked_input_sums,
 )
@@ -68,6 +69,15 @@ def test_picked_input_sums_equal_those_lines_in_the_whole_matrix(shape):
     np.testing.assert_array_equal(picked, whole[lines])
     position = _positions(weights, low, inverse_range)
     np.testing.assert_array_equal(picked, [_line(position[:, j], shape[0]) for j in lines])
+    # gathered from the float64 weights or from their float32 matrix, with the same sums in the same pass
+    for source in (weights.astype(np.float64), weights):
+        columns, gathered = np.full((lines.size, shape[0]), np.nan, dtype=np.float32), np.full(lines.size, np.nan)
+        _gather_input_lines(source, lines, columns, low, inverse_range, OFF, gathered, True)
+        np.testing.assert_array_equal(columns, weights[:, lines].T)
+        np.testing.assert_array_equal(gathered, picked)
+        untouched = np.full(lines.size, -1.0)
+        _gather_input_lines(source, lines, columns, low, inverse_range, OFF, untouched, False)
+        assert (untouched == -1.0).all()
 
 
 def test_converting_written_lines_again_gives_a_full_conversions_matrix():
@@ -155,17 +165,32 @@ def _spy(monkeypatch, names):
 SUMMING = ["_convert_summing_inputs", "_input_line_sums", "_output_line_sums", "_picked_input_sums"]
 
 
+def _gathers(monkeypatch):
+    """Spy on the one-hot reads' gathers: whether each also summed."""
+    summed = []
+    original = array_module._gather_input_lines
+
+    def gather(weights, lines, columns, low, inverse_range, off, sums, summing):
+        summed.append(summing)
+        return original(weights, lines, columns, low, inverse_range, off, sums, summing)
+
+    monkeypatch.setattr(array_module, "_gather_input_lines", gather)
+    return summed
+
+
 def test_a_functional_only_run_never_sums_lines(monkeypatch):
     hw = load_hw_config("default", QUIET)
     rng = np.random.default_rng(13)
     array = AnalogArray(N, N, hw, seed=13)
     calls = _spy(monkeypatch, SUMMING)
+    gathers = _gathers(monkeypatch)
     for _ in range(3):  # reads in both directions and one-hot reads, their loads never asked for
         array.forward(rng.uniform(-1, 1, (4, N)))
         array.backward(rng.uniform(-1, 1, (4, N)))
         array.read_columns([1, 2])
         array.update(rng.uniform(-1, 1, (4, N)), rng.uniform(-1, 1, (4, N)), 0.1)
     assert calls == dict.fromkeys(SUMMING, 0)
+    assert gathers == [False] * 3
 
 
 def test_once_asked_a_blocks_line_sums_come_with_each_conversion_and_equal_a_fresh_reduction(monkeypatch):
@@ -215,3 +240,21 @@ def test_a_load_asked_after_a_write_sees_the_weights_its_read_saw():
             array.forward(x)
         loads.append(block.drive_fraction)
     assert loads[0] == loads[1]
+
+
+def test_once_asked_one_hot_reads_sum_their_lines_as_they_gather_them(monkeypatch):
+    hw = load_hw_config("default", QUIET)
+    rng = np.random.default_rng(16)
+    array = AnalogArray(N, N, hw, seed=16)
+    array.set_weights(rng.uniform(-0.5, 0.5, (N, N)))
+    write = rng.uniform(-1, 1, (4, N)), rng.uniform(-1, 1, (4, N))
+    assert array.read_columns([3, 4])[1].blocks[0].drive_fraction > 0  # asked: summed lazily this once
+    array.update(*write, 0.1)
+    calls, gathers = _spy(monkeypatch, SUMMING), _gathers(monkeypatch)
+    block = array.read_columns([7, 8, 20])[1].blocks[0]
+    assert gathers == [True]
+    load = block.drive_fraction
+    assert calls == dict.fromkeys(SUMMING, 0)  # the load used the gathered sums
+    fresh = AnalogArray(N, N, hw, seed=16)
+    fresh.set_weights(array.get_weights())
+    assert fresh.read_columns([7, 8, 20])[1].blocks[0].drive_fraction == load

@@ -21,6 +21,7 @@ from archsim.analog.io import IOModel, analog_read
 from archsim.analog.kernels import (
     _convert_lines,
     _convert_summing_inputs,
+    _gather_input_lines,
     _input_line_sums,
     _output_line_sums,
     _picked_input_sums,
@@ -35,7 +36,9 @@ from archsim.mapping.blocks import block_slices
 
 _PURPOSE_D2D, _PURPOSE_READ, _PURPOSE_UPDATE = 0, 1, 2
 _ALL_LINES = np.empty(0, dtype=np.int64)  # the kernels' "every line"
-_INPUT_SUMS, _OUTPUT_SUMS = 1, 2  # which line sums of a block's read load have been asked for (bit flags)
+# which line sums of a block's read loads have been asked for (bit flags): whole-block forward and transpose
+# reads', and one-hot forward reads' (of the lines they drive)
+_INPUT_SUMS, _OUTPUT_SUMS, _PICKED_INPUT_SUMS = 1, 2, 4
 
 
 def _few(lines: int, of: int) -> bool:
@@ -51,8 +54,8 @@ class _ReadMatrix:
     lines it drives (``lines``, block-local; one row per line: an input line's cells in output order, or an
     output line's in input order; ``whole`` the block's matrix it was taken from, if built). ``input_sums`` and
     ``output_sums``: sums of ``G / G_on`` along each input line (over the outputs) and each output line (over the
-    inputs), None until known. Never changed once built but to fill in sums: a read's load, evaluated later,
-    sees the weights that read saw."""
+    inputs), or along each picked line, None until known. Never changed once built but to fill in sums: a read's
+    load, evaluated later, sees the weights that read saw."""
 
     __slots__ = ("values", "input_sums", "output_sums", "lines", "whole")
 
@@ -65,6 +68,7 @@ class _ReadMatrix:
 
 
 _NO_VALUES = np.empty((0, 0), dtype=np.float32)
+_NO_SUMS = np.empty(0)
 
 
 @dataclass(frozen=True)
@@ -294,10 +298,19 @@ class AnalogArray:
         the matrix of a one-hot read of those lines, which sees nothing else, so the rest is not converted."""
         whole = self._read_cache.get(key)
         source = whole.values if whole is not None else self._states[key].apparent()
-        picked = source[lines, :] if transpose else source[:, lines].T
         matrix = _ReadMatrix()
-        matrix.values = np.ascontiguousarray(picked, dtype=np.float32)
         matrix.lines, matrix.whole = lines, whole
+        if transpose:
+            matrix.values = np.ascontiguousarray(source[lines, :], dtype=np.float32)
+            return matrix
+        matrix.values = np.empty((lines.size, source.shape[0]), dtype=np.float32)
+        # once these reads' loads are asked for (costing), their lines are summed as they are gathered
+        summing = bool(self._summed.get(key, 0) & _PICKED_INPUT_SUMS) and (whole is None or whole.input_sums is None)
+        low, inverse_range = self._bounds_of(key) if summing else (_NO_VALUES, _NO_VALUES)
+        sums = np.empty(lines.size) if summing else _NO_SUMS
+        _gather_input_lines(source, lines, matrix.values, low, inverse_range, self._g_off_relative, sums, summing)
+        if summing:
+            matrix.input_sums = sums
         return matrix
 
     def _note_written(self, key: tuple[int, int], inputs: np.ndarray) -> None:
@@ -372,6 +385,7 @@ class AnalogArray:
             if transpose:
                 _output_line_sums(values, low[lines], inverse_range[lines], off, sums)
             else:
+                self._summed[key] = self._summed.get(key, 0) | _PICKED_INPUT_SUMS
                 _picked_input_sums(values, low, inverse_range, lines, off, sums)
             return sums
         if _few(int(np.count_nonzero(drive)), drive.size):

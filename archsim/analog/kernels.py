@@ -81,6 +81,27 @@ def _picked_input_sums(columns, low, inverse_range, lines, off, sums):
 
 
 @numba.njit(cache=True, nogil=True)
+def _gather_input_lines(weights, lines, columns, low, inverse_range, off, sums, summing):
+    """``columns[p]`` (float32, one row per picked line) receives input line ``lines[p]`` of ``weights`` (float32 or
+    float64, outputs x inputs) in output order, rounded to float32; with ``summing``, ``sums[p]`` its sum of
+    ``G / G_on`` as :func:`_picked_input_sums` gives it (the same bits), in the same pass over the block's rows."""
+    rows = weights.shape[0]
+    picked = lines.size
+    if summing:
+        sums[:] = 0.0
+    for i in range(rows):
+        for p in range(picked):
+            j = lines[p]
+            value = np.float32(weights[i, j])
+            columns[p, i] = value
+            if summing:
+                sums[p] += _position(value, low[i, j], inverse_range[i, j])
+    if summing:
+        for p in range(picked):
+            sums[p] = _conductance(sums[p], rows, off)
+
+
+@numba.njit(cache=True, nogil=True)
 def _convert_lines(weights, lines, matrix):
     """``matrix[:, j]`` (float32) receives ``weights[:, j]`` (float64) rounded to float32 for each input line j in
     ``lines``: a matrix converted again only where it was written."""
