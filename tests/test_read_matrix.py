@@ -258,3 +258,26 @@ def test_once_asked_one_hot_reads_sum_their_lines_as_they_gather_them(monkeypatc
     fresh = AnalogArray(N, N, hw, seed=16)
     fresh.set_weights(array.get_weights())
     assert fresh.read_columns([7, 8, 20])[1].blocks[0].drive_fraction == load
+
+
+def test_once_loads_are_no_longer_asked_for_conversions_stop_summing(monkeypatch):
+    hw = load_hw_config("default", QUIET)
+    rng = np.random.default_rng(17)
+    array = AnalogArray(N, N, hw, seed=17)
+    x = rng.uniform(-1, 1, (4, N))
+
+    def write():
+        array.update(rng.uniform(-1, 1, (4, N)), rng.uniform(-1, 1, (4, N)), 0.1)
+
+    assert array.forward(x)[1].blocks[0].drive_fraction > 0  # costing: asked for
+    write()
+    array.forward(x)  # summed as it was built, but this read's load is never asked for
+    assert array._read_matrix((0, 0)).input_sums is not None
+    write()
+    calls = _spy(monkeypatch, SUMMING)
+    block = array.forward(x)[1].blocks[0]
+    assert calls == dict.fromkeys(SUMMING, 0) and array._read_matrix((0, 0)).input_sums is None
+    assert block.drive_fraction > 0  # asked again: summed lazily, and again with the next conversion
+    write()
+    array.forward(x)
+    assert calls["_convert_summing_inputs"] == 1

@@ -54,10 +54,11 @@ class _ReadMatrix:
     lines it drives (``lines``, block-local; one row per line: an input line's cells in output order, or an
     output line's in input order; ``whole`` the block's matrix it was taken from, if built). ``input_sums`` and
     ``output_sums``: sums of ``G / G_on`` along each input line (over the outputs) and each output line (over the
-    inputs), or along each picked line, None until known. Never changed once built but to fill in sums: a read's
-    load, evaluated later, sees the weights that read saw."""
+    inputs), or along each picked line, None until known; ``used``: which of them a read's load has used
+    (``_INPUT_SUMS``, ``_OUTPUT_SUMS``). Never changed once built but to fill in sums: a read's load, evaluated
+    later, sees the weights that read saw."""
 
-    __slots__ = ("values", "input_sums", "output_sums", "lines", "whole")
+    __slots__ = ("values", "input_sums", "output_sums", "lines", "whole", "used")
 
     def __init__(self) -> None:
         self.values: np.ndarray = _NO_VALUES
@@ -65,6 +66,7 @@ class _ReadMatrix:
         self.output_sums: np.ndarray | None = None
         self.lines: np.ndarray | None = None
         self.whole: _ReadMatrix | None = None
+        self.used = 0
 
 
 _NO_VALUES = np.empty((0, 0), dtype=np.float32)
@@ -176,8 +178,9 @@ class AnalogArray:
         # nonzero): the new matrix and its per-input sums are the previous ones with those lines converted and
         # summed again
         self._written_inputs: dict[tuple[int, int], np.ndarray | None] = {}
-        # per block, which line sums of its whole-block reads' loads have been asked for (_INPUT_SUMS,
-        # _OUTPUT_SUMS): those of its later matrices are summed as they are built. A functional-only run asks none
+        # per block, which line sums of its reads' loads have been asked for (_INPUT_SUMS, _OUTPUT_SUMS,
+        # _PICKED_INPUT_SUMS): those of its later matrices are summed as they are built, until a matrix's sums go
+        # unused (costing stopped). A functional-only run asks none
         self._summed: dict[tuple[int, int], int] = {}
         self._bounds32: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         self.samples_applied = 0  # running sample number: keys the update noise
@@ -262,6 +265,11 @@ class AnalogArray:
         lines = None if written is None else np.flatnonzero(written)
         previous = self._previous.get(key)
         summed = self._summed.get(key, 0)
+        if previous is not None:  # sums the previous matrix had and no load used: no longer asked for
+            made = (previous.input_sums is not None) * _INPUT_SUMS | (previous.output_sums is not None) * _OUTPUT_SUMS
+            unused = made & ~previous.used & summed
+            if unused:
+                summed = self._summed[key] = summed & ~unused
         matrix = _ReadMatrix()
         if previous is not None and lines is not None and _few(lines.size, cols):
             # only a few input lines changed since the previous matrix (a transfer's column): convert just those, on
@@ -269,7 +277,7 @@ class AnalogArray:
             values = previous.values.copy()
             if lines.size:
                 _convert_lines(weights, lines, values)
-            if previous.input_sums is not None:
+            if previous.input_sums is not None and summed & _INPUT_SUMS:
                 matrix.input_sums = previous.input_sums.copy()
                 if lines.size:
                     low, inverse_range = self._bounds_of(key)
@@ -380,6 +388,7 @@ class AnalogArray:
             whole, lines = matrix.whole, matrix.lines
             kept = None if whole is None else (whole.output_sums if transpose else whole.input_sums)
             if kept is not None:
+                whole.used |= _OUTPUT_SUMS if transpose else _INPUT_SUMS
                 return kept[lines]
             sums = np.empty(lines.size)
             if transpose:
@@ -441,6 +450,7 @@ class AnalogArray:
         sums = matrix.output_sums if transpose else matrix.input_sums
         if sums is None:
             sums = self._conductance_sums_of(key, matrix, transpose, drive)
+        matrix.used |= _OUTPUT_SUMS if transpose else _INPUT_SUMS
         return float(drive @ sums) / denominator
 
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, ReadStats]:
