@@ -386,10 +386,11 @@ class AnalogArray:
         values = matrix.values
         if matrix.lines is not None:  # a one-hot read's lines: from the whole block's sums if known
             whole, lines = matrix.whole, matrix.lines
-            kept = None if whole is None else (whole.output_sums if transpose else whole.input_sums)
-            if kept is not None:
-                whole.used |= _OUTPUT_SUMS if transpose else _INPUT_SUMS
-                return kept[lines]
+            if whole is not None:
+                kept = whole.output_sums if transpose else whole.input_sums
+                if kept is not None:
+                    whole.used |= _OUTPUT_SUMS if transpose else _INPUT_SUMS
+                    return kept[lines]
             sums = np.empty(lines.size)
             if transpose:
                 _output_line_sums(values, low[lines], inverse_range[lines], off, sums)
