@@ -259,6 +259,8 @@ class AnalogArray:
         return matrix if matrix is not None else self._build_read_matrix(key)
 
     def _build_read_matrix(self, key: tuple[int, int]) -> _ReadMatrix:
+        """Convert block ``key``'s weights to its read matrix (only the input lines written since the last one, when
+        few), with the line sums its loads have been asking for."""
         weights = self._states[key].apparent()
         rows, cols = weights.shape
         written = self._written_inputs.get(key)
