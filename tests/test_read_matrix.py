@@ -281,3 +281,31 @@ def test_once_loads_are_no_longer_asked_for_conversions_stop_summing(monkeypatch
     write()
     array.forward(x)
     assert calls["_convert_summing_inputs"] == 1
+
+
+def test_a_few_written_lines_are_converted_in_place_unless_an_earlier_reads_load_may_still_look():
+    import weakref
+
+    hw = load_hw_config("default", QUIET)
+    rng = np.random.default_rng(20)
+    array, twin = AnalogArray(N, N, hw, seed=20), AnalogArray(N, N, hw, seed=20)
+    x = rng.uniform(-1, 1, (3, N))
+    counts = np.zeros((N, N), dtype=np.int64)
+    counts[:, [4, 5]] = rng.integers(-3, 4, (N, 2))
+    for each in (array, twin):
+        each.set_weights(rng.uniform(-0.5, 0.5, (N, N)) if each is array else array.get_weights())
+        each.forward(x)
+    # nothing holds the matrix: the written lines are converted in place
+    before = weakref.ref(array._read_matrix((0, 0)).values)
+    array.apply_pulses(counts)
+    array.forward(x)
+    assert array._read_matrix((0, 0)).values is before()
+    np.testing.assert_array_equal(before(), array.get_weights().astype(np.float32))
+    # a read's load not yet asked for holds it: the next matrix is a copy, and the load sees the read's weights
+    block = array.forward(x)[1].blocks[0]
+    held = weakref.ref(array._read_matrix((0, 0)).values)
+    array.apply_pulses(counts)
+    array.forward(x)
+    assert array._read_matrix((0, 0)).values is not held()
+    twin.apply_pulses(counts)  # the same pulses: the same keys and sample numbers
+    assert block.drive_fraction == twin.forward(x)[1].blocks[0].drive_fraction

@@ -11,6 +11,7 @@ sample number, so an update does not depend on thread count or on which other bl
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property, partial
@@ -274,9 +275,12 @@ class AnalogArray:
                 summed = self._summed[key] = summed & ~unused
         matrix = _ReadMatrix()
         if previous is not None and lines is not None and _few(lines.size, cols):
-            # only a few input lines changed since the previous matrix (a transfer's column): convert just those, on
-            # a copy (earlier reads' loads may still look at the previous matrix), and carry its per-input sums over
-            values = previous.values.copy()
+            # only a few input lines changed since the previous matrix (a transfer's column): convert just those, and
+            # carry its per-input sums over. On a copy if anything but this array still holds the previous matrix (a
+            # read's load not yet asked for must see the weights that read saw): held only here, by ``previous`` and
+            # by getrefcount's argument, it is free to change in place
+            free = sys.getrefcount(previous) == 3 and sys.getrefcount(previous.values) == 2
+            values = previous.values if free else previous.values.copy()
             if lines.size:
                 _convert_lines(weights, lines, values)
             if previous.input_sums is not None and summed & _INPUT_SUMS:
