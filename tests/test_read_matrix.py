@@ -283,7 +283,7 @@ def test_once_loads_are_no_longer_asked_for_conversions_stop_summing(monkeypatch
     assert calls["_convert_summing_inputs"] == 1
 
 
-def test_a_few_written_lines_are_converted_in_place_unless_an_earlier_reads_load_may_still_look():
+def test_a_matrix_is_converted_in_place_unless_an_earlier_reads_load_may_still_look():
     import weakref
 
     hw = load_hw_config("default", QUIET)
@@ -309,3 +309,9 @@ def test_a_few_written_lines_are_converted_in_place_unless_an_earlier_reads_load
     assert array._read_matrix((0, 0)).values is not held()
     twin.apply_pulses(counts)  # the same pulses: the same keys and sample numbers
     assert block.drive_fraction == twin.forward(x)[1].blocks[0].drive_fraction
+    # a write of every line: converted whole, again into the same array when nothing holds it
+    before = weakref.ref(array._read_matrix((0, 0)).values)
+    array.update(rng.uniform(-1, 1, (4, N)), rng.uniform(-1, 1, (4, N)), 0.1)
+    array.forward(x)
+    assert array._read_matrix((0, 0)).values is before()
+    np.testing.assert_array_equal(before(), array.get_weights().astype(np.float32))

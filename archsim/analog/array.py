@@ -274,12 +274,13 @@ class AnalogArray:
             if unused:
                 summed = self._summed[key] = summed & ~unused
         matrix = _ReadMatrix()
+        # The previous matrix's array is written over unless anything but this array still holds it (a read's load
+        # not yet asked for must see the weights that read saw): held only here, by ``previous`` and by getrefcount's
+        # argument, it is free. One array per block instead of two in turn: less memory to keep in cache
+        free = previous is not None and sys.getrefcount(previous) == 3 and sys.getrefcount(previous.values) == 2
         if previous is not None and lines is not None and _few(lines.size, cols):
             # only a few input lines changed since the previous matrix (a transfer's column): convert just those, and
-            # carry its per-input sums over. On a copy if anything but this array still holds the previous matrix (a
-            # read's load not yet asked for must see the weights that read saw): held only here, by ``previous`` and
-            # by getrefcount's argument, it is free to change in place
-            free = sys.getrefcount(previous) == 3 and sys.getrefcount(previous.values) == 2
+            # carry its per-input sums over
             values = previous.values if free else previous.values.copy()
             if lines.size:
                 _convert_lines(weights, lines, values)
@@ -290,10 +291,13 @@ class AnalogArray:
                     _input_line_sums(values, low, inverse_range, lines, self._g_off_relative, matrix.input_sums)
         elif summed & _INPUT_SUMS:
             # this block's forward loads are asked for (costing): its per-input sums come with the conversion
-            values = np.empty((rows, cols), dtype=np.float32)
+            values = previous.values if free and previous is not None else np.empty((rows, cols), dtype=np.float32)
             matrix.input_sums = np.empty(cols)
             low, inverse_range = self._bounds_of(key)
             _convert_summing_inputs(weights, low, inverse_range, self._g_off_relative, values, matrix.input_sums)
+        elif free and previous is not None:
+            values = previous.values
+            np.copyto(values, weights, casting="same_kind")
         else:
             values = weights.astype(np.float32)
         matrix.values = values
