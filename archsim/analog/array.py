@@ -56,8 +56,8 @@ class _ReadMatrix:
     output line's in input order; ``whole`` the block's matrix it was taken from, if built). ``input_sums`` and
     ``output_sums``: sums of ``G / G_on`` along each input line (over the outputs) and each output line (over the
     inputs), or along each picked line, None until known; ``used``: which of them a read's load has used
-    (``_INPUT_SUMS``, ``_OUTPUT_SUMS``). Never changed once built but to fill in sums: a read's load, evaluated
-    later, sees the weights that read saw."""
+    (``_INPUT_SUMS``, ``_OUTPUT_SUMS``). Changed after it is built only to fill in sums, or by the block's next
+    build when nothing else holds it any more: a read's load, evaluated later, sees the weights that read saw."""
 
     __slots__ = ("values", "input_sums", "output_sums", "lines", "whole", "used")
 
@@ -521,9 +521,10 @@ class AnalogArray:
         picked = np.nonzero((ks >= lines.start) & (ks < lines.stop))[0]
         if picked.size == 0:
             return None
-        named, slot = np.unique(ks[picked] - lines.start, return_inverse=True)
+        local = ks[picked] - lines.start
+        named = np.unique(local)
         one_hot = np.zeros((picked.size, named.size))
-        one_hot[np.arange(picked.size), slot] = 1.0
+        one_hot[np.arange(picked.size), np.searchsorted(named, local)] = 1.0
         return picked, named, one_hot
 
     def read_columns(self, ks) -> tuple[np.ndarray, ReadStats]:
