@@ -74,6 +74,20 @@ _NO_VALUES = np.empty((0, 0), dtype=np.float32)
 _NO_SUMS = np.empty(0)
 
 
+def _references_when_free() -> tuple[int, int]:
+    """What :func:`sys.getrefcount` says of a read matrix and of its array that only their owner's dict holds,
+    looked at as :meth:`AnalogArray._build_read_matrix` looks (counts of a local and of the call's argument
+    differ between Python versions)."""
+    owner = {0: _ReadMatrix()}
+    previous = owner.get(0)
+    assert previous is not None
+    previous.values = np.empty(1, dtype=np.float32)
+    return sys.getrefcount(previous), sys.getrefcount(previous.values)
+
+
+_FREE_REFERENCES = _references_when_free()
+
+
 @dataclass(frozen=True)
 class BlockReadStats:
     """What one physical block did for a read call."""
@@ -275,9 +289,11 @@ class AnalogArray:
                 summed = self._summed[key] = summed & ~unused
         matrix = _ReadMatrix()
         # The previous matrix's array is written over unless anything but this array still holds it (a read's load
-        # not yet asked for must see the weights that read saw): held only here, by ``previous`` and by getrefcount's
-        # argument, it is free. One array per block instead of two in turn: less memory to keep in cache
-        free = previous is not None and sys.getrefcount(previous) == 3 and sys.getrefcount(previous.values) == 2
+        # not yet asked for must see the weights that read saw). One array per block instead of two in turn: less
+        # memory to keep in cache
+        free = (
+            previous is not None and (sys.getrefcount(previous), sys.getrefcount(previous.values)) == _FREE_REFERENCES
+        )
         if previous is not None and lines is not None and _few(lines.size, cols):
             # only a few input lines changed since the previous matrix (a transfer's column): convert just those, and
             # carry its per-input sums over
