@@ -11,6 +11,7 @@ sample number, so an update does not depend on thread count or on which other bl
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property, partial
@@ -18,7 +19,14 @@ from functools import cached_property, partial
 import numpy as np
 
 from archsim.analog.io import IOModel, analog_read
-from archsim.analog.kernels import _input_line_sums, _output_line_sums
+from archsim.analog.kernels import (
+    _convert_lines,
+    _convert_summing_inputs,
+    _gather_input_lines,
+    _input_line_sums,
+    _output_line_sums,
+    _picked_input_sums,
+)
 from archsim.config.device import DeviceConfig
 from archsim.config.hw import HwConfig, cell_conductances
 from archsim.devices.models import DeviceState, device_model, sample_device_state, symmetric_points
@@ -29,12 +37,55 @@ from archsim.mapping.blocks import block_slices
 
 _PURPOSE_D2D, _PURPOSE_READ, _PURPOSE_UPDATE = 0, 1, 2
 _ALL_LINES = np.empty(0, dtype=np.int64)  # the kernels' "every line"
+# which line sums of a block's read loads have been asked for (bit flags): whole-block forward and transpose
+# reads', and one-hot forward reads' (of the lines they drive)
+_INPUT_SUMS, _OUTPUT_SUMS, _PICKED_INPUT_SUMS = 1, 2, 4
 
 
 def _few(lines: int, of: int) -> bool:
     """Whether ``lines`` of ``of`` lines are few enough to work on them alone rather than on the whole block (a
     one-hot read, a transfer's written column): at most a quarter."""
     return lines * 4 <= of
+
+
+class _ReadMatrix:
+    """One build of a physical block's read weights, float32, and the line sums of its read load once known.
+
+    ``values``: the whole block (outputs x inputs, as the block holds them) or, for a one-hot read, only the
+    lines it drives (``lines``, block-local; one row per line: an input line's cells in output order, or an
+    output line's in input order; ``whole`` the block's matrix it was taken from, if built). ``input_sums`` and
+    ``output_sums``: sums of ``G / G_on`` along each input line (over the outputs) and each output line (over the
+    inputs), or along each picked line, None until known; ``used``: which of them a read's load has used
+    (``_INPUT_SUMS``, ``_OUTPUT_SUMS``). Changed after it is built only to fill in sums, or by the block's next
+    build when nothing else holds it any more: a read's load, evaluated later, sees the weights that read saw."""
+
+    __slots__ = ("values", "input_sums", "output_sums", "lines", "whole", "used")
+
+    def __init__(self) -> None:
+        self.values: np.ndarray = _NO_VALUES
+        self.input_sums: np.ndarray | None = None
+        self.output_sums: np.ndarray | None = None
+        self.lines: np.ndarray | None = None
+        self.whole: _ReadMatrix | None = None
+        self.used = 0
+
+
+_NO_VALUES = np.empty((0, 0), dtype=np.float32)
+_NO_SUMS = np.empty(0)
+
+
+def _references_when_free() -> tuple[int, int]:
+    """What :func:`sys.getrefcount` says of a read matrix and of its array that only their owner's dict holds,
+    looked at as :meth:`AnalogArray._build_read_matrix` looks (counts of a local and of the call's argument
+    differ between Python versions)."""
+    owner = {0: _ReadMatrix()}
+    previous = owner.get(0)
+    assert previous is not None
+    previous.values = np.empty(1, dtype=np.float32)
+    return sys.getrefcount(previous), sys.getrefcount(previous.values)
+
+
+_FREE_REFERENCES = _references_when_free()
 
 
 @dataclass(frozen=True)
@@ -132,20 +183,20 @@ class AnalogArray:
             for c, cols in enumerate(self._col_slices):
                 self._states[(r, c)] = full.view(cols, rows).copy()
                 self._keys[(r, c)] = seed_key(self.seed, _PURPOSE_UPDATE, r, c)
-        self._read_cache: dict[tuple[int, int], np.ndarray] = {}
+        # per block, its read matrix as the weights are now (dropped on a write) and the last one built
+        self._read_cache: dict[tuple[int, int], _ReadMatrix] = {}
+        self._previous: dict[tuple[int, int], _ReadMatrix] = {}
         g_on, g_off = cell_conductances(hw.array, self.device)
         self._g_off_relative = g_off / g_on
-        # The read load's line sums, per block: [read matrix they are for, per input line: position sums and
-        # sums of G / G_on, per output line: sums of G / G_on, the matrix's build number (-1: not known)]; None
-        # where not yet needed for that matrix
-        self._line_sums: dict[tuple[int, int], list] = {}
         # Per block, the input lines written since its read matrix was last built (None: unknown, e.g. after
-        # set_weights) and, once it is rebuilt, (previous matrix's build number, new matrix, its build number,
-        # input lines written in between, None if unknown). A write changes only devices on the input lines it
-        # drives (x_j, or a count in column j, nonzero): the new matrix and its per-input sums are the previous
-        # ones with those lines converted and summed again
+        # set_weights). A write changes only devices on the input lines it drives (x_j, or a count in column j,
+        # nonzero): the new matrix and its per-input sums are the previous ones with those lines converted and
+        # summed again
         self._written_inputs: dict[tuple[int, int], np.ndarray | None] = {}
-        self._lineage: dict[tuple[int, int], tuple[int, np.ndarray, int, np.ndarray | None]] = {}
+        # per block, which line sums of its reads' loads have been asked for (_INPUT_SUMS, _OUTPUT_SUMS,
+        # _PICKED_INPUT_SUMS): those of its later matrices are summed as they are built, until a matrix's sums go
+        # unused (costing stopped). A functional-only run asks none
+        self._summed: dict[tuple[int, int], int] = {}
         self._bounds32: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         self.samples_applied = 0  # running sample number: keys the update noise
 
@@ -217,25 +268,83 @@ class AnalogArray:
             out[self._col_slices[c], self._row_slices[r]] = symmetric_points(self.model, state)
         return out
 
-    def _read_matrix(self, key: tuple[int, int]) -> np.ndarray:
+    def _read_matrix(self, key: tuple[int, int]) -> _ReadMatrix:
+        """Block ``key``'s read weights as they are now (built when first needed after a write)."""
         matrix = self._read_cache.get(key)
-        if matrix is None:
-            weights = self._states[key].apparent()
-            written = self._written_inputs.get(key, None)
-            lines = None if written is None else np.flatnonzero(written)
-            previous = self._lineage.get(key)
-            if previous is not None and lines is not None and _few(lines.size, weights.shape[1]):
-                # only a few input lines changed since the previous matrix (a transfer's column): convert just those
-                # (a copy: earlier reads' loads may still look at the previous matrix)
-                matrix = previous[1].copy()
-                matrix[:, lines] = weights[:, lines]
-            else:
-                matrix = weights.astype(np.float32)
-            self._read_cache[key] = matrix
-            serial = previous[2] + 1 if previous is not None else 0
-            parent = previous[2] if previous is not None else -1
-            self._lineage[key] = (parent, matrix, serial, lines)
-            self._written_inputs[key] = np.zeros(matrix.shape[1], dtype=bool)
+        return matrix if matrix is not None else self._build_read_matrix(key)
+
+    def _build_read_matrix(self, key: tuple[int, int]) -> _ReadMatrix:
+        """Convert block ``key``'s weights to its read matrix (only the input lines written since the last one, when
+        few), with the line sums its loads have been asking for."""
+        weights = self._states[key].apparent()
+        rows, cols = weights.shape
+        written = self._written_inputs.get(key)
+        lines = None if written is None else np.flatnonzero(written)
+        previous = self._previous.get(key)
+        summed = self._summed.get(key, 0)
+        if previous is not None:  # sums the previous matrix had and no load used: no longer asked for
+            made = (previous.input_sums is not None) * _INPUT_SUMS | (previous.output_sums is not None) * _OUTPUT_SUMS
+            unused = made & ~previous.used & summed
+            if unused:
+                summed = self._summed[key] = summed & ~unused
+        matrix = _ReadMatrix()
+        # The previous matrix's array is written over unless anything but this array still holds it (a read's load
+        # not yet asked for must see the weights that read saw). One array per block instead of two in turn: less
+        # memory to keep in cache
+        free = (
+            previous is not None and (sys.getrefcount(previous), sys.getrefcount(previous.values)) == _FREE_REFERENCES
+        )
+        if previous is not None and lines is not None and _few(lines.size, cols):
+            # only a few input lines changed since the previous matrix (a transfer's column): convert just those, and
+            # carry its per-input sums over
+            values = previous.values if free else previous.values.copy()
+            if lines.size:
+                _convert_lines(weights, lines, values)
+            if previous.input_sums is not None and summed & _INPUT_SUMS:
+                matrix.input_sums = previous.input_sums.copy()
+                if lines.size:
+                    low, inverse_range = self._bounds_of(key)
+                    _input_line_sums(values, low, inverse_range, lines, self._g_off_relative, matrix.input_sums)
+        elif summed & _INPUT_SUMS:
+            # this block's forward loads are asked for (costing): its per-input sums come with the conversion
+            values = previous.values if free and previous is not None else np.empty((rows, cols), dtype=np.float32)
+            matrix.input_sums = np.empty(cols)
+            low, inverse_range = self._bounds_of(key)
+            _convert_summing_inputs(weights, low, inverse_range, self._g_off_relative, values, matrix.input_sums)
+        elif free and previous is not None:
+            values = previous.values
+            np.copyto(values, weights, casting="same_kind")
+        else:
+            values = weights.astype(np.float32)
+        matrix.values = values
+        if summed & _OUTPUT_SUMS:  # summed while the block is in cache
+            matrix.output_sums = self._output_sums(key, values)
+        self._read_cache[key] = self._previous[key] = matrix
+        if written is None:
+            self._written_inputs[key] = np.zeros(cols, dtype=bool)
+        else:
+            written.fill(False)
+        return matrix
+
+    def _picked_lines(self, key: tuple[int, int], lines: np.ndarray, transpose: bool) -> _ReadMatrix:
+        """Block ``key``'s read weights on its input lines ``lines`` only (one row per line: its cells in output
+        order), or with ``transpose`` on its output lines ``lines`` (one row per line: its cells in input order):
+        the matrix of a one-hot read of those lines, which sees nothing else, so the rest is not converted."""
+        whole = self._read_cache.get(key)
+        source = whole.values if whole is not None else self._states[key].apparent()
+        matrix = _ReadMatrix()
+        matrix.lines, matrix.whole = lines, whole
+        if transpose:
+            matrix.values = np.ascontiguousarray(source[lines, :], dtype=np.float32)
+            return matrix
+        matrix.values = np.empty((lines.size, source.shape[0]), dtype=np.float32)
+        # once these reads' loads are asked for (costing), their lines are summed as they are gathered
+        summing = bool(self._summed.get(key, 0) & _PICKED_INPUT_SUMS) and (whole is None or whole.input_sums is None)
+        low, inverse_range = self._bounds_of(key) if summing else (_NO_VALUES, _NO_VALUES)
+        sums = np.empty(lines.size) if summing else _NO_SUMS
+        _gather_input_lines(source, lines, matrix.values, low, inverse_range, self._g_off_relative, sums, summing)
+        if summing:
+            matrix.input_sums = sums
         return matrix
 
     def _note_written(self, key: tuple[int, int], inputs: np.ndarray) -> None:
@@ -287,76 +396,64 @@ class AnalogArray:
             self._bounds32[key] = bounds
         return bounds
 
-    def _conductance_sums_of(
-        self, key: tuple[int, int], matrix: np.ndarray, transpose: bool, lines: np.ndarray | None = None
-    ) -> np.ndarray:
-        """Sums of ``G / G_on`` of block ``key``'s cells along the lines a read drives, for the weights
-        ``matrix`` (the block's read matrix of that read): one per input line (over the block's outputs) for a
-        forward read, one per output line (over its inputs) for a transpose read.
+    def _conductance_sums_of(self, key: tuple[int, int], matrix: _ReadMatrix, transpose: bool, drive: np.ndarray):
+        """Sums of ``G / G_on`` of block ``key``'s cells along the lines a read drives, for the weights ``matrix``
+        (the read's :meth:`_read_matrix` or :meth:`_picked_lines`): one per input line (over the block's outputs)
+        for a forward read, one per output line (over its inputs) for a transpose read; for picked lines, one per
+        picked line.
 
-        Each direction's sums are computed when a read first needs them and kept until the weights change; the
-        per-input sums of a rebuilt matrix are carried over from its previous one, with only the input lines
-        written in between summed again, when those are few (a Tiki-Taka transfer writes one column). When only
-        ``lines`` are driven (a one-hot transfer read) and nothing is kept, only those lines are reduced (the
-        other entries are 0), O(lines x N) instead of O(N^2). Every route gives the same bits (see the kernels)."""
-        entry = self._line_sums.get(key)
-        if entry is None or entry[0] is not matrix:
-            entry = self._carried_sums(key, matrix, entry)
-        kept = entry[3] if transpose else entry[2]
-        if kept is not None:
-            return kept
-        low, inv = self._bounds_of(key)
-        rows, cols = matrix.shape
-        if lines is not None:
-            sums = np.zeros(rows if transpose else cols)
+        A whole block's sums are kept with its matrix, and once a block's sums of a direction have been asked for,
+        those of its later matrices are summed as they are built (:meth:`_build_read_matrix`), in the conversion's
+        pass over the block. When few lines are driven (``drive``, one entry per line) and nothing is kept, only
+        those lines are reduced (the other entries are 0), O(lines x N) instead of O(N^2). Every route gives the
+        same bits (see the kernels)."""
+        low, inverse_range = self._bounds_of(key)
+        off = self._g_off_relative
+        values = matrix.values
+        if matrix.lines is not None:  # a one-hot read's lines: from the whole block's sums if known
+            whole, lines = matrix.whole, matrix.lines
+            if whole is not None:
+                kept = whole.output_sums if transpose else whole.input_sums
+                if kept is not None:
+                    whole.used |= _OUTPUT_SUMS if transpose else _INPUT_SUMS
+                    return kept[lines]
+            sums = np.empty(lines.size)
+            if transpose:
+                _output_line_sums(values, low[lines], inverse_range[lines], off, sums)
+            else:
+                self._summed[key] = self._summed.get(key, 0) | _PICKED_INPUT_SUMS
+                _picked_input_sums(values, low, inverse_range, lines, off, sums)
+            return sums
+        if _few(int(np.count_nonzero(drive)), drive.size):
+            lines = np.flatnonzero(drive)
+            sums = np.zeros(drive.size)
             if transpose:
                 picked = np.empty(lines.size)
-                _output_line_sums(matrix[lines], low[lines], inv[lines], picked)
-                sums[lines] = self._conductances(picked, cols)
+                _output_line_sums(values[lines], low[lines], inverse_range[lines], off, picked)
+                sums[lines] = picked
             else:
-                positions = np.empty(cols)
-                _input_line_sums(matrix, low, inv, lines, positions)
-                sums[lines] = self._conductances(positions[lines], rows)
+                _input_line_sums(values, low, inverse_range, lines, off, sums)
             return sums
         if transpose:
-            positions = np.empty(rows)
-            _output_line_sums(matrix, low, inv, positions)
-            entry[3] = self._conductances(positions, cols)
-            return entry[3]
-        positions = np.empty(cols)
-        _input_line_sums(matrix, low, inv, _ALL_LINES, positions)
-        entry[1], entry[2] = positions, self._conductances(positions, rows)
-        return entry[2]
+            self._summed[key] = self._summed.get(key, 0) | _OUTPUT_SUMS
+            matrix.output_sums = self._output_sums(key, values)
+            return matrix.output_sums
+        self._summed[key] = self._summed.get(key, 0) | _INPUT_SUMS
+        matrix.input_sums = np.empty(values.shape[1])
+        _input_line_sums(values, low, inverse_range, _ALL_LINES, off, matrix.input_sums)
+        return matrix.input_sums
 
-    def _carried_sums(self, key: tuple[int, int], matrix: np.ndarray, entry: list | None) -> list:
-        """A new kept-sums entry for block ``key``'s read matrix ``matrix``: its per-input sums carried over from
-        ``entry`` (the previous matrix's) when ``matrix`` was built from that one with few input lines written."""
-        lineage = self._lineage.get(key)
-        current = lineage is not None and lineage[1] is matrix
-        fresh: list = [matrix, None, None, None, lineage[2] if lineage is not None and current else -1]
-        if lineage is not None and current and entry is not None and entry[1] is not None:
-            parent, _, _, written = lineage
-            if entry[4] == parent >= 0 and written is not None and _few(written.size, matrix.shape[1]):
-                low, inv = self._bounds_of(key)
-                positions = entry[1].copy()
-                conductances = entry[2].copy()
-                if written.size:
-                    _input_line_sums(matrix, low, inv, written, positions)
-                    conductances[written] = self._conductances(positions[written], matrix.shape[0])
-                fresh[1], fresh[2] = positions, conductances
-        self._line_sums[key] = fresh
-        return fresh
-
-    def _conductances(self, position_sums: np.ndarray, cells: int) -> np.ndarray:
-        """Sums of ``G / G_on`` along lines of ``cells`` cells whose positions in their range sum to
-        ``position_sums`` (``G = G_off + (G_on - G_off) * position``)."""
-        g_off = self._g_off_relative
-        return g_off * cells + (1.0 - g_off) * position_sums
+    def _output_sums(self, key: tuple[int, int], values: np.ndarray) -> np.ndarray:
+        """Per output line of block ``key``'s read weights ``values``, the sum of ``G / G_on`` over its inputs."""
+        low, inverse_range = self._bounds_of(key)
+        sums = np.empty(values.shape[0])
+        _output_line_sums(values, low, inverse_range, self._g_off_relative, sums)
+        return sums
 
     def read_load(
         self,
         key: tuple[int, int],
-        matrix: np.ndarray,
+        matrix: _ReadMatrix,
         drive: np.ndarray,
         reads: int,
         io: IOModel,
@@ -366,17 +463,22 @@ class AnalogArray:
     ) -> float:
         """The cell current of a read on block ``key`` whose lines were driven ``drive`` (full-scale passes per
         line, as :func:`archsim.analog.io.analog_read` reports it) through the weights ``matrix`` (the block's read
-        matrix at that read, :meth:`_read_matrix`) and which read ``reads`` vectors (re-reads included), relative to
-        every driven line at full scale on cells at the on-state conductance: ``sum_pass sum_ij drive_i G_ij /
+        matrix at that read, :meth:`_read_matrix`, or the lines a one-hot read drove, :meth:`_picked_lines`, with
+        ``drive`` one entry per picked line) and which read ``reads`` vectors (re-reads included), relative to every
+        driven line at full scale on cells at the on-state conductance: ``sum_pass sum_ij drive_i G_ij /
         (reads x passes x driven x outputs x G_on)`` with ``drive_i`` the line's share of full scale in a pass
         (:func:`archsim.analog.io.line_drive`) and ``G_ij`` from the weight (:func:`cell_conductances`). The
         array read energy is this times ``V_read^2 G_on t_read`` per cell per pass: 0 for a read of zeros, 1 at
         full drive on cells all at ``G_on``. ``transpose``: lines driven are the block's outputs; ``driven``:
         lines each read drives (1 for a one-hot read)."""
-        sparse = _few(int(np.count_nonzero(drive)), drive.size)  # a few lines driven: reduce only theirs
-        sums = self._conductance_sums_of(key, matrix, transpose, np.flatnonzero(drive) if sparse else None)
         denominator = reads * io.passes * driven * outputs
-        return float(drive @ sums) / denominator if denominator else 0.0
+        if not denominator:
+            return 0.0
+        sums = matrix.output_sums if transpose else matrix.input_sums
+        if sums is None:
+            sums = self._conductance_sums_of(key, matrix, transpose, drive)
+        matrix.used |= _OUTPUT_SUMS if transpose else _INPUT_SUMS
+        return float(drive @ sums) / denominator
 
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, ReadStats]:
         """``Y = X W^T`` through the IO path: X (batch, in) -> Y (batch, out)."""
@@ -388,7 +490,7 @@ class AnalogArray:
             for c, cols in enumerate(self._col_slices):
                 drive = np.zeros(x_block.shape[1])
                 matrix = self._read_matrix((r, c))
-                part, retries = analog_read(matrix.T, x_block, self.io, self._read_rng, drive)
+                part, retries = analog_read(matrix.values.T, x_block, self.io, self._read_rng, drive)
                 retried = int(retries.sum())
                 y[:, cols] += part
                 n_rows, n_cols = rows.stop - rows.start, cols.stop - cols.start
@@ -408,7 +510,7 @@ class AnalogArray:
             for r, rows in enumerate(self._row_slices):
                 drive = np.zeros(d_block.shape[1])
                 matrix = self._read_matrix((r, c))
-                part, retries = analog_read(matrix, d_block, self.io, self._read_rng, drive)
+                part, retries = analog_read(matrix.values, d_block, self.io, self._read_rng, drive)
                 retried = int(retries.sum())
                 z[:, rows] += part
                 n_rows, n_cols = rows.stop - rows.start, cols.stop - cols.start
@@ -427,6 +529,20 @@ class AnalogArray:
             raise ValueError(f"{what} indices must lie in [0, {limit}), got {ks.min()}..{ks.max()}")
         return ks
 
+    def _one_hot(self, ks: np.ndarray, lines: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """For the indices ``ks`` that fall in the block lines ``lines``: their positions in ``ks``, the distinct
+        block-local lines they name, and one one-hot vector per position over those distinct lines (None if none
+        falls there). A one-hot read multiplies a single nonzero input by each weight of its line and adds exact
+        zeros for the others, so reading only the lines named gives the same bits as reading the whole block."""
+        picked = np.nonzero((ks >= lines.start) & (ks < lines.stop))[0]
+        if picked.size == 0:
+            return None
+        local = ks[picked] - lines.start
+        named = np.unique(local)
+        one_hot = np.zeros((picked.size, named.size))
+        one_hot[np.arange(picked.size), np.searchsorted(named, local)] = 1.0
+        return picked, named, one_hot
+
     def read_columns(self, ks) -> tuple[np.ndarray, ReadStats]:
         """One-hot forward reads ``W e_k`` for each input index k -> V (len(ks), out).
 
@@ -436,15 +552,14 @@ class AnalogArray:
         values = np.zeros((ks.size, self.out_size))
         stats = ReadStats()
         for r, rows in enumerate(self._row_slices):
-            picked = np.nonzero((ks >= rows.start) & (ks < rows.stop))[0]
-            if picked.size == 0:
+            found = self._one_hot(ks, rows)
+            if found is None:
                 continue
-            one_hot = np.zeros((picked.size, rows.stop - rows.start))
-            one_hot[np.arange(picked.size), ks[picked] - rows.start] = 1.0
+            picked, lines, one_hot = found
             for c, cols in enumerate(self._col_slices):
-                drive = np.zeros(one_hot.shape[1])
-                matrix = self._read_matrix((r, c))
-                part, retries = analog_read(matrix.T, one_hot, self.transfer_io, self._read_rng, drive)
+                drive = np.zeros(lines.size)
+                matrix = self._picked_lines((r, c), lines, False)
+                part, retries = analog_read(matrix.values, one_hot, self.transfer_io, self._read_rng, drive)
                 retried = int(retries.sum())
                 values[picked, cols] = part
                 n_cols = cols.stop - cols.start
@@ -468,15 +583,14 @@ class AnalogArray:
         values = np.zeros((ks.size, self.in_size))
         stats = ReadStats()
         for c, cols in enumerate(self._col_slices):
-            picked = np.nonzero((ks >= cols.start) & (ks < cols.stop))[0]
-            if picked.size == 0:
+            found = self._one_hot(ks, cols)
+            if found is None:
                 continue
-            one_hot = np.zeros((picked.size, cols.stop - cols.start))
-            one_hot[np.arange(picked.size), ks[picked] - cols.start] = 1.0
+            picked, lines, one_hot = found
             for r, rows in enumerate(self._row_slices):
-                drive = np.zeros(one_hot.shape[1])
-                matrix = self._read_matrix((r, c))
-                part, retries = analog_read(matrix, one_hot, self.transfer_io, self._read_rng, drive)
+                drive = np.zeros(lines.size)
+                matrix = self._picked_lines((r, c), lines, True)
+                part, retries = analog_read(matrix.values, one_hot, self.transfer_io, self._read_rng, drive)
                 retried = int(retries.sum())
                 values[picked, rows] = part
                 n_rows = rows.stop - rows.start

@@ -1,10 +1,11 @@
 """numba kernels of the analog read (private): the read path's element-wise work around the crossbar product
 (:func:`archsim.analog.io.analog_read`) and the line sums of the read load (:class:`archsim.analog.array.AnalogArray`).
 
-The line-sum kernels take a block's read matrix (outputs x inputs, float32), its devices' lower bounds and
-1 / (upper - lower) (float32, same shape), and sum each cell's place in its device's range,
-``clip((w - low) * inverse_range, 0, 1)`` (computed in float32, as NumPy would), in float64 along the lines of one
-direction.
+The line-sum kernels take a block's read weights (float32), its devices' lower bounds and 1 / (upper - lower)
+(float32, the block's shape, outputs x inputs), and ``off``, the off-state conductance over the on-state one. They
+sum each cell's place in its device's range, ``clip((w - low) * inverse_range, 0, 1)`` (computed in float32, as
+NumPy would), in float64 along the lines of one direction, and give each line's sum of ``G / G_on`` (with
+``G = G_off + (G_on - G_off) * position``, :func:`_conductance`).
 """
 
 from __future__ import annotations
@@ -19,9 +20,16 @@ def _position(weight, low, inverse_range):
     return min(max((weight - low) * inverse_range, np.float32(0.0)), np.float32(1.0))
 
 
+@numba.njit(cache=True, inline="always")
+def _conductance(position_sum, cells, off):
+    """Sum of ``G / G_on`` along a line of ``cells`` cells whose positions sum to ``position_sum`` (float64)."""
+    return off * cells + (1.0 - off) * position_sum
+
+
 @numba.njit(cache=True, nogil=True)
-def _input_line_sums(weights, low, inverse_range, lines, sums):
-    """Per input line (a column of the matrix), the sum over its outputs, into ``sums`` (float64, one per input).
+def _input_line_sums(weights, low, inverse_range, lines, off, sums):
+    """Per input line (a column of the matrix), its sum of ``G / G_on`` over the outputs, into ``sums`` (float64, one
+    per input).
 
     ``lines`` (int64): only these input lines are summed (the other entries of ``sums`` are left as they are);
     empty: all of them. Each line is summed over the outputs in order, one addition after another (no
@@ -32,26 +40,91 @@ def _input_line_sums(weights, low, inverse_range, lines, sums):
         for i in range(rows):  # the inner loop runs along memory: vectorised across lines, each in order
             for j in range(cols):
                 sums[j] += _position(weights[i, j], low[i, j], inverse_range[i, j])
+        for j in range(cols):
+            sums[j] = _conductance(sums[j], rows, off)
         return
     for j in lines:
         total = 0.0
         for i in range(rows):
             total += _position(weights[i, j], low[i, j], inverse_range[i, j])
-        sums[j] = total
+        sums[j] = _conductance(total, rows, off)
+
+
+@numba.njit(cache=True, nogil=True)
+def _convert_summing_inputs(weights, low, inverse_range, off, matrix, sums):
+    """``matrix`` (float32, same shape) receives ``weights`` (float64) rounded to float32 and ``sums`` (float64, one
+    per input) their per-input-line sums as :func:`_input_line_sums` of all lines gives them (the same bits): the
+    conversion a read needs anyway and the read load's reduction in one pass over the block."""
+    rows, cols = weights.shape
+    sums[:] = 0.0
+    for i in range(rows):
+        for j in range(cols):
+            value = np.float32(weights[i, j])
+            matrix[i, j] = value
+            sums[j] += _position(value, low[i, j], inverse_range[i, j])
+    for j in range(cols):
+        sums[j] = _conductance(sums[j], rows, off)
+
+
+@numba.njit(cache=True, nogil=True)
+def _picked_input_sums(columns, low, inverse_range, lines, off, sums):
+    """Per picked input line ``lines[p]``, its sum over the outputs of the weights ``columns[p]`` (float32, one row
+    per picked line: the line's cells in output order), into ``sums[p]``: the same bits as :func:`_input_line_sums`
+    of that line in the whole matrix."""
+    picked, rows = columns.shape
+    for p in range(picked):
+        j = lines[p]
+        total = 0.0
+        for i in range(rows):
+            total += _position(columns[p, i], low[i, j], inverse_range[i, j])
+        sums[p] = _conductance(total, rows, off)
+
+
+@numba.njit(cache=True, nogil=True)
+def _gather_input_lines(weights, lines, columns, low, inverse_range, off, sums, summing):
+    """``columns[p]`` (float32, one row per picked line) receives input line ``lines[p]`` of ``weights`` (float32 or
+    float64, outputs x inputs) in output order, rounded to float32; with ``summing``, ``sums[p]`` its sum of
+    ``G / G_on`` as :func:`_picked_input_sums` gives it (the same bits), in the same pass over the block's rows."""
+    rows = weights.shape[0]
+    picked = lines.size
+    if summing:
+        sums[:] = 0.0
+    for i in range(rows):
+        for p in range(picked):
+            j = lines[p]
+            value = np.float32(weights[i, j])
+            columns[p, i] = value
+            if summing:
+                sums[p] += _position(value, low[i, j], inverse_range[i, j])
+    if summing:
+        for p in range(picked):
+            sums[p] = _conductance(sums[p], rows, off)
+
+
+@numba.njit(cache=True, nogil=True)
+def _convert_lines(weights, lines, matrix):
+    """``matrix[:, j]`` (float32) receives ``weights[:, j]`` (float64) rounded to float32 for each input line j in
+    ``lines``: a matrix converted again only where it was written."""
+    rows = weights.shape[0]
+    for i in range(rows):
+        for j in lines:
+            matrix[i, j] = np.float32(weights[i, j])
 
 
 # Reassociation lets LLVM vectorise a row's sum (a horizontal reduction); the sums then depend on the machine's
-# vector width in their last bits, as NumPy's own SIMD sums and BLAS products already do.
-@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "nsz", "contract"})
-def _output_line_sums(weights, low, inverse_range, sums):
-    """Per output line (a row of the matrix), the sum over its inputs, into ``sums`` (float64, one per row). A
-    row's sum depends on that row alone: the sums of a few rows gathered equal their sums in the whole matrix."""
+# vector width in their last bits, as NumPy's own SIMD sums and BLAS products already do. No contraction: the
+# conductance of a sum is the same two roundings as in the other kernels.
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "nsz"})
+def _output_line_sums(weights, low, inverse_range, off, sums):
+    """Per output line (a row of the matrix), its sum of ``G / G_on`` over the inputs, into ``sums`` (float64, one
+    per row). A row's sum depends on that row alone: the sums of a few rows gathered equal their sums in the whole
+    matrix."""
     rows, cols = weights.shape
     for i in range(rows):
         total = 0.0
         for j in range(cols):
             total += _position(weights[i, j], low[i, j], inverse_range[i, j])
-        sums[i] = total
+        sums[i] = _conductance(total, cols, off)
 
 
 # The read path's element-wise work, one pass each side of the product instead of a dozen NumPy calls: the same
