@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property, partial
+from functools import partial
 
 import numpy as np
 
@@ -88,7 +88,7 @@ def _references_when_free() -> tuple[int, int]:
 _FREE_REFERENCES = _references_when_free()
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class BlockReadStats:
     """What one physical block did for a read call."""
 
@@ -102,18 +102,23 @@ class BlockReadStats:
     passes: int = 1  # array passes per read (bit-serial: one per input bit, recombined by shift-add)
     # computes drive_fraction from what the read saw (None: unknown, charged as full drive)
     load: Callable[[], float] | None = field(default=None, repr=False, compare=False)
+    _drive_fraction: float | None = field(default=-1.0, init=False, repr=False, compare=False)  # -1: not yet asked
 
-    @cached_property
+    @property
     def drive_fraction(self) -> float | None:
         """The read's cell current relative to every driven line at full scale on cells at the on-state
         conductance, averaged over (vectors + retries) x passes reads of driven lines x outputs cells:
         ``sum_pass sum_ij drive_i G_ij / (reads x passes x driven x outputs x G_on)`` (see
-        :meth:`AnalogArray.read_load`). Computed when first asked: only the cost side asks, so a functional-only
-        run never reduces the conductances."""
-        return None if self.load is None else self.load()
+        :meth:`AnalogArray.read_load`). Computed when first asked (kept in a slot: functools.cached_property takes
+        a lock on every first access): only the cost side asks, so a functional-only run never reduces the
+        conductances."""
+        value = self._drive_fraction
+        if value == -1.0:
+            value = self._drive_fraction = None if self.load is None else self.load()
+        return value
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class BlockUpdateStats:
     """What one physical block did for an update call."""
 
