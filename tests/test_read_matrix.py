@@ -90,9 +90,11 @@ def test_converting_written_lines_again_gives_a_full_conversions_matrix():
     np.testing.assert_array_equal(matrix, after.astype(np.float32))
 
 
-def test_a_transposed_matrix_product_gives_the_plain_products_bits():
-    # the forward read's product by a transposed view takes OpenBLAS's other route; it must give the same bits as
-    # x @ matrix for the shapes and batches reads use (bit-serial reads stack passes x vectors)
+def test_a_transposed_matrix_product_gives_the_plain_product():
+    # the forward read's product by a transposed view takes OpenBLAS's other route; it gives x @ matrix for the
+    # shapes and batches reads use (bit-serial reads stack passes x vectors). On the development machine the bits
+    # are the same (the same kernel on the same operands, the roles of the two swapped); BLAS builds for other
+    # processors may order a product's sums differently by route, so this checks float32 agreement only
     rng = np.random.default_rng(11)
     shapes = [(256, 256, 10), (128, 256, 10), (256, 128, 80), (200, 300, 3), (512, 512, 64), (128, 128, 2)]
     shapes += [(int(rng.integers(100, 600)), int(rng.integers(100, 600)), int(rng.integers(2, 130))) for _ in range(30)]
@@ -102,7 +104,7 @@ def test_a_transposed_matrix_product_gives_the_plain_products_bits():
         x = rng.uniform(-1, 1, (batch, inputs)).astype(np.float32)
         y = _product(x, weights.T)
         assert y.flags.c_contiguous
-        np.testing.assert_array_equal(y, x @ weights.T)
+        np.testing.assert_allclose(y, x @ weights.T, rtol=1e-5, atol=1e-5 * np.sqrt(inputs))
         routed += weights.size >= 16384
     assert routed >= 30  # most of these took the other route
 

@@ -255,7 +255,8 @@ def _read_attempts(
 def _product(x: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     """``x @ matrix`` (float32, C order). A forward read's matrix is a transposed view (F order), by which OpenBLAS
     multiplies up to ~2x slower at tile sizes than it takes the same product as ``(matrix^T x^T)^T``: the same
-    kernel on the same operands, the same bits (tests compare them), so large reads take that route."""
+    kernel on the same operands with their roles swapped (on the development machine the same bits), so large
+    reads take that route."""
     if x.shape[0] > 1 and matrix.size >= 16384 and matrix.flags.f_contiguous and not matrix.flags.c_contiguous:
         return np.ascontiguousarray((matrix.T @ x.T).T)
     return x @ matrix
