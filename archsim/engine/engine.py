@@ -64,12 +64,13 @@ import heapq
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from operator import attrgetter
 from typing import Any
 
 import simpy
 
-from archsim.engine.costing import Costing, OpPlan, structure_key
-from archsim.engine.ledger import StepCost, add_into, to_quanta
+from archsim.engine.costing import CYCLE_COUNT_FIELDS, Costing, OpPlan, shape_key, structure_key
+from archsim.engine.ledger import StepCost, add_into, deferred_step_cost, to_quanta
 from archsim.errors import ArchsimError
 from archsim.ops import (
     PHASES,
@@ -88,6 +89,8 @@ TRANSFER_POLICIES = ("inline", "background")
 SCHEDULES = ("sequential", "pipelined")
 #: Structures remembered before the tables are cleared (bounds memory when BL or retries vary every step).
 MAX_REMEMBERED_STRUCTURES = 20000
+#: Steps whose windows are summed into the totals at once (the totals are brought up to date when read).
+_FOLD_EVERY = 256
 #: Recorded SimPy runs kept per skeleton (the most recent are tried first when replaying a step).
 MAX_RECORDS_PER_SKELETON = 4
 
@@ -156,7 +159,7 @@ class _LiveOp:
         self.handed: list[int] | None = None  # recording: per resource held, the operation that handed it over or -1
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, eq=False)
 class _Timing:
     """The timing of one step window, relative to its start (what the cache stores)."""
 
@@ -166,6 +169,9 @@ class _Timing:
     trace: tuple[tuple[int, int, int, int, int], ...]  # (step offset back, sid, op index, start, end)
     carry_out: tuple | None  # None when the engine does not cache
     busy: tuple[tuple[tuple, int], ...] = ()  # (resource, cycles it worked within the window)
+    # what the ledger takes from it, worked out when first charged: leakage charges by (component, phase), and
+    # phase -> cycles of its span
+    charged: tuple[tuple[tuple[tuple[str, str], int], ...], dict[str, int]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +185,46 @@ class _Record:
     busy: tuple[tuple[tuple, tuple[int, ...]], ...]  # resources that worked, in the order they first did, and by whom
     deps: tuple[tuple[int, ...], ...]  # per operation: its dependencies (the skeleton's)
     phases: tuple[tuple[str, tuple[int, ...]], ...]  # the phases in report order, and their operations
+
+
+class _Shape:
+    """A step's operations but their cycle counts (a read's retries, a pulsed write's BL: see
+    :meth:`Costing.cycle_count`), compiled once; each set of counts is a structure of the shape.
+
+    Sequential schedule: the step plans are compiled once per shape and a structure only substitutes its
+    operations' cycles (a count's cycles are worked out once per operation and count); the pipelined schedule
+    compiles every structure in full (its operations' counts are cut among the samples)."""
+
+    __slots__ = ("plans", "counted", "memos", "ranks", "charges", "structures", "skeletons")
+
+    def __init__(self, plans: list[OpPlan] | None, counted, ranks: list[int], charges: tuple):
+        self.plans = plans  # the step plans of the step that compiled it (sequential), or None
+        self.counted: tuple[tuple[int, Any], ...] = counted  # (operation index, getter of its count), program order
+        # per counted operation: count -> its plan's cycles
+        self.memos: list[dict[int, int]] = [{} for _ in counted]
+        self.ranks = ranks
+        self.charges = charges  # (static charges by (component, phase), indices of data-dependent operations)
+        self.structures: dict[tuple[int, ...], int] = {}  # counts -> structure id
+        # which counted operations take no cycles -> skeleton id (None: not replayable)
+        self.skeletons: dict[tuple[bool, ...], int | None] = {}
+
+
+class _PlanTable(dict):
+    """Structure id -> its operations' plans; a sequential structure's are made from its shape when first used."""
+
+    def __init__(self, engine: Engine):
+        super().__init__()
+        self.engine = engine
+
+    def __missing__(self, sid: int) -> list[OpPlan]:
+        shape, cycles = self.engine._unmade.pop(sid)
+        assert shape.plans is not None
+        plans = [
+            plan if plan.cycles == cycles[index] else replace(plan, cycles=cycles[index])
+            for index, plan in enumerate(shape.plans)
+        ]
+        self[sid] = plans
+        return plans
 
 
 class Engine:
@@ -215,9 +261,15 @@ class Engine:
         counts = arch.leakage_counts(set(mapping.tiles().values()) if leak.gate_unused_tiles else None)
         self.static_power_w = arch.leakage.chip_power_w(counts)
         self.leak_pj_per_cycle = self.static_power_w * self.cycle_ns * 1e3  # W * ns = nJ; x1e3 -> pJ
-        # structure interning and compiled plans
-        self._sids: dict[tuple, int] = {}
-        self._plans: dict[int, list[OpPlan]] = {}  # the operations the timeline runs (pipelined: per sample)
+        # shape and structure interning and compiled plans
+        self._shapes: dict[tuple, _Shape] = {}
+        self._structures = 0  # structures made since the tables were last cleared
+        self._plans: dict[int, list[OpPlan]] = _PlanTable(self)  # the operations the timeline runs (pipelined: per
+        # sample)
+        self._unmade: dict[int, tuple[_Shape, list[int]]] = {}  # structures whose plans are not made yet
+        # per sequential structure: its charges but the data's share, in ledger order, and how to add that share
+        # (reads: index, key, cell-passes, the cells' read_pj; pulsed writes: index, keys, block rows and columns)
+        self._ledgers: dict[int, tuple[dict, tuple, tuple]] = {}
         self._ranks: dict[int, list[int]] = {}  # their queueing order among one step's operations
         # per structure: its operations' static charges summed by (component, phase), and the indices of the
         # operations whose charges depend on data (reads, pulsed writes)
@@ -246,8 +298,11 @@ class Engine:
         self._trace: list[tuple[int, int, int, int, int]] = []  # (step, sid, index, start, end), absolute
         self._busy: dict[tuple, int] = {}  # resource -> cycles worked in the current window
         self._total_busy: dict[tuple, int] = {}
-        self._last_busy: dict[tuple, int] = {}
-        self._last_latency = 0
+        self._last_timing: _Timing | None = None
+        # windows closed since the totals were last brought up to date: id -> [timing, how many times]; and their
+        # charges (summed into the totals in order, so the ledger's keys keep their order)
+        self._unfolded: dict[int, list] = {}
+        self._unfolded_quanta: list[dict[tuple[str, str], int]] = []
         # totals
         self._total_quanta: dict[tuple[str, str], int] = {}
         self._total_phase_cycles: dict[str, int] = {}
@@ -262,7 +317,6 @@ class Engine:
         ``samples``: the batch the step trains on; the pipelined schedule streams them one by one (sequential
         ignores it)."""
         ops = list(ops)
-        keys = [structure_key(op) for op in ops]
         if self.schedule == "pipelined":
             if samples is None or samples < 1:
                 raise ArchsimError(
@@ -271,21 +325,27 @@ class Engine:
             streamed = samples
         else:
             streamed = 1
-        # the structure key: the operations' structure and, pipelined, how many samples they are cut into
-        structure = (self.schedule, streamed, tuple(keys))
-        sid = self._sids.get(structure)
+        # the shape key: the operations but their cycle counts and, pipelined, how many samples they are cut into
+        shape_key_ = (streamed, tuple([shape_key(op) for op in ops]))
+        shape = self._shapes.get(shape_key_)
+        if shape is None:
+            shape = self._compile_shape(ops, streamed, shape_key_)
+        counts = tuple([count(ops[index]) for index, count in shape.counted])
+        sid = shape.structures.get(counts)
         if sid is None:
-            sid = self._compile(ops, keys, streamed, structure)
-        plans = self._plans[sid]
+            sid = self._structure(shape, ops, counts, streamed)
 
-        static, data_dependent = self._charges[sid]
-        quanta: dict[tuple[str, str], int] = dict(static)
-        dynamic = self.costing.dynamic_quanta
-        for index in data_dependent:
-            op = ops[index]
-            for component, q in dynamic(op):
-                key = (component, op.phase)
-                quanta[key] = quanta.get(key, 0) + q
+        ledger = self._ledgers.get(sid)
+        quanta = None if ledger is None else _fast_quanta(ledger, ops, self.costing.write_pulse_quanta)
+        if quanta is None:
+            static, data_dependent = self._charges[sid]
+            quanta = dict(static)
+            dynamic = self.costing.dynamic_quanta
+            for index in data_dependent:
+                op = ops[index]
+                for component, q in dynamic(op):
+                    key = (component, op.phase)
+                    quanta[key] = quanta.get(key, 0) + q
 
         start = self._env.now
         timing = None
@@ -293,12 +353,12 @@ class Engine:
             cache_key = (sid, self._carry)
             timing = self._cache.get(cache_key)
         if timing is None and self.cache_enabled and not self._outstanding:
-            timing = self._replay_record(sid, plans)
+            timing = self._replay_record(sid)
             if timing is not None:
                 self.replays += 1
                 self._cache[cache_key] = timing
         if timing is None:
-            timing = self._simulate_step(sid, plans)
+            timing = self._simulate_step(sid, self._plans[sid])
             if self.cache_enabled:
                 self.cache_misses += 1
                 self._cache[cache_key] = timing
@@ -315,7 +375,12 @@ class Engine:
         """Each resource's busy share: cycles worked / (slots x elapsed cycles), over the timeline so far or
         (``last_step``) the last step's window; keys are resource keys (:func:`archsim.engine.trace.resource_name`
         names them). Resources never used are absent."""
-        busy, elapsed = (self._last_busy, self._last_latency) if last_step else (self._total_busy, self._env.now)
+        self._fold()
+        last = self._last_timing
+        if last_step:
+            busy, elapsed = (dict(last.busy), last.latency) if last is not None else ({}, 0)
+        else:
+            busy, elapsed = self._total_busy, self._env.now
         if elapsed <= 0:
             return {}
         capacity = self.costing.capacity
@@ -355,6 +420,7 @@ class Engine:
     def totals(self) -> StepCost:
         """Totals over all steps so far, leakage included; finishes outstanding background work first."""
         self.finish()
+        self._fold()
         return StepCost.from_quanta(
             self._total_quanta,
             self._env.now,
@@ -397,7 +463,86 @@ class Engine:
             plans.append(plan)
         return self.costing.step_plans(ops, plans)
 
-    def _compile(self, ops: list[Operation], keys: list[tuple], samples: int, structure: tuple) -> int:
+    def _compile_shape(self, ops: list[Operation], samples: int, key: tuple) -> _Shape:
+        if self._structures >= MAX_REMEMBERED_STRUCTURES:
+            self._forget()
+        plans = self._compile_plans(ops, [structure_key(op) for op in ops])  # (validates the operations)
+        counted = tuple(
+            (index, attrgetter(CYCLE_COUNT_FIELDS[type(op)]))
+            for index, op in enumerate(ops)
+            if type(op) in CYCLE_COUNT_FIELDS
+        )
+        totals: dict[tuple[str, str], int] = {}
+        for op, plan in zip(ops, plans, strict=True):
+            for component, q in plan.static_quanta or ():
+                totals[(component, op.phase)] = totals.get((component, op.phase), 0) + q
+        charges = (
+            tuple(totals.items()),
+            tuple(index for index, plan in enumerate(plans) if plan.static_quanta is None),
+        )
+        shape = _Shape(plans if samples == 1 else None, counted, list(range(len(ops))), charges)
+        if samples == 1:
+            for (index, count), memo in zip(counted, shape.memos, strict=True):
+                memo[count(ops[index])] = plans[index].cycles
+        self._shapes[key] = shape
+        return shape
+
+    def _structure(self, shape: _Shape, ops: list[Operation], counts: tuple[int, ...], samples: int) -> int:
+        """Register the structure of ``shape`` with ``counts``; returns its id."""
+        if self._structures >= MAX_REMEMBERED_STRUCTURES:
+            self._forget()
+        sid = self._next_sid
+        self._next_sid += 1
+        self._structures += 1
+        if shape.plans is None:  # pipelined: compiled in full
+            self._compile(sid, ops, samples)
+        else:
+            cycles = [plan.cycles for plan in shape.plans]
+            for (index, _), memo, count in zip(shape.counted, shape.memos, counts, strict=True):
+                found = memo.get(count)
+                if found is None:
+                    found = memo[count] = self.costing.plan(ops[index], index).cycles
+                cycles[index] = found
+            self._unmade[sid] = (shape, cycles)
+            self._ranks[sid] = shape.ranks
+            self._charges[sid] = shape.charges
+            idle = tuple(cycles[index] == 0 for index, _ in shape.counted)
+            if idle not in shape.skeletons:
+                shape.skeletons[idle] = self._skeleton(self._plans[sid], shape.ranks)
+            self._skeleton_of[sid] = shape.skeletons[idle]
+            self._ledgers[sid] = self._ledger(shape, ops)
+        shape.structures[counts] = sid
+        return sid
+
+    def _ledger(self, shape: _Shape, ops: list[Operation]) -> tuple[dict, tuple, tuple]:
+        """A sequential structure's charges but the data's share, keyed in the order the generic accounting of
+        run_step adds them (assuming every read charges its cells), and the terms of that share."""
+        costing = self.costing
+        base = dict(shape.charges[0])
+        reads, writes = [], []
+        for index in shape.charges[1]:
+            op = ops[index]
+            phase = op.phase
+            if type(op) is Mvm or type(op) is TransferRead:
+                charges, cell_passes, cells = costing.read_parts(op)
+                for component, q in charges:
+                    base[(component, phase)] = base.get((component, phase), 0) + q
+                key = ("array_read", phase)
+                base.setdefault(key, 0)
+                reads.append((index, key, cell_passes, cells.read_pj))
+            else:
+                block = self.mapping.shape_of(op.array)
+                written, driven = ("array_write", phase), ("pulse_generator", phase)
+                base.setdefault(written, 0)
+                base.setdefault(driven, 0)
+                if op.stochastic:
+                    key = ("digital", phase)
+                    base[key] = base.get(key, 0) + costing.translator_quanta(op, block.rows, block.cols)
+                writes.append((index, written, driven, block.rows, block.cols))
+        return base, tuple(reads), tuple(writes)
+
+    def _compile(self, sid: int, ops: list[Operation], samples: int) -> None:
+        keys = [structure_key(op) for op in ops]
         plans = self._compile_plans(ops, keys)
         charges = [plan.static_quanta for plan in plans]
         ranks = list(range(len(plans)))
@@ -408,10 +553,6 @@ class Engine:
                 plan if sample is None else replace(plan, label=f"{plan.label} (sample {sample})")
                 for plan, sample in zip(plans, sample_of, strict=True)
             ]
-        if len(self._sids) >= MAX_REMEMBERED_STRUCTURES:
-            self._forget()
-        sid = self._next_sid
-        self._next_sid += 1
         self._plans[sid] = plans
         self._ranks[sid] = ranks
         totals: dict[tuple[str, str], int] = {}
@@ -422,16 +563,17 @@ class Engine:
             tuple(totals.items()),
             tuple(index for index, op_charges in enumerate(charges) if op_charges is None),
         )
-        self._sids[structure] = sid
+        self._skeleton_of[sid] = self._skeleton(plans, ranks)
+
+    def _skeleton(self, plans: list[OpPlan], ranks: list[int]) -> int | None:
+        """The id of the skeleton of a structure's plans, or None when a recorded run of it cannot be replayed."""
         if any(plan.background or (plan.resources and not plan.cycles) for plan in plans):
             # background work carries over; a resource held for no time is released at the cycle it is granted
-            self._skeleton_of[sid] = None
-        else:
-            # what fixes SimPy's decisions apart from the cycles: holds, waits, queueing ranks, and which
-            # operations take no time (they schedule no timeout)
-            skeleton = (tuple((plan.resources, plan.deps, plan.cycles == 0) for plan in plans), tuple(ranks))
-            self._skeleton_of[sid] = self._skeleton_ids.setdefault(skeleton, len(self._skeleton_ids))
-        return sid
+            return None
+        # what fixes SimPy's decisions apart from the cycles: holds, waits, queueing ranks, and which operations
+        # take no time (they schedule no timeout)
+        skeleton = (tuple((plan.resources, plan.deps, plan.cycles == 0) for plan in plans), tuple(ranks))
+        return self._skeleton_ids.setdefault(skeleton, len(self._skeleton_ids))
 
     def _forget(self) -> None:
         """Drop remembered structures and timings, keeping the plans the outstanding operations still need.
@@ -440,13 +582,18 @@ class Engine:
         keep = {op.sid for op in self._outstanding.values()}
         if self.trace_enabled:
             keep |= {sid for _, sid, _, _, _ in self._trace}
-        self._plans = {sid: plans for sid, plans in self._plans.items() if sid in keep}
+        plans = {sid: self._plans[sid] for sid in keep}
+        self._plans = _PlanTable(self)
+        self._plans.update(plans)
+        self._unmade.clear()
         self._ranks = {sid: ranks for sid, ranks in self._ranks.items() if sid in keep}
         self._charges = {sid: charges for sid, charges in self._charges.items() if sid in keep}
         self._skeleton_of = dict.fromkeys(keep)  # (skeleton ids restart: these no longer replay)
+        self._ledgers.clear()
         self._records.clear()
         self._skeleton_ids.clear()
-        self._sids.clear()
+        self._shapes.clear()
+        self._structures = 0
         self._op_plans.clear()
         self._cache.clear()
         self.costing.forget()
@@ -533,7 +680,7 @@ class Engine:
             del records[0]
         records.append(record)
 
-    def _replay_record(self, sid: int, plans: list[OpPlan]) -> _Timing | None:
+    def _replay_record(self, sid: int) -> _Timing | None:
         """The timing of a step from a recorded run of its skeleton (see Replay in the module docstring), or
         None when no record applies."""
         skeleton = self._skeleton_of.get(sid)
@@ -542,6 +689,7 @@ class Engine:
         records = self._records.get(skeleton)
         if not records:
             return None
+        plans = self._plans[sid]
         n = len(plans)
         ranks = self._ranks[sid]
         cycles = [plan.cycles for plan in plans]
@@ -783,17 +931,56 @@ class Engine:
             self._trace.extend(
                 (step - back, sid, index, start + a, start + b) for back, sid, index, a, b in timing.trace
             )
-        for phase, cycles in timing.leak_cycles:
-            q = to_quanta(cycles * self.leak_pj_per_cycle)
-            if q:
-                quanta[("leakage", phase)] = quanta.get(("leakage", phase), 0) + q
-        phase_cycles = {phase: b - a for phase, a, b in timing.phase_spans}
-        self._last_busy, self._last_latency = dict(timing.busy), timing.latency
-        add_into(self._total_busy, self._last_busy)
-        add_into(self._total_quanta, quanta)
-        add_into(self._total_phase_cycles, phase_cycles)
+        charged = timing.charged
+        if charged is None:
+            leak = tuple(
+                (("leakage", phase), q)
+                for phase, cycles in timing.leak_cycles
+                if (q := to_quanta(cycles * self.leak_pj_per_cycle))
+            )
+            charged = timing.charged = (leak, {phase: b - a for phase, a, b in timing.phase_spans})
+        for key, q in charged[0]:
+            quanta[key] = quanta.get(key, 0) + q
+        self._last_timing = timing
+        unfolded = self._unfolded.get(id(timing))
+        if unfolded is None:
+            self._unfolded[id(timing)] = [timing, 1]  # (the entry keeps the timing, hence its id, alive)
+        else:
+            unfolded[1] += 1
+        self._unfolded_quanta.append(quanta)
         self._total_ops += n_ops
-        return StepCost.from_quanta(quanta, timing.latency, self.cycle_ns, phase_cycles, ops=n_ops, cached=cached)
+        if len(self._unfolded_quanta) >= _FOLD_EVERY:
+            self._fold()
+        return deferred_step_cost(quanta, timing.latency, self.cycle_ns, charged[1], ops=n_ops, cached=cached)
+
+    def _fold(self) -> None:
+        """Bring the totals of busy cycles, phase cycles and charges up to date with the windows closed since."""
+        for timing, times in self._unfolded.values():
+            for key, cycles in timing.busy:
+                self._total_busy[key] = self._total_busy.get(key, 0) + cycles * times
+            for phase, cycles in timing.charged[1].items():
+                self._total_phase_cycles[phase] = self._total_phase_cycles.get(phase, 0) + cycles * times
+        self._unfolded.clear()
+        for quanta in self._unfolded_quanta:
+            add_into(self._total_quanta, quanta)
+        self._unfolded_quanta.clear()
+
+
+def _fast_quanta(ledger: tuple[dict, tuple, tuple], ops: list[Operation], write_pulse_quanta) -> dict | None:
+    """A sequential structure's step charges from its ledger (:meth:`Engine._ledger`), or None when a read
+    charges its cells nothing (its key would come later in the ledger's order: the generic accounting does it)."""
+    base, reads, writes = ledger
+    quanta = dict(base)
+    for index, key, cell_passes, read_pj in reads:
+        q = to_quanta(read_pj(cell_passes, ops[index].drive_fraction))
+        if not q:
+            return None
+        quanta[key] += q
+    for index, written, driven, rows, cols in writes:
+        written_q, driven_q = write_pulse_quanta(ops[index], rows, cols)
+        quanta[written] += written_q
+        quanta[driven] += driven_q
+    return quanta
 
 
 def _same_grants(
