@@ -67,8 +67,10 @@ from dataclasses import dataclass, replace
 from operator import attrgetter
 from typing import Any
 
+import numpy as np
 import simpy
 
+from archsim.engine import replay as compiled
 from archsim.engine.costing import CYCLE_COUNT_FIELDS, Costing, OpPlan, shape_key, structure_key
 from archsim.engine.ledger import StepCost, add_into, deferred_step_cost, to_quanta
 from archsim.errors import ArchsimError
@@ -185,6 +187,8 @@ class _Record:
     busy: tuple[tuple[tuple, tuple[int, ...]], ...]  # resources that worked, in the order they first did, and by whom
     deps: tuple[tuple[int, ...], ...]  # per operation: its dependencies (the skeleton's)
     phases: tuple[tuple[str, tuple[int, ...]], ...]  # the phases in report order, and their operations
+    program: np.ndarray  # all of it but the grants' resource names, flattened for the compiled replay
+    out_size: int  # the length of the compiled replay's results
 
 
 class _Shape:
@@ -657,23 +661,41 @@ class Engine:
             if op.plan.cycles:
                 for key in op.plan.resources:
                     workers.setdefault(key, []).append(op.index)
-        record = _Record(
-            tuple(finish),
-            tuple(tuple(op.handed or ()) for op in live),
-            # a resource granted once is granted at its request whatever the times: nothing to check
-            tuple(
-                (capacity.get(key, 1), tuple(grants), any(live[op].handed[at] >= 0 for op, at in grants))  # type: ignore[index]
-                for key, grants in self._granted.items()
-                if len(grants) > 1
-            ),
-            tuple((key, tuple(workers.get(key, ()))) for key in self._busy),
-            tuple(op.plan.deps for op in live),
-            tuple(
-                (phase, members)
-                for phase in PHASES
-                if (members := tuple(op.index for op in live if op.plan.phase == phase))
-            ),
+        handed = tuple(tuple(op.handed or ()) for op in live)
+        # a resource granted once is granted at its request whatever the times: nothing to check
+        grants = tuple(
+            (capacity.get(key, 1), tuple(granted), any(handed[op][at] >= 0 for op, at in granted))
+            for key, granted in self._granted.items()
+            if len(granted) > 1
         )
+        busy = tuple((key, tuple(workers.get(key, ()))) for key in self._busy)
+        deps = tuple(op.plan.deps for op in live)
+        phases = tuple(
+            (phase, members)
+            for phase in PHASES
+            if (members := tuple(op.index for op in live if op.plan.phase == phase))
+        )
+        # what woke each request (see _waker), as ids of the waking events and ranks of the wake-up orders
+        plans = [op.plan for op in live]
+        wakes = [[_waker(op.index, at, handed, plans) for at in range(len(handed[op.index]))] for op in live]
+        roots: dict[tuple, int] = {}
+        orders = {order: rank for rank, order in enumerate(sorted({order for row in wakes for _, order in row}))}
+        phase_of = [0] * len(live)
+        for number, (_, members) in enumerate(phases):
+            for index in members:
+                phase_of[index] = number
+        program = compiled.flatten(
+            finish,
+            deps,
+            handed,
+            [[(roots.setdefault(root, len(roots)), orders[order]) for root, order in row] for row in wakes],
+            grants,
+            [op.priority[2] for op in live],
+            len(phases),
+            phase_of,
+            [holders for _, holders in busy],
+        )
+        record = _Record(tuple(finish), handed, grants, busy, deps, phases, program, compiled.out_size(program))
         self._granted = {}
         records = self._records.setdefault(skeleton, [])
         if len(records) >= MAX_RECORDS_PER_SKELETON:
@@ -689,59 +711,27 @@ class Engine:
         records = self._records.get(skeleton)
         if not records:
             return None
-        plans = self._plans[sid]
-        n = len(plans)
-        ranks = self._ranks[sid]
-        cycles = [plan.cycles for plan in plans]
+        unmade = self._unmade.get(sid)
+        cycles = unmade[1] if unmade is not None else [plan.cycles for plan in self._plans[sid]]
+        cycle_array = np.array(cycles, dtype=np.int64)
         for record in reversed(records):
-            starts = [0] * n
-            ends = [0] * n
-            requests: list[list[int]] = [[]] * n  # per operation and resource held: when it asked for it
-            handed = record.handed
-            deps = record.deps
-            for index in record.finish:
-                time = 0
-                for dep in deps[index]:
-                    if ends[dep] > time:
-                        time = ends[dep]
-                releasers = handed[index]
-                if releasers:
-                    asked = []
-                    for releaser in releasers:
-                        asked.append(time)
-                        if releaser >= 0 and ends[releaser] > time:
-                            time = ends[releaser]
-                    requests[index] = asked
-                starts[index] = time
-                ends[index] = time + cycles[index]
-            for slots, grants, queued in record.grants:
-                if slots == 1 and not queued:
-                    # every grant found the resource free: it still must, each request at or after the last end
-                    # (releases come first within a cycle)
-                    last_end = -1
-                    for op, position in grants:
-                        if requests[op][position] < last_end:
-                            break
-                        last_end = ends[op]
-                    else:
-                        continue
-                    break
-                if not _same_grants(grants, slots, requests, ends, handed, ranks, plans):
-                    break
-            else:
-                return self._replayed_timing(sid, record, starts, ends, cycles)
+            out = np.empty(record.out_size, dtype=np.int64)
+            if compiled._replay(record.program, cycle_array, out):
+                return self._replayed_timing(sid, record, out)
         return None
 
-    def _replayed_timing(
-        self, sid: int, record: _Record, starts: list[int], ends: list[int], cycles: list[int]
-    ) -> _Timing:
-        latency = max(ends, default=0)
+    def _replayed_timing(self, sid: int, record: _Record, out: np.ndarray) -> _Timing:
+        phases, workers = len(record.phases), len(record.busy)
+        found = out[: 1 + 2 * phases + workers].tolist()
+        latency = found[0]
         phase_spans = tuple(
-            (phase, min([starts[op] for op in members]), max([ends[op] for op in members]))
-            for phase, members in record.phases
+            (phase, found[1 + 2 * number], found[2 + 2 * number]) for number, (phase, _) in enumerate(record.phases)
         )
         trace: tuple[tuple[int, int, int, int, int], ...] = ()
         if self.trace_enabled:  # (the order of the records does not matter: the trace sorts them by time)
+            n = len(record.finish)
+            starts = out[1 + 2 * phases + workers :][:n].tolist()
+            ends = out[1 + 2 * phases + workers + n :][:n].tolist()
             trace = tuple((0, sid, index, starts[index], ends[index]) for index in record.finish)
         # The recorded order of first work: every resource is already in the timeline's totals (the recorded step
         # put it there), so the order of the last step's shares is all it affects.
@@ -751,7 +741,7 @@ class Engine:
             _leak_cycles(latency, phase_spans),
             trace,
             ((), ()),
-            tuple((key, sum([cycles[op] for op in holders])) for key, holders in record.busy),
+            tuple(zip([key for key, _ in record.busy], found[1 + 2 * phases :], strict=True)),
         )
 
     def _run(self, op: _LiveOp, pending):
@@ -981,6 +971,48 @@ def _fast_quanta(ledger: tuple[dict, tuple, tuple], ops: list[Operation], write_
         quanta[written] += written_q
         quanta[driven] += driven_q
     return quanta
+
+
+def _replay_reference(
+    record: _Record, cycles: list[int], ranks: list[int], plans: list[OpPlan]
+) -> tuple[list[int], list[int]] | None:
+    """The starts and ends of a step's operations from ``record`` evaluated for ``cycles``, or None when SimPy would
+    not grant as recorded: the obviously correct Python form of :func:`archsim.engine.replay.replay` (the engine
+    runs that; the tests hold it to this)."""
+    n = len(cycles)
+    starts = [0] * n
+    ends = [0] * n
+    requests: list[list[int]] = [[]] * n  # per operation and resource held: when it asked for it
+    handed = record.handed
+    deps = record.deps
+    for index in record.finish:
+        time = 0
+        for dep in deps[index]:
+            if ends[dep] > time:
+                time = ends[dep]
+        releasers = handed[index]
+        if releasers:
+            asked = []
+            for releaser in releasers:
+                asked.append(time)
+                if releaser >= 0 and ends[releaser] > time:
+                    time = ends[releaser]
+            requests[index] = asked
+        starts[index] = time
+        ends[index] = time + cycles[index]
+    for slots, grants, queued in record.grants:
+        if slots == 1 and not queued:
+            # every grant found the resource free: it still must, each request at or after the last end (releases
+            # come first within a cycle)
+            last_end = -1
+            for op, position in grants:
+                if requests[op][position] < last_end:
+                    return None
+                last_end = ends[op]
+            continue
+        if not _same_grants(grants, slots, requests, ends, handed, ranks, plans):
+            return None
+    return starts, ends
 
 
 def _same_grants(
