@@ -125,4 +125,7 @@ class _DeferredStepCost(StepCost):
             return NotImplemented
         return all(getattr(self, f.name) == getattr(other, f.name) for f in fields(StepCost))
 
+    def __repr__(self) -> str:
+        return repr(StepCost(**{f.name: getattr(self, f.name) for f in fields(StepCost)}))
+
     __hash__ = None  # type: ignore[assignment]  # as StepCost's (a mutable dataclass)

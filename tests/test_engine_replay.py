@@ -1,0 +1,161 @@
+"""The engine's fast paths against its reference paths: the compiled replay against the Python evaluation of a
+record, structures made from an interned shape against SimPy without the cache, and the deferred StepCost."""
+
+import dataclasses
+import random
+
+import numpy as np
+import pytest
+from test_engine import TT_ARRAYS, TT_SETS, comparable, random_step_family, run
+
+from archsim.config import load_hw_config
+from archsim.engine import Engine
+from archsim.engine import replay as compiled
+from archsim.engine.engine import _replay_reference
+from archsim.engine.ledger import StepCost, deferred_step_cost
+from archsim.hw import Architecture
+from archsim.mapping import Mapping
+from archsim.ops import ArrayId, Digital, Move, Mvm, PulseUpdate, TransferRead, TransferWrite
+
+
+@pytest.mark.parametrize("ports", [1, 2, 3])  # the buffer's slots: one, or several that requests may fill or not
+def test_compiled_replay_decides_as_the_python_reference_on_random_records(ports):
+    sets = (*TT_SETS, f"buffer.ports={ports}")
+    hw = load_hw_config("default", list(sets))
+    mapping = Mapping.build(Architecture(hw), TT_ARRAYS)
+    accepted = refused = 0
+    for seed in range(8):
+        draw = random_step_family(mapping, seed)
+        engine = run("inline", True, [draw(random.Random(200 + seed)) for _ in range(12)], sets=sets)[0]
+        rng = random.Random(seed)
+        for sid, skeleton in engine._skeleton_of.items():
+            if skeleton is None or not engine._records.get(skeleton):
+                continue
+            plans, ranks = engine._plans[sid], engine._ranks[sid]
+            for record in engine._records[skeleton]:
+                for trial in range(60):
+                    # new cycles of the same skeleton (the same operations take no time): the recorded ones moved
+                    # by a cycle or two (ends and requests meet in one cycle often), or small random ones
+                    if trial % 2:
+                        cycles = [max(1, plan.cycles + rng.randint(-2, 2)) if plan.cycles else 0 for plan in plans]
+                    else:
+                        cycles = [rng.randint(1, 6) if plan.cycles else 0 for plan in plans]
+                    expected = _replay_reference(record, cycles, ranks, plans)
+                    out = np.empty(compiled.out_size(record.program), dtype=np.int64)
+                    got = compiled.replay(record.program, np.array(cycles, dtype=np.int64), out)
+                    assert got == (expected is not None)
+                    if got:
+                        accepted += 1
+                        n, head = len(plans), out_head(record)
+                        assert out[head : head + n].tolist() == expected[0]  # starts
+                        assert out[head + n : head + 2 * n].tolist() == expected[1]  # ends
+                        assert out[0] == max(expected[1])
+                    else:
+                        refused += 1
+    # both outcomes are exercised, so a wrong grant rule would show
+    assert accepted >= 50 and refused >= 50
+
+
+def out_head(record):
+    """Where the operations' starts begin in the compiled replay's results."""
+    return 1 + 2 * len(record.phases) + len(record.busy)
+
+
+def test_compiled_replay_validates_its_arrays():
+    program = compiled.flatten([0], [()], [()], [[]], (), [0], 1, [0], [])
+    out = np.empty(compiled.out_size(program), dtype=np.int64)
+    assert compiled.replay(program, np.array([7], dtype=np.int64), out)
+    assert out.tolist()[:3] == [7, 0, 7]
+    with pytest.raises(TypeError):
+        compiled.replay(program, np.array([7], dtype=np.int32), out)
+    with pytest.raises(ValueError):
+        compiled.replay(program, np.array([7, 8], dtype=np.int64), out)
+
+
+def counted_step_family(mapping, seed):
+    """A Tiki-Taka-like step whose operations stay while the counts that only set cycles (a read's retries, a
+    pulsed write's BL, some of them zero) and the data's counts (pulses, read loads, some of them zero) change."""
+    shape_rng = random.Random(seed)
+    fast, slow = mapping.blocks(0, "A"), mapping.blocks(0, "C")
+    stochastic = [shape_rng.random() < 0.7 for _ in fast]
+
+    def draw(rng):
+        ops = []
+        for k, (a, c) in enumerate(zip(fast, slow, strict=False)):
+            load = rng.choice((None, 0.0, rng.random(), rng.random()))
+            # each block's read waits for the previous block's digital work: few contended grants, so most steps
+            # keep the recorded order and replay
+            ops.append(Move("digital", c, 512, "forward", (len(ops) - 5,) if ops else ()))
+            ops.append(Mvm(c, "forward", 4, 64, 32, 8, 8, rng.choice((0, 0, 0, 1)), "forward", (len(ops) - 1,), load))
+            ops.append(Digital("add", 256 * rng.randint(1, 2), "forward", (len(ops) - 1,)))
+            bl = 0 if rng.random() < 0.05 else rng.choice((5, 5, 6))
+            ops.append(
+                PulseUpdate(a, 4, bl, rng.randint(0, 99), rng.randint(0, 99), rng.randint(0, 99), "update",
+                            (len(ops) - 1,), stochastic[k])
+            )
+            ops.append(TransferRead(a, 1, 64, 8, 8, rng.choice((0, 0, 1)), "transfer", (len(ops) - 1,), rng.random()))
+            ops.append(Move(a, c, 512, "transfer", (len(ops) - 1,)))
+            ops.append(TransferWrite(c, 1, 0 if rng.random() < 0.05 else rng.choice((7, 8)), rng.randint(0, 50), "transfer", (len(ops) - 1,),
+                                     stochastic=not stochastic[k]))
+        return ops
+
+    return draw
+
+
+def generic_charges(costing, ops):
+    """A step's charges as the generic accounting adds them: every operation's static charges, then the
+    data-dependent ones in program order (the order the ledger's keys come in)."""
+    plans = costing.step_plans(ops, [costing.plan(op, index) for index, op in enumerate(ops)])
+    quanta = {}
+    for op, plan in zip(ops, plans, strict=True):
+        for component, q in plan.static_quanta or ():
+            quanta[(component, op.phase)] = quanta.get((component, op.phase), 0) + q
+    for op, plan in zip(ops, plans, strict=True):
+        if plan.static_quanta is None:
+            for component, q in costing.dynamic_quanta(op):
+                quanta[(component, op.phase)] = quanta.get((component, op.phase), 0) + q
+    return plans, list(quanta.items())
+
+
+@pytest.mark.parametrize("policy", ["inline", "background"])
+def test_structures_made_from_a_shape_equal_compiled_ones_and_simpy(policy):
+    hw = load_hw_config("default", list(TT_SETS))
+    mapping = Mapping.build(Architecture(hw), TT_ARRAYS)
+    for seed in range(3):
+        draw = counted_step_family(mapping, seed)
+        rng = random.Random(seed)
+        steps = [draw(rng) for _ in range(40)]
+        full = run(policy, False, steps)
+        fast = run(policy, True, steps)
+        assert [comparable(c) for c in full[1]] == [comparable(c) for c in fast[1]]
+        assert comparable(full[3]) == comparable(fast[3])
+        assert full[0].utilisation() == fast[0].utilisation()
+        assert full[0].chrome_trace() == fast[0].chrome_trace()
+        if policy == "inline":
+            assert fast[0].replays >= 5
+        # every step's plans and charges (keys in order) are those of compiling it afresh
+        engine = Engine(fast[0].arch, fast[0].mapping, transfer_policy=policy)
+        for ops in steps:
+            cost = engine.run_step(ops)
+            plans, charges = generic_charges(engine.costing, ops)
+            assert engine._plans[engine._next_sid - 1 if not cost.cached else last_sid(engine, ops)] == plans
+            assert [(k, q) for k, q in cost.energy_quanta.items() if k[0] != "leakage"] == charges
+
+
+def last_sid(engine, ops):
+    from archsim.engine.costing import CYCLE_COUNT_FIELDS, shape_key
+
+    shape = engine._shapes[(1, tuple(shape_key(op) for op in ops))]
+    return shape.structures[tuple(getattr(ops[i], CYCLE_COUNT_FIELDS[type(ops[i])]) for i, _ in shape.counted)]
+
+
+def test_a_step_cost_derived_on_first_access_equals_one_made_at_once():
+    quanta = {("adc", "forward"): 4096 * 3 + 1, ("leakage", "forward"): 17, ("dac", "backward"): 5}
+    made = StepCost.from_quanta(quanta, 120, 1.25, {"forward": 100, "backward": 20}, ops=7, cached=True)
+    deferred = deferred_step_cost(quanta, 120, 1.25, {"forward": 100, "backward": 20}, ops=7, cached=True)
+    assert deferred.cached and deferred.ops == 7 and deferred.steps == 1  # (fields with class defaults)
+    assert deferred == made and made == deferred
+    assert dataclasses.asdict(deferred) == dataclasses.asdict(made)
+    assert repr(deferred) == repr(made)
+    assert deferred != dataclasses.replace(made, latency_cycles=121)
+    assert isinstance(deferred, StepCost)
