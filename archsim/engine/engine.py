@@ -107,6 +107,16 @@ class _CycleEnvironment(simpy.Environment):
     def now(self) -> int:
         return self._now
 
+    @property
+    def idle(self) -> bool:
+        """Nothing is scheduled."""
+        return not self._queue
+
+    def advance(self, now: int) -> None:
+        """Move an idle environment's clock to ``now`` (a cached step's end)."""
+        assert not self._queue and now >= self._now
+        self._now = now
+
 
 class _Slots:
     """A resource of ``capacity`` identical slots with a priority queue (lighter than simpy.PriorityResource:
@@ -865,7 +875,10 @@ class Engine:
                 (step - back, sid, index, start + a, start + b) for back, sid, index, a, b in timing.trace
             )
         assert timing.carry_out is not None, "a cached timing keeps its carry state"
-        self._rebuild(timing.carry_out, start + timing.latency, self._step + 1)
+        if not timing.carry_out[0] and not timing.carry_out[1] and not self._outstanding and self._env.idle:
+            self._env.advance(start + timing.latency)  # nothing carries over: the same environment, later
+        else:
+            self._rebuild(timing.carry_out, start + timing.latency, self._step + 1)
 
     def _rebuild(self, carry: tuple, now: int, following: int) -> None:
         env = _CycleEnvironment(initial_time=now)
