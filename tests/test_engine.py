@@ -276,7 +276,7 @@ def test_replayed_steps_equal_simulated_ones_when_bl_and_pulses_vary_every_step(
     assert full[0].chrome_trace() == fast[0].chrome_trace()
 
 
-def test_a_step_whose_grant_order_changes_is_simulated_not_replayed():
+def test_a_step_whose_grant_order_changes_is_scheduled_anew_and_a_tie_is_simulated():
     _, _, mapping, engine, _ = setup(*TT_SETS, arrays=TT_ARRAYS)
     reference = setup(*TT_SETS, arrays=TT_ARRAYS, cache=False)[3]
     first, second = mapping.blocks(0, "C")[:2]
@@ -296,10 +296,11 @@ def test_a_step_whose_grant_order_changes_is_simulated_not_replayed():
     costs = [engine.run_step(ops) for ops in steps]
     expected = [reference.run_step(ops) for ops in steps]
     assert [comparable(c) for c in costs] == [comparable(c) for c in expected]
-    # the same order of grants with other cycles: replayed; the unit's order swapped: simulated, then recorded;
-    # both reads ending in one cycle: which digital op the unit takes first is SimPy's event order, simulated
-    assert [c.cached for c in costs] == [False, True, False, True, False]
-    assert engine.replays == 2
+    # the same order of grants with other cycles: replayed; the unit's order swapped: the record does not apply,
+    # a schedule worked out anew does (twice); both reads ending in one cycle: which digital op the unit takes
+    # first is SimPy's event order, simulated
+    assert [c.cached for c in costs] == [False, True, True, True, False]
+    assert (engine.replays, engine.scheduled) == (1, 2)
 
 
 def test_retries_are_part_of_the_structure():
@@ -308,11 +309,17 @@ def test_retries_are_part_of_the_structure():
     again = list(ops)
     again[index] = dataclasses.replace(ops[index], retries=ops[index].retries + 3)
     engine = run("inline", True, [])[0]
-    first, second = engine.run_step(ops), engine.run_step(again)
-    assert not second.cached  # a different structure, not a cache hit
+    first = engine.run_step(ops)
+    timed = (engine.cache_misses, engine.replays, engine.scheduled)
+    second = engine.run_step(again)
+    # a different structure, not a cache hit: timed anew (simulated, replayed or scheduled)
+    assert sum(now - before for now, before in zip((engine.cache_misses, engine.replays, engine.scheduled), timed,
+                                                   strict=True)) == 1
     assert second.latency_cycles > first.latency_cycles  # bound-management re-reads are extra MVM passes
+    timed = (engine.cache_misses, engine.replays, engine.scheduled)
     repeat = engine.run_step(again)
     assert repeat.cached and repeat.latency_cycles == second.latency_cycles
+    assert (engine.cache_misses, engine.replays, engine.scheduled) == timed  # recalled
 
 
 def test_every_ledger_component_is_charged_by_the_cost_models():

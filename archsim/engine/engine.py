@@ -223,6 +223,18 @@ class _Shape:
         self.skeletons: dict[tuple[bool, ...], int | None] = {}
 
 
+@dataclass(frozen=True, slots=True)
+class _Description:
+    """A skeleton as the compiled schedule takes it (:func:`archsim.engine.replay.describe`)."""
+
+    skeleton: np.ndarray
+    template: np.ndarray  # the record it fills in
+    out_size: int
+    resources: tuple[tuple, ...]  # resource keys by dense id
+    working: int  # how many resources work
+    phases: tuple[str, ...]  # the phases that have operations, in report order
+
+
 class _PlanTable(dict):
     """Structure id -> its operations' plans; a sequential structure's are made from its shape when first used."""
 
@@ -299,6 +311,10 @@ class Engine:
         self.cache_hits = 0  # steps whose timing was recalled or replayed without SimPy
         self.cache_misses = 0
         self.replays = 0  # of the hits, those timed by replaying a recorded run with new cycles
+        self.scheduled = 0  # ... and those timed by a schedule worked out without SimPy and checked alike
+        # per skeleton: its description for the compiled schedule (see Schedules without SimPy), or None
+        self._descriptions: dict[int, _Description | None] = {}
+        self._worked: set[tuple] = set()  # resources that have worked on the timeline
         # timeline
         self._env = _CycleEnvironment()
         self._resources: dict[tuple, _Slots] = {}
@@ -370,6 +386,11 @@ class Engine:
             timing = self._replay_record(sid)
             if timing is not None:
                 self.replays += 1
+            else:
+                timing = self._schedule_step(sid)
+                if timing is not None:
+                    self.scheduled += 1
+            if timing is not None:
                 self._cache[cache_key] = timing
         if timing is None:
             timing = self._simulate_step(sid, self._plans[sid])
@@ -605,6 +626,7 @@ class Engine:
         self._skeleton_of = dict.fromkeys(keep)  # (skeleton ids restart: these no longer replay)
         self._ledgers.clear()
         self._records.clear()
+        self._descriptions.clear()
         self._skeleton_ids.clear()
         self._shapes.clear()
         self._structures = 0
@@ -730,28 +752,83 @@ class Engine:
                 return self._replayed_timing(sid, record, out)
         return None
 
+    def _schedule_step(self, sid: int) -> _Timing | None:
+        """The timing of a step from a schedule worked out without SimPy and checked as a recorded one would be (see
+        Schedules without SimPy in the module docstring), or None when the check fails or the step does not
+        qualify."""
+        skeleton = self._skeleton_of.get(sid)
+        if skeleton is None:
+            return None
+        if skeleton not in self._descriptions:
+            self._descriptions[skeleton] = self._describe(sid)
+        description = self._descriptions[skeleton]
+        if description is None or not self._worked.issuperset(description.resources):
+            return None
+        unmade = self._unmade.get(sid)
+        cycles = unmade[1] if unmade is not None else [plan.cycles for plan in self._plans[sid]]
+        out = np.empty(description.out_size, dtype=np.int64)
+        first_work = np.empty(description.working, dtype=np.int64)
+        program = description.template.copy()
+        if not compiled._schedule(description.skeleton, program, np.array(cycles, dtype=np.int64), out, first_work):
+            return None
+        keys = description.resources
+        return self._timing_from(
+            sid, out, description.phases, tuple(keys[r] for r in first_work.tolist()), range(len(cycles))
+        )
+
+    def _describe(self, sid: int) -> _Description | None:
+        plans, ranks = self._plans[sid], self._ranks[sid]
+        ids: dict[tuple, int] = {}
+        resources = [[ids.setdefault(key, len(ids)) for key in plan.resources] for plan in plans]
+        capacity = [self.costing.capacity.get(key, 1) for key in ids]
+        nothing_handed: tuple[tuple[int, ...], ...] = tuple((-1,) for _ in plans)
+        wakes = [_waker(index, 0, nothing_handed, plans) for index in range(len(plans))]
+        roots: dict[tuple, int] = {}
+        orders = {order: rank for rank, order in enumerate(sorted({order for _, order in wakes}))}
+        phases = tuple(phase for phase in PHASES if any(plan.phase == phase for plan in plans))
+        skeleton, template = compiled.describe(
+            [plan.deps for plan in plans],
+            resources,
+            capacity,
+            ranks,
+            [(roots.setdefault(root, len(roots)), orders[order]) for root, order in wakes],
+            len(phases),
+            [phases.index(plan.phase) for plan in plans],
+            [plan.cycles for plan in plans],
+        )
+        return _Description(skeleton, template, compiled.out_size(template), tuple(ids), int(skeleton[3]), phases)
+
     def _replayed_timing(self, sid: int, record: _Record, out: np.ndarray) -> _Timing:
-        phases, workers = len(record.phases), len(record.busy)
-        found = out[: 1 + 2 * phases + workers].tolist()
+        # The recorded order of first work: every resource is already in the timeline's totals (the recorded step
+        # put it there), so the order of the last step's shares is all it affects.
+        return self._timing_from(
+            sid, out, tuple(phase for phase, _ in record.phases), tuple(key for key, _ in record.busy), record.finish
+        )
+
+    def _timing_from(
+        self, sid: int, out: np.ndarray, phases: tuple[str, ...], workers: tuple[tuple, ...], order: Sequence[int]
+    ) -> _Timing:
+        """A step's timing from the compiled replay's results (:func:`archsim.engine.replay.replay`)."""
+        n_phases = len(phases)
+        found = out[: 1 + 2 * n_phases + len(workers)].tolist()
         latency = found[0]
         phase_spans = tuple(
-            (phase, found[1 + 2 * number], found[2 + 2 * number]) for number, (phase, _) in enumerate(record.phases)
+            (phase, found[1 + 2 * number], found[2 + 2 * number]) for number, phase in enumerate(phases)
         )
         trace: tuple[tuple[int, int, int, int, int], ...] = ()
         if self.trace_enabled:  # (the order of the records does not matter: the trace sorts them by time)
-            n = len(record.finish)
-            starts = out[1 + 2 * phases + workers :][:n].tolist()
-            ends = out[1 + 2 * phases + workers + n :][:n].tolist()
-            trace = tuple((0, sid, index, starts[index], ends[index]) for index in record.finish)
-        # The recorded order of first work: every resource is already in the timeline's totals (the recorded step
-        # put it there), so the order of the last step's shares is all it affects.
+            head = 1 + 2 * n_phases + len(workers)
+            n = len(order)
+            starts = out[head : head + n].tolist()
+            ends = out[head + n : head + 2 * n].tolist()
+            trace = tuple((0, sid, index, starts[index], ends[index]) for index in order)
         return _Timing(
             latency,
             phase_spans,
             _leak_cycles(latency, phase_spans),
             trace,
             ((), ()),
-            tuple(zip([key for key, _ in record.busy], found[1 + 2 * phases :], strict=True)),
+            tuple(zip(workers, found[1 + 2 * n_phases :], strict=True)),
         )
 
     def _run(self, op: _LiveOp, pending):
@@ -942,6 +1019,7 @@ class Engine:
                 if (q := to_quanta(cycles * self.leak_pj_per_cycle))
             )
             charged = timing.charged = (leak, {phase: b - a for phase, a, b in timing.phase_spans})
+            self._worked.update(key for key, _ in timing.busy)
         for key, q in charged[0]:
             quanta[key] = quanta.get(key, 0) + q
         self._last_timing = timing

@@ -303,3 +303,304 @@ def _same_grants(
             waiting += 1
         next_request = last
     return True
+
+
+# -- a candidate record from a schedule worked out without SimPy ------------------------------------------------
+# The skeleton's description (:func:`describe`): its header, then these sections.
+_SKELETON_SECTIONS = (
+    "dep_ptr",  # per operation: where its dependencies start (n + 1 entries)
+    "dep_idx",
+    "res_ptr",  # per operation: where its resources start (n + 1 entries); its holds in the record's order
+    "res_id",  # per hold: the resource (dense ids)
+    "capacity",  # per resource: its slots
+    "ranks",  # per operation: its queueing rank
+    "root",  # per operation: the event that wakes it when nothing was handed over to it (ids), and its order
+    "order",
+    "dependants_ptr",  # per operation: the operations that depend on it (n + 1 entries)
+    "dependants_idx",
+    "group_of",  # per resource: its group in the record (granted more than once), or -1
+    "workers_ptr",  # per resource: the operations that work on it, in program order (resources + 1 entries)
+    "workers_idx",
+)
+_SKELETON_HEADER = 4  # operations, resources, groups, resources that work
+(
+    _S_DEP_PTR,
+    _S_DEP_IDX,
+    _S_RES_PTR,
+    _S_RES_ID,
+    _S_CAPACITY,
+    _S_RANKS,
+    _S_ROOT,
+    _S_ORDER,
+    _S_DEPENDANTS_PTR,
+    _S_DEPENDANTS_IDX,
+    _S_GROUP_OF,
+    _S_WORKERS_PTR,
+    _S_WORKERS_IDX,
+) = range(13)
+
+
+def describe(deps, resources, capacity, ranks, wakes, phases: int, phase_of, cycles) -> tuple[np.ndarray, np.ndarray]:
+    """A skeleton's description for :func:`schedule` and the template of the records it makes: ``deps`` and
+    ``resources`` (per operation, resources as dense ids), ``capacity`` (per resource), ``ranks``, ``wakes`` (per
+    operation: (root id, order) of the event that wakes it when nothing was handed over to it), ``phases`` (how
+    many), ``phase_of`` and ``cycles`` (per operation; which are zero is the skeleton's)."""
+    n, n_resources = len(deps), len(capacity)
+    dependants: list[list[int]] = [[] for _ in range(n)]
+    for index, row in enumerate(deps):
+        for dep in row:
+            dependants[dep].append(index)
+    holders: list[list[int]] = [[] for _ in range(n_resources)]
+    workers: list[list[int]] = [[] for _ in range(n_resources)]
+    for index, row in enumerate(resources):
+        for resource in row:
+            holders[resource].append(index)
+            if cycles[index]:
+                workers[resource].append(index)
+    grouped = [resource for resource in range(n_resources) if len(holders[resource]) > 1]
+    group_of = [-1] * n_resources
+    for group, resource in enumerate(grouped):
+        group_of[resource] = group
+    working = sum(1 for row in workers if row)
+
+    def rows(table):
+        return [len(row) for row in table], [v for row in table for v in row]
+
+    sections = []
+    for table in (deps, resources):
+        lengths, flat = rows(table)
+        sections += [np.cumsum([0, *lengths]), flat]
+    lengths, flat = rows(dependants)
+    description = [
+        *sections,
+        capacity,
+        ranks,
+        [root for root, _ in wakes],
+        [order for _, order in wakes],
+        np.cumsum([0, *lengths]),
+        flat,
+        group_of,
+    ]
+    lengths, flat = rows(workers)
+    description += [np.cumsum([0, *lengths]), flat]
+    skeleton = _pack([n, n_resources, len(grouped), working], description)
+    # the record's template: what the skeleton fixes (the schedule fills in the rest)
+    template = flatten(
+        list(range(n)),
+        deps,
+        [[-1] * len(row) for row in resources],
+        [[(0, 0)] * len(row) for row in resources],
+        [(capacity[resource], [(holders[resource][0], 0)] * len(holders[resource]), False) for resource in grouped],
+        ranks,
+        phases,
+        phase_of,
+        [[0] * len(row) for row in workers if row],
+    )
+    return skeleton, template
+
+
+def _pack(counts, sections) -> np.ndarray:
+    arrays = [np.asarray(section, dtype=np.int64).reshape(-1) for section in sections]
+    offsets = np.cumsum([len(counts) + len(arrays) + 1] + [len(array) for array in arrays])
+    return np.concatenate((np.array([*counts, *offsets], dtype=np.int64), *arrays))
+
+
+def schedule(skeleton: np.ndarray, template: np.ndarray, cycles: np.ndarray, out: np.ndarray, first_work: np.ndarray):
+    """Work out a step's schedule without SimPy (its skeleton and template from :func:`describe`) as a candidate
+    record, and check it as :func:`replay` checks a recorded one: True when SimPy would decide alike, with ``out``
+    as :func:`replay` fills it and ``first_work`` the resources in the order they first worked (dense ids)."""
+    for array in (skeleton, template, cycles, out, first_work):
+        if array.dtype != np.int64:
+            raise TypeError("schedule takes int64 arrays")
+    if len(cycles) != skeleton[0] or len(out) != out_size(template) or len(first_work) != skeleton[3]:
+        raise ValueError("schedule: the arrays do not fit the skeleton")
+    return bool(_schedule(skeleton, template.copy(), cycles, out, first_work))
+
+
+@nb.njit(cache=True)
+def _schedule(skeleton, program, cycles, out, first_work):  # pragma: no cover - compiled; tested against SimPy
+    n, n_resources, n_groups = skeleton[0], skeleton[1], skeleton[2]
+    s = skeleton[_SKELETON_HEADER:]
+    dep_ptr = skeleton[s[_S_DEP_PTR] : s[_S_DEP_PTR + 1]]
+    res_ptr = skeleton[s[_S_RES_PTR] : s[_S_RES_PTR + 1]]
+    res_id = skeleton[s[_S_RES_ID] : s[_S_RES_ID + 1]]
+    capacity = skeleton[s[_S_CAPACITY] : s[_S_CAPACITY + 1]]
+    ranks = skeleton[s[_S_RANKS] : s[_S_RANKS + 1]]
+    root = skeleton[s[_S_ROOT] : s[_S_ROOT + 1]]
+    order = skeleton[s[_S_ORDER] : s[_S_ORDER + 1]]
+    dependants_ptr = skeleton[s[_S_DEPENDANTS_PTR] : s[_S_DEPENDANTS_PTR + 1]]
+    dependants_idx = skeleton[s[_S_DEPENDANTS_IDX] : s[_S_DEPENDANTS_IDX + 1]]
+    group_of = skeleton[s[_S_GROUP_OF] : s[_S_GROUP_OF + 1]]
+    workers_ptr = skeleton[s[_S_WORKERS_PTR] : s[_S_WORKERS_PTR + 1]]
+    workers_idx = skeleton[s[_S_WORKERS_IDX] : s[_S_WORKERS_IDX + 1]]
+    o = program[_HEADER:]
+    finish = program[o[_FINISH] : o[_FINISH + 1]]
+    hand_val = program[o[_HAND_VAL] : o[_HAND_VAL + 1]]
+    wake_root = program[o[_WAKE_ROOT] : o[_WAKE_ROOT + 1]]
+    wake_order = program[o[_WAKE_ORDER] : o[_WAKE_ORDER + 1]]
+    g_free = program[o[_G_FREE] : o[_G_FREE + 1]]
+    g_ptr = program[o[_G_PTR] : o[_G_PTR + 1]]
+    g_op = program[o[_G_OP] : o[_G_OP + 1]]
+    g_pos = program[o[_G_POS] : o[_G_POS + 1]]
+    b_ptr = program[o[_B_PTR] : o[_B_PTR + 1]]
+    b_op = program[o[_B_OP] : o[_B_OP + 1]]
+    # the schedule: SimPy's rules, with same-cycle orders as SimPy mostly takes them (the check decides)
+    deps_left = np.empty(n, dtype=np.int64)
+    for index in range(n):
+        deps_left[index] = dep_ptr[index + 1] - dep_ptr[index]
+    held = np.zeros(n, dtype=np.int64)
+    waiting_on = np.full(n, -1, dtype=np.int64)
+    end = np.full(n, -1, dtype=np.int64)  # set while running
+    seq = np.zeros(n, dtype=np.int64)
+    users = np.zeros(n_resources, dtype=np.int64)
+    granted = np.zeros(n_groups, dtype=np.int64)
+    listed = np.zeros(n_resources, dtype=np.int64)
+    woken = np.empty(n + len(res_id) + 1, dtype=np.int64)  # the operations to resume in the current cycle
+    later = np.empty(n, dtype=np.int64)  # several dependencies: resumed a level later
+    finished = 0
+    started = 0
+    worked = 0
+    b_fill = 0
+    count = 0
+    for index in range(n):
+        if deps_left[index] == 0:
+            woken[count] = index
+            count += 1
+    now = 0
+    while True:
+        k = 0
+        n_later = 0
+        while k < count or n_later > 0:
+            if k == count:  # the next level: operations whose several dependencies ended
+                for j in range(n_later):
+                    woken[count] = later[j]
+                    count += 1
+                n_later = 0
+            op = woken[k]
+            k += 1
+            while held[op] < res_ptr[op + 1] - res_ptr[op]:
+                h = res_ptr[op] + held[op]
+                r = res_id[h]
+                if users[r] < capacity[r]:
+                    users[r] += 1
+                    hand_val[h] = -1
+                    g = group_of[r]
+                    if g >= 0:
+                        g_op[g_ptr[g] + granted[g]] = op
+                        g_pos[g_ptr[g] + granted[g]] = held[op]
+                        granted[g] += 1
+                    held[op] += 1
+                else:
+                    waiting_on[op] = r
+                    break
+            if waiting_on[op] >= 0:
+                continue
+            if cycles[op] > 0:
+                end[op] = now + cycles[op]
+                seq[op] = started
+                started += 1
+                continue
+            if res_ptr[op + 1] > res_ptr[op]:
+                return False  # a resource held for no time: not a replayable skeleton
+            finish[finished] = op
+            finished += 1
+            for j in range(dependants_ptr[op], dependants_ptr[op + 1]):
+                d = dependants_idx[j]
+                deps_left[d] -= 1
+                if deps_left[d] == 0:
+                    if dep_ptr[d + 1] - dep_ptr[d] > 1:
+                        later[n_later] = d
+                        n_later += 1
+                    else:
+                        woken[count] = d
+                        count += 1
+        # the next cycle an operation ends in
+        following = -1
+        for index in range(n):
+            if end[index] >= 0 and (following < 0 or end[index] < following):
+                following = end[index]
+        if following < 0:
+            break
+        now = following
+        count = 0
+        n_later = 0
+        while True:  # the operations ending now, in the order they started (SimPy's timeouts)
+            first = -1
+            for index in range(n):
+                if end[index] == now and (first < 0 or seq[index] < seq[first]):
+                    first = index
+            if first < 0:
+                break
+            op = first
+            end[op] = -1
+            for h in range(res_ptr[op], res_ptr[op + 1]):
+                r = res_id[h]
+                if listed[r] == 0 and workers_ptr[r + 1] > workers_ptr[r]:
+                    listed[r] = 1
+                    first_work[worked] = r
+                    worked += 1
+                    b_ptr[worked] = b_ptr[worked - 1] + workers_ptr[r + 1] - workers_ptr[r]
+                    for j in range(workers_ptr[r], workers_ptr[r + 1]):
+                        b_op[b_fill] = workers_idx[j]
+                        b_fill += 1
+                w = -1  # the waiting request of highest priority takes the slot
+                for index in range(n):
+                    if waiting_on[index] == r and (w < 0 or ranks[index] < ranks[w]):
+                        w = index
+                if w < 0:
+                    users[r] -= 1
+                    continue
+                waiting_on[w] = -1
+                hand_val[res_ptr[w] + held[w]] = op
+                g = group_of[r]
+                if g >= 0:
+                    g_op[g_ptr[g] + granted[g]] = w
+                    g_pos[g_ptr[g] + granted[g]] = held[w]
+                    granted[g] += 1
+                held[w] += 1
+                woken[count] = w
+                count += 1
+            finish[finished] = op
+            finished += 1
+            for j in range(dependants_ptr[op], dependants_ptr[op + 1]):
+                d = dependants_idx[j]
+                deps_left[d] -= 1
+                if deps_left[d] == 0:
+                    if dep_ptr[d + 1] - dep_ptr[d] > 1:
+                        later[n_later] = d
+                        n_later += 1
+                    else:
+                        woken[count] = d
+                        count += 1
+        for j in range(n_later):
+            woken[count] = later[j]
+            count += 1
+    if finished != n:
+        return False  # (cannot happen: ordered acquisition does not deadlock)
+    # what woke each request, and whether each group's grants all found a free slot
+    handed_base = np.int64(0)
+    for index in range(n):
+        if root[index] >= handed_base:
+            handed_base = root[index] + 1
+    for index in range(n):
+        was_handed = False
+        for h in range(res_ptr[index], res_ptr[index + 1]):
+            if was_handed:
+                wake_root[h] = handed_base + index
+                wake_order[h] = 0
+            else:
+                wake_root[h] = root[index]
+                wake_order[h] = order[index]
+            if hand_val[h] >= 0:
+                was_handed = True
+    for g in range(n_groups):
+        g_free[g] = 0
+    for r in range(n_resources):
+        g = group_of[r]
+        if g >= 0 and capacity[r] == 1:
+            free = 1
+            for j in range(g_ptr[g], g_ptr[g + 1]):
+                if hand_val[res_ptr[g_op[j]] + g_pos[j]] >= 0:
+                    free = 0
+            g_free[g] = free
+    return _replay(program, cycles, out)
