@@ -159,3 +159,27 @@ def test_a_step_cost_derived_on_first_access_equals_one_made_at_once():
     assert repr(deferred) == repr(made)
     assert deferred != dataclasses.replace(made, latency_cycles=121)
     assert isinstance(deferred, StepCost)
+
+
+@pytest.mark.parametrize("ports", [1, 2, 3])
+def test_schedules_worked_out_without_simpy_equal_simulation_on_random_steps(ports, monkeypatch):
+    # no recorded run applies: every step after the first is scheduled anew and checked, or simulated
+    monkeypatch.setattr(Engine, "_replay_record", lambda self, sid: None)
+    sets = (*TT_SETS, f"buffer.ports={ports}")
+    hw = load_hw_config("default", list(sets))
+    mapping = Mapping.build(Architecture(hw), TT_ARRAYS)
+    scheduled = simulated = 0
+    for seed in range(6):
+        draw = random_step_family(mapping, seed)
+        rng = random.Random(300 + seed)
+        steps = [draw(rng) for _ in range(30)]
+        full = run("inline", False, steps, sets=sets)
+        fast = run("inline", True, steps, sets=sets)
+        scheduled += fast[0].scheduled
+        simulated += fast[0].cache_misses
+        assert [comparable(c) for c in full[1]] == [comparable(c) for c in fast[1]]
+        assert comparable(full[3]) == comparable(fast[3])
+        assert full[0].utilisation() == fast[0].utilisation()
+        assert list(full[0].utilisation()) == list(fast[0].utilisation())
+        assert full[0].chrome_trace() == fast[0].chrome_trace()
+    assert scheduled >= 30 and simulated >= 10  # both paths taken

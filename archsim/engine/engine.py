@@ -54,8 +54,24 @@ dependency ends, for each next one when it got the previous one (at once, or whe
 ``cycles`` after the last grant. The engine then checks, resource by resource, that SimPy's rules reproduce the
 recorded grants at those times: a free slot goes to the first request, a released one to the waiting request of
 highest priority. Where a request meets a release, or two requests meet a free slot, at the same cycle (the order
-of SimPy's events would decide), or where the grants differ, the step is simulated in SimPy instead. Every
-decision being the same at every cycle, the times are SimPy's, and so is everything derived from them.
+of SimPy's events would decide), or where the grants differ, the record does not apply. Every decision being the
+same at every cycle, the times are SimPy's, and so is everything derived from them. The recurrence and the checks
+run compiled (:mod:`archsim.engine.replay`) over the record flattened once into an integer array.
+
+Schedules without SimPy. When no record applies, the engine works out a candidate record itself: a compiled list
+scheduler runs the step by SimPy's rules (a free slot to the first request, a released one to the waiting request
+of highest priority, timeouts in the order they were set), taking same-cycle orders as SimPy mostly does. The
+candidate is then checked exactly as a recorded run is, so it is accepted only where SimPy would decide alike at
+every cycle; a refused one (a tie SimPy's event order decides) is simulated in SimPy and recorded. The scheduler
+also orders the resources by their first work (the order of the utilisation table); it runs only once every
+resource of the step has worked on the timeline, so that order never introduces a resource to the totals.
+
+Shapes. Data-dependent counts that only set cycles (a read's retries, a pulsed write's BL:
+:func:`archsim.engine.costing.shape_key` leaves them out) change almost every step. A step's *shape* (its
+operations without those counts) is compiled once; each new set of counts is a structure of the shape whose plans
+differ only in cycles (worked out once per operation and count) and whose charges come from a per-structure ledger
+(everything but the read loads and the pulse counts summed in advance, keyed in the order the generic accounting
+adds them).
 """
 
 from __future__ import annotations
