@@ -225,13 +225,15 @@ class _Shape:
     operations' cycles (a count's cycles are worked out once per operation and count); the pipelined schedule
     compiles every structure in full (its operations' counts are cut among the samples)."""
 
-    __slots__ = ("plans", "counted", "memos", "ranks", "charges", "structures", "skeletons")
+    __slots__ = ("plans", "counted", "memos", "ledger_parts", "ranks", "charges", "structures", "skeletons")
 
     def __init__(self, plans: list[OpPlan] | None, counted, ranks: list[int], charges: tuple):
         self.plans = plans  # the step plans of the step that compiled it (sequential), or None
         self.counted: tuple[tuple[int, Any], ...] = counted  # (operation index, getter of its count), program order
         # per counted operation: count -> its plan's cycles
         self.memos: list[dict[int, int]] = [{} for _ in counted]
+        # per counted operation: count -> what it adds to its structure's ledger (Engine._ledger_part)
+        self.ledger_parts: list[dict[int, tuple]] = [{} for _ in counted]
         self.ranks = ranks
         self.charges = charges  # (static charges by (component, phase), indices of data-dependent operations)
         self.structures: dict[tuple[int, ...], int] = {}  # counts -> structure id
@@ -305,6 +307,7 @@ class Engine:
         self.leak_pj_per_cycle = self.static_power_w * self.cycle_ns * 1e3  # W * ns = nJ; x1e3 -> pJ
         # shape and structure interning and compiled plans
         self._shapes: dict[tuple, _Shape] = {}
+        self._last_shape: tuple[int, tuple, _Shape] | None = None  # the last step's: samples, operation keys, shape
         self._structures = 0  # structures made since the tables were last cleared
         self._plans: dict[int, list[OpPlan]] = _PlanTable(self)  # the operations the timeline runs (pipelined: per
         # sample)
@@ -372,10 +375,14 @@ class Engine:
         else:
             streamed = 1
         # the shape key: the operations but their cycle counts and, pipelined, how many samples they are cut into
-        shape_key_ = (streamed, tuple([shape_key(op) for op in ops]))
-        shape = self._shapes.get(shape_key_)
-        if shape is None:
-            shape = self._compile_shape(ops, streamed, shape_key_)
+        keys = tuple(map(shape_key, ops))
+        last = self._last_shape
+        if last is not None and last[0] == streamed and last[1] == keys:
+            shape = last[2]  # (steps mostly repeat the last one's shape: one comparison, no hashing)
+        else:
+            shape_key_ = (streamed, keys)
+            shape = self._shapes.get(shape_key_) or self._compile_shape(ops, streamed, shape_key_)
+            self._last_shape = (streamed, keys, shape)
         counts = tuple([count(ops[index]) for index, count in shape.counted])
         sid = shape.structures.get(counts)
         if sid is None:
@@ -531,6 +538,8 @@ class Engine:
             tuple(totals.items()),
             tuple(index for index, plan in enumerate(plans) if plan.static_quanta is None),
         )
+        # the operations with a count are those whose charges depend on data (reads and pulsed writes)
+        assert tuple(index for index, _ in counted) == charges[1]
         shape = _Shape(plans if samples == 1 else None, counted, list(range(len(ops))), charges)
         if samples == 1:
             for (index, count), memo in zip(counted, shape.memos, strict=True):
@@ -561,36 +570,40 @@ class Engine:
             if idle not in shape.skeletons:
                 shape.skeletons[idle] = self._skeleton(self._plans[sid], shape.ranks)
             self._skeleton_of[sid] = shape.skeletons[idle]
-            self._ledgers[sid] = self._ledger(shape, ops)
+            self._ledgers[sid] = self._ledger(shape, ops, counts)
         shape.structures[counts] = sid
         return sid
 
-    def _ledger(self, shape: _Shape, ops: list[Operation]) -> tuple[dict, tuple, tuple]:
+    def _ledger(self, shape: _Shape, ops: list[Operation], counts: tuple[int, ...]) -> tuple[dict, tuple, tuple]:
         """A sequential structure's charges but the data's share, keyed in the order the generic accounting of
         run_step adds them (assuming every read charges its cells), and the terms of that share."""
-        costing = self.costing
         base = dict(shape.charges[0])
         reads, writes = [], []
-        for index in shape.charges[1]:
-            op = ops[index]
-            phase = op.phase
-            if type(op) is Mvm or type(op) is TransferRead:
-                charges, cell_passes, cells = costing.read_parts(op)
-                for component, q in charges:
-                    base[(component, phase)] = base.get((component, phase), 0) + q
-                key = ("array_read", phase)
-                base.setdefault(key, 0)
-                reads.append((index, key, cell_passes, cells.read_pj))
-            else:
-                block = self.mapping.shape_of(op.array)
-                written, driven = ("array_write", phase), ("pulse_generator", phase)
-                base.setdefault(written, 0)
-                base.setdefault(driven, 0)
-                if op.stochastic:
-                    key = ("digital", phase)
-                    base[key] = base.get(key, 0) + costing.translator_quanta(op, block.rows, block.cols)
-                writes.append((index, written, driven, block.rows, block.cols))
+        for (index, _), memo, count in zip(shape.counted, shape.ledger_parts, counts, strict=True):
+            part = memo.get(count)
+            if part is None:
+                part = memo[count] = self._ledger_part(ops[index], index)
+            for key, q in part[0]:  # (adding 0 places a key that the data's share fills in)
+                base[key] = base.get(key, 0) + q
+            (reads if part[2] else writes).append(part[1])
         return base, tuple(reads), tuple(writes)
+
+    def _ledger_part(self, op: Operation, index: int) -> tuple[tuple[tuple[tuple[str, str], int], ...], tuple, bool]:
+        """What a read or pulsed write adds to its structure's ledger (for its count: retries or BL): its charges
+        that the count fixes, by key in order, its term of the data's share, and whether it is a read."""
+        phase = op.phase
+        if type(op) is Mvm or type(op) is TransferRead:
+            charges, cell_passes, cells = self.costing.read_parts(op)
+            key = ("array_read", phase)
+            keyed = tuple(((component, phase), q) for component, q in charges) + ((key, 0),)
+            return keyed, (index, key, cell_passes, cells.read_pj), True
+        assert type(op) is PulseUpdate or type(op) is TransferWrite
+        block = self.mapping.shape_of(op.array)
+        written, driven = ("array_write", phase), ("pulse_generator", phase)
+        keyed = ((written, 0), (driven, 0))
+        if op.stochastic:
+            keyed += ((("digital", phase), self.costing.translator_quanta(op, block.rows, block.cols)),)
+        return keyed, (index, written, driven, block.rows, block.cols), False
 
     def _compile(self, sid: int, ops: list[Operation], samples: int) -> None:
         keys = [structure_key(op) for op in ops]
@@ -645,6 +658,7 @@ class Engine:
         self._descriptions.clear()
         self._skeleton_ids.clear()
         self._shapes.clear()
+        self._last_shape = None
         self._structures = 0
         self._op_plans.clear()
         self._cache.clear()

@@ -450,8 +450,11 @@ def _schedule(skeleton, program, cycles, out, first_work):  # pragma: no cover -
         deps_left[index] = dep_ptr[index + 1] - dep_ptr[index]
     held = np.zeros(n, dtype=np.int64)
     waiting_on = np.full(n, -1, dtype=np.int64)
-    end = np.full(n, -1, dtype=np.int64)  # set while running
-    seq = np.zeros(n, dtype=np.int64)
+    # running operations: a heap of end * (n + 1) + the order they started in (SimPy's timeouts fire in that order)
+    running = np.empty(n, dtype=np.int64)
+    n_running = 0
+    started_op = np.empty(n, dtype=np.int64)
+    n_waiting = np.zeros(n_resources, dtype=np.int64)
     users = np.zeros(n_resources, dtype=np.int64)
     granted = np.zeros(n_groups, dtype=np.int64)
     listed = np.zeros(n_resources, dtype=np.int64)
@@ -492,12 +495,13 @@ def _schedule(skeleton, program, cycles, out, first_work):  # pragma: no cover -
                     held[op] += 1
                 else:
                     waiting_on[op] = r
+                    n_waiting[r] += 1
                     break
             if waiting_on[op] >= 0:
                 continue
             if cycles[op] > 0:
-                end[op] = now + cycles[op]
-                seq[op] = started
+                started_op[started] = op
+                n_running = _heap_push(running, n_running, (now + cycles[op]) * (n + 1) + started)
                 started += 1
                 continue
             if res_ptr[op + 1] > res_ptr[op]:
@@ -514,25 +518,16 @@ def _schedule(skeleton, program, cycles, out, first_work):  # pragma: no cover -
                     else:
                         woken[count] = d
                         count += 1
-        # the next cycle an operation ends in
-        following = -1
-        for index in range(n):
-            if end[index] >= 0 and (following < 0 or end[index] < following):
-                following = end[index]
-        if following < 0:
+        # the next cycle an operation ends in, and the operations ending then, in the order they started
+        if n_running == 0:
             break
-        now = following
+        now = running[0] // (n + 1)
         count = 0
         n_later = 0
-        while True:  # the operations ending now, in the order they started (SimPy's timeouts)
-            first = -1
-            for index in range(n):
-                if end[index] == now and (first < 0 or seq[index] < seq[first]):
-                    first = index
-            if first < 0:
-                break
-            op = first
-            end[op] = -1
+        while n_running > 0 and running[0] // (n + 1) == now:
+            key = running[0]
+            n_running = _heap_pop(running, n_running)
+            op = started_op[key % (n + 1)]
             for h in range(res_ptr[op], res_ptr[op + 1]):
                 r = res_id[h]
                 if listed[r] == 0 and workers_ptr[r + 1] > workers_ptr[r]:
@@ -543,14 +538,15 @@ def _schedule(skeleton, program, cycles, out, first_work):  # pragma: no cover -
                     for j in range(workers_ptr[r], workers_ptr[r + 1]):
                         b_op[b_fill] = workers_idx[j]
                         b_fill += 1
+                if n_waiting[r] == 0:
+                    users[r] -= 1
+                    continue
                 w = -1  # the waiting request of highest priority takes the slot
                 for index in range(n):
                     if waiting_on[index] == r and (w < 0 or ranks[index] < ranks[w]):
                         w = index
-                if w < 0:
-                    users[r] -= 1
-                    continue
                 waiting_on[w] = -1
+                n_waiting[r] -= 1
                 hand_val[res_ptr[w] + held[w]] = op
                 g = group_of[r]
                 if g >= 0:
@@ -604,3 +600,34 @@ def _schedule(skeleton, program, cycles, out, first_work):  # pragma: no cover -
                     free = 0
             g_free[g] = free
     return _replay(program, cycles, out)
+
+
+@nb.njit(cache=True, inline="always")
+def _heap_push(heap, size, key):  # pragma: no cover - compiled
+    at = size
+    heap[at] = key
+    while at > 0:
+        parent = (at - 1) // 2
+        if heap[parent] <= heap[at]:
+            break
+        heap[parent], heap[at] = heap[at], heap[parent]
+        at = parent
+    return size + 1
+
+
+@nb.njit(cache=True, inline="always")
+def _heap_pop(heap, size):  # pragma: no cover - compiled
+    size -= 1
+    heap[0] = heap[size]
+    at = 0
+    while True:
+        child = 2 * at + 1
+        if child >= size:
+            break
+        if child + 1 < size and heap[child + 1] < heap[child]:
+            child += 1
+        if heap[at] <= heap[child]:
+            break
+        heap[at], heap[child] = heap[child], heap[at]
+        at = child
+    return size
