@@ -266,7 +266,7 @@ def test_replayed_steps_equal_simulated_ones_when_bl_and_pulses_vary_every_step(
     # Steps with background work are simulated (they cannot be replayed); pipelined steps replay only while the
     # samples keep their order on every resource, rarely so when the BL of every update is drawn anew.
     if policy == "inline" and schedule == "sequential":
-        assert fast[0].replays >= 10
+        assert fast[0].replays + fast[0].scheduled >= 10
         assert fast[0].cache_misses < 30
     assert [comparable(c) for c in full[1]] == [comparable(c) for c in fast[1]]
     assert full[2] == fast[2]
@@ -296,11 +296,11 @@ def test_a_step_whose_grant_order_changes_is_scheduled_anew_and_a_tie_is_simulat
     costs = [engine.run_step(ops) for ops in steps]
     expected = [reference.run_step(ops) for ops in steps]
     assert [comparable(c) for c in costs] == [comparable(c) for c in expected]
-    # the same order of grants with other cycles: replayed; the unit's order swapped: the record does not apply,
-    # a schedule worked out anew does (twice); both reads ending in one cycle: which digital op the unit takes
-    # first is SimPy's event order, simulated
+    # the same order of grants with other cycles, or the unit's order swapped: scheduled anew (the record of the
+    # first step would not apply to the swapped order); both reads ending in one cycle: which digital op the unit
+    # takes first is SimPy's event order, simulated
     assert [c.cached for c in costs] == [False, True, True, True, False]
-    assert (engine.replays, engine.scheduled) == (1, 2)
+    assert (engine.replays, engine.scheduled) == (0, 3)
 
 
 def test_retries_are_part_of_the_structure():
@@ -468,7 +468,7 @@ def test_replay_equals_simulation_on_random_steps_with_frequent_ties(ports):
         steps = [draw(rng) for _ in range(40)]
         full = run("inline", False, steps, sets=sets)
         fast = run("inline", True, steps, sets=sets)
-        replays += fast[0].replays
+        replays += fast[0].replays + fast[0].scheduled
         assert [comparable(c) for c in full[1]] == [comparable(c) for c in fast[1]]
         assert comparable(full[3]) == comparable(fast[3])
         assert full[0].utilisation() == fast[0].utilisation()

@@ -406,13 +406,15 @@ class Engine:
             cache_key = (sid, self._carry)
             timing = self._cache.get(cache_key)
         if timing is None and self.cache_enabled and not self._outstanding:
-            timing = self._replay_record(sid)
+            # a schedule worked out anew first (as cheap as a replay, and it need not match a record), then the
+            # records (SimPy's runs, for steps whose schedule is refused)
+            timing = self._schedule_step(sid)
             if timing is not None:
-                self.replays += 1
+                self.scheduled += 1
             else:
-                timing = self._schedule_step(sid)
+                timing = self._replay_record(sid)
                 if timing is not None:
-                    self.scheduled += 1
+                    self.replays += 1
             if timing is not None:
                 self._cache[cache_key] = timing
         if timing is None:
