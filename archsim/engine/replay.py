@@ -8,6 +8,8 @@ resource by resource, that SimPy's rules grant as recorded at the times found, w
 
 from __future__ import annotations
 
+from itertools import accumulate, chain
+
 import numba as nb
 import numpy as np
 
@@ -51,44 +53,32 @@ def flatten(
     once: (slots, ((operation, position), ...), whether any was handed over)), ``ranks``, ``phases`` (how many),
     ``phase_of`` (per operation) and ``workers`` (per resource that worked: its operations)."""
     n = len(finish)
-
-    def csr(rows):
-        ptr = np.zeros(len(rows) + 1, dtype=np.int64)
-        ptr[1:] = np.cumsum([len(row) for row in rows])
-        flat = np.fromiter((v for row in rows for v in row), dtype=np.int64, count=int(ptr[-1]))
-        return ptr, flat
-
-    dep_ptr, dep_idx = csr(deps)
-    hand_ptr, hand_val = csr(handed)
-    wake_root = np.fromiter((root for row in wakes for root, _ in row), dtype=np.int64, count=len(hand_val))
-    wake_order = np.fromiter((order for row in wakes for _, order in row), dtype=np.int64, count=len(hand_val))
-    g_ptr, g_pos = csr([[at for _, at in held] for _, held, _ in grants])
-    g_op = np.fromiter((op for _, held, _ in grants for op, _ in held), dtype=np.int64, count=len(g_pos))
-    g_slots = np.array([slots for slots, _, _ in grants], dtype=np.int64)
-    g_free = np.array([1 if slots == 1 and not queued else 0 for slots, _, queued in grants], dtype=np.int64)
-    b_ptr, b_op = csr(workers)
-    sections = (
-        np.asarray(finish, dtype=np.int64),
-        dep_ptr,
-        dep_idx,
-        hand_ptr,
-        hand_val,
-        wake_root,
-        wake_order,
-        g_slots,
-        g_free,
-        g_ptr,
-        g_op,
-        g_pos,
-        np.asarray(ranks, dtype=np.int64),
-        np.asarray(phase_of, dtype=np.int64),
-        b_ptr,
-        b_op,
-    )
+    sections = [
+        list(finish),
+        *_csr(deps),
+        *_csr(handed),
+        [root for row in wakes for root, _ in row],
+        [order for row in wakes for _, order in row],
+        [slots for slots, _, _ in grants],
+        [1 if slots == 1 and not queued else 0 for slots, _, queued in grants],
+        _pointers([held for _, held, _ in grants]),
+        [op for _, held, _ in grants for op, _ in held],
+        [at for _, held, _ in grants for _, at in held],
+        list(ranks),
+        list(phase_of),
+        *_csr(workers),
+    ]
     assert len(sections) == len(_SECTIONS) and len(sections[0]) == n
-    offsets = np.cumsum([_HEADER + len(sections) + 1] + [len(section) for section in sections])
-    header = np.array([n, len(grants), phases, len(workers), *offsets], dtype=np.int64)
-    return np.concatenate((header, *sections))
+    return _pack([n, len(grants), phases, len(workers)], sections)
+
+
+def _pointers(rows) -> list[int]:
+    """Where each row starts in the rows laid end to end (and where the last ends)."""
+    return [0, *accumulate(map(len, rows))]
+
+
+def _csr(rows) -> tuple[list[int], list[int]]:
+    return _pointers(rows), list(chain.from_iterable(rows))
 
 
 def out_size(program: np.ndarray) -> int:
@@ -361,32 +351,24 @@ def describe(deps, resources, capacity, ranks, wakes, phases: int, phase_of, cyc
     group_of = [-1] * n_resources
     for group, resource in enumerate(grouped):
         group_of[resource] = group
-    working = sum(1 for row in workers if row)
-
-    def rows(table):
-        return [len(row) for row in table], [v for row in table for v in row]
-
-    sections = []
-    for table in (deps, resources):
-        lengths, flat = rows(table)
-        sections += [np.cumsum([0, *lengths]), flat]
-    lengths, flat = rows(dependants)
-    description = [
-        *sections,
-        capacity,
-        ranks,
-        [root for root, _ in wakes],
-        [order for _, order in wakes],
-        np.cumsum([0, *lengths]),
-        flat,
-        group_of,
-    ]
-    lengths, flat = rows(workers)
-    description += [np.cumsum([0, *lengths]), flat]
-    skeleton = _pack([n, n_resources, len(grouped), working], description)
+    working = [row for row in workers if row]
+    skeleton = _pack(
+        [n, n_resources, len(grouped), len(working)],
+        [
+            *_csr(deps),
+            *_csr(resources),
+            list(capacity),
+            list(ranks),
+            [root for root, _ in wakes],
+            [order for _, order in wakes],
+            *_csr(dependants),
+            group_of,
+            *_csr(workers),
+        ],
+    )
     # the record's template: what the skeleton fixes (the schedule fills in the rest)
     template = flatten(
-        list(range(n)),
+        range(n),
         deps,
         [[-1] * len(row) for row in resources],
         [[(0, 0)] * len(row) for row in resources],
@@ -394,15 +376,15 @@ def describe(deps, resources, capacity, ranks, wakes, phases: int, phase_of, cyc
         ranks,
         phases,
         phase_of,
-        [[0] * len(row) for row in workers if row],
+        working,
     )
     return skeleton, template
 
 
-def _pack(counts, sections) -> np.ndarray:
-    arrays = [np.asarray(section, dtype=np.int64).reshape(-1) for section in sections]
-    offsets = np.cumsum([len(counts) + len(arrays) + 1] + [len(array) for array in arrays])
-    return np.concatenate((np.array([*counts, *offsets], dtype=np.int64), *arrays))
+def _pack(counts: list[int], sections: list[list[int]]) -> np.ndarray:
+    """``counts``, then where each section starts (and the last ends), then the sections: one int64 array."""
+    offsets = accumulate(map(len, sections), initial=len(counts) + len(sections) + 1)
+    return np.array([*counts, *offsets, *chain.from_iterable(sections)], dtype=np.int64)
 
 
 def schedule(skeleton: np.ndarray, template: np.ndarray, cycles: np.ndarray, out: np.ndarray, first_work: np.ndarray):
