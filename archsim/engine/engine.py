@@ -196,7 +196,8 @@ class _Timing:
     leak_cycles: tuple[tuple[str, float], ...]  # cycles of the window charged to each phase (shared equally)
     trace: tuple[tuple[int, int, int, int, int], ...]  # (step offset back, sid, op index, start, end)
     carry_out: tuple | None  # None when the engine does not cache
-    busy: tuple[tuple[tuple, int], ...] = ()  # (resource, cycles it worked within the window)
+    workers: tuple[tuple, ...] = ()  # the resources that worked within the window, in the order they first did
+    busy: Sequence[int] = ()  # ... and the cycles each worked
     # what the ledger takes from it, worked out when first charged: leakage charges by (component, phase), and
     # phase -> cycles of its span
     charged: tuple[tuple[tuple[tuple[str, str], int], ...], dict[str, int]] | None = None
@@ -214,6 +215,8 @@ class _Record:
     deps: tuple[tuple[int, ...], ...]  # per operation: its dependencies (the skeleton's)
     phases: tuple[tuple[str, tuple[int, ...]], ...]  # the phases in report order, and their operations
     program: np.ndarray  # all of it but the grants' resource names, flattened for the compiled replay
+    phase_names: tuple[str, ...]  # (of phases)
+    workers: tuple[tuple, ...]  # (of busy)
     out_size: int  # the length of the compiled replay's results
 
 
@@ -251,6 +254,7 @@ class _Description:
     resources: tuple[tuple, ...]  # resource keys by dense id
     working: int  # how many resources work
     phases: tuple[str, ...]  # the phases that have operations, in report order
+    orders: dict[bytes, tuple[tuple, ...]]  # orders of first work met (resource ids as bytes) -> resource keys
 
 
 class _PlanTable(dict):
@@ -313,8 +317,9 @@ class Engine:
         # sample)
         self._unmade: dict[int, tuple[_Shape, list[int]]] = {}  # structures whose plans are not made yet
         # per sequential structure: its charges but the data's share, in ledger order, and how to add that share
-        # (reads: index, key, cell-passes, the cells' read_pj; pulsed writes: index, keys, block rows and columns)
-        self._ledgers: dict[int, tuple[dict, tuple, tuple]] = {}
+        # (reads: index, key, cell-passes, the cells' read_pj; pulsed writes: index, keys, block rows and columns);
+        # made when the structure comes again (None until then: most come once, charged from their shape's parts)
+        self._ledgers: dict[int, tuple[dict, tuple, tuple] | None] = {}
         self._ranks: dict[int, list[int]] = {}  # their queueing order among one step's operations
         # per structure: its operations' static charges summed by (component, phase), and the indices of the
         # operations whose charges depend on data (reads, pulsed writes)
@@ -388,8 +393,16 @@ class Engine:
         if sid is None:
             sid = self._structure(shape, ops, counts, streamed)
 
-        ledger = self._ledgers.get(sid)
-        quanta = None if ledger is None else _fast_quanta(ledger, ops, self.costing.write_pulse_quanta)
+        quanta = None
+        if shape.plans is not None:  # sequential: charged from the structure's ledger, or its shape's parts
+            ledger = self._ledgers.get(sid)
+            if ledger is None and sid in self._ledgers:  # seen before: worth a ledger now
+                ledger = self._ledgers[sid] = self._ledger(shape, ops, counts)
+            if ledger is not None:
+                quanta = _fast_quanta(ledger, ops, self.costing.write_pulse_quanta)
+            else:
+                self._ledgers[sid] = None
+                quanta = self._first_quanta(shape, ops, counts)
         if quanta is None:
             static, data_dependent = self._charges[sid]
             quanta = dict(static)
@@ -438,7 +451,7 @@ class Engine:
         self._fold()
         last = self._last_timing
         if last_step:
-            busy, elapsed = (dict(last.busy), last.latency) if last is not None else ({}, 0)
+            busy, elapsed = (dict(zip(last.workers, last.busy, strict=True)), last.latency) if last else ({}, 0)
         else:
             busy, elapsed = self._total_busy, self._env.now
         if elapsed <= 0:
@@ -572,7 +585,6 @@ class Engine:
             if idle not in shape.skeletons:
                 shape.skeletons[idle] = self._skeleton(self._plans[sid], shape.ranks)
             self._skeleton_of[sid] = shape.skeletons[idle]
-            self._ledgers[sid] = self._ledger(shape, ops, counts)
         shape.structures[counts] = sid
         return sid
 
@@ -580,7 +592,8 @@ class Engine:
         """A sequential structure's charges but the data's share, keyed in the order the generic accounting of
         run_step adds them (assuming every read charges its cells), and the terms of that share."""
         base = dict(shape.charges[0])
-        reads, writes = [], []
+        reads: list[tuple] = []
+        writes: list[tuple] = []
         for (index, _), memo, count in zip(shape.counted, shape.ledger_parts, counts, strict=True):
             part = memo.get(count)
             if part is None:
@@ -589,6 +602,30 @@ class Engine:
                 base[key] = base.get(key, 0) + q
             (reads if part[2] else writes).append(part[1])
         return base, tuple(reads), tuple(writes)
+
+    def _first_quanta(self, shape: _Shape, ops: list[Operation], counts: tuple[int, ...]) -> dict | None:
+        """A sequential step's charges straight from its shape's parts (as :meth:`_ledger` then
+        :func:`_fast_quanta` would work them out), or None when a read charges its cells nothing."""
+        quanta = dict(shape.charges[0])
+        write_pulse_quanta = self.costing.write_pulse_quanta
+        for (index, _), memo, count in zip(shape.counted, shape.ledger_parts, counts, strict=True):
+            part = memo.get(count)
+            if part is None:
+                part = memo[count] = self._ledger_part(ops[index], index)
+            for key, q in part[0]:
+                quanta[key] = quanta.get(key, 0) + q
+            if part[2]:
+                _, key, cell_passes, read_pj = part[1]
+                q = to_quanta(read_pj(cell_passes, ops[index].drive_fraction))  # type: ignore[union-attr]
+                if not q:
+                    return None
+                quanta[key] += q
+            else:
+                _, written, driven, rows, cols = part[1]
+                written_q, driven_q = write_pulse_quanta(ops[index], rows, cols)
+                quanta[written] += written_q
+                quanta[driven] += driven_q
+        return quanta
 
     def _ledger_part(self, op: Operation, index: int) -> tuple[tuple[tuple[tuple[str, str], int], ...], tuple, bool]:
         """What a read or pulsed write adds to its structure's ledger (for its count: retries or BL): its charges
@@ -759,7 +796,18 @@ class Engine:
             phase_of,
             [holders for _, holders in busy],
         )
-        record = _Record(tuple(finish), handed, grants, busy, deps, phases, program, compiled.out_size(program))
+        record = _Record(
+            tuple(finish),
+            handed,
+            grants,
+            busy,
+            deps,
+            phases,
+            program,
+            tuple(phase for phase, _ in phases),
+            tuple(key for key, _ in busy),
+            compiled.out_size(program),
+        )
         self._granted = {}
         records = self._records.setdefault(skeleton, [])
         if len(records) >= MAX_RECORDS_PER_SKELETON:
@@ -803,10 +851,12 @@ class Engine:
         program = description.template.copy()
         if not compiled._schedule(description.skeleton, program, np.array(cycles, dtype=np.int64), out, first_work):
             return None
-        keys = description.resources
-        return self._timing_from(
-            sid, out, description.phases, tuple(keys[r] for r in first_work.tolist()), range(len(cycles))
-        )
+        order = first_work.tobytes()
+        workers = description.orders.get(order)
+        if workers is None:  # (the steps of a skeleton mostly put their resources to work in the same order)
+            keys = description.resources
+            workers = description.orders[order] = tuple([keys[r] for r in first_work.tolist()])
+        return self._timing_from(sid, out, description.phases, workers, range(len(cycles)))
 
     def _describe(self, sid: int) -> _Description | None:
         plans, ranks = self._plans[sid], self._ranks[sid]
@@ -828,14 +878,12 @@ class Engine:
             [phases.index(plan.phase) for plan in plans],
             [plan.cycles for plan in plans],
         )
-        return _Description(skeleton, template, compiled.out_size(template), tuple(ids), int(skeleton[3]), phases)
+        return _Description(skeleton, template, compiled.out_size(template), tuple(ids), int(skeleton[3]), phases, {})
 
     def _replayed_timing(self, sid: int, record: _Record, out: np.ndarray) -> _Timing:
         # The recorded order of first work: every resource is already in the timeline's totals (the recorded step
         # put it there), so the order of the last step's shares is all it affects.
-        return self._timing_from(
-            sid, out, tuple(phase for phase, _ in record.phases), tuple(key for key, _ in record.busy), record.finish
-        )
+        return self._timing_from(sid, out, record.phase_names, record.workers, record.finish)
 
     def _timing_from(
         self, sid: int, out: np.ndarray, phases: tuple[str, ...], workers: tuple[tuple, ...], order: Sequence[int]
@@ -860,7 +908,8 @@ class Engine:
             _leak_cycles(latency, phase_spans),
             trace,
             ((), ()),
-            tuple(zip(workers, found[1 + 2 * n_phases :], strict=True)),
+            workers,
+            found[1 + 2 * n_phases :],
         )
 
     def _run(self, op: _LiveOp, pending):
@@ -943,7 +992,15 @@ class Engine:
         )
         step = self._step
         trace = tuple((step - s, sid, index, a - start, b - start) for s, sid, index, a, b in self._window_trace)
-        return _Timing(latency, spans, _leak_cycles(latency, spans), trace, carry_out, tuple(self._busy.items()))
+        return _Timing(
+            latency,
+            spans,
+            _leak_cycles(latency, spans),
+            trace,
+            carry_out,
+            tuple(self._busy),
+            tuple(self._busy.values()),
+        )
 
     # ------------------------------------------------------------------------------------------
     # carry state: capture and rebuild
@@ -1051,7 +1108,7 @@ class Engine:
                 if (q := to_quanta(cycles * self.leak_pj_per_cycle))
             )
             charged = timing.charged = (leak, {phase: b - a for phase, a, b in timing.phase_spans})
-            self._worked.update(key for key, _ in timing.busy)
+            self._worked.update(timing.workers)
         for key, q in charged[0]:
             quanta[key] = quanta.get(key, 0) + q
         self._last_timing = timing
@@ -1069,7 +1126,7 @@ class Engine:
     def _fold(self) -> None:
         """Bring the totals of busy cycles, phase cycles and charges up to date with the windows closed since."""
         for timing, times in self._unfolded.values():
-            for key, cycles in timing.busy:
+            for key, cycles in zip(timing.workers, timing.busy, strict=True):
                 self._total_busy[key] = self._total_busy.get(key, 0) + cycles * times
             for phase, cycles in timing.charged[1].items():
                 self._total_phase_cycles[phase] = self._total_phase_cycles.get(phase, 0) + cycles * times
