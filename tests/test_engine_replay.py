@@ -182,7 +182,7 @@ def test_schedules_worked_out_without_simpy_equal_simulation_on_random_steps(por
         assert full[0].utilisation() == fast[0].utilisation()
         assert list(full[0].utilisation()) == list(fast[0].utilisation())
         assert full[0].chrome_trace() == fast[0].chrome_trace()
-    assert scheduled >= 30 and simulated >= 10  # both paths taken
+    assert scheduled >= 30 and simulated >= 5  # both paths taken
 
 
 @pytest.mark.parametrize("ports", [1, 3])
@@ -206,3 +206,24 @@ def test_replays_of_recorded_runs_equal_simulation_on_random_steps(ports, monkey
         assert full[0].utilisation() == fast[0].utilisation()
         assert full[0].chrome_trace() == fast[0].chrome_trace()
     assert replays >= 20 and simulated >= 20  # both paths taken
+
+
+def test_a_first_step_whose_new_resources_start_work_in_one_cycle_is_simulated():
+    from test_engine import setup
+
+    def first(retries):
+        # two reads on two tiles: the utilisation table lists resources in the order they first worked
+        _, _, mapping, engine, _ = setup(*TT_SETS, arrays=TT_ARRAYS)
+        blocks = mapping.blocks(0, "C")[:2]
+        assert mapping.tile_of(blocks[0]) != mapping.tile_of(blocks[1])
+        ops = [Mvm(block, "forward", 4, 32, 32, 8, 8, r) for block, r in zip(blocks, retries, strict=True)]
+        reference = setup(*TT_SETS, arrays=TT_ARRAYS, cache=False)[3]
+        assert comparable(engine.run_step(ops)) == comparable(reference.run_step(ops))
+        assert list(engine.utilisation()) == list(reference.utilisation())
+        return engine
+
+    # ending in different cycles: the order is the order of their ends, and the step is scheduled
+    assert first((0, 2)).scheduled == 1
+    # ending in one cycle: which one SimPy fires first is its event order; simulated
+    engine = first((1, 1))
+    assert (engine.scheduled, engine.cache_misses) == (0, 1)

@@ -244,7 +244,7 @@ class _Shape:
         self.skeletons: dict[tuple[bool, ...], int | None] = {}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Description:
     """A skeleton as the compiled schedule takes it (:func:`archsim.engine.replay.describe`)."""
 
@@ -255,6 +255,7 @@ class _Description:
     working: int  # how many resources work
     phases: tuple[str, ...]  # the phases that have operations, in report order
     orders: dict[bytes, tuple[tuple, ...]]  # orders of first work met (resource ids as bytes) -> resource keys
+    known: np.ndarray | None = None  # every resource has worked on the timeline (1 per resource), once so
 
 
 class _PlanTable(dict):
@@ -842,14 +843,20 @@ class Engine:
         if skeleton not in self._descriptions:
             self._descriptions[skeleton] = self._describe(sid)
         description = self._descriptions[skeleton]
-        if description is None or not self._worked.issuperset(description.resources):
+        if description is None:
             return None
+        known = description.known
+        if known is None:  # (until every resource has worked on the timeline)
+            known = np.array([key in self._worked for key in description.resources], dtype=np.int64)
+            if known.all():
+                description.known = known
         unmade = self._unmade.get(sid)
         cycles = unmade[1] if unmade is not None else [plan.cycles for plan in self._plans[sid]]
         out = np.empty(description.out_size, dtype=np.int64)
         first_work = np.empty(description.working, dtype=np.int64)
         program = description.template.copy()
-        if not compiled._schedule(description.skeleton, program, np.array(cycles, dtype=np.int64), out, first_work):
+        cycle_array = np.array(cycles, dtype=np.int64)
+        if not compiled._schedule(description.skeleton, program, cycle_array, known, out, first_work):
             return None
         order = first_work.tobytes()
         workers = description.orders.get(order)

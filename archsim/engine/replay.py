@@ -387,20 +387,33 @@ def _pack(counts: list[int], sections: list[list[int]]) -> np.ndarray:
     return np.array([*counts, *offsets, *chain.from_iterable(sections)], dtype=np.int64)
 
 
-def schedule(skeleton: np.ndarray, template: np.ndarray, cycles: np.ndarray, out: np.ndarray, first_work: np.ndarray):
+def schedule(
+    skeleton: np.ndarray,
+    template: np.ndarray,
+    cycles: np.ndarray,
+    known: np.ndarray,
+    out: np.ndarray,
+    first_work: np.ndarray,
+) -> bool:
     """Work out a step's schedule without SimPy (its skeleton and template from :func:`describe`) as a candidate
     record, and check it as :func:`replay` checks a recorded one: True when SimPy would decide alike, with ``out``
-    as :func:`replay` fills it and ``first_work`` the resources in the order they first worked (dense ids)."""
-    for array in (skeleton, template, cycles, out, first_work):
+    as :func:`replay` fills it and ``first_work`` the resources in the order they first worked (dense ids).
+
+    ``known`` (per resource, 0 or 1): whether it has worked before. The order in which resources not known first
+    work is the order SimPy fires the ends of their first workers; where two such ends come in one cycle that order
+    is SimPy's event order, and the schedule is refused."""
+    for array in (skeleton, template, cycles, known, out, first_work):
         if array.dtype != np.int64:
             raise TypeError("schedule takes int64 arrays")
-    if len(cycles) != skeleton[0] or len(out) != out_size(template) or len(first_work) != skeleton[3]:
+    if len(cycles) != skeleton[0] or len(known) != skeleton[1]:
         raise ValueError("schedule: the arrays do not fit the skeleton")
-    return bool(_schedule(skeleton, template.copy(), cycles, out, first_work))
+    if len(out) != out_size(template) or len(first_work) != skeleton[3]:
+        raise ValueError("schedule: the arrays do not fit the skeleton")
+    return bool(_schedule(skeleton, template.copy(), cycles, known, out, first_work))
 
 
 @nb.njit(cache=True)
-def _schedule(skeleton, program, cycles, out, first_work):  # pragma: no cover - compiled; tested against SimPy
+def _schedule(skeleton, program, cycles, known, out, first_work):  # pragma: no cover - compiled; tested against SimPy
     n, n_resources, n_groups = skeleton[0], skeleton[1], skeleton[2]
     s = skeleton[_SKELETON_HEADER:]
     dep_ptr = skeleton[s[_S_DEP_PTR] : s[_S_DEP_PTR + 1]]
@@ -452,6 +465,8 @@ def _schedule(skeleton, program, cycles, out, first_work):  # pragma: no cover -
             woken[count] = index
             count += 1
     now = 0
+    introduced_at = -1  # the last cycle an end put a resource not known before to work, and that end's operation
+    introduced_by = -1
     while True:
         k = 0
         n_later = 0
@@ -513,6 +528,10 @@ def _schedule(skeleton, program, cycles, out, first_work):  # pragma: no cover -
             for h in range(res_ptr[op], res_ptr[op + 1]):
                 r = res_id[h]
                 if listed[r] == 0 and workers_ptr[r + 1] > workers_ptr[r]:
+                    if known[r] == 0:
+                        if introduced_at == now and introduced_by != op:
+                            return False  # two ends of one cycle introduce resources: SimPy's event order decides
+                        introduced_at, introduced_by = now, op
                     listed[r] = 1
                     first_work[worked] = r
                     worked += 1
