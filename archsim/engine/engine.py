@@ -280,9 +280,12 @@ class Engine:
     """Costs training steps: ``run_step(ops) -> StepCost``; ``totals()``; ``chrome_trace()``.
 
     ``transfer_policy`` None takes ``hw.mapping.transfer_policy``; ``schedule`` None takes
-    ``hw.mapping.schedule``. ``cache`` memoises step timing by structure and replays recorded SimPy runs of
-    the same skeleton with new cycles (results identical to ``cache=False``; ``replays`` counts those steps).
-    ``trace`` records every operation for :meth:`chrome_trace`.
+    ``hw.mapping.schedule``. ``cache`` memoises step timing by structure, times a new structure from a schedule
+    worked out without SimPy and checked against SimPy's rules, or by replaying a recorded SimPy run of the same
+    skeleton with new cycles (results identical to ``cache=False``; ``scheduled`` and ``replays`` count those
+    steps, ``cache_misses`` the steps SimPy simulated). ``trace`` records every operation for :meth:`chrome_trace`.
+
+    ``run_step`` returns a :class:`StepCost` whose fields are worked out from the step's ledger when first read.
     """
 
     def __init__(
