@@ -352,11 +352,15 @@ def describe(deps, resources, capacity, ranks, wakes, phases: int, phase_of, cyc
     for group, resource in enumerate(grouped):
         group_of[resource] = group
     working = [row for row in workers if row]
+    dep_ptr, dep_idx = _csr(deps)
+    res_ptr, res_id = _csr(resources)
     skeleton = _pack(
         [n, n_resources, len(grouped), len(working)],
         [
-            *_csr(deps),
-            *_csr(resources),
+            dep_ptr,
+            dep_idx,
+            res_ptr,
+            res_id,
             list(capacity),
             list(ranks),
             [root for root, _ in wakes],
@@ -366,17 +370,29 @@ def describe(deps, resources, capacity, ranks, wakes, phases: int, phase_of, cyc
             *_csr(workers),
         ],
     )
-    # the record's template: what the skeleton fixes (the schedule fills in the rest)
-    template = flatten(
-        range(n),
-        deps,
-        [[-1] * len(row) for row in resources],
-        [[(0, 0)] * len(row) for row in resources],
-        [(capacity[resource], [(holders[resource][0], 0)] * len(holders[resource]), False) for resource in grouped],
-        ranks,
-        phases,
-        phase_of,
-        working,
+    # the record's template (see flatten): what the skeleton fixes; the schedule fills in the rest
+    holds = len(res_id)
+    granted = _pointers([holders[resource] for resource in grouped])
+    template = _pack(
+        [n, len(grouped), phases, len(working)],
+        [
+            list(range(n)),  # finish
+            dep_ptr,
+            dep_idx,
+            res_ptr,  # hand_ptr
+            [-1] * holds,  # hand_val
+            [0] * holds,  # wake_root
+            [0] * holds,  # wake_order
+            [capacity[resource] for resource in grouped],  # g_slots
+            [0] * len(grouped),  # g_free
+            granted,  # g_ptr
+            [0] * granted[-1],  # g_op
+            [0] * granted[-1],  # g_pos
+            list(ranks),
+            list(phase_of),
+            _pointers(working),  # b_ptr
+            [0] * sum(map(len, working)),  # b_op
+        ],
     )
     return skeleton, template
 
