@@ -11,7 +11,7 @@ from test_engine import TT_ARRAYS, TT_SETS, comparable, random_step_family, run
 from archsim.config import load_hw_config
 from archsim.engine import Engine
 from archsim.engine import replay as compiled
-from archsim.engine.engine import _replay_reference
+from archsim.engine.engine import _Record, _replay_reference
 from archsim.engine.ledger import StepCost, deferred_step_cost
 from archsim.hw import Architecture
 from archsim.mapping import Mapping
@@ -32,7 +32,8 @@ def test_compiled_replay_decides_as_the_python_reference_on_random_records(ports
             if skeleton is None or not engine._records.get(skeleton):
                 continue
             plans, ranks = engine._plans[sid], engine._ranks[sid]
-            for record in engine._records[skeleton]:
+            for captured in engine._records[skeleton]:
+                record = captured if isinstance(captured, _Record) else engine._made_record(*captured)
                 for trial in range(60):
                     # new cycles of the same skeleton (the same operations take no time): the recorded ones moved
                     # by a cycle or two (ends and requests meet in one cycle often), or small random ones

@@ -333,7 +333,8 @@ class Engine:
         self._cache: dict[tuple, _Timing] = {}
         self._skeleton_ids: dict[tuple, int] = {}  # skeleton -> its id
         self._skeleton_of: dict[int, int | None] = {}  # sid -> its skeleton's id (None: not replayable)
-        self._records: dict[int, list[_Record]] = {}  # skeleton id -> recorded SimPy runs, most recent last
+        # skeleton id -> recorded SimPy runs, most recent last (as captured, until made into _Record s)
+        self._records: dict[int, list[_Record | tuple]] = {}
         self._recording: list[int] | None = None  # while recording a step: its operations in finishing order
         self._granted: dict[tuple, list[tuple[int, int]]] = {}  # ... and each resource's grants, in order
         self.cache_hits = 0  # steps whose timing was recalled or replayed without SimPy
@@ -774,18 +775,28 @@ class Engine:
             if len(granted) > 1
         )
         busy = tuple((key, tuple(workers.get(key, ()))) for key in self._busy)
-        deps = tuple(op.plan.deps for op in live)
+        self._granted = {}
+        records = self._records.setdefault(skeleton, [])
+        if len(records) >= MAX_RECORDS_PER_SKELETON:
+            del records[0]
+        # (made into a _Record when first replayed: most steps are scheduled without one)
+        records.append((tuple(finish), handed, grants, busy, [op.plan for op in live], [op.priority[2] for op in live]))
+
+    @staticmethod
+    def _made_record(
+        finish: tuple[int, ...], handed: tuple, grants: tuple, busy: tuple, plans: list[OpPlan], ranks: list[int]
+    ) -> _Record:
+        deps = tuple(plan.deps for plan in plans)
         phases = tuple(
             (phase, members)
             for phase in PHASES
-            if (members := tuple(op.index for op in live if op.plan.phase == phase))
+            if (members := tuple(index for index, plan in enumerate(plans) if plan.phase == phase))
         )
         # what woke each request (see _waker), as ids of the waking events and ranks of the wake-up orders
-        plans = [op.plan for op in live]
-        wakes = [[_waker(op.index, at, handed, plans) for at in range(len(handed[op.index]))] for op in live]
+        wakes = [[_waker(index, at, handed, plans) for at in range(len(handed[index]))] for index in range(len(plans))]
         roots: dict[tuple, int] = {}
         orders = {order: rank for rank, order in enumerate(sorted({order for row in wakes for _, order in row}))}
-        phase_of = [0] * len(live)
+        phase_of = [0] * len(plans)
         for number, (_, members) in enumerate(phases):
             for index in members:
                 phase_of[index] = number
@@ -795,13 +806,13 @@ class Engine:
             handed,
             [[(roots.setdefault(root, len(roots)), orders[order]) for root, order in row] for row in wakes],
             grants,
-            [op.priority[2] for op in live],
+            ranks,
             len(phases),
             phase_of,
             [holders for _, holders in busy],
         )
-        record = _Record(
-            tuple(finish),
+        return _Record(
+            finish,
             handed,
             grants,
             busy,
@@ -812,11 +823,6 @@ class Engine:
             tuple(key for key, _ in busy),
             compiled.out_size(program),
         )
-        self._granted = {}
-        records = self._records.setdefault(skeleton, [])
-        if len(records) >= MAX_RECORDS_PER_SKELETON:
-            del records[0]
-        records.append(record)
 
     def _replay_record(self, sid: int) -> _Timing | None:
         """The timing of a step from a recorded run of its skeleton (see Replay in the module docstring), or
@@ -830,7 +836,10 @@ class Engine:
         unmade = self._unmade.get(sid)
         cycles = unmade[1] if unmade is not None else [plan.cycles for plan in self._plans[sid]]
         cycle_array = np.array(cycles, dtype=np.int64)
-        for record in reversed(records):
+        for at in reversed(range(len(records))):
+            record = records[at]
+            if not isinstance(record, _Record):
+                record = records[at] = self._made_record(*record)
             out = np.empty(record.out_size, dtype=np.int64)
             if compiled._replay(record.program, cycle_array, out):
                 return self._replayed_timing(sid, record, out)
