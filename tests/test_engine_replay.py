@@ -89,6 +89,9 @@ def counted_step_family(mapping, seed):
             ops.append(Move("digital", c, 512, "forward", (len(ops) - 5,) if ops else ()))
             ops.append(Mvm(c, "forward", 4, 64, 32, 8, 8, rng.choice((0, 0, 0, 1)), "forward", (len(ops) - 1,), load))
             ops.append(Digital("add", 256 * rng.randint(1, 2), "forward", (len(ops) - 1,)))
+            if k == 0:
+                # re-reads only: no pass at all without retries (no time, and none of a read's charges)
+                ops.append(Mvm(c, "backward", 0, 64, 32, 8, 8, 0 if rng.random() < 0.2 else 2, "backward", (len(ops) - 1,)))
             bl = 0 if rng.random() < 0.05 else rng.choice((5, 5, 6))
             ops.append(
                 PulseUpdate(a, 4, bl, rng.randint(0, 99), rng.randint(0, 99), rng.randint(0, 99), "update",

@@ -228,7 +228,7 @@ class _Shape:
     operations' cycles (a count's cycles are worked out once per operation and count); the pipelined schedule
     compiles every structure in full (its operations' counts are cut among the samples)."""
 
-    __slots__ = ("plans", "counted", "memos", "ledger_parts", "ranks", "charges", "structures", "skeletons")
+    __slots__ = ("plans", "counted", "memos", "ledger_parts", "ledger", "ranks", "charges", "structures", "skeletons")
 
     def __init__(self, plans: list[OpPlan] | None, counted, ranks: list[int], charges: tuple):
         self.plans = plans  # the step plans of the step that compiled it (sequential), or None
@@ -237,6 +237,8 @@ class _Shape:
         self.memos: list[dict[int, int]] = [{} for _ in counted]
         # per counted operation: count -> what it adds to its structure's ledger (Engine._ledger_part)
         self.ledger_parts: list[dict[int, tuple]] = [{} for _ in counted]
+        # the ledger of the structure that compiled it (sequential: Engine._ledger), its counts and their parts
+        self.ledger: tuple[tuple[dict, tuple, tuple], tuple[int, ...], list[tuple]] | None = None
         self.ranks = ranks
         self.charges = charges  # (static charges by (component, phase), indices of data-dependent operations)
         self.structures: dict[tuple[int, ...], int] = {}  # counts -> structure id
@@ -564,6 +566,12 @@ class Engine:
         if samples == 1:
             for (index, count), memo in zip(counted, shape.memos, strict=True):
                 memo[count(ops[index])] = plans[index].cycles
+            counts = tuple(count(ops[index]) for index, count in counted)
+            shape.ledger = (
+                self._ledger(shape, ops, counts),
+                counts,
+                [memo[c] for memo, c in zip(shape.ledger_parts, counts, strict=True)],
+            )
         self._shapes[key] = shape
         return shape
 
@@ -609,28 +617,37 @@ class Engine:
         return base, tuple(reads), tuple(writes)
 
     def _first_quanta(self, shape: _Shape, ops: list[Operation], counts: tuple[int, ...]) -> dict | None:
-        """A sequential step's charges straight from its shape's parts (as :meth:`_ledger` then
-        :func:`_fast_quanta` would work them out), or None when a read charges its cells nothing."""
-        quanta = dict(shape.charges[0])
-        write_pulse_quanta = self.costing.write_pulse_quanta
-        for (index, _), memo, count in zip(shape.counted, shape.ledger_parts, counts, strict=True):
-            part = memo.get(count)
-            if part is None:
-                part = memo[count] = self._ledger_part(ops[index], index)
-            for key, q in part[0]:
-                quanta[key] = quanta.get(key, 0) + q
-            if part[2]:
-                _, key, cell_passes, read_pj = part[1]
-                q = to_quanta(read_pj(cell_passes, ops[index].drive_fraction))  # type: ignore[union-attr]
-                if not q:
-                    return None
-                quanta[key] += q
-            else:
-                _, written, driven, rows, cols = part[1]
-                written_q, driven_q = write_pulse_quanta(ops[index], rows, cols)
-                quanta[written] += written_q
-                quanta[driven] += driven_q
-        return quanta
+        """A sequential step's charges from its shape's ledger (that of the structure that compiled the shape) with
+        what its own counts change (as :meth:`_ledger` then :func:`_fast_quanta` would work them out), or None when
+        a count changes which charges an operation makes, or a read charges its cells nothing (the generic
+        accounting then keeps the ledger's order)."""
+        assert shape.ledger is not None
+        (base, reads, writes), base_counts, base_parts = shape.ledger
+        quanta = dict(base)
+        terms: Sequence[tuple] = reads  # a read's term of the data's share follows its count; a write's does not
+        if counts != base_counts:
+            terms = list(reads)
+            read_at = 0
+            for (index, _), memo, count, base_count, base_part in zip(
+                shape.counted, shape.ledger_parts, counts, base_counts, base_parts, strict=True
+            ):
+                if count != base_count:
+                    part = memo.get(count)
+                    if part is None:
+                        part = memo[count] = self._ledger_part(ops[index], index)
+                    keyed, base_keyed = part[0], base_part[0]
+                    if len(keyed) != len(base_keyed):
+                        return None
+                    for (key, q), (base_key, base_q) in zip(keyed, base_keyed, strict=True):
+                        if key != base_key:
+                            return None
+                        if q != base_q:
+                            quanta[key] += q - base_q
+                    if part[2]:
+                        terms[read_at] = part[1]
+                if base_part[2]:
+                    read_at += 1
+        return _fast_quanta((quanta, terms, writes), ops, self.costing.write_pulse_quanta, copy=False)
 
     def _ledger_part(self, op: Operation, index: int) -> tuple[tuple[tuple[tuple[str, str], int], ...], tuple, bool]:
         """What a read or pulsed write adds to its structure's ledger (for its count: retries or BL): its charges
@@ -1155,11 +1172,14 @@ class Engine:
         self._unfolded_quanta.clear()
 
 
-def _fast_quanta(ledger: tuple[dict, tuple, tuple], ops: list[Operation], write_pulse_quanta) -> dict | None:
-    """A sequential structure's step charges from its ledger (:meth:`Engine._ledger`), or None when a read
-    charges its cells nothing (its key would come later in the ledger's order: the generic accounting does it)."""
+def _fast_quanta(
+    ledger: tuple[dict, Sequence, Sequence], ops: list[Operation], write_pulse_quanta, copy: bool = True
+) -> dict | None:
+    """A sequential structure's step charges from its ledger (:meth:`Engine._ledger`; ``copy`` False: its charges
+    are the step's to keep), or None when a read charges its cells nothing (its key would come later in the
+    ledger's order: the generic accounting does it)."""
     base, reads, writes = ledger
-    quanta = dict(base)
+    quanta = dict(base) if copy else base
     for index, key, cell_passes, read_pj in reads:
         q = to_quanta(read_pj(cell_passes, ops[index].drive_fraction))
         if not q:
