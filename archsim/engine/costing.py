@@ -357,18 +357,34 @@ class Costing:
     def write_pulse_quanta(self, op, rows: int, cols: int) -> tuple[int, int]:
         """A pulsed write's device-pulse and half-select charge and its drivers' charge (:meth:`dynamic_quanta`)
         on a block of ``rows`` x ``cols`` active cells."""
-        if type(op) is PulseUpdate:
-            row_pulses, col_pulses = op.row_pulses, op.col_pulses
-        else:
-            row_pulses = op.device_pulses if op.row_pulses is None else op.row_pulses
-            col_pulses = op.bl if op.col_pulses is None else op.col_pulses
-        # a row (column) pulse spans the block's columns (rows), as the pulse generator model counts lines
-        half_selected = max(0, row_pulses * cols + col_pulses * rows - 2 * op.device_pulses)
+        return self.write_pulse_charger(op, rows, cols)(op)
+
+    def write_pulse_charger(self, op, rows: int, cols: int):
+        """:meth:`write_pulse_quanta` of the pulsed writes like ``op`` (its kind and array's role) on a block of
+        ``rows`` x ``cols``, as a function of the write (the engine keeps one per write of a step shape)."""
         cells = self.crossbar_of[op.array.role]
-        return (
-            to_quanta(op.device_pulses * cells.write_pulse_pj + half_selected * cells.half_selected_pj),
-            to_quanta(row_pulses * self.row_pulse_pj + col_pulses * self.col_pulse_pj),
-        )
+        pulse_pj, half_pj = cells.write_pulse_pj, cells.half_selected_pj
+        row_pj, col_pj = self.row_pulse_pj, self.col_pulse_pj
+
+        def charges(row_pulses: int, col_pulses: int, device_pulses: int) -> tuple[int, int]:
+            # a row (column) pulse spans the block's columns (rows), as the pulse generator model counts lines
+            half_selected = max(0, row_pulses * cols + col_pulses * rows - 2 * device_pulses)
+            return (
+                to_quanta(device_pulses * pulse_pj + half_selected * half_pj),
+                to_quanta(row_pulses * row_pj + col_pulses * col_pj),
+            )
+
+        if type(op) is PulseUpdate:
+            return lambda write: charges(write.row_pulses, write.col_pulses, write.device_pulses)
+
+        def transfer_write(write) -> tuple[int, int]:
+            # None: one row pulse per device pulse (a one-column write drives a row only where it writes) and one
+            # column pulse per BL slot
+            row_pulses = write.device_pulses if write.row_pulses is None else write.row_pulses
+            col_pulses = write.bl if write.col_pulses is None else write.col_pulses
+            return charges(row_pulses, col_pulses, write.device_pulses)
+
+        return transfer_write
 
     def translator_quanta(self, op, rows: int, cols: int) -> int:
         """A stochastic pulsed write's translators: a random number and a comparison on every line in every slot."""

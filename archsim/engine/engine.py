@@ -323,7 +323,7 @@ class Engine:
         # sample)
         self._unmade: dict[int, tuple[_Shape, list[int]]] = {}  # structures whose plans are not made yet
         # per sequential structure: its charges but the data's share, in ledger order, and how to add that share
-        # (reads: index, key, cell-passes, the cells' read_pj; pulsed writes: index, keys, block rows and columns);
+        # (reads: index, key, cell-passes, the cells' read_pj; pulsed writes: index, keys, Costing.write_pulse_charger);
         # made when the structure comes again (None until then: most come once, charged from their shape's parts)
         self._ledgers: dict[int, tuple[dict, tuple, tuple] | None] = {}
         self._ranks: dict[int, list[int]] = {}  # their queueing order among one step's operations
@@ -406,7 +406,7 @@ class Engine:
             if ledger is None and sid in self._ledgers:  # seen before: worth a ledger now
                 ledger = self._ledgers[sid] = self._ledger(shape, ops, counts)
             if ledger is not None:
-                quanta = _fast_quanta(ledger, ops, self.costing.write_pulse_quanta)
+                quanta = _fast_quanta(ledger, ops)
             else:
                 self._ledgers[sid] = None
                 quanta = self._first_quanta(shape, ops, counts)
@@ -647,7 +647,7 @@ class Engine:
                         terms[read_at] = part[1]
                 if base_part[2]:
                     read_at += 1
-        return _fast_quanta((quanta, terms, writes), ops, self.costing.write_pulse_quanta, copy=False)
+        return _fast_quanta((quanta, terms, writes), ops, copy=False)
 
     def _ledger_part(self, op: Operation, index: int) -> tuple[tuple[tuple[tuple[str, str], int], ...], tuple, bool]:
         """What a read or pulsed write adds to its structure's ledger (for its count: retries or BL): its charges
@@ -664,7 +664,7 @@ class Engine:
         keyed = ((written, 0), (driven, 0))
         if op.stochastic:
             keyed += ((("digital", phase), self.costing.translator_quanta(op, block.rows, block.cols)),)
-        return keyed, (index, written, driven, block.rows, block.cols), False
+        return keyed, (index, written, driven, self.costing.write_pulse_charger(op, block.rows, block.cols)), False
 
     def _compile(self, sid: int, ops: list[Operation], samples: int) -> None:
         keys = [structure_key(op) for op in ops]
@@ -1172,9 +1172,7 @@ class Engine:
         self._unfolded_quanta.clear()
 
 
-def _fast_quanta(
-    ledger: tuple[dict, Sequence, Sequence], ops: list[Operation], write_pulse_quanta, copy: bool = True
-) -> dict | None:
+def _fast_quanta(ledger: tuple[dict, Sequence, Sequence], ops: list[Operation], copy: bool = True) -> dict | None:
     """A sequential structure's step charges from its ledger (:meth:`Engine._ledger`; ``copy`` False: its charges
     are the step's to keep), or None when a read charges its cells nothing (its key would come later in the
     ledger's order: the generic accounting does it)."""
@@ -1185,8 +1183,8 @@ def _fast_quanta(
         if not q:
             return None
         quanta[key] += q
-    for index, written, driven, rows, cols in writes:
-        written_q, driven_q = write_pulse_quanta(ops[index], rows, cols)
+    for index, written, driven, charger in writes:
+        written_q, driven_q = charger(ops[index])
         quanta[written] += written_q
         quanta[driven] += driven_q
     return quanta
