@@ -101,7 +101,7 @@ def replay(program: np.ndarray, cycles: np.ndarray, out: np.ndarray) -> bool:
     return bool(_replay(program, cycles, out))
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _replay(program, cycles, out):  # pragma: no cover - compiled; tested against the Python reference
     n, n_groups, n_phases, n_workers = program[0], program[1], program[2], program[3]
     o = program[_HEADER:]
@@ -188,15 +188,16 @@ def _replay(program, cycles, out):  # pragma: no cover - compiled; tested agains
     return True
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy", no_cpython_wrapper=True)
 def _same_grants(
     slots, grant_op, grant_pos, requests, ends, hand_ptr, hand_val, wake_root, wake_order, ranks
 ):  # pragma: no cover - compiled; tested against the Python reference
     total = len(grant_op)
     # the requests in order of (time, operation, position)
-    asked_time = np.empty(total, dtype=np.int64)
-    asked_op = np.empty(total, dtype=np.int64)
-    asked_pos = np.empty(total, dtype=np.int64)
+    work = np.empty(7 * total, dtype=np.int64)  # (one allocation: every np.empty is code to compile)
+    asked_time = work[:total]
+    asked_op = work[total : 2 * total]
+    asked_pos = work[2 * total : 3 * total]
     for j in range(total):
         t, op, at = requests[hand_ptr[grant_op[j]] + grant_pos[j]], grant_op[j], grant_pos[j]
         k = j
@@ -207,11 +208,11 @@ def _same_grants(
             asked_time[k], asked_op[k], asked_pos[k] = asked_time[k - 1], asked_op[k - 1], asked_pos[k - 1]
             k -= 1
         asked_time[k], asked_op[k], asked_pos[k] = t, op, at
-    holder_end = np.empty(total, dtype=np.int64)  # unordered; the first is the one of least (end, operation)
-    holder_op = np.empty(total, dtype=np.int64)
+    holder_end = work[3 * total : 4 * total]  # unordered; the first is the one of least (end, operation)
+    holder_op = work[4 * total : 5 * total]
     holders = 0
-    waiting_op = np.empty(total, dtype=np.int64)  # unordered; served by least rank
-    waiting_pos = np.empty(total, dtype=np.int64)
+    waiting_op = work[5 * total : 6 * total]  # unordered; served by least rank
+    waiting_pos = work[6 * total :]
     waiting = 0
     granted = 0
     next_request = 0
@@ -428,7 +429,7 @@ def schedule(
     return bool(_schedule(skeleton, template.copy(), cycles, known, out, first_work))
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _schedule(skeleton, program, cycles, known, out, first_work):  # pragma: no cover - compiled; tested against SimPy
     n, n_resources, n_groups = skeleton[0], skeleton[1], skeleton[2]
     s = skeleton[_SKELETON_HEADER:]
@@ -456,21 +457,23 @@ def _schedule(skeleton, program, cycles, known, out, first_work):  # pragma: no 
     b_ptr = program[o[_B_PTR] : o[_B_PTR + 1]]
     b_op = program[o[_B_OP] : o[_B_OP + 1]]
     # the schedule: SimPy's rules, with same-cycle orders as SimPy mostly takes them (the check decides)
-    deps_left = np.empty(n, dtype=np.int64)
+    holds = len(res_id)
+    work = np.zeros(7 * n + 4 * n_resources + n_groups + holds + 1, dtype=np.int64)  # (one allocation: less code)
+    deps_left = work[:n]
     for index in range(n):
         deps_left[index] = dep_ptr[index + 1] - dep_ptr[index]
-    held = np.zeros(n, dtype=np.int64)
-    waiting_on = np.full(n, -1, dtype=np.int64)
+    held = work[n : 2 * n]
+    waiting_on = work[2 * n : 3 * n]  # the resource an operation waits for, plus one (0: none)
     # running operations: a heap of end * (n + 1) + the order they started in (SimPy's timeouts fire in that order)
-    running = np.empty(n, dtype=np.int64)
+    running = work[3 * n : 4 * n]
     n_running = 0
-    started_op = np.empty(n, dtype=np.int64)
-    n_waiting = np.zeros(n_resources, dtype=np.int64)
-    users = np.zeros(n_resources, dtype=np.int64)
-    granted = np.zeros(n_groups, dtype=np.int64)
-    listed = np.zeros(n_resources, dtype=np.int64)
-    woken = np.empty(n + len(res_id) + 1, dtype=np.int64)  # the operations to resume in the current cycle
-    later = np.empty(n, dtype=np.int64)  # several dependencies: resumed a level later
+    started_op = work[4 * n : 5 * n]
+    later = work[5 * n : 6 * n]  # several dependencies: resumed a level later
+    n_waiting = work[6 * n : 6 * n + n_resources]
+    users = work[6 * n + n_resources : 6 * n + 2 * n_resources]
+    listed = work[6 * n + 2 * n_resources : 6 * n + 3 * n_resources]
+    granted = work[6 * n + 3 * n_resources : 6 * n + 3 * n_resources + n_groups]
+    woken = work[6 * n + 3 * n_resources + n_groups :]  # the operations to resume in the current cycle
     finished = 0
     started = 0
     worked = 0
@@ -507,10 +510,10 @@ def _schedule(skeleton, program, cycles, known, out, first_work):  # pragma: no 
                         granted[g] += 1
                     held[op] += 1
                 else:
-                    waiting_on[op] = r
+                    waiting_on[op] = r + 1
                     n_waiting[r] += 1
                     break
-            if waiting_on[op] >= 0:
+            if waiting_on[op] > 0:
                 continue
             if cycles[op] > 0:
                 started_op[started] = op
@@ -560,9 +563,9 @@ def _schedule(skeleton, program, cycles, known, out, first_work):  # pragma: no 
                     continue
                 w = -1  # the waiting request of highest priority takes the slot
                 for index in range(n):
-                    if waiting_on[index] == r and (w < 0 or ranks[index] < ranks[w]):
+                    if waiting_on[index] == r + 1 and (w < 0 or ranks[index] < ranks[w]):
                         w = index
-                waiting_on[w] = -1
+                waiting_on[w] = 0
                 n_waiting[r] -= 1
                 hand_val[res_ptr[w] + held[w]] = op
                 g = group_of[r]
@@ -619,7 +622,7 @@ def _schedule(skeleton, program, cycles, known, out, first_work):  # pragma: no 
     return _replay(program, cycles, out)
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, error_model="numpy", no_cpython_wrapper=True)
 def _heap_push(heap, size, key):  # pragma: no cover - compiled
     at = size
     heap[at] = key
@@ -632,7 +635,7 @@ def _heap_push(heap, size, key):  # pragma: no cover - compiled
     return size + 1
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, error_model="numpy", no_cpython_wrapper=True)
 def _heap_pop(heap, size):  # pragma: no cover - compiled
     size -= 1
     heap[0] = heap[size]
