@@ -11,66 +11,24 @@ from test_engine import TT_ARRAYS, TT_SETS, comparable, random_step_family, run
 from archsim.config import load_hw_config
 from archsim.engine import Engine
 from archsim.engine import replay as compiled
-from archsim.engine.engine import _Record, _replay_reference
 from archsim.engine.ledger import StepCost, deferred_step_cost
 from archsim.hw import Architecture
 from archsim.mapping import Mapping
 from archsim.ops import ArrayId, Digital, Move, Mvm, PulseUpdate, TransferRead, TransferWrite
 
 
-@pytest.mark.parametrize("ports", [1, 2, 3])  # the buffer's slots: one, or several that requests may fill or not
-def test_compiled_replay_decides_as_the_python_reference_on_random_records(ports):
-    sets = (*TT_SETS, f"buffer.ports={ports}")
-    hw = load_hw_config("default", list(sets))
-    mapping = Mapping.build(Architecture(hw), TT_ARRAYS)
-    accepted = refused = 0
-    for seed in range(8):
-        draw = random_step_family(mapping, seed)
-        engine = run("inline", True, [draw(random.Random(200 + seed)) for _ in range(12)], sets=sets)[0]
-        rng = random.Random(seed)
-        for sid, skeleton in engine._skeleton_of.items():
-            if skeleton is None or not engine._records.get(skeleton):
-                continue
-            plans, ranks = engine._plans[sid], engine._ranks[sid]
-            for captured in engine._records[skeleton]:
-                record = captured if isinstance(captured, _Record) else engine._made_record(*captured)
-                for trial in range(60):
-                    # new cycles of the same skeleton (the same operations take no time): the recorded ones moved
-                    # by a cycle or two (ends and requests meet in one cycle often), or small random ones
-                    if trial % 2:
-                        cycles = [max(1, plan.cycles + rng.randint(-2, 2)) if plan.cycles else 0 for plan in plans]
-                    else:
-                        cycles = [rng.randint(1, 6) if plan.cycles else 0 for plan in plans]
-                    expected = _replay_reference(record, cycles, ranks, plans)
-                    out = np.empty(compiled.out_size(record.program), dtype=np.int64)
-                    got = compiled.replay(record.program, np.array(cycles, dtype=np.int64), out)
-                    assert got == (expected is not None)
-                    if got:
-                        accepted += 1
-                        n, head = len(plans), out_head(record)
-                        assert out[head : head + n].tolist() == expected[0]  # starts
-                        assert out[head + n : head + 2 * n].tolist() == expected[1]  # ends
-                        assert out[0] == max(expected[1])
-                    else:
-                        refused += 1
-    # both outcomes are exercised, so a wrong grant rule would show
-    assert accepted >= 50 and refused >= 50
-
-
-def out_head(record):
-    """Where the operations' starts begin in the compiled replay's results."""
-    return 1 + 2 * len(record.phases) + len(record.busy)
-
-
-def test_compiled_replay_validates_its_arrays():
-    program = compiled.flatten([0], [()], [()], [[]], (), [0], 1, [0], [])
-    out = np.empty(compiled.out_size(program), dtype=np.int64)
-    assert compiled.replay(program, np.array([7], dtype=np.int64), out)
-    assert out.tolist()[:3] == [7, 0, 7]
+def test_the_compiled_schedule_validates_its_arrays():
+    # two operations on one resource, the second waiting for the first
+    skeleton = compiled.describe([(), (0,)], [[0], [0]], [1], [0, 1], [(0, 0), (1, 0)], 1, [0, 0], [3, 4])
+    out = np.empty(compiled.out_size(skeleton), dtype=np.int64)
+    first_work = np.empty(1, dtype=np.int64)
+    assert compiled.schedule(skeleton, np.array([3, 4], dtype=np.int64), np.zeros(1, dtype=np.int64), out, first_work)
+    # latency, the phase's span, the resource's busy cycles, the starts, the ends
+    assert out.tolist() == [7, 0, 7, 7, 0, 3, 3, 7]
     with pytest.raises(TypeError):
-        compiled.replay(program, np.array([7], dtype=np.int32), out)
+        compiled.schedule(skeleton, np.array([3, 4], dtype=np.int32), np.zeros(1, dtype=np.int64), out, first_work)
     with pytest.raises(ValueError):
-        compiled.replay(program, np.array([7, 8], dtype=np.int64), out)
+        compiled.schedule(skeleton, np.array([3], dtype=np.int64), np.zeros(1, dtype=np.int64), out, first_work)
 
 
 def counted_step_family(mapping, seed):

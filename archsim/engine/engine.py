@@ -55,16 +55,17 @@ dependency ends, for each next one when it got the previous one (at once, or whe
 recorded grants at those times: a free slot goes to the first request, a released one to the waiting request of
 highest priority. Where a request meets a release, or two requests meet a free slot, at the same cycle (the order
 of SimPy's events would decide), or where the grants differ, the record does not apply. Every decision being the
-same at every cycle, the times are SimPy's, and so is everything derived from them. The recurrence and the checks
-run compiled (:mod:`archsim.engine.replay`) over the record flattened once into an integer array.
+same at every cycle, the times are SimPy's, and so is everything derived from them.
 
-Schedules without SimPy. When no record applies, the engine works out a candidate record itself: a compiled list
-scheduler runs the step by SimPy's rules (a free slot to the first request, a released one to the waiting request
-of highest priority, timeouts in the order they were set), taking same-cycle orders as SimPy mostly does. The
-candidate is then checked exactly as a recorded run is, so it is accepted only where SimPy would decide alike at
-every cycle; a refused one (a tie SimPy's event order decides) is simulated in SimPy and recorded. The scheduler
-also orders the resources by their first work (the order of the utilisation table); it runs only once every
-resource of the step has worked on the timeline, so that order never introduces a resource to the totals.
+Schedules without SimPy. Before any record, the engine works the step's schedule out itself
+(:mod:`archsim.engine.replay`, compiled over the skeleton laid out once as an integer array): SimPy's rules (a free
+slot to the first request, a released one to the waiting request of highest priority; within a cycle the ends
+due, in the order their operations started, before the requests they wake; processes that one event resumes in
+their wake-up order), refusing the step wherever SimPy's order of events would decide (requests of one cycle from
+processes different events resumed, of which some find a free slot and some queue). A refused step is replayed
+from a record or simulated in SimPy (and recorded). The schedule also orders the resources by their first work
+(the order of the utilisation table); where two ends of one cycle put resources to work that have never worked on
+the timeline, that order would be SimPy's event order, and the step is refused too.
 
 Shapes. Data-dependent counts that only set cycles (a read's retries, a pulsed write's BL:
 :func:`archsim.engine.costing.shape_key` leaves them out) change almost every step. A step's *shape* (its
@@ -214,10 +215,8 @@ class _Record:
     busy: tuple[tuple[tuple, tuple[int, ...]], ...]  # resources that worked, in the order they first did, and by whom
     deps: tuple[tuple[int, ...], ...]  # per operation: its dependencies (the skeleton's)
     phases: tuple[tuple[str, tuple[int, ...]], ...]  # the phases in report order, and their operations
-    program: np.ndarray  # all of it but the grants' resource names, flattened for the compiled replay
-    phase_names: tuple[str, ...]  # (of phases)
-    workers: tuple[tuple, ...]  # (of busy)
-    out_size: int  # the length of the compiled replay's results
+    plans: list[OpPlan]  # the skeleton's (for _waker) and the operations' queueing ranks
+    ranks: list[int]
 
 
 class _Shape:
@@ -251,7 +250,6 @@ class _Description:
     """A skeleton as the compiled schedule takes it (:func:`archsim.engine.replay.describe`)."""
 
     skeleton: np.ndarray
-    template: np.ndarray  # the record it fills in
     out_size: int
     resources: tuple[tuple, ...]  # resource keys by dense id
     working: int  # how many resources work
@@ -803,43 +801,12 @@ class Engine:
     def _made_record(
         finish: tuple[int, ...], handed: tuple, grants: tuple, busy: tuple, plans: list[OpPlan], ranks: list[int]
     ) -> _Record:
-        deps = tuple(plan.deps for plan in plans)
         phases = tuple(
             (phase, members)
             for phase in PHASES
             if (members := tuple(index for index, plan in enumerate(plans) if plan.phase == phase))
         )
-        # what woke each request (see _waker), as ids of the waking events and ranks of the wake-up orders
-        wakes = [[_waker(index, at, handed, plans) for at in range(len(handed[index]))] for index in range(len(plans))]
-        roots: dict[tuple, int] = {}
-        orders = {order: rank for rank, order in enumerate(sorted({order for row in wakes for _, order in row}))}
-        phase_of = [0] * len(plans)
-        for number, (_, members) in enumerate(phases):
-            for index in members:
-                phase_of[index] = number
-        program = compiled.flatten(
-            finish,
-            deps,
-            handed,
-            [[(roots.setdefault(root, len(roots)), orders[order]) for root, order in row] for row in wakes],
-            grants,
-            ranks,
-            len(phases),
-            phase_of,
-            [holders for _, holders in busy],
-        )
-        return _Record(
-            finish,
-            handed,
-            grants,
-            busy,
-            deps,
-            phases,
-            program,
-            tuple(phase for phase, _ in phases),
-            tuple(key for key, _ in busy),
-            compiled.out_size(program),
-        )
+        return _Record(finish, handed, grants, busy, tuple(plan.deps for plan in plans), phases, plans, ranks)
 
     def _replay_record(self, sid: int) -> _Timing | None:
         """The timing of a step from a recorded run of its skeleton (see Replay in the module docstring), or
@@ -852,14 +819,13 @@ class Engine:
             return None
         unmade = self._unmade.get(sid)
         cycles = unmade[1] if unmade is not None else [plan.cycles for plan in self._plans[sid]]
-        cycle_array = np.array(cycles, dtype=np.int64)
         for at in reversed(range(len(records))):
             record = records[at]
             if not isinstance(record, _Record):
                 record = records[at] = self._made_record(*record)
-            out = np.empty(record.out_size, dtype=np.int64)
-            if compiled._replay(record.program, cycle_array, out):
-                return self._replayed_timing(sid, record, out)
+            found = _replay_reference(record, cycles, record.ranks, record.plans)
+            if found is not None:
+                return self._replayed_timing(sid, record, cycles, *found)
         return None
 
     def _schedule_step(self, sid: int) -> _Timing | None:
@@ -883,9 +849,7 @@ class Engine:
         cycles = unmade[1] if unmade is not None else [plan.cycles for plan in self._plans[sid]]
         out = np.empty(description.out_size, dtype=np.int64)
         first_work = np.empty(description.working, dtype=np.int64)
-        program = description.template.copy()
-        cycle_array = np.array(cycles, dtype=np.int64)
-        if not compiled._schedule(description.skeleton, program, cycle_array, known, out, first_work):
+        if not compiled._schedule(description.skeleton, np.array(cycles, dtype=np.int64), known, out, first_work):
             return None
         order = first_work.tobytes()
         workers = description.orders.get(order)
@@ -904,7 +868,7 @@ class Engine:
         roots: dict[tuple, int] = {}
         orders = {order: rank for rank, order in enumerate(sorted({order for _, order in wakes}))}
         phases = tuple(phase for phase in PHASES if any(plan.phase == phase for plan in plans))
-        skeleton, template = compiled.describe(
+        skeleton = compiled.describe(
             [plan.deps for plan in plans],
             resources,
             capacity,
@@ -914,17 +878,35 @@ class Engine:
             [phases.index(plan.phase) for plan in plans],
             [plan.cycles for plan in plans],
         )
-        return _Description(skeleton, template, compiled.out_size(template), tuple(ids), int(skeleton[3]), phases, {})
+        return _Description(skeleton, compiled.out_size(skeleton), tuple(ids), int(skeleton[3]), phases, {})
 
-    def _replayed_timing(self, sid: int, record: _Record, out: np.ndarray) -> _Timing:
+    def _replayed_timing(
+        self, sid: int, record: _Record, cycles: list[int], starts: list[int], ends: list[int]
+    ) -> _Timing:
         # The recorded order of first work: every resource is already in the timeline's totals (the recorded step
         # put it there), so the order of the last step's shares is all it affects.
-        return self._timing_from(sid, out, record.phase_names, record.workers, record.finish)
+        latency = max(ends, default=0)
+        phase_spans = tuple(
+            (phase, min([starts[op] for op in members]), max([ends[op] for op in members]))
+            for phase, members in record.phases
+        )
+        trace: tuple[tuple[int, int, int, int, int], ...] = ()
+        if self.trace_enabled:  # (the order of the records does not matter: the trace sorts them by time)
+            trace = tuple((0, sid, index, starts[index], ends[index]) for index in record.finish)
+        return _Timing(
+            latency,
+            phase_spans,
+            _leak_cycles(latency, phase_spans),
+            trace,
+            ((), ()),
+            tuple(key for key, _ in record.busy),
+            [sum([cycles[op] for op in holders]) for _, holders in record.busy],
+        )
 
     def _timing_from(
         self, sid: int, out: np.ndarray, phases: tuple[str, ...], workers: tuple[tuple, ...], order: Sequence[int]
     ) -> _Timing:
-        """A step's timing from the compiled replay's results (:func:`archsim.engine.replay.replay`)."""
+        """A step's timing from the compiled schedule's results (:func:`archsim.engine.replay.schedule`)."""
         n_phases = len(phases)
         found = out[: 1 + 2 * n_phases + len(workers)].tolist()
         latency = found[0]
