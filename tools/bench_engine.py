@@ -4,9 +4,9 @@ Each step is what the algorithms emit for a batch (moves of inputs and partial s
 backward MVMs on the slow arrays, digital arithmetic, pulsed updates of the fast arrays, transfer reads,
 moves and writes). Device-pulse counts vary from step to step (energy only); the structure repeats, as
 it does with update-BL management off. A second mix also varies the BL actually used and adds
-bound-management retries, so most steps are new structures of the same skeleton: the engine replays a
-recorded SimPy run with the new cycles where SimPy would decide alike (``replay_rate``), else times it from a
-schedule worked out without SimPy and checked alike (``schedule_rate``), and simulates the rest.
+bound-management retries, so most steps are new structures of the same skeleton: the engine times them from a
+schedule worked out without SimPy where SimPy would decide alike (``schedule_rate``), else replays a recorded
+SimPy run with the new cycles where that applies (``replay_rate``), and simulates the rest.
 
 Prints medians of several runs: engine operations per second without the cache, seconds per step with
 and without it, and their ratio. ``--json`` prints one JSON object and nothing else.

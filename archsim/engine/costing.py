@@ -51,7 +51,7 @@ CYCLE_COUNT_FIELDS = {Mvm: "retries", TransferRead: "retries", PulseUpdate: "bl"
 
 def shape_key(op) -> tuple:
     """The timing-relevant content of ``op`` but the counts that only set its cycles (hashable): a read's
-    ``retries``, a pulsed write's ``bl`` (see :meth:`Costing.cycle_count`). A pulsed write's ``stochastic`` is part
+    ``retries``, a pulsed write's ``bl`` (:data:`CYCLE_COUNT_FIELDS`). A pulsed write's ``stochastic`` is part
     of it (it fixes whether the write charges translators)."""
     kind = type(op)
     if kind is Mvm:
@@ -389,13 +389,6 @@ class Costing:
     def translator_quanta(self, op, rows: int, cols: int) -> int:
         """A stochastic pulsed write's translators: a random number and a comparison on every line in every slot."""
         return to_quanta((rows + cols) * op.bl * self.translator_slot_pj)
-
-    @staticmethod
-    def cycle_count(op) -> int | None:
-        """The count of ``op`` that :func:`shape_key` leaves out, which only sets its plan's ``cycles``: a read's
-        ``retries``, a pulsed write's ``bl``; None for other operations."""
-        field = CYCLE_COUNT_FIELDS.get(type(op))
-        return None if field is None else getattr(op, field)
 
     # -- step-level rules ---------------------------------------------------------------------------
     def step_plans(self, ops, plans: list[OpPlan]) -> list[OpPlan]:

@@ -221,7 +221,7 @@ class _Record:
 
 class _Shape:
     """A step's operations but their cycle counts (a read's retries, a pulsed write's BL: see
-    :meth:`Costing.cycle_count`), compiled once; each set of counts is a structure of the shape.
+    :data:`archsim.engine.costing.CYCLE_COUNT_FIELDS`), compiled once; each set of counts is a structure of the shape.
 
     Sequential schedule: the step plans are compiled once per shape and a structure only substitutes its
     operations' cycles (a count's cycles are worked out once per operation and count); the pipelined schedule
@@ -823,7 +823,7 @@ class Engine:
             record = records[at]
             if not isinstance(record, _Record):
                 record = records[at] = self._made_record(*record)
-            found = _replay_reference(record, cycles, record.ranks, record.plans)
+            found = _replayed_times(record, cycles)
             if found is not None:
                 return self._replayed_timing(sid, record, cycles, *found)
         return None
@@ -1172,12 +1172,10 @@ def _fast_quanta(ledger: tuple[dict, Sequence, Sequence], ops: list[Operation], 
     return quanta
 
 
-def _replay_reference(
-    record: _Record, cycles: list[int], ranks: list[int], plans: list[OpPlan]
-) -> tuple[list[int], list[int]] | None:
+def _replayed_times(record: _Record, cycles: list[int]) -> tuple[list[int], list[int]] | None:
     """The starts and ends of a step's operations from ``record`` evaluated for ``cycles``, or None when SimPy would
-    not grant as recorded: the obviously correct Python form of :func:`archsim.engine.replay.replay` (the engine
-    runs that; the tests hold it to this)."""
+    not grant as recorded (see Replay in the module docstring)."""
+    ranks, plans = record.ranks, record.plans
     n = len(cycles)
     starts = [0] * n
     ends = [0] * n
