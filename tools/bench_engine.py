@@ -4,8 +4,9 @@ Each step is what the algorithms emit for a batch (moves of inputs and partial s
 backward MVMs on the slow arrays, digital arithmetic, pulsed updates of the fast arrays, transfer reads,
 moves and writes). Device-pulse counts vary from step to step (energy only); the structure repeats, as
 it does with update-BL management off. A second mix also varies the BL actually used and adds
-bound-management retries, so most steps are new structures of the same skeleton: the engine replays a
-recorded SimPy run with the new cycles where SimPy would decide alike (``replay_rate``), and simulates the rest.
+bound-management retries, so most steps are new structures of the same skeleton: the engine times them from a
+schedule worked out without SimPy where SimPy would decide alike (``schedule_rate``), else replays a recorded
+SimPy run with the new cycles where that applies (``replay_rate``), and simulates the rest.
 
 Prints medians of several runs: engine operations per second without the cache, seconds per step with
 and without it, and their ratio. ``--json`` prints one JSON object and nothing else.
@@ -99,13 +100,13 @@ def bench(hw_name: str, n_steps: int, repeats: int) -> dict:
         steps = [tiki_taka_step(mapping, rng, vary) for _ in range(n_steps)]
         ops_per_step = statistics.mean(len(s) for s in steps)
         for policy in ("inline", "background"):
-            uncached, cached, hits, replays = [], [], 0, 0
+            uncached, cached, hits, replays, scheduled = [], [], 0, 0, 0
             for _ in range(repeats):
                 seconds, _ = time_engine(arch, mapping, steps, policy, cache=False)
                 uncached.append(seconds)
                 seconds, engine = time_engine(arch, mapping, steps, policy, cache=True)
                 cached.append(seconds)
-                hits, replays = engine.cache_hits, engine.replays
+                hits, replays, scheduled = engine.cache_hits, engine.replays, engine.scheduled
             u, c = statistics.median(uncached), statistics.median(cached)
             result[f"{mix}/{policy}"] = {
                 "ops_per_step": ops_per_step,
@@ -115,6 +116,7 @@ def bench(hw_name: str, n_steps: int, repeats: int) -> dict:
                 "cached_over_uncached": c / u,
                 "cache_hit_rate": hits / n_steps,
                 "replay_rate": replays / n_steps,
+                "schedule_rate": scheduled / n_steps,
             }
     return result
 
@@ -137,7 +139,7 @@ def main() -> None:
             print(f"  {key:40s} {row['ops_per_step']:6.0f} ops/step  uncached {row['uncached_ops_per_s']:9.0f} ops/s "
                   f"({row['uncached_ms_per_step']:.3f} ms/step)  cached {row['cached_ms_per_step']:.3f} ms/step  "
                   f"cached/uncached {row['cached_over_uncached']:.3f}  hit rate {row['cache_hit_rate']:.2f} "
-                  f"(replays {row['replay_rate']:.2f})")
+                  f"(replays {row['replay_rate']:.2f}, scheduled {row['schedule_rate']:.2f})")
 
 
 if __name__ == "__main__":

@@ -45,6 +45,41 @@ class OpPlan:
     static_quanta: tuple[tuple[str, int], ...] | None  # charges when no data-dependent count exists
 
 
+#: The count of each kind of operation that :func:`shape_key` leaves out: it only sets the plan's cycles.
+CYCLE_COUNT_FIELDS = {Mvm: "retries", TransferRead: "retries", PulseUpdate: "bl", TransferWrite: "bl"}
+
+
+def shape_key(op) -> tuple:
+    """The timing-relevant content of ``op`` but the counts that only set its cycles (hashable): a read's
+    ``retries``, a pulsed write's ``bl`` (:data:`CYCLE_COUNT_FIELDS`). A pulsed write's ``stochastic`` is part
+    of it (it fixes whether the write charges translators)."""
+    kind = type(op)
+    if kind is Mvm:
+        return (
+            kind,
+            op.array,
+            op.direction,
+            op.vectors,
+            op.active_rows,
+            op.active_cols,
+            op.in_bits,
+            op.out_bits,
+            op.phase,
+            op.deps,
+        )
+    if kind is PulseUpdate or kind is TransferWrite:
+        return (kind, op.array, op.phase, op.deps, op.stochastic)
+    if kind is Move:
+        return (kind, op.src, op.dst, op.bits, op.phase, op.deps)
+    if kind is Digital:
+        return (kind, op.kind, op.count, op.phase, op.deps)
+    if kind is TransferRead:
+        return (kind, op.array, op.columns, op.active_rows, op.in_bits, op.out_bits, op.phase, op.deps)
+    if kind is BufferAccess:
+        return (kind, op.kind, op.bits, op.phase, op.deps, op.layer, op.footprint)
+    raise ArchsimError(f"unknown operation {op!r}; expected one of the classes of archsim.ops")
+
+
 def structure_key(op) -> tuple:
     """The timing-relevant content of ``op`` (hashable)."""
     kind = type(op)
@@ -245,6 +280,13 @@ class Costing:
         scaled by the read's measured load (``drive_fraction``: drive and conductances, see
         :meth:`CrossbarModel.read_pj <archsim.hw.components.CrossbarModel.read_pj>`), and the shift-adds that
         combine bit-serial passes. All but the load's share are worked out once per read shape."""
+        charges, cell_passes, cells = self.read_parts(op)
+        array_read = to_quanta(cells.read_pj(cell_passes, op.drive_fraction))
+        return charges + (("array_read", array_read),) if array_read else charges
+
+    def read_parts(self, op) -> tuple[tuple[tuple[str, int], ...], int, CrossbarModel]:
+        """What a read's shape fixes of its charges (:meth:`read_quanta`): the charges but the cells' read current,
+        its cell-passes and its cells' model (whose ``read_pj(cell_passes, drive_fraction)`` is that current)."""
         key: tuple
         if type(op) is Mvm:
             key = (op.array.role, op.direction, op.vectors, op.active_rows, op.active_cols, op.retries)
@@ -255,9 +297,7 @@ class Costing:
         if fixed is None:
             fixed = self._fixed_read_charges(op)
             self._read_charges[key] = fixed
-        charges, cell_passes, cells = fixed
-        array_read = to_quanta(cells.read_pj(cell_passes, op.drive_fraction))
-        return charges + (("array_read", array_read),) if array_read else charges
+        return fixed
 
     def _read_shape(self, op) -> tuple[int, int, int, int, int, int]:
         """``(driven lines, outputs, reads, cells per pass, passes, ADC bits)`` of an analog read: its vectors and
@@ -307,25 +347,48 @@ class Costing:
         in every slot."""
         if type(op) is Mvm or type(op) is TransferRead:
             return self.read_quanta(op)
-        if type(op) is PulseUpdate:
-            row_pulses, col_pulses = op.row_pulses, op.col_pulses
-        else:
-            row_pulses = op.device_pulses if op.row_pulses is None else op.row_pulses
-            col_pulses = op.bl if op.col_pulses is None else op.col_pulses
         shape = self.mapping.shape_of(op.array)
-        # a row (column) pulse spans the block's columns (rows), as the pulse generator model counts lines
-        half_selected = max(0, row_pulses * shape.cols + col_pulses * shape.rows - 2 * op.device_pulses)
-        cells = self.crossbar_of[op.array.role]
-        charges = [
-            (
-                "array_write",
-                to_quanta(op.device_pulses * cells.write_pulse_pj + half_selected * cells.half_selected_pj),
-            ),
-            ("pulse_generator", to_quanta(row_pulses * self.row_pulse_pj + col_pulses * self.col_pulse_pj)),
-        ]
+        array_write, pulse_generator = self.write_pulse_quanta(op, shape.rows, shape.cols)
+        charges = [("array_write", array_write), ("pulse_generator", pulse_generator)]
         if op.stochastic:
-            charges.append(("digital", to_quanta((shape.rows + shape.cols) * op.bl * self.translator_slot_pj)))
+            charges.append(("digital", self.translator_quanta(op, shape.rows, shape.cols)))
         return tuple(charges)
+
+    def write_pulse_quanta(self, op, rows: int, cols: int) -> tuple[int, int]:
+        """A pulsed write's device-pulse and half-select charge and its drivers' charge (:meth:`dynamic_quanta`)
+        on a block of ``rows`` x ``cols`` active cells."""
+        return self.write_pulse_charger(op, rows, cols)(op)
+
+    def write_pulse_charger(self, op, rows: int, cols: int):
+        """:meth:`write_pulse_quanta` of the pulsed writes like ``op`` (its kind and array's role) on a block of
+        ``rows`` x ``cols``, as a function of the write (the engine keeps one per write of a step shape)."""
+        cells = self.crossbar_of[op.array.role]
+        pulse_pj, half_pj = cells.write_pulse_pj, cells.half_selected_pj
+        row_pj, col_pj = self.row_pulse_pj, self.col_pulse_pj
+
+        def charges(row_pulses: int, col_pulses: int, device_pulses: int) -> tuple[int, int]:
+            # a row (column) pulse spans the block's columns (rows), as the pulse generator model counts lines
+            half_selected = max(0, row_pulses * cols + col_pulses * rows - 2 * device_pulses)
+            return (
+                to_quanta(device_pulses * pulse_pj + half_selected * half_pj),
+                to_quanta(row_pulses * row_pj + col_pulses * col_pj),
+            )
+
+        if type(op) is PulseUpdate:
+            return lambda write: charges(write.row_pulses, write.col_pulses, write.device_pulses)
+
+        def transfer_write(write) -> tuple[int, int]:
+            # None: one row pulse per device pulse (a one-column write drives a row only where it writes) and one
+            # column pulse per BL slot
+            row_pulses = write.device_pulses if write.row_pulses is None else write.row_pulses
+            col_pulses = write.bl if write.col_pulses is None else write.col_pulses
+            return charges(row_pulses, col_pulses, write.device_pulses)
+
+        return transfer_write
+
+    def translator_quanta(self, op, rows: int, cols: int) -> int:
+        """A stochastic pulsed write's translators: a random number and a comparison on every line in every slot."""
+        return to_quanta((rows + cols) * op.bl * self.translator_slot_pj)
 
     # -- step-level rules ---------------------------------------------------------------------------
     def step_plans(self, ops, plans: list[OpPlan]) -> list[OpPlan]:

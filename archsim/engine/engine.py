@@ -54,8 +54,25 @@ dependency ends, for each next one when it got the previous one (at once, or whe
 ``cycles`` after the last grant. The engine then checks, resource by resource, that SimPy's rules reproduce the
 recorded grants at those times: a free slot goes to the first request, a released one to the waiting request of
 highest priority. Where a request meets a release, or two requests meet a free slot, at the same cycle (the order
-of SimPy's events would decide), or where the grants differ, the step is simulated in SimPy instead. Every
-decision being the same at every cycle, the times are SimPy's, and so is everything derived from them.
+of SimPy's events would decide), or where the grants differ, the record does not apply. Every decision being the
+same at every cycle, the times are SimPy's, and so is everything derived from them.
+
+Schedules without SimPy. Before any record, the engine works the step's schedule out itself
+(:mod:`archsim.engine.replay`, compiled over the skeleton laid out once as an integer array): SimPy's rules (a free
+slot to the first request, a released one to the waiting request of highest priority; within a cycle the ends
+due, in the order their operations started, before the requests they wake; processes that one event resumes in
+their wake-up order), refusing the step wherever SimPy's order of events would decide (requests of one cycle from
+processes different events resumed, of which some find a free slot and some queue). A refused step is replayed
+from a record or simulated in SimPy (and recorded). The schedule also orders the resources by their first work
+(the order of the utilisation table); where two ends of one cycle put resources to work that have never worked on
+the timeline, that order would be SimPy's event order, and the step is refused too.
+
+Shapes. Data-dependent counts that only set cycles (a read's retries, a pulsed write's BL:
+:func:`archsim.engine.costing.shape_key` leaves them out) change almost every step. A step's *shape* (its
+operations without those counts) is compiled once; each new set of counts is a structure of the shape whose plans
+differ only in cycles (worked out once per operation and count) and whose charges come from a per-structure ledger
+(everything but the read loads and the pulse counts summed in advance, keyed in the order the generic accounting
+adds them).
 """
 
 from __future__ import annotations
@@ -64,12 +81,15 @@ import heapq
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from operator import attrgetter
 from typing import Any
 
+import numpy as np
 import simpy
 
-from archsim.engine.costing import Costing, OpPlan, structure_key
-from archsim.engine.ledger import StepCost, add_into, to_quanta
+from archsim.engine import replay as compiled
+from archsim.engine.costing import CYCLE_COUNT_FIELDS, Costing, OpPlan, shape_key, structure_key
+from archsim.engine.ledger import StepCost, add_into, deferred_step_cost, to_quanta
 from archsim.errors import ArchsimError
 from archsim.ops import (
     PHASES,
@@ -88,6 +108,8 @@ TRANSFER_POLICIES = ("inline", "background")
 SCHEDULES = ("sequential", "pipelined")
 #: Structures remembered before the tables are cleared (bounds memory when BL or retries vary every step).
 MAX_REMEMBERED_STRUCTURES = 20000
+#: Steps whose windows are summed into the totals at once (the totals are brought up to date when read).
+_FOLD_EVERY = 256
 #: Recorded SimPy runs kept per skeleton (the most recent are tried first when replaying a step).
 MAX_RECORDS_PER_SKELETON = 4
 
@@ -101,6 +123,16 @@ class _CycleEnvironment(simpy.Environment):
     @property
     def now(self) -> int:
         return self._now
+
+    @property
+    def idle(self) -> bool:
+        """Nothing is scheduled."""
+        return not self._queue
+
+    def advance(self, now: int) -> None:
+        """Move an idle environment's clock to ``now`` (a cached step's end)."""
+        assert not self._queue and now >= self._now
+        self._now = now
 
 
 class _Slots:
@@ -156,7 +188,7 @@ class _LiveOp:
         self.handed: list[int] | None = None  # recording: per resource held, the operation that handed it over or -1
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, eq=False)
 class _Timing:
     """The timing of one step window, relative to its start (what the cache stores)."""
 
@@ -165,7 +197,11 @@ class _Timing:
     leak_cycles: tuple[tuple[str, float], ...]  # cycles of the window charged to each phase (shared equally)
     trace: tuple[tuple[int, int, int, int, int], ...]  # (step offset back, sid, op index, start, end)
     carry_out: tuple | None  # None when the engine does not cache
-    busy: tuple[tuple[tuple, int], ...] = ()  # (resource, cycles it worked within the window)
+    workers: tuple[tuple, ...] = ()  # the resources that worked within the window, in the order they first did
+    busy: Sequence[int] = ()  # ... and the cycles each worked
+    # what the ledger takes from it, worked out when first charged: leakage charges by (component, phase), and
+    # phase -> cycles of its span
+    charged: tuple[tuple[tuple[tuple[str, str], int], ...], dict[str, int]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,15 +215,77 @@ class _Record:
     busy: tuple[tuple[tuple, tuple[int, ...]], ...]  # resources that worked, in the order they first did, and by whom
     deps: tuple[tuple[int, ...], ...]  # per operation: its dependencies (the skeleton's)
     phases: tuple[tuple[str, tuple[int, ...]], ...]  # the phases in report order, and their operations
+    plans: list[OpPlan]  # the skeleton's (for _waker) and the operations' queueing ranks
+    ranks: list[int]
+
+
+class _Shape:
+    """A step's operations but their cycle counts (a read's retries, a pulsed write's BL: see
+    :data:`archsim.engine.costing.CYCLE_COUNT_FIELDS`), compiled once; each set of counts is a structure of the shape.
+
+    Sequential schedule: the step plans are compiled once per shape and a structure only substitutes its
+    operations' cycles (a count's cycles are worked out once per operation and count); the pipelined schedule
+    compiles every structure in full (its operations' counts are cut among the samples)."""
+
+    __slots__ = ("plans", "counted", "memos", "ledger_parts", "ledger", "ranks", "charges", "structures", "skeletons")
+
+    def __init__(self, plans: list[OpPlan] | None, counted, ranks: list[int], charges: tuple):
+        self.plans = plans  # the step plans of the step that compiled it (sequential), or None
+        self.counted: tuple[tuple[int, Any], ...] = counted  # (operation index, getter of its count), program order
+        # per counted operation: count -> its plan's cycles
+        self.memos: list[dict[int, int]] = [{} for _ in counted]
+        # per counted operation: count -> what it adds to its structure's ledger (Engine._ledger_part)
+        self.ledger_parts: list[dict[int, tuple]] = [{} for _ in counted]
+        # the ledger of the structure that compiled it (sequential: Engine._ledger), its counts and their parts
+        self.ledger: tuple[tuple[dict, tuple, tuple], tuple[int, ...], list[tuple]] | None = None
+        self.ranks = ranks
+        self.charges = charges  # (static charges by (component, phase), indices of data-dependent operations)
+        self.structures: dict[tuple[int, ...], int] = {}  # counts -> structure id
+        # which counted operations take no cycles -> skeleton id (None: not replayable)
+        self.skeletons: dict[tuple[bool, ...], int | None] = {}
+
+
+@dataclass(slots=True)
+class _Description:
+    """A skeleton as the compiled schedule takes it (:func:`archsim.engine.replay.describe`)."""
+
+    skeleton: np.ndarray
+    out_size: int
+    resources: tuple[tuple, ...]  # resource keys by dense id
+    working: int  # how many resources work
+    phases: tuple[str, ...]  # the phases that have operations, in report order
+    orders: dict[bytes, tuple[tuple, ...]]  # orders of first work met (resource ids as bytes) -> resource keys
+    known: np.ndarray | None = None  # every resource has worked on the timeline (1 per resource), once so
+
+
+class _PlanTable(dict):
+    """Structure id -> its operations' plans; a sequential structure's are made from its shape when first used."""
+
+    def __init__(self, engine: Engine):
+        super().__init__()
+        self.engine = engine
+
+    def __missing__(self, sid: int) -> list[OpPlan]:
+        shape, cycles = self.engine._unmade.pop(sid)
+        assert shape.plans is not None
+        plans = [
+            plan if plan.cycles == cycles[index] else replace(plan, cycles=cycles[index])
+            for index, plan in enumerate(shape.plans)
+        ]
+        self[sid] = plans
+        return plans
 
 
 class Engine:
     """Costs training steps: ``run_step(ops) -> StepCost``; ``totals()``; ``chrome_trace()``.
 
     ``transfer_policy`` None takes ``hw.mapping.transfer_policy``; ``schedule`` None takes
-    ``hw.mapping.schedule``. ``cache`` memoises step timing by structure and replays recorded SimPy runs of
-    the same skeleton with new cycles (results identical to ``cache=False``; ``replays`` counts those steps).
-    ``trace`` records every operation for :meth:`chrome_trace`.
+    ``hw.mapping.schedule``. ``cache`` memoises step timing by structure, times a new structure from a schedule
+    worked out without SimPy and checked against SimPy's rules, or by replaying a recorded SimPy run of the same
+    skeleton with new cycles (results identical to ``cache=False``; ``scheduled`` and ``replays`` count those
+    steps, ``cache_misses`` the steps SimPy simulated). ``trace`` records every operation for :meth:`chrome_trace`.
+
+    ``run_step`` returns a :class:`StepCost` whose fields are worked out from the step's ledger when first read.
     """
 
     def __init__(
@@ -215,9 +313,17 @@ class Engine:
         counts = arch.leakage_counts(set(mapping.tiles().values()) if leak.gate_unused_tiles else None)
         self.static_power_w = arch.leakage.chip_power_w(counts)
         self.leak_pj_per_cycle = self.static_power_w * self.cycle_ns * 1e3  # W * ns = nJ; x1e3 -> pJ
-        # structure interning and compiled plans
-        self._sids: dict[tuple, int] = {}
-        self._plans: dict[int, list[OpPlan]] = {}  # the operations the timeline runs (pipelined: per sample)
+        # shape and structure interning and compiled plans
+        self._shapes: dict[tuple, _Shape] = {}
+        self._last_shape: tuple[int, tuple, _Shape] | None = None  # the last step's: samples, operation keys, shape
+        self._structures = 0  # structures made since the tables were last cleared
+        self._plans: dict[int, list[OpPlan]] = _PlanTable(self)  # the operations the timeline runs (pipelined: per
+        # sample)
+        self._unmade: dict[int, tuple[_Shape, list[int]]] = {}  # structures whose plans are not made yet
+        # per sequential structure: its charges but the data's share, in ledger order, and how to add that share
+        # (reads: index, key, cell-passes, the cells' read_pj; pulsed writes: index, keys, Costing.write_pulse_charger);
+        # made when the structure comes again (None until then: most come once, charged from their shape's parts)
+        self._ledgers: dict[int, tuple[dict, tuple, tuple] | None] = {}
         self._ranks: dict[int, list[int]] = {}  # their queueing order among one step's operations
         # per structure: its operations' static charges summed by (component, phase), and the indices of the
         # operations whose charges depend on data (reads, pulsed writes)
@@ -227,12 +333,17 @@ class Engine:
         self._cache: dict[tuple, _Timing] = {}
         self._skeleton_ids: dict[tuple, int] = {}  # skeleton -> its id
         self._skeleton_of: dict[int, int | None] = {}  # sid -> its skeleton's id (None: not replayable)
-        self._records: dict[int, list[_Record]] = {}  # skeleton id -> recorded SimPy runs, most recent last
+        # skeleton id -> recorded SimPy runs, most recent last (as captured, until made into _Record s)
+        self._records: dict[int, list[_Record | tuple]] = {}
         self._recording: list[int] | None = None  # while recording a step: its operations in finishing order
         self._granted: dict[tuple, list[tuple[int, int]]] = {}  # ... and each resource's grants, in order
         self.cache_hits = 0  # steps whose timing was recalled or replayed without SimPy
         self.cache_misses = 0
         self.replays = 0  # of the hits, those timed by replaying a recorded run with new cycles
+        self.scheduled = 0  # ... and those timed by a schedule worked out without SimPy and checked alike
+        # per skeleton: its description for the compiled schedule (see Schedules without SimPy), or None
+        self._descriptions: dict[int, _Description | None] = {}
+        self._worked: set[tuple] = set()  # resources that have worked on the timeline
         # timeline
         self._env = _CycleEnvironment()
         self._resources: dict[tuple, _Slots] = {}
@@ -246,8 +357,11 @@ class Engine:
         self._trace: list[tuple[int, int, int, int, int]] = []  # (step, sid, index, start, end), absolute
         self._busy: dict[tuple, int] = {}  # resource -> cycles worked in the current window
         self._total_busy: dict[tuple, int] = {}
-        self._last_busy: dict[tuple, int] = {}
-        self._last_latency = 0
+        self._last_timing: _Timing | None = None
+        # windows closed since the totals were last brought up to date: id -> [timing, how many times]; and their
+        # charges (summed into the totals in order, so the ledger's keys keep their order)
+        self._unfolded: dict[int, list] = {}
+        self._unfolded_quanta: list[dict[tuple[str, str], int]] = []
         # totals
         self._total_quanta: dict[tuple[str, str], int] = {}
         self._total_phase_cycles: dict[str, int] = {}
@@ -262,7 +376,6 @@ class Engine:
         ``samples``: the batch the step trains on; the pipelined schedule streams them one by one (sequential
         ignores it)."""
         ops = list(ops)
-        keys = [structure_key(op) for op in ops]
         if self.schedule == "pipelined":
             if samples is None or samples < 1:
                 raise ArchsimError(
@@ -271,21 +384,39 @@ class Engine:
             streamed = samples
         else:
             streamed = 1
-        # the structure key: the operations' structure and, pipelined, how many samples they are cut into
-        structure = (self.schedule, streamed, tuple(keys))
-        sid = self._sids.get(structure)
+        # the shape key: the operations but their cycle counts and, pipelined, how many samples they are cut into
+        keys = tuple(map(shape_key, ops))
+        last = self._last_shape
+        if last is not None and last[0] == streamed and last[1] == keys:
+            shape = last[2]  # (steps mostly repeat the last one's shape: one comparison, no hashing)
+        else:
+            shape_key_ = (streamed, keys)
+            shape = self._shapes.get(shape_key_) or self._compile_shape(ops, streamed, shape_key_)
+            self._last_shape = (streamed, keys, shape)
+        counts = tuple([count(ops[index]) for index, count in shape.counted])
+        sid = shape.structures.get(counts)
         if sid is None:
-            sid = self._compile(ops, keys, streamed, structure)
-        plans = self._plans[sid]
+            sid = self._structure(shape, ops, counts, streamed)
 
-        static, data_dependent = self._charges[sid]
-        quanta: dict[tuple[str, str], int] = dict(static)
-        dynamic = self.costing.dynamic_quanta
-        for index in data_dependent:
-            op = ops[index]
-            for component, q in dynamic(op):
-                key = (component, op.phase)
-                quanta[key] = quanta.get(key, 0) + q
+        quanta = None
+        if shape.plans is not None:  # sequential: charged from the structure's ledger, or its shape's parts
+            ledger = self._ledgers.get(sid)
+            if ledger is None and sid in self._ledgers:  # seen before: worth a ledger now
+                ledger = self._ledgers[sid] = self._ledger(shape, ops, counts)
+            if ledger is not None:
+                quanta = _fast_quanta(ledger, ops)
+            else:
+                self._ledgers[sid] = None
+                quanta = self._first_quanta(shape, ops, counts)
+        if quanta is None:
+            static, data_dependent = self._charges[sid]
+            quanta = dict(static)
+            dynamic = self.costing.dynamic_quanta
+            for index in data_dependent:
+                op = ops[index]
+                for component, q in dynamic(op):
+                    key = (component, op.phase)
+                    quanta[key] = quanta.get(key, 0) + q
 
         start = self._env.now
         timing = None
@@ -293,12 +424,19 @@ class Engine:
             cache_key = (sid, self._carry)
             timing = self._cache.get(cache_key)
         if timing is None and self.cache_enabled and not self._outstanding:
-            timing = self._replay_record(sid, plans)
+            # a schedule worked out anew first (as cheap as a replay, and it need not match a record), then the
+            # records (SimPy's runs, for steps whose schedule is refused)
+            timing = self._schedule_step(sid)
             if timing is not None:
-                self.replays += 1
+                self.scheduled += 1
+            else:
+                timing = self._replay_record(sid)
+                if timing is not None:
+                    self.replays += 1
+            if timing is not None:
                 self._cache[cache_key] = timing
         if timing is None:
-            timing = self._simulate_step(sid, plans)
+            timing = self._simulate_step(sid, self._plans[sid])
             if self.cache_enabled:
                 self.cache_misses += 1
                 self._cache[cache_key] = timing
@@ -315,7 +453,12 @@ class Engine:
         """Each resource's busy share: cycles worked / (slots x elapsed cycles), over the timeline so far or
         (``last_step``) the last step's window; keys are resource keys (:func:`archsim.engine.trace.resource_name`
         names them). Resources never used are absent."""
-        busy, elapsed = (self._last_busy, self._last_latency) if last_step else (self._total_busy, self._env.now)
+        self._fold()
+        last = self._last_timing
+        if last_step:
+            busy, elapsed = (dict(zip(last.workers, last.busy, strict=True)), last.latency) if last else ({}, 0)
+        else:
+            busy, elapsed = self._total_busy, self._env.now
         if elapsed <= 0:
             return {}
         capacity = self.costing.capacity
@@ -355,6 +498,7 @@ class Engine:
     def totals(self) -> StepCost:
         """Totals over all steps so far, leakage included; finishes outstanding background work first."""
         self.finish()
+        self._fold()
         return StepCost.from_quanta(
             self._total_quanta,
             self._env.now,
@@ -397,7 +541,131 @@ class Engine:
             plans.append(plan)
         return self.costing.step_plans(ops, plans)
 
-    def _compile(self, ops: list[Operation], keys: list[tuple], samples: int, structure: tuple) -> int:
+    def _compile_shape(self, ops: list[Operation], samples: int, key: tuple) -> _Shape:
+        if self._structures >= MAX_REMEMBERED_STRUCTURES:
+            self._forget()
+        plans = self._compile_plans(ops, [structure_key(op) for op in ops])  # (validates the operations)
+        counted = tuple(
+            (index, attrgetter(CYCLE_COUNT_FIELDS[type(op)]))
+            for index, op in enumerate(ops)
+            if type(op) in CYCLE_COUNT_FIELDS
+        )
+        totals: dict[tuple[str, str], int] = {}
+        for op, plan in zip(ops, plans, strict=True):
+            for component, q in plan.static_quanta or ():
+                totals[(component, op.phase)] = totals.get((component, op.phase), 0) + q
+        charges = (
+            tuple(totals.items()),
+            tuple(index for index, plan in enumerate(plans) if plan.static_quanta is None),
+        )
+        # the operations with a count are those whose charges depend on data (reads and pulsed writes)
+        assert tuple(index for index, _ in counted) == charges[1]
+        shape = _Shape(plans if samples == 1 else None, counted, list(range(len(ops))), charges)
+        if samples == 1:
+            for (index, count), memo in zip(counted, shape.memos, strict=True):
+                memo[count(ops[index])] = plans[index].cycles
+            counts = tuple(count(ops[index]) for index, count in counted)
+            shape.ledger = (
+                self._ledger(shape, ops, counts),
+                counts,
+                [memo[c] for memo, c in zip(shape.ledger_parts, counts, strict=True)],
+            )
+        self._shapes[key] = shape
+        return shape
+
+    def _structure(self, shape: _Shape, ops: list[Operation], counts: tuple[int, ...], samples: int) -> int:
+        """Register the structure of ``shape`` with ``counts``; returns its id."""
+        if self._structures >= MAX_REMEMBERED_STRUCTURES:
+            self._forget()
+        sid = self._next_sid
+        self._next_sid += 1
+        self._structures += 1
+        if shape.plans is None:  # pipelined: compiled in full
+            self._compile(sid, ops, samples)
+        else:
+            cycles = [plan.cycles for plan in shape.plans]
+            for (index, _), memo, count in zip(shape.counted, shape.memos, counts, strict=True):
+                found = memo.get(count)
+                if found is None:
+                    found = memo[count] = self.costing.plan(ops[index], index).cycles
+                cycles[index] = found
+            self._unmade[sid] = (shape, cycles)
+            self._ranks[sid] = shape.ranks
+            self._charges[sid] = shape.charges
+            idle = tuple(cycles[index] == 0 for index, _ in shape.counted)
+            if idle not in shape.skeletons:
+                shape.skeletons[idle] = self._skeleton(self._plans[sid], shape.ranks)
+            self._skeleton_of[sid] = shape.skeletons[idle]
+        shape.structures[counts] = sid
+        return sid
+
+    def _ledger(self, shape: _Shape, ops: list[Operation], counts: tuple[int, ...]) -> tuple[dict, tuple, tuple]:
+        """A sequential structure's charges but the data's share, keyed in the order the generic accounting of
+        run_step adds them (assuming every read charges its cells), and the terms of that share."""
+        base = dict(shape.charges[0])
+        reads: list[tuple] = []
+        writes: list[tuple] = []
+        for (index, _), memo, count in zip(shape.counted, shape.ledger_parts, counts, strict=True):
+            part = memo.get(count)
+            if part is None:
+                part = memo[count] = self._ledger_part(ops[index], index)
+            for key, q in part[0]:  # (adding 0 places a key that the data's share fills in)
+                base[key] = base.get(key, 0) + q
+            (reads if part[2] else writes).append(part[1])
+        return base, tuple(reads), tuple(writes)
+
+    def _first_quanta(self, shape: _Shape, ops: list[Operation], counts: tuple[int, ...]) -> dict | None:
+        """A sequential step's charges from its shape's ledger (that of the structure that compiled the shape) with
+        what its own counts change (as :meth:`_ledger` then :func:`_fast_quanta` would work them out), or None when
+        a count changes which charges an operation makes, or a read charges its cells nothing (the generic
+        accounting then keeps the ledger's order)."""
+        assert shape.ledger is not None
+        (base, reads, writes), base_counts, base_parts = shape.ledger
+        quanta = dict(base)
+        terms: Sequence[tuple] = reads  # a read's term of the data's share follows its count; a write's does not
+        if counts != base_counts:
+            terms = list(reads)
+            read_at = 0
+            for (index, _), memo, count, base_count, base_part in zip(
+                shape.counted, shape.ledger_parts, counts, base_counts, base_parts, strict=True
+            ):
+                if count != base_count:
+                    part = memo.get(count)
+                    if part is None:
+                        part = memo[count] = self._ledger_part(ops[index], index)
+                    keyed, base_keyed = part[0], base_part[0]
+                    if len(keyed) != len(base_keyed):
+                        return None
+                    for (key, q), (base_key, base_q) in zip(keyed, base_keyed, strict=True):
+                        if key != base_key:
+                            return None
+                        if q != base_q:
+                            quanta[key] += q - base_q
+                    if part[2]:
+                        terms[read_at] = part[1]
+                if base_part[2]:
+                    read_at += 1
+        return _fast_quanta((quanta, terms, writes), ops, copy=False)
+
+    def _ledger_part(self, op: Operation, index: int) -> tuple[tuple[tuple[tuple[str, str], int], ...], tuple, bool]:
+        """What a read or pulsed write adds to its structure's ledger (for its count: retries or BL): its charges
+        that the count fixes, by key in order, its term of the data's share, and whether it is a read."""
+        phase = op.phase
+        if type(op) is Mvm or type(op) is TransferRead:
+            charges, cell_passes, cells = self.costing.read_parts(op)
+            key = ("array_read", phase)
+            keyed = tuple(((component, phase), q) for component, q in charges) + ((key, 0),)
+            return keyed, (index, key, cell_passes, cells.read_pj), True
+        assert type(op) is PulseUpdate or type(op) is TransferWrite
+        block = self.mapping.shape_of(op.array)
+        written, driven = ("array_write", phase), ("pulse_generator", phase)
+        keyed = ((written, 0), (driven, 0))
+        if op.stochastic:
+            keyed += ((("digital", phase), self.costing.translator_quanta(op, block.rows, block.cols)),)
+        return keyed, (index, written, driven, self.costing.write_pulse_charger(op, block.rows, block.cols)), False
+
+    def _compile(self, sid: int, ops: list[Operation], samples: int) -> None:
+        keys = [structure_key(op) for op in ops]
         plans = self._compile_plans(ops, keys)
         charges = [plan.static_quanta for plan in plans]
         ranks = list(range(len(plans)))
@@ -408,10 +676,6 @@ class Engine:
                 plan if sample is None else replace(plan, label=f"{plan.label} (sample {sample})")
                 for plan, sample in zip(plans, sample_of, strict=True)
             ]
-        if len(self._sids) >= MAX_REMEMBERED_STRUCTURES:
-            self._forget()
-        sid = self._next_sid
-        self._next_sid += 1
         self._plans[sid] = plans
         self._ranks[sid] = ranks
         totals: dict[tuple[str, str], int] = {}
@@ -422,16 +686,17 @@ class Engine:
             tuple(totals.items()),
             tuple(index for index, op_charges in enumerate(charges) if op_charges is None),
         )
-        self._sids[structure] = sid
+        self._skeleton_of[sid] = self._skeleton(plans, ranks)
+
+    def _skeleton(self, plans: list[OpPlan], ranks: list[int]) -> int | None:
+        """The id of the skeleton of a structure's plans, or None when a recorded run of it cannot be replayed."""
         if any(plan.background or (plan.resources and not plan.cycles) for plan in plans):
             # background work carries over; a resource held for no time is released at the cycle it is granted
-            self._skeleton_of[sid] = None
-        else:
-            # what fixes SimPy's decisions apart from the cycles: holds, waits, queueing ranks, and which
-            # operations take no time (they schedule no timeout)
-            skeleton = (tuple((plan.resources, plan.deps, plan.cycles == 0) for plan in plans), tuple(ranks))
-            self._skeleton_of[sid] = self._skeleton_ids.setdefault(skeleton, len(self._skeleton_ids))
-        return sid
+            return None
+        # what fixes SimPy's decisions apart from the cycles: holds, waits, queueing ranks, and which operations
+        # take no time (they schedule no timeout)
+        skeleton = (tuple((plan.resources, plan.deps, plan.cycles == 0) for plan in plans), tuple(ranks))
+        return self._skeleton_ids.setdefault(skeleton, len(self._skeleton_ids))
 
     def _forget(self) -> None:
         """Drop remembered structures and timings, keeping the plans the outstanding operations still need.
@@ -440,13 +705,20 @@ class Engine:
         keep = {op.sid for op in self._outstanding.values()}
         if self.trace_enabled:
             keep |= {sid for _, sid, _, _, _ in self._trace}
-        self._plans = {sid: plans for sid, plans in self._plans.items() if sid in keep}
+        plans = {sid: self._plans[sid] for sid in keep}
+        self._plans = _PlanTable(self)
+        self._plans.update(plans)
+        self._unmade.clear()
         self._ranks = {sid: ranks for sid, ranks in self._ranks.items() if sid in keep}
         self._charges = {sid: charges for sid, charges in self._charges.items() if sid in keep}
         self._skeleton_of = dict.fromkeys(keep)  # (skeleton ids restart: these no longer replay)
+        self._ledgers.clear()
         self._records.clear()
+        self._descriptions.clear()
         self._skeleton_ids.clear()
-        self._sids.clear()
+        self._shapes.clear()
+        self._last_shape = None
+        self._structures = 0
         self._op_plans.clear()
         self._cache.clear()
         self.costing.forget()
@@ -510,30 +782,33 @@ class Engine:
             if op.plan.cycles:
                 for key in op.plan.resources:
                     workers.setdefault(key, []).append(op.index)
-        record = _Record(
-            tuple(finish),
-            tuple(tuple(op.handed or ()) for op in live),
-            # a resource granted once is granted at its request whatever the times: nothing to check
-            tuple(
-                (capacity.get(key, 1), tuple(grants), any(live[op].handed[at] >= 0 for op, at in grants))  # type: ignore[index]
-                for key, grants in self._granted.items()
-                if len(grants) > 1
-            ),
-            tuple((key, tuple(workers.get(key, ()))) for key in self._busy),
-            tuple(op.plan.deps for op in live),
-            tuple(
-                (phase, members)
-                for phase in PHASES
-                if (members := tuple(op.index for op in live if op.plan.phase == phase))
-            ),
+        handed = tuple(tuple(op.handed or ()) for op in live)
+        # a resource granted once is granted at its request whatever the times: nothing to check
+        grants = tuple(
+            (capacity.get(key, 1), tuple(granted), any(handed[op][at] >= 0 for op, at in granted))
+            for key, granted in self._granted.items()
+            if len(granted) > 1
         )
+        busy = tuple((key, tuple(workers.get(key, ()))) for key in self._busy)
         self._granted = {}
         records = self._records.setdefault(skeleton, [])
         if len(records) >= MAX_RECORDS_PER_SKELETON:
             del records[0]
-        records.append(record)
+        # (made into a _Record when first replayed: most steps are scheduled without one)
+        records.append((tuple(finish), handed, grants, busy, [op.plan for op in live], [op.priority[2] for op in live]))
 
-    def _replay_record(self, sid: int, plans: list[OpPlan]) -> _Timing | None:
+    @staticmethod
+    def _made_record(
+        finish: tuple[int, ...], handed: tuple, grants: tuple, busy: tuple, plans: list[OpPlan], ranks: list[int]
+    ) -> _Record:
+        phases = tuple(
+            (phase, members)
+            for phase in PHASES
+            if (members := tuple(index for index, plan in enumerate(plans) if plan.phase == phase))
+        )
+        return _Record(finish, handed, grants, busy, tuple(plan.deps for plan in plans), phases, plans, ranks)
+
+    def _replay_record(self, sid: int) -> _Timing | None:
         """The timing of a step from a recorded run of its skeleton (see Replay in the module docstring), or
         None when no record applies."""
         skeleton = self._skeleton_of.get(sid)
@@ -542,51 +817,74 @@ class Engine:
         records = self._records.get(skeleton)
         if not records:
             return None
-        n = len(plans)
-        ranks = self._ranks[sid]
-        cycles = [plan.cycles for plan in plans]
-        for record in reversed(records):
-            starts = [0] * n
-            ends = [0] * n
-            requests: list[list[int]] = [[]] * n  # per operation and resource held: when it asked for it
-            handed = record.handed
-            deps = record.deps
-            for index in record.finish:
-                time = 0
-                for dep in deps[index]:
-                    if ends[dep] > time:
-                        time = ends[dep]
-                releasers = handed[index]
-                if releasers:
-                    asked = []
-                    for releaser in releasers:
-                        asked.append(time)
-                        if releaser >= 0 and ends[releaser] > time:
-                            time = ends[releaser]
-                    requests[index] = asked
-                starts[index] = time
-                ends[index] = time + cycles[index]
-            for slots, grants, queued in record.grants:
-                if slots == 1 and not queued:
-                    # every grant found the resource free: it still must, each request at or after the last end
-                    # (releases come first within a cycle)
-                    last_end = -1
-                    for op, position in grants:
-                        if requests[op][position] < last_end:
-                            break
-                        last_end = ends[op]
-                    else:
-                        continue
-                    break
-                if not _same_grants(grants, slots, requests, ends, handed, ranks, plans):
-                    break
-            else:
-                return self._replayed_timing(sid, record, starts, ends, cycles)
+        unmade = self._unmade.get(sid)
+        cycles = unmade[1] if unmade is not None else [plan.cycles for plan in self._plans[sid]]
+        for at in reversed(range(len(records))):
+            record = records[at]
+            if not isinstance(record, _Record):
+                record = records[at] = self._made_record(*record)
+            found = _replayed_times(record, cycles)
+            if found is not None:
+                return self._replayed_timing(sid, record, cycles, *found)
         return None
 
+    def _schedule_step(self, sid: int) -> _Timing | None:
+        """The timing of a step from a schedule worked out without SimPy and checked as a recorded one would be (see
+        Schedules without SimPy in the module docstring), or None when the check fails or the step does not
+        qualify."""
+        skeleton = self._skeleton_of.get(sid)
+        if skeleton is None:
+            return None
+        if skeleton not in self._descriptions:
+            self._descriptions[skeleton] = self._describe(sid)
+        description = self._descriptions[skeleton]
+        if description is None:
+            return None
+        known = description.known
+        if known is None:  # (until every resource has worked on the timeline)
+            known = np.array([key in self._worked for key in description.resources], dtype=np.int64)
+            if known.all():
+                description.known = known
+        unmade = self._unmade.get(sid)
+        cycles = unmade[1] if unmade is not None else [plan.cycles for plan in self._plans[sid]]
+        out = np.empty(description.out_size, dtype=np.int64)
+        first_work = np.empty(description.working, dtype=np.int64)
+        if not compiled._schedule(description.skeleton, np.array(cycles, dtype=np.int64), known, out, first_work):
+            return None
+        order = first_work.tobytes()
+        workers = description.orders.get(order)
+        if workers is None:  # (the steps of a skeleton mostly put their resources to work in the same order)
+            keys = description.resources
+            workers = description.orders[order] = tuple([keys[r] for r in first_work.tolist()])
+        return self._timing_from(sid, out, description.phases, workers, range(len(cycles)))
+
+    def _describe(self, sid: int) -> _Description | None:
+        plans, ranks = self._plans[sid], self._ranks[sid]
+        ids: dict[tuple, int] = {}
+        resources = [[ids.setdefault(key, len(ids)) for key in plan.resources] for plan in plans]
+        capacity = [self.costing.capacity.get(key, 1) for key in ids]
+        nothing_handed: tuple[tuple[int, ...], ...] = tuple((-1,) for _ in plans)
+        wakes = [_waker(index, 0, nothing_handed, plans) for index in range(len(plans))]
+        roots: dict[tuple, int] = {}
+        orders = {order: rank for rank, order in enumerate(sorted({order for _, order in wakes}))}
+        phases = tuple(phase for phase in PHASES if any(plan.phase == phase for plan in plans))
+        skeleton = compiled.describe(
+            [plan.deps for plan in plans],
+            resources,
+            capacity,
+            ranks,
+            [(roots.setdefault(root, len(roots)), orders[order]) for root, order in wakes],
+            len(phases),
+            [phases.index(plan.phase) for plan in plans],
+            [plan.cycles for plan in plans],
+        )
+        return _Description(skeleton, compiled.out_size(skeleton), tuple(ids), int(skeleton[3]), phases, {})
+
     def _replayed_timing(
-        self, sid: int, record: _Record, starts: list[int], ends: list[int], cycles: list[int]
+        self, sid: int, record: _Record, cycles: list[int], starts: list[int], ends: list[int]
     ) -> _Timing:
+        # The recorded order of first work: every resource is already in the timeline's totals (the recorded step
+        # put it there), so the order of the last step's shares is all it affects.
         latency = max(ends, default=0)
         phase_spans = tuple(
             (phase, min([starts[op] for op in members]), max([ends[op] for op in members]))
@@ -595,15 +893,41 @@ class Engine:
         trace: tuple[tuple[int, int, int, int, int], ...] = ()
         if self.trace_enabled:  # (the order of the records does not matter: the trace sorts them by time)
             trace = tuple((0, sid, index, starts[index], ends[index]) for index in record.finish)
-        # The recorded order of first work: every resource is already in the timeline's totals (the recorded step
-        # put it there), so the order of the last step's shares is all it affects.
         return _Timing(
             latency,
             phase_spans,
             _leak_cycles(latency, phase_spans),
             trace,
             ((), ()),
-            tuple((key, sum([cycles[op] for op in holders])) for key, holders in record.busy),
+            tuple(key for key, _ in record.busy),
+            [sum([cycles[op] for op in holders]) for _, holders in record.busy],
+        )
+
+    def _timing_from(
+        self, sid: int, out: np.ndarray, phases: tuple[str, ...], workers: tuple[tuple, ...], order: Sequence[int]
+    ) -> _Timing:
+        """A step's timing from the compiled schedule's results (:func:`archsim.engine.replay.schedule`)."""
+        n_phases = len(phases)
+        found = out[: 1 + 2 * n_phases + len(workers)].tolist()
+        latency = found[0]
+        phase_spans = tuple(
+            (phase, found[1 + 2 * number], found[2 + 2 * number]) for number, phase in enumerate(phases)
+        )
+        trace: tuple[tuple[int, int, int, int, int], ...] = ()
+        if self.trace_enabled:  # (the order of the records does not matter: the trace sorts them by time)
+            head = 1 + 2 * n_phases + len(workers)
+            n = len(order)
+            starts = out[head : head + n].tolist()
+            ends = out[head + n : head + 2 * n].tolist()
+            trace = tuple((0, sid, index, starts[index], ends[index]) for index in order)
+        return _Timing(
+            latency,
+            phase_spans,
+            _leak_cycles(latency, phase_spans),
+            trace,
+            ((), ()),
+            workers,
+            found[1 + 2 * n_phases :],
         )
 
     def _run(self, op: _LiveOp, pending):
@@ -686,7 +1010,15 @@ class Engine:
         )
         step = self._step
         trace = tuple((step - s, sid, index, a - start, b - start) for s, sid, index, a, b in self._window_trace)
-        return _Timing(latency, spans, _leak_cycles(latency, spans), trace, carry_out, tuple(self._busy.items()))
+        return _Timing(
+            latency,
+            spans,
+            _leak_cycles(latency, spans),
+            trace,
+            carry_out,
+            tuple(self._busy),
+            tuple(self._busy.values()),
+        )
 
     # ------------------------------------------------------------------------------------------
     # carry state: capture and rebuild
@@ -727,7 +1059,10 @@ class Engine:
                 (step - back, sid, index, start + a, start + b) for back, sid, index, a, b in timing.trace
             )
         assert timing.carry_out is not None, "a cached timing keeps its carry state"
-        self._rebuild(timing.carry_out, start + timing.latency, self._step + 1)
+        if not timing.carry_out[0] and not timing.carry_out[1] and not self._outstanding and self._env.idle:
+            self._env.advance(start + timing.latency)  # nothing carries over: the same environment, later
+        else:
+            self._rebuild(timing.carry_out, start + timing.latency, self._step + 1)
 
     def _rebuild(self, carry: tuple, now: int, following: int) -> None:
         env = _CycleEnvironment(initial_time=now)
@@ -783,17 +1118,98 @@ class Engine:
             self._trace.extend(
                 (step - back, sid, index, start + a, start + b) for back, sid, index, a, b in timing.trace
             )
-        for phase, cycles in timing.leak_cycles:
-            q = to_quanta(cycles * self.leak_pj_per_cycle)
-            if q:
-                quanta[("leakage", phase)] = quanta.get(("leakage", phase), 0) + q
-        phase_cycles = {phase: b - a for phase, a, b in timing.phase_spans}
-        self._last_busy, self._last_latency = dict(timing.busy), timing.latency
-        add_into(self._total_busy, self._last_busy)
-        add_into(self._total_quanta, quanta)
-        add_into(self._total_phase_cycles, phase_cycles)
+        charged = timing.charged
+        if charged is None:
+            leak = tuple(
+                (("leakage", phase), q)
+                for phase, cycles in timing.leak_cycles
+                if (q := to_quanta(cycles * self.leak_pj_per_cycle))
+            )
+            charged = timing.charged = (leak, {phase: b - a for phase, a, b in timing.phase_spans})
+            self._worked.update(timing.workers)
+        for key, q in charged[0]:
+            quanta[key] = quanta.get(key, 0) + q
+        self._last_timing = timing
+        unfolded = self._unfolded.get(id(timing))
+        if unfolded is None:
+            self._unfolded[id(timing)] = [timing, 1]  # (the entry keeps the timing, hence its id, alive)
+        else:
+            unfolded[1] += 1
+        self._unfolded_quanta.append(quanta)
         self._total_ops += n_ops
-        return StepCost.from_quanta(quanta, timing.latency, self.cycle_ns, phase_cycles, ops=n_ops, cached=cached)
+        if len(self._unfolded_quanta) >= _FOLD_EVERY:
+            self._fold()
+        return deferred_step_cost(quanta, timing.latency, self.cycle_ns, charged[1], ops=n_ops, cached=cached)
+
+    def _fold(self) -> None:
+        """Bring the totals of busy cycles, phase cycles and charges up to date with the windows closed since."""
+        for timing, times in self._unfolded.values():
+            for key, cycles in zip(timing.workers, timing.busy, strict=True):
+                self._total_busy[key] = self._total_busy.get(key, 0) + cycles * times
+            for phase, cycles in timing.charged[1].items():
+                self._total_phase_cycles[phase] = self._total_phase_cycles.get(phase, 0) + cycles * times
+        self._unfolded.clear()
+        for quanta in self._unfolded_quanta:
+            add_into(self._total_quanta, quanta)
+        self._unfolded_quanta.clear()
+
+
+def _fast_quanta(ledger: tuple[dict, Sequence, Sequence], ops: list[Operation], copy: bool = True) -> dict | None:
+    """A sequential structure's step charges from its ledger (:meth:`Engine._ledger`; ``copy`` False: its charges
+    are the step's to keep), or None when a read charges its cells nothing (its key would come later in the
+    ledger's order: the generic accounting does it)."""
+    base, reads, writes = ledger
+    quanta = dict(base) if copy else base
+    for index, key, cell_passes, read_pj in reads:
+        q = to_quanta(read_pj(cell_passes, ops[index].drive_fraction))
+        if not q:
+            return None
+        quanta[key] += q
+    for index, written, driven, charger in writes:
+        written_q, driven_q = charger(ops[index])
+        quanta[written] += written_q
+        quanta[driven] += driven_q
+    return quanta
+
+
+def _replayed_times(record: _Record, cycles: list[int]) -> tuple[list[int], list[int]] | None:
+    """The starts and ends of a step's operations from ``record`` evaluated for ``cycles``, or None when SimPy would
+    not grant as recorded (see Replay in the module docstring)."""
+    ranks, plans = record.ranks, record.plans
+    n = len(cycles)
+    starts = [0] * n
+    ends = [0] * n
+    requests: list[list[int]] = [[]] * n  # per operation and resource held: when it asked for it
+    handed = record.handed
+    deps = record.deps
+    for index in record.finish:
+        time = 0
+        for dep in deps[index]:
+            if ends[dep] > time:
+                time = ends[dep]
+        releasers = handed[index]
+        if releasers:
+            asked = []
+            for releaser in releasers:
+                asked.append(time)
+                if releaser >= 0 and ends[releaser] > time:
+                    time = ends[releaser]
+            requests[index] = asked
+        starts[index] = time
+        ends[index] = time + cycles[index]
+    for slots, grants, queued in record.grants:
+        if slots == 1 and not queued:
+            # every grant found the resource free: it still must, each request at or after the last end (releases
+            # come first within a cycle)
+            last_end = -1
+            for op, position in grants:
+                if requests[op][position] < last_end:
+                    return None
+                last_end = ends[op]
+            continue
+        if not _same_grants(grants, slots, requests, ends, handed, ranks, plans):
+            return None
+    return starts, ends
 
 
 def _same_grants(

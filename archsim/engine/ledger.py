@@ -9,7 +9,7 @@ components of a step sum to its phases and to its total bit for bit.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from archsim.hw.components import LEDGER_LINES
 from archsim.ops import PHASES
@@ -88,3 +88,44 @@ def add_into(target: dict, source: dict) -> None:
     """target[k] += source[k] for every key."""
     for key, value in source.items():
         target[key] = target.get(key, 0) + value
+
+
+def deferred_step_cost(
+    quanta: dict[tuple[str, str], int],
+    latency_cycles: int,
+    cycle_ns: float,
+    phase_cycles: dict[str, int],
+    *,
+    ops: int = 0,
+    cached: bool = False,
+) -> StepCost:
+    """A :class:`StepCost` of one step (as :meth:`StepCost.from_quanta` makes it) whose fields are worked out
+    from the ledger when first read: the engine returns one per step, and most callers keep only the totals."""
+    cost = _DeferredStepCost.__new__(_DeferredStepCost)
+    # (the fields with defaults are class attributes, which attribute lookup finds first: set them now)
+    cost.__dict__.update(steps=1, ops=ops, cached=cached, _deferred=(quanta, latency_cycles, cycle_ns, phase_cycles))
+    return cost
+
+
+class _DeferredStepCost(StepCost):
+    """A StepCost made on first access to any field (see :func:`deferred_step_cost`)."""
+
+    def __getattr__(self, name: str):
+        # called only for attributes not yet set: every field before the first access
+        deferred = self.__dict__.pop("_deferred", None) if not name.startswith("__") else None
+        if deferred is None:
+            raise AttributeError(name)
+        quanta, latency_cycles, cycle_ns, phase_cycles = deferred
+        made = StepCost.from_quanta(quanta, latency_cycles, cycle_ns, phase_cycles, ops=self.ops, cached=self.cached)
+        self.__dict__.update(made.__dict__)
+        return getattr(self, name)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, StepCost):
+            return NotImplemented
+        return all(getattr(self, f.name) == getattr(other, f.name) for f in fields(StepCost))
+
+    def __repr__(self) -> str:
+        return repr(StepCost(**{f.name: getattr(self, f.name) for f in fields(StepCost)}))
+
+    __hash__ = None  # type: ignore[assignment]  # as StepCost's (a mutable dataclass)
