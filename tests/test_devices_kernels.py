@@ -6,7 +6,6 @@ result up to floating-point rounding (both evaluate the same float64 expressions
 room only for a last-bit difference in a libm call).
 """
 
-
 import os
 import subprocess
 import sys
@@ -41,8 +40,9 @@ MODEL_SETTINGS = {
 
 
 def make_device(model, **extra):
-    values = dict(model=model, dw_min=0.02, w_max=0.8, w_min=-0.7, dw_min_std=0.3, dw_min_std_add=0.1,
-                  write_noise_std=0.5)
+    values = dict(
+        model=model, dw_min=0.02, w_max=0.8, w_min=-0.7, dw_min_std=0.3, dw_min_std_add=0.1, write_noise_std=0.5
+    )
     values.update(MODEL_SETTINGS[model])
     values.update(extra)
     return DeviceConfig(**values)
@@ -93,7 +93,7 @@ def test_normal_draws_are_standard_normal():
     # binomial standard error sqrt(p (1 - p) / n). Five standard errors each.
     assert abs(z.mean()) < 5 / np.sqrt(n)
     assert abs(z.var() - 1.0) < 5 * np.sqrt(2 / n)
-    assert abs((z ** 4).mean() - 3.0) < 5 * np.sqrt(96 / n)
+    assert abs((z**4).mean() - 3.0) < 5 * np.sqrt(96 / n)
     p_tail = 2 / NORMAL_BINS
     tail = (np.abs(z) > NORMAL_TABLE[NORMAL_BINS - 1]).mean()
     assert abs(tail - p_tail) < 5 * np.sqrt(p_tail * (1 - p_tail) / n)
@@ -108,8 +108,10 @@ def test_mean_step_matches_reference(model):
     w = np.random.default_rng(3).uniform(-0.9, 0.9, (4, 6))
     for up in (True, False):
         fast = mean_steps(dm, state, w, up)
-        slow = [[reference.ref_mean_step(dm, float(w[i, j]), up, *reference._params(state, i, j))
-                 for j in range(6)] for i in range(4)]
+        slow = [
+            [reference.ref_mean_step(dm, float(w[i, j]), up, *reference._params(state, i, j)) for j in range(6)]
+            for i in range(4)
+        ]
         np.testing.assert_allclose(fast, slow, rtol=RTOL, atol=1e-15)
 
 
@@ -129,13 +131,15 @@ def test_pulse_trains_match_reference():
         for b in range(3):
             assert keys[b] == py_stream(99, 5 + b)
             assert (bls[b], scale_d[b], scale_x[b]) == reference.ref_management(x[b], d[b], 0.3, 0.01, ucfg)
-            for bits, values, scale, salt, pulses in ((row_bits, d, scale_d, ROW_SALT, plan[9]),
-                                                      (col_bits, x, scale_x, COL_SALT, plan[10])):
+            for bits, values, scale, salt, pulses in (
+                (row_bits, d, scale_d, ROW_SALT, plan[9]),
+                (col_bits, x, scale_x, COL_SALT, plan[10]),
+            ):
                 fired = 0
                 for v in range(values.shape[1]):
                     train = reference.ref_train(int(keys[b]), v, salt, abs(values[b, v]), scale[b], int(bls[b]))
                     unpacked = [bool((int(bits[b, v, t // 64]) >> (t % 64)) & 1) for t in range(bits.shape[2] * 64)]
-                    assert unpacked[: len(train)] == train and not any(unpacked[len(train):])
+                    assert unpacked[: len(train)] == train and not any(unpacked[len(train) :])
                     fired += sum(train)
                 assert pulses[b] == fired
 
@@ -316,8 +320,9 @@ def test_each_model_is_cached_apart(tmp_path):
     models = ["soft_bounds", "exponential"]
 
     def probe():
-        run = subprocess.run([sys.executable, "-c", _CACHE_PROBE, *models], env=env, capture_output=True,
-                             text=True, check=True)
+        run = subprocess.run(
+            [sys.executable, "-c", _CACHE_PROBE, *models], env=env, capture_output=True, text=True, check=True
+        )
         return [line.split() for line in run.stdout.splitlines()]
 
     first, second = probe(), probe()
@@ -335,3 +340,26 @@ def test_serial_and_parallel_kernels_have_their_own_cache_keys():
     captured = lambda kernel: [cell.cell_contents for cell in kernel.py_func.__closure__]
     assert captured(serial) != captured(parallel)
     assert serial.targetoptions.get("parallel") is False and parallel.targetoptions.get("parallel") is True
+
+
+def test_kernel_specialisations_compile_to_symbols_of_their_own():
+    """Two device models' kernels from one factory must not share symbol names: compiled in different processes and
+    loaded from numba's on-disk cache into one, they would share one environment ("'descr' is NULL")."""
+    from archsim.devices import kernels as K
+
+    one = np.ones(1)
+    names = []
+    for model in (2, 6):
+        kernel = K._mean_steps(model)
+        kernel(np.zeros(1), True, one, one, one, -one, one, one, np.zeros(9), one, one)
+        (compiled,) = kernel.overloads.values()
+        names.append((compiled.fndesc.mangled_name, compiled.fndesc.env_name))
+    assert names[0][0] != names[1][0] and names[0][1] != names[1][1]
+    # every factory names its kernels per specialisation (checked without compiling them)
+    factories = [K._alternating_fixed_points, K._simulate_alternating, K._pulse_protocol]
+    built = [factory(2).py_func.__qualname__ for factory in factories] + [
+        factory(6).py_func.__qualname__ for factory in factories
+    ]
+    for factory in (K._stochastic_update, K._mean_count_update, K._expected_update, K._apply_counts):
+        built += [factory(model, parallel).py_func.__qualname__ for model in (2, 6) for parallel in (False, True)]
+    assert len(set(built)) == len(built)

@@ -290,11 +290,33 @@ def _noise_std(mean_step, scale, glob):
     return math.sqrt(mult * mult + add * add)
 
 
+def _specialised(tag: str, **options):
+    """``nb.njit(cache=True, **options)`` for a kernel a factory builds for one specialisation (a device model, a
+    loop kind), named apart by ``tag``.
+
+    Numba names a compiled function's symbols after its qualified name, a compile counter and its argument types,
+    not after the values its closure captures: two specialisations compiled in different processes can get the same
+    names, and a process that loads both from the on-disk cache then links one's code to the other's environment
+    ("'descr' is NULL" when it returns an array). A name per specialisation keeps their symbols, and their cache
+    files, apart."""
+
+    def decorate(function):
+        function.__name__ = f"{function.__name__}_{tag}"
+        function.__qualname__ = f"{function.__qualname__}_{tag}"
+        return nb.njit(cache=True, **options)(function)
+
+    return decorate
+
+
+def _tag(model: int, parallel: bool) -> str:
+    return f"model{model}_{'parallel' if parallel else 'serial'}"
+
+
 @functools.cache
 def _mean_steps(model: int):
     """Element-wise :func:`_mean_step` over flat arrays (for F/G and tests), for device model ``model``."""
 
-    @nb.njit(cache=True)
+    @_specialised(f"model{model}")
     def mean_steps(w, up, scale_up, scale_down, b_max, b_min, g_up, g_down, glob, pw_up, pw_down):
         w, scale_up, scale_down, b_max, b_min, g_up, g_down, glob, pw_up, pw_down = _borrowed(
             (w, scale_up, scale_down, b_max, b_min, g_up, g_down, glob, pw_up, pw_down)
@@ -334,7 +356,7 @@ def _alternating_fixed_points(model: int):
     g(b_min) >= 0 and g(b_max) <= 0 (clipping), so bisection brackets a fixed point of the train.
     """
 
-    @nb.njit(cache=True, parallel=True)
+    @_specialised(f"model{model}", parallel=True)
     def alternating_fixed_points(su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, iterations):
         out = np.empty(su.shape[0])
         for k in nb.prange(su.shape[0]):
@@ -356,7 +378,7 @@ def _alternating_fixed_points(model: int):
 def _simulate_alternating(model: int):
     """``cycles`` noise-free alternating up/down cycles per device, from ``w0``."""
 
-    @nb.njit(cache=True, parallel=True)
+    @_specialised(f"model{model}", parallel=True)
     def simulate_alternating(w0, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, cycles):
         out = np.empty(su.shape[0])
         for k in nb.prange(su.shape[0]):
@@ -767,7 +789,7 @@ def _stochastic_update(model: int, parallel: bool):
     """One bit-packed stochastic rank-1 update per sample (:func:`_stochastic_row`), samples in order."""
     rows = _row_loop(parallel)
 
-    @nb.njit(cache=True, parallel=parallel)
+    @_specialised(_tag(model, parallel), parallel=parallel)
     def stochastic_update(
         w,
         w_app,
@@ -912,7 +934,7 @@ def _mean_count_update(model: int, parallel: bool):
     """Deterministic-count updates (:func:`_mean_count_row`), samples in order."""
     rows = _row_loop(parallel)
 
-    @nb.njit(cache=True, parallel=parallel)
+    @_specialised(_tag(model, parallel), parallel=parallel)
     def mean_count_update(
         w,
         w_app,
@@ -1027,7 +1049,7 @@ def _expected_update(model: int, parallel: bool):
     """Expected-value updates (:func:`_expected_row`), samples in order."""
     rows = _row_loop(parallel)
 
-    @nb.njit(cache=True, parallel=parallel)
+    @_specialised(_tag(model, parallel), parallel=parallel)
     def expected_update(
         w, w_app, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, x, d, lr, dw0, keys, table, noisy, write_noise
     ):
@@ -1112,7 +1134,7 @@ def _apply_counts(model: int, parallel: bool):
     """Given pulse counts per device (:func:`_counts_row`)."""
     rows = _row_loop(parallel)
 
-    @nb.njit(cache=True, parallel=parallel)
+    @_specialised(_tag(model, parallel), parallel=parallel)
     def apply_counts(
         w, w_app, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down, counts, key, table, noisy, write_noise
     ):
@@ -1150,7 +1172,7 @@ def _pulse_protocol(model: int):
     """Apply one pulse per device per step, ``directions[step]`` = +1 up / -1 down, to flat device arrays;
     record the mean and (population) std over devices of the apparent weight after each step."""
 
-    @nb.njit(cache=True)
+    @_specialised(f"model{model}")
     def pulse_protocol(
         w,
         w_app,
