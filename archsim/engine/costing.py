@@ -81,35 +81,11 @@ def shape_key(op) -> tuple:
 
 
 def structure_key(op) -> tuple:
-    """The timing-relevant content of ``op`` (hashable)."""
-    kind = type(op)
-    if kind is Mvm:
-        return (
-            kind,
-            op.array,
-            op.direction,
-            op.vectors,
-            op.active_rows,
-            op.active_cols,
-            op.in_bits,
-            op.out_bits,
-            op.retries,
-            op.phase,
-            op.deps,
-        )  # drive_fraction only scales energy
-    if kind is PulseUpdate:
-        return (kind, op.array, op.bl, op.phase, op.deps)
-    if kind is TransferWrite:
-        return (kind, op.array, op.bl, op.phase, op.deps)
-    if kind is Move:
-        return (kind, op.src, op.dst, op.bits, op.phase, op.deps)
-    if kind is Digital:
-        return (kind, op.kind, op.count, op.phase, op.deps)
-    if kind is TransferRead:
-        return (kind, op.array, op.columns, op.active_rows, op.in_bits, op.out_bits, op.retries, op.phase, op.deps)
-    if kind is BufferAccess:
-        return (kind, op.kind, op.bits, op.phase, op.deps, op.layer, op.footprint)
-    raise ArchsimError(f"unknown operation {op!r}; expected one of the classes of archsim.ops")
+    """The timing-relevant content of ``op`` (hashable): its :func:`shape_key` and the counts that set its cycles
+    (a read's ``drive_fraction`` and a write's pulse counts only scale energy)."""
+    key = shape_key(op)
+    count = CYCLE_COUNT_FIELDS.get(type(op))
+    return key if count is None else (*key, getattr(op, count))
 
 
 class Costing:

@@ -220,16 +220,9 @@ def _schedule(skeleton, cycles, known, out, first_work):  # pragma: no cover - c
             if res_ptr[op + 1] > res_ptr[op]:
                 return False  # a resource held for no time: its release would meet requests of its own cycle
             finished += 1
-            for j in range(dependants_ptr[op], dependants_ptr[op + 1]):
-                d = dependants_idx[j]
-                deps_left[d] -= 1
-                if deps_left[d] == 0:
-                    if dep_ptr[d + 1] - dep_ptr[d] > 1:
-                        later[n_later] = d
-                        n_later += 1
-                    else:
-                        woken[count] = d
-                        count += 1
+            count, n_later = _resume_dependants(
+                op, dependants_ptr, dependants_idx, dep_ptr, deps_left, woken, count, later, n_later
+            )
         if n_running == 0:
             break
         # the next cycle operations end in: their ends fire in the order they started, before any request
@@ -263,16 +256,9 @@ def _schedule(skeleton, cycles, known, out, first_work):  # pragma: no cover - c
                 woken[count] = w
                 count += 1
             finished += 1
-            for j in range(dependants_ptr[op], dependants_ptr[op + 1]):
-                d = dependants_idx[j]
-                deps_left[d] -= 1
-                if deps_left[d] == 0:
-                    if dep_ptr[d + 1] - dep_ptr[d] > 1:
-                        later[n_later] = d
-                        n_later += 1
-                    else:
-                        woken[count] = d
-                        count += 1
+            count, n_later = _resume_dependants(
+                op, dependants_ptr, dependants_idx, dep_ptr, deps_left, woken, count, later, n_later
+            )
         for j in range(n_later):
             woken[count] = later[j]
             count += 1
@@ -300,6 +286,25 @@ def _schedule(skeleton, cycles, known, out, first_work):  # pragma: no cover - c
             total += cycles[workers_idx[i]]
         busy[j] = total
     return True
+
+
+@nb.njit(cache=True, error_model="numpy", inline="always", no_cpython_wrapper=True)
+def _resume_dependants(
+    op, dependants_ptr, dependants_idx, dep_ptr, deps_left, woken, count, later, n_later
+):  # pragma: no cover - compiled
+    """Operation ``op`` ended: the dependants whose last dependency it was resume, one of a single dependency in
+    this cycle's wake-up order (``woken``), one of several a level later (``later``); the new lengths of both."""
+    for j in range(dependants_ptr[op], dependants_ptr[op + 1]):
+        d = dependants_idx[j]
+        deps_left[d] -= 1
+        if deps_left[d] == 0:
+            if dep_ptr[d + 1] - dep_ptr[d] > 1:
+                later[n_later] = d
+                n_later += 1
+            else:
+                woken[count] = d
+                count += 1
+    return count, n_later
 
 
 @nb.njit(cache=True, error_model="numpy", no_cpython_wrapper=True)
