@@ -614,9 +614,11 @@ class AnalogArray:
             raise ValueError(f"inputs and errors need the same batch size, got {x.shape[0]} and {d.shape[0]}")
         lr = float(lr)
         stats = UpdateStats()
+        fired_inputs, fired_outputs = x.any(axis=0), d.any(axis=0)  # lines some sample drives
         for (r, c), state in self._states.items():
             rows, cols = self._row_slices[r], self._col_slices[c]
-            if not (x[:, rows].any() and d[:, cols].any()):
+            written = fired_inputs[rows]
+            if not (written.any() and fired_outputs[cols].any()):
                 continue  # no line of this block fires (e.g. a one-hot transfer elsewhere): nothing happens
             counts = pulsed_update(
                 state,
@@ -640,7 +642,7 @@ class AnalogArray:
                     self.update_config.mode == "stochastic",
                 )
             )
-            self._note_written((r, c), np.asarray(x[:, rows].any(axis=0)))
+            self._note_written((r, c), written)
         self.samples_applied += x.shape[0]
         return stats
 
