@@ -614,7 +614,7 @@ class AnalogArray:
             raise ValueError(f"inputs and errors need the same batch size, got {x.shape[0]} and {d.shape[0]}")
         lr = float(lr)
         stats = UpdateStats()
-        fired_inputs, fired_outputs = x.any(axis=0), d.any(axis=0)  # lines some sample drives
+        fired_inputs, fired_outputs = np.asarray(x.any(axis=0)), np.asarray(d.any(axis=0))  # lines samples drive
         for (r, c), state in self._states.items():
             rows, cols = self._row_slices[r], self._col_slices[c]
             written = fired_inputs[rows]
