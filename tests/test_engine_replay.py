@@ -123,27 +123,33 @@ def test_a_step_cost_derived_on_first_access_equals_one_made_at_once():
     assert isinstance(deferred, StepCost)
 
 
+def _fast_paths_agree_with_simulation(ports: int, seed_base: int, path: str) -> tuple[int, int]:
+    """Random step families costed by the full simulation and by the engine's fast paths give the same step costs,
+    totals, utilisation (in the same order) and traces. Returns how many steps the fast path counted by the engine's
+    attribute ``path`` timed, and how many were simulated."""
+    sets = (*TT_SETS, f"buffer.ports={ports}")
+    mapping = Mapping.build(Architecture(load_hw_config("default", list(sets))), TT_ARRAYS)
+    timed = simulated = 0
+    for seed in range(6):
+        draw = random_step_family(mapping, seed)
+        rng = random.Random(seed_base + seed)
+        steps = [draw(rng) for _ in range(30)]
+        full = run("inline", False, steps, sets=sets)
+        fast = run("inline", True, steps, sets=sets)
+        timed += getattr(fast[0], path)
+        simulated += fast[0].cache_misses
+        assert [comparable(c) for c in full[1]] == [comparable(c) for c in fast[1]]
+        assert comparable(full[3]) == comparable(fast[3])
+        assert list(full[0].utilisation().items()) == list(fast[0].utilisation().items())
+        assert full[0].chrome_trace() == fast[0].chrome_trace()
+    return timed, simulated
+
+
 @pytest.mark.parametrize("ports", [1, 2, 3])
 def test_schedules_worked_out_without_simpy_equal_simulation_on_random_steps(ports, monkeypatch):
     # no recorded run applies: every step after the first is scheduled anew and checked, or simulated
     monkeypatch.setattr(Engine, "_replay_record", lambda self, sid: None)
-    sets = (*TT_SETS, f"buffer.ports={ports}")
-    hw = load_hw_config("default", list(sets))
-    mapping = Mapping.build(Architecture(hw), TT_ARRAYS)
-    scheduled = simulated = 0
-    for seed in range(6):
-        draw = random_step_family(mapping, seed)
-        rng = random.Random(300 + seed)
-        steps = [draw(rng) for _ in range(30)]
-        full = run("inline", False, steps, sets=sets)
-        fast = run("inline", True, steps, sets=sets)
-        scheduled += fast[0].scheduled
-        simulated += fast[0].cache_misses
-        assert [comparable(c) for c in full[1]] == [comparable(c) for c in fast[1]]
-        assert comparable(full[3]) == comparable(fast[3])
-        assert full[0].utilisation() == fast[0].utilisation()
-        assert list(full[0].utilisation()) == list(fast[0].utilisation())
-        assert full[0].chrome_trace() == fast[0].chrome_trace()
+    scheduled, simulated = _fast_paths_agree_with_simulation(ports, 300, "scheduled")
     assert scheduled >= 30 and simulated >= 5  # both paths taken
 
 
@@ -151,22 +157,7 @@ def test_schedules_worked_out_without_simpy_equal_simulation_on_random_steps(por
 def test_replays_of_recorded_runs_equal_simulation_on_random_steps(ports, monkeypatch):
     # no schedule is worked out anew: every step after the first replays a record, or is simulated and recorded
     monkeypatch.setattr(Engine, "_schedule_step", lambda self, sid: None)
-    sets = (*TT_SETS, f"buffer.ports={ports}")
-    hw = load_hw_config("default", list(sets))
-    mapping = Mapping.build(Architecture(hw), TT_ARRAYS)
-    replays = simulated = 0
-    for seed in range(6):
-        draw = random_step_family(mapping, seed)
-        rng = random.Random(400 + seed)
-        steps = [draw(rng) for _ in range(30)]
-        full = run("inline", False, steps, sets=sets)
-        fast = run("inline", True, steps, sets=sets)
-        replays += fast[0].replays
-        simulated += fast[0].cache_misses
-        assert [comparable(c) for c in full[1]] == [comparable(c) for c in fast[1]]
-        assert comparable(full[3]) == comparable(fast[3])
-        assert full[0].utilisation() == fast[0].utilisation()
-        assert full[0].chrome_trace() == fast[0].chrome_trace()
+    replays, simulated = _fast_paths_agree_with_simulation(ports, 400, "replays")
     assert replays >= 20 and simulated >= 20  # both paths taken
 
 
