@@ -7,7 +7,7 @@ import pytest
 
 import archsim.analog.array as array_module
 from archsim.analog import AnalogArray
-from archsim.analog.io import IOModel, _product, analog_read
+from archsim.analog.io import _SWAPPED_PRODUCT_MIN_CELLS, IOModel, _product, analog_read
 from archsim.analog.kernels import (
     _convert_lines,
     _convert_summing_inputs,
@@ -105,7 +105,7 @@ def test_a_transposed_matrix_product_gives_the_plain_product():
         y = _product(x, weights.T)
         assert y.flags.c_contiguous
         np.testing.assert_allclose(y, x @ weights.T, rtol=1e-5, atol=1e-5 * np.sqrt(inputs))
-        routed += weights.size >= 16384
+        routed += weights.size >= _SWAPPED_PRODUCT_MIN_CELLS
     assert routed >= 30  # most of these took the other route
 
 

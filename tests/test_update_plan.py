@@ -1,5 +1,5 @@
 """The pulsed update's one-kernel plan (keys, update management, signs, pulse trains, work count) against the
-NumPy formulation it replaced, to the bit: weights, apparent weights and per-sample statistics must be equal,
+NumPy glue it replaced (with the slow reference's update management), to the bit: weights, apparent weights and per-sample statistics must be equal,
 not close, for every update mode, with and without update (BL) management, zero rows and columns, lr = 0 and
 the clipping branch of update management (more pulses needed than BL)."""
 
@@ -35,11 +35,11 @@ def packed_trains(values, scale, bl, keys, salt):
 
 def numpy_glue_update(state, model, x, d, lr, cfg, block_key, first_sample):
     """The pulsed update as NumPy glue around the update kernels (before the plan kernel): per-sample maxima,
-    NumPy update management, np.sign, reference trains, the work count and the statistics' sums."""
+    the reference's update management, np.sign, reference trains, the work count and the statistics' sums."""
     n_samples = x.shape[0]
     keys = np.array([py_stream(block_key, first_sample + b) for b in range(n_samples)], dtype=np.uint64)
     x_abs, d_abs = np.abs(x), np.abs(d)
-    bl, scale_d, scale_x = reference.ref_management_numpy(x_abs.max(axis=1), d_abs.max(axis=1), lr, model.dw0, cfg)
+    bl, scale_d, scale_x = reference.ref_management_batch(x_abs.max(axis=1), d_abs.max(axis=1), lr, model.dw0, cfg)
     args = update_module._state_args(state, model)
     d_sign, x_sign = np.sign(d).astype(np.int8), np.sign(x).astype(np.int8)
     device_pulses = np.zeros((state.shape[0], n_samples), dtype=np.int64)
@@ -120,7 +120,7 @@ def test_pulsed_update_is_the_numpy_glue_to_the_bit(model, mode):
     assert checked_pulses > 0
 
 
-def test_plan_management_is_the_numpy_formulation_to_the_bit():
+def test_plan_management_is_the_reference_to_the_bit():
     """Random maxima over many decades, zeros, lr 0 and the clipping branch, every management setting."""
     rng = np.random.default_rng(8)
     x_max = np.abs(rng.normal(size=200)) * 10.0 ** rng.uniform(-3, 1, 200)
@@ -131,7 +131,7 @@ def test_plan_management_is_the_numpy_formulation_to_the_bit():
             cfg = UpdateConfig(bl=bl, update_management=um, update_bl_management=ublm)
             for lr in (0.0, 1e-3, 0.05, 10.0):
                 plan = update_management(x_max, d_max, lr, 0.002, cfg)
-                expected = reference.ref_management_numpy(x_max, d_max, lr, 0.002, cfg)
+                expected = reference.ref_management_batch(x_max, d_max, lr, 0.002, cfg)
                 for got, want in zip((plan.bl, plan.scale_d, plan.scale_x), expected, strict=True):
                     np.testing.assert_array_equal(got, want)
                 if lr == 10.0 and um:

@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXTRA: list[str] = []  # --set overrides from the command line
 sys.path.insert(0, str(ROOT))
 
+from archsim.cli import add_set_option  # noqa: E402
 from archsim.config import load_run_config  # noqa: E402
 from archsim.run import execute  # noqa: E402
 
@@ -154,14 +155,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=2000, help="training samples per measurement")
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure (median reported)")
     parser.add_argument("--json", action="store_true", help="print one JSON object only")
-    parser.add_argument(
-        "--set",
-        dest="sets",
-        action="append",
-        default=[],
-        metavar="KEY.PATH=VALUE",
-        help="extra override, e.g. --set training.reduction=mean (repeatable)",
-    )
+    add_set_option(parser, "extra override, e.g. --set training.reduction=mean (repeatable)")
     parser.add_argument(
         "--against-aihwkit",
         action="store_true",

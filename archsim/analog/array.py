@@ -368,28 +368,33 @@ class AnalogArray:
             raise NonFiniteValues(what)
         return values
 
-    def _block_stats(
+    def _read_block(
         self,
-        r: int,
-        c: int,
-        vectors: int,
+        key: tuple[int, int],
+        matrix: _ReadMatrix,
+        weights: np.ndarray,
+        inputs: np.ndarray,
+        io: IOModel,
+        transpose: bool,
         active_rows: int,
         active_cols: int,
-        retries: int,
-        outputs: int,
-        load: Callable[[], float] | None = None,
-    ) -> BlockReadStats:
-        return BlockReadStats(
-            r,
-            c,
-            vectors,
-            active_rows,
-            active_cols,
-            retries,
-            (vectors + retries) * outputs * self.io.passes,
-            self.io.passes,
-            load,
+    ) -> tuple[np.ndarray, BlockReadStats]:
+        """Read the vectors ``inputs`` (vectors x lines driven) through ``weights`` (lines driven x outputs: the view
+        of ``matrix`` the product takes) on block ``key``: their outputs and the block's statistics, whose load is
+        worked out when the cost side asks. ``transpose``: the lines driven are the block's outputs (its columns);
+        ``active_rows`` and ``active_cols``: the block's rows and columns taking part (1 on the driven side of a
+        one-hot read)."""
+        drive = np.zeros(inputs.shape[1])
+        part, retries = analog_read(weights, inputs, io, self._read_rng, drive)
+        retried = int(retries.sum())
+        vectors = inputs.shape[0]
+        driven, outputs = (active_cols, active_rows) if transpose else (active_rows, active_cols)
+        load = partial(self.read_load, key, matrix, drive, vectors + retried, io, transpose, driven, outputs)
+        passes = self.io.passes
+        stats = BlockReadStats(
+            *key, vectors, active_rows, active_cols, retried, (vectors + retried) * outputs * passes, passes, load
         )
+        return part, stats
 
     def _bounds_of(self, key: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         """Block ``key``'s lower weight bounds and 1 / (upper - lower), float32 (the bounds never change)."""
@@ -493,16 +498,11 @@ class AnalogArray:
         for r, rows in enumerate(self._row_slices):
             x_block = np.ascontiguousarray(x[:, rows])
             for c, cols in enumerate(self._col_slices):
-                drive = np.zeros(x_block.shape[1])
                 matrix = self._read_matrix((r, c))
-                part, retries = analog_read(matrix.values.T, x_block, self.io, self._read_rng, drive)
-                retried = int(retries.sum())
-                y[:, cols] += part
                 n_rows, n_cols = rows.stop - rows.start, cols.stop - cols.start
-                load = partial(
-                    self.read_load, (r, c), matrix, drive, retries.shape[0] + retried, self.io, False, n_rows, n_cols
-                )
-                stats.blocks.append(self._block_stats(r, c, x.shape[0], n_rows, n_cols, retried, n_cols, load))
+                part, block = self._read_block((r, c), matrix, matrix.values.T, x_block, self.io, False, n_rows, n_cols)
+                y[:, cols] += part
+                stats.blocks.append(block)
         return y, stats
 
     def backward(self, d: np.ndarray) -> tuple[np.ndarray, ReadStats]:
@@ -513,16 +513,11 @@ class AnalogArray:
         for c, cols in enumerate(self._col_slices):
             d_block = np.ascontiguousarray(d[:, cols])
             for r, rows in enumerate(self._row_slices):
-                drive = np.zeros(d_block.shape[1])
                 matrix = self._read_matrix((r, c))
-                part, retries = analog_read(matrix.values, d_block, self.io, self._read_rng, drive)
-                retried = int(retries.sum())
-                z[:, rows] += part
                 n_rows, n_cols = rows.stop - rows.start, cols.stop - cols.start
-                load = partial(
-                    self.read_load, (r, c), matrix, drive, retries.shape[0] + retried, self.io, True, n_cols, n_rows
-                )
-                stats.blocks.append(self._block_stats(r, c, d.shape[0], n_rows, n_cols, retried, n_rows, load))
+                part, block = self._read_block((r, c), matrix, matrix.values, d_block, self.io, True, n_rows, n_cols)
+                z[:, rows] += part
+                stats.blocks.append(block)
         return z, stats
 
     def _indices(self, ks, limit: int, what: str) -> np.ndarray:
@@ -562,24 +557,12 @@ class AnalogArray:
                 continue
             picked, lines, one_hot = found
             for c, cols in enumerate(self._col_slices):
-                drive = np.zeros(lines.size)
                 matrix = self._picked_lines((r, c), lines, False)
-                part, retries = analog_read(matrix.values, one_hot, self.transfer_io, self._read_rng, drive)
-                retried = int(retries.sum())
-                values[picked, cols] = part
-                n_cols = cols.stop - cols.start
-                load = partial(
-                    self.read_load,
-                    (r, c),
-                    matrix,
-                    drive,
-                    retries.shape[0] + retried,
-                    self.transfer_io,
-                    False,
-                    1,
-                    n_cols,
+                part, block = self._read_block(
+                    (r, c), matrix, matrix.values, one_hot, self.transfer_io, False, 1, cols.stop - cols.start
                 )
-                stats.blocks.append(self._block_stats(r, c, picked.size, 1, n_cols, retried, n_cols, load))
+                values[picked, cols] = part
+                stats.blocks.append(block)
         return values, stats
 
     def read_rows(self, ks) -> tuple[np.ndarray, ReadStats]:
@@ -593,16 +576,12 @@ class AnalogArray:
                 continue
             picked, lines, one_hot = found
             for r, rows in enumerate(self._row_slices):
-                drive = np.zeros(lines.size)
                 matrix = self._picked_lines((r, c), lines, True)
-                part, retries = analog_read(matrix.values, one_hot, self.transfer_io, self._read_rng, drive)
-                retried = int(retries.sum())
-                values[picked, rows] = part
-                n_rows = rows.stop - rows.start
-                load = partial(
-                    self.read_load, (r, c), matrix, drive, retries.shape[0] + retried, self.transfer_io, True, 1, n_rows
+                part, block = self._read_block(
+                    (r, c), matrix, matrix.values, one_hot, self.transfer_io, True, rows.stop - rows.start, 1
                 )
-                stats.blocks.append(self._block_stats(r, c, picked.size, n_rows, 1, retried, n_rows, load))
+                values[picked, rows] = part
+                stats.blocks.append(block)
         return values, stats
 
     # -- updates ---------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from archsim.cli import add_set_option
 from archsim.errors import ArchsimError, did_you_mean
 
 NAME = "config"
@@ -465,14 +466,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "file", nargs="?", default=None, help="workload YAML (default: workloads/fcn_digits.yaml) or a hardware YAML"
     )
     show.add_argument("--hw", default=None, help="hardware YAML (default: hw_configs/default.yaml)")
-    show.add_argument(
-        "--set",
-        dest="sets",
-        action="append",
-        default=[],
-        metavar="KEY.PATH=VALUE",
-        help="override one field, e.g. --set hw.adc.bits=6 (repeatable)",
-    )
+    add_set_option(show, "override one field, e.g. --set hw.adc.bits=6 (repeatable)")
     explain = commands.add_parser(
         "explain", help="type, unit, default, allowed values, description and source of one key or section"
     )

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from archsim.cli import add_set_option
 from archsim.errors import ArchsimError
 from archsim.outputs import atomic_file
 
@@ -26,14 +27,7 @@ hw.role_devices.A.preset=ecram)."""
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hw", default=None, help="hardware YAML (default: hw_configs/default.yaml)")
-    parser.add_argument(
-        "--set",
-        dest="sets",
-        action="append",
-        default=[],
-        metavar="KEY.PATH=VALUE",
-        help="override one field, e.g. --set hw.device.dw_min=0.002 (repeatable)",
-    )
+    add_set_option(parser, "override one field, e.g. --set hw.device.dw_min=0.002 (repeatable)")
     parser.add_argument("--pulses", type=int, required=True, metavar="N", help="pulses per up (and down) phase")
     parser.add_argument("--cycles", type=int, required=True, metavar="K", help="up/down cycles")
     parser.add_argument("--devices", type=int, required=True, metavar="M", help="devices simulated")

@@ -8,6 +8,7 @@ import math
 import sys
 from typing import TYPE_CHECKING
 
+from archsim.cli import add_set_option
 from archsim.config.loader import load_hw_config
 from archsim.errors import ArchsimError
 
@@ -26,14 +27,7 @@ shared ones, named ACTION[ROLE] (e.g. device_pulse[A]) with parameters.role. --j
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("hw", metavar="HW", help="hardware YAML (a name in hw_configs/ such as isaac_like works)")
-    parser.add_argument(
-        "--set",
-        dest="sets",
-        action="append",
-        default=[],
-        metavar="KEY.PATH=VALUE",
-        help="override one hardware field, e.g. --set adc.bits=6 (repeatable)",
-    )
+    add_set_option(parser, "override one hardware field, e.g. --set adc.bits=6 (repeatable)")
     parser.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
 
 

@@ -6,6 +6,7 @@ import argparse
 from dataclasses import fields
 from pathlib import Path
 
+from archsim.cli import add_set_option
 from archsim.config.hw import HwConfig
 from archsim.config.loader import (
     HW_DIR,
@@ -27,14 +28,7 @@ problem is reported as `error: <file>: <key.path>: <what is expected>` with exit
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", help="YAML files to check")
     parser.add_argument("--hw", default=None, help="hardware YAML to check workloads against")
-    parser.add_argument(
-        "--set",
-        dest="sets",
-        action="append",
-        default=[],
-        metavar="KEY.PATH=VALUE",
-        help="override one field while checking (repeatable)",
-    )
+    add_set_option(parser, "override one field while checking (repeatable)")
 
 
 def is_hw_file(path: Path, seen: int = 0) -> bool:

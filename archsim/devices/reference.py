@@ -100,41 +100,13 @@ def ref_management(x_row, d_row, lr: float, dw0: float, cfg: UpdateConfig) -> tu
     return bl, a, b
 
 
-def ref_management_numpy(
+def ref_management_batch(
     x_abs_max: np.ndarray, d_abs_max: np.ndarray, lr: float, dw0: float, cfg: UpdateConfig
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """BL, scale_d, scale_x of every sample at once in NumPy: the formulation the update kernel's plan
-    replaced (its float operations define the plan to the bit)."""
-    x_abs_max = np.asarray(x_abs_max, dtype=np.float64)
-    d_abs_max = np.asarray(d_abs_max, dtype=np.float64)
-    n = x_abs_max.shape[0]
-    bl = np.full(n, cfg.bl, dtype=np.int64)
-    base = np.sqrt(lr / (dw0 * cfg.bl)) if lr > 0 else 0.0
-    scale_d = np.full(n, base)
-    scale_x = np.full(n, base)
-    active = (x_abs_max > 0) & (d_abs_max > 0) & (lr > 0)
-    bl[~active] = 0
-    scale_d[~active] = 0.0
-    scale_x[~active] = 0.0
-    if not (cfg.update_management or cfg.update_bl_management) or not active.any():
-        return bl, scale_d, scale_x
-    xa, da = x_abs_max[active], d_abs_max[active].copy()
-    expected_max = lr * xa * da / dw0
-    if cfg.update_bl_management:
-        bl_active = np.clip(np.ceil(expected_max), 1, cfg.bl).astype(np.int64)
-        bl[active] = bl_active
-        a = np.sqrt(lr / (dw0 * bl_active))
-    else:
-        a = np.full(xa.shape, base)
-    b = a.copy()
-    if cfg.update_management:
-        over = expected_max > cfg.bl
-        da[over] *= cfg.bl / expected_max[over]
-        a = a * np.sqrt(xa / da)
-        b = b * np.sqrt(da / xa)
-    scale_d[active] = a
-    scale_x[active] = b
-    return bl, scale_d, scale_x
+    """:func:`ref_management` of every sample from its largest |x| and |d|: BL (int64), scale_d and scale_x arrays."""
+    samples = zip(np.asarray(x_abs_max).tolist(), np.asarray(d_abs_max).tolist(), strict=True)
+    bl, scale_d, scale_x = zip(*[ref_management([x], [d], lr, dw0, cfg) for x, d in samples], strict=True)
+    return np.array(bl, dtype=np.int64), np.array(scale_d, dtype=np.float64), np.array(scale_x, dtype=np.float64)
 
 
 def ref_train(key: int, index: int, salt: int, magnitude: float, scale: float, bl: int) -> list[bool]:
@@ -265,7 +237,7 @@ __all__ = [
     "ref_mean_step",
     "ref_pulse_device",
     "ref_management",
-    "ref_management_numpy",
+    "ref_management_batch",
     "ref_train",
     "ref_pulsed_update",
     "ref_apply_counts",

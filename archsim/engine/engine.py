@@ -550,14 +550,7 @@ class Engine:
             for index, op in enumerate(ops)
             if type(op) in CYCLE_COUNT_FIELDS
         )
-        totals: dict[tuple[str, str], int] = {}
-        for op, plan in zip(ops, plans, strict=True):
-            for component, q in plan.static_quanta or ():
-                totals[(component, op.phase)] = totals.get((component, op.phase), 0) + q
-        charges = (
-            tuple(totals.items()),
-            tuple(index for index, plan in enumerate(plans) if plan.static_quanta is None),
-        )
+        charges = _static_charges(ops, [plan.static_quanta for plan in plans])
         # the operations with a count are those whose charges depend on data (reads and pulsed writes)
         assert tuple(index for index, _ in counted) == charges[1]
         shape = _Shape(plans if samples == 1 else None, counted, list(range(len(ops))), charges)
@@ -678,14 +671,7 @@ class Engine:
             ]
         self._plans[sid] = plans
         self._ranks[sid] = ranks
-        totals: dict[tuple[str, str], int] = {}
-        for op, op_charges in zip(ops, charges, strict=True):
-            for component, q in op_charges or ():
-                totals[(component, op.phase)] = totals.get((component, op.phase), 0) + q
-        self._charges[sid] = (
-            tuple(totals.items()),
-            tuple(index for index, op_charges in enumerate(charges) if op_charges is None),
-        )
+        self._charges[sid] = _static_charges(ops, charges)
         self._skeleton_of[sid] = self._skeleton(plans, ranks)
 
     def _skeleton(self, plans: list[OpPlan], ranks: list[int]) -> int | None:
@@ -1152,6 +1138,16 @@ class Engine:
         for quanta in self._unfolded_quanta:
             add_into(self._total_quanta, quanta)
         self._unfolded_quanta.clear()
+
+
+def _static_charges(ops: Sequence[Operation], static: Sequence[tuple | None]) -> tuple[tuple, tuple[int, ...]]:
+    """A structure's charges that no data changes, summed by (component, phase) from its operations' ``static``
+    charges, and the indices of the operations without them (reads and pulsed writes, charged per step)."""
+    totals: dict[tuple[str, str], int] = {}
+    for op, charges in zip(ops, static, strict=True):
+        for component, q in charges or ():
+            totals[(component, op.phase)] = totals.get((component, op.phase), 0) + q
+    return tuple(totals.items()), tuple(index for index, charges in enumerate(static) if charges is None)
 
 
 def _fast_quanta(ledger: tuple[dict, Sequence, Sequence], ops: list[Operation], copy: bool = True) -> dict | None:
