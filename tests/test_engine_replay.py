@@ -180,3 +180,17 @@ def test_a_first_step_whose_new_resources_start_work_in_one_cycle_is_simulated()
     # ending in one cycle: which one SimPy fires first is its event order; simulated
     engine = first((1, 1))
     assert (engine.scheduled, engine.cache_misses) == (0, 1)
+
+
+def test_steps_longer_than_the_compiled_schedule_counts_are_simulated_exactly():
+    # a DRAM so slow that one load takes more cycles than an int64 holds: such steps are simulated with Python
+    # integers, never scheduled in the compiled kernel's int64 (which overflowed, on a fuzzed configuration)
+    sets = (*TT_SETS, "dram.bandwidth=1e-12")
+    mapping = Mapping.build(Architecture(load_hw_config("default", list(sets))), TT_ARRAYS)
+    block = mapping.blocks(0, "C")[0]
+    step = [Move("io", "digital", 512, "forward"), Mvm(block, "forward", 4, 64, 32, 8, 8, 0, "forward", (0,))]
+    full = run("inline", False, [step] * 3, sets=sets)
+    fast = run("inline", True, [step] * 3, sets=sets)
+    assert full[1][0].latency_cycles > 2**63
+    assert [comparable(c) for c in full[1]] == [comparable(c) for c in fast[1]]
+    assert comparable(full[3]) == comparable(fast[3])

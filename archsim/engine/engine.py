@@ -112,6 +112,9 @@ MAX_REMEMBERED_STRUCTURES = 20000
 _FOLD_EVERY = 256
 #: Recorded SimPy runs kept per skeleton (the most recent are tried first when replaying a step).
 MAX_RECORDS_PER_SKELETON = 4
+#: The compiled schedule works in int64; a step whose cycles sum to this or more (a time no path through it can
+#: exceed) is simulated instead, where cycles are Python integers of any size.
+_SCHEDULE_CYCLE_LIMIT = 2**62
 
 
 class _CycleEnvironment(simpy.Environment):
@@ -833,6 +836,8 @@ class Engine:
                 description.known = known
         unmade = self._unmade.get(sid)
         cycles = unmade[1] if unmade is not None else [plan.cycles for plan in self._plans[sid]]
+        if sum(cycles) >= _SCHEDULE_CYCLE_LIMIT:
+            return None
         out = np.empty(description.out_size, dtype=np.int64)
         first_work = np.empty(description.working, dtype=np.int64)
         if not compiled._schedule(description.skeleton, np.array(cycles, dtype=np.int64), known, out, first_work):
