@@ -214,7 +214,9 @@ def test_update_is_independent_of_thread_count(monkeypatch):
     x, d = rng.uniform(-1, 1, (8, 100)), rng.normal(0, 0.3, (8, 100))
     results = []
     threads = numba.get_num_threads()
-    monkeypatch.setattr(update_module, "MULTITHREAD_MIN_WORK", 0)  # the parallel kernels, on 1 and on every thread
+    # the parallel kernels, on 1 and on every thread
+    monkeypatch.setattr(update_module, "MULTITHREAD_MIN_WORK", 0)
+    monkeypatch.setattr(update_module, "THREADS", update_module.ThreadChoice(forced=True))
     try:
         for n in sorted({1, threads}):
             numba.set_num_threads(n)
@@ -238,8 +240,9 @@ def test_single_and_multithreaded_calls_agree(monkeypatch, mode):
     x, d = rng.uniform(-1, 1, (3, 30)), rng.normal(0, 0.3, (3, 20))
     counts = rng.integers(-4, 5, (20, 30))
     states = []
-    for threshold in (0, 1 << 62):  # every call multithreaded, then every call on one thread
-        monkeypatch.setattr(update_module, "MULTITHREAD_MIN_WORK", threshold)
+    monkeypatch.setattr(update_module, "MULTITHREAD_MIN_WORK", 0)
+    for threads in (True, False):  # every call multithreaded, then every call on one thread
+        monkeypatch.setattr(update_module, "THREADS", update_module.ThreadChoice(forced=threads))
         state = make_state(cfg, (20, 30))
         if mode == "counts":
             apply_pulse_counts(state, dm, counts, 3)
@@ -250,20 +253,71 @@ def test_single_and_multithreaded_calls_agree(monkeypatch, mode):
     np.testing.assert_array_equal(states[0].w_apparent, states[1].w_apparent)
 
 
-def test_small_updates_run_serially_and_large_ones_on_every_thread(monkeypatch):
-    built = []
+def timed_kernels(monkeypatch, seconds_per_work):
+    """Update kernels that do nothing but advance a fake clock by ``seconds_per_work[parallel] * work``, a
+    ThreadChoice on that clock, and the ways of the calls made."""
+    now, made, work = [0.0], [], [0]
 
     def factory(code, parallel):
-        built.append((code, parallel))
-        return lambda *args: None
+        def kernel(*args):
+            made.append(parallel)
+            now[0] += seconds_per_work[parallel] * work[0]
+
+        return kernel
 
     monkeypatch.setattr(update_module.kernels, "_stochastic_update", factory)
-    cfg = make_device("soft_bounds")
-    x, d = np.ones((1, 4)), np.ones((1, 3))
-    pulsed_update(make_state(cfg, (3, 4)), device_model(cfg), x, d, 0.05, UpdateConfig(), 5, 0)
-    monkeypatch.setattr(update_module, "MULTITHREAD_MIN_WORK", 0)
-    pulsed_update(make_state(cfg, (3, 4)), device_model(cfg), x, d, 0.05, UpdateConfig(), 5, 0)
-    assert built == [(SOFT_BOUNDS, False), (SOFT_BOUNDS, True)]
+    choice = update_module.ThreadChoice(clock=lambda: now[0])
+
+    def call(n, size=1 << 14):
+        work[0] = size
+        for _ in range(n):
+            choice.run("_stochastic_update", SOFT_BOUNDS, size, (np.zeros((4, 4)),))
+
+    return choice, made, call
+
+
+def test_small_updates_always_run_serially_and_unmeasured(monkeypatch):
+    choice, made, call = timed_kernels(monkeypatch, {False: 2.0, True: 1.0})
+    call(50, update_module.MULTITHREAD_MIN_WORK - 1)
+    assert made == [False] * 50 and not choice._ways
+
+
+def test_the_faster_way_runs_and_the_slower_is_tried_ever_more_rarely(monkeypatch):
+    if numba.get_num_threads() < 2:
+        pytest.skip("one numba thread: every call is serial")
+    choice, made, call = timed_kernels(monkeypatch, {False: 2.0, True: 1.0})
+    call(1000)
+    assert made[:4] == [False, False, True, True]  # each way twice: a first call may compile, the second counts
+    serial_probes = [at for at, way in enumerate(made) if not way and at >= 4]
+    # probes after 16, 32, 64, ... calls of the faster way: about log2(1000 / 16) of them
+    gaps = [b - a - 1 for a, b in zip([3, *serial_probes], serial_probes, strict=False)]
+    assert gaps == [16, 32, 64, 128, 256, 512][: len(gaps)] and 4 <= len(gaps) <= 6
+
+
+def test_a_machine_that_gets_busy_is_followed(monkeypatch):
+    if numba.get_num_threads() < 2:
+        pytest.skip("one numba thread: every call is serial")
+    costs = {False: 2.0, True: 1.0}
+    choice, made, call = timed_kernels(monkeypatch, costs)
+    call(200)
+    assert made[-1]
+    costs[True] = 20.0  # the threads now wait for their time slices
+    made.clear()
+    call(300)
+    # the threads' median turns slower after two calls; serial runs from then on, with rare probes of the threads
+    assert made[:2] == [True, True] and sum(made) <= 2 + 6 and not made[-1]
+    costs[True] = 1.0  # quiet again: the next probes find the threads faster
+    made.clear()
+    call(3000)
+    assert all(made[-100:])
+
+
+def test_forced_ways_skip_the_measuring(monkeypatch):
+    for forced in (True, False):
+        choice, made, call = timed_kernels(monkeypatch, {False: 1.0, True: 2.0})
+        choice.forced = forced
+        call(10)
+        assert made == [forced] * 10 and not choice._ways
 
 
 def test_same_sample_numbers_give_same_update_and_different_ones_do_not():

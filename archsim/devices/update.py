@@ -13,8 +13,10 @@ count exceeds BL, ``d`` is scaled so that the ``x`` side does not clip (as aihwk
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from archsim.config.device import UPDATE_MODES, UpdateConfig
@@ -27,20 +29,112 @@ _DUMMY = np.zeros((1, 1))
 _MAX_COUNT = float(2**62)  # expected-mode pulse statistics saturate here instead of overflowing int64
 _DUMMY_FLAT = np.zeros(1)
 
-#: Below this much work a kernel runs serially on the calling thread (the work of a stochastic update is the
-#: devices its trains visit, fired rows x fired columns per sample; of the other modes, devices x samples; of a
-#: whole-pulse write, devices + 8 per pulse): waking
-#: numba's worker threads costs more than a small update takes, and when the machine has more runnable jobs
-#: than cores a parallel region also waits for every worker's time slice (measured on the 2-core development
-#: machine under load: a 64x64 x 10-sample update took 0.19 ms on one thread and 4.5 ms on two). Results do
-#: not depend on the choice (counter-based random streams), and a run compiles only the kind it calls.
-MULTITHREAD_MIN_WORK = 1 << 18
+#: Below this much work a kernel always runs serially on the calling thread (the work of a stochastic update is
+#: the devices its trains visit, fired rows x fired columns per sample; of the other modes, devices x samples; of a
+#: whole-pulse write, devices + 8 per pulse): waking numba's worker threads costs about as much as a smaller update
+#: takes, and a run whose updates all stay below it (the default run) never compiles a parallel kernel (3.7 s on a
+#: cold cache). At or above it, :class:`ThreadChoice` measures which way is faster. Results do not depend on the
+#: choice (counter-based random streams).
+MULTITHREAD_MIN_WORK = 1 << 13
+
+
+class ThreadChoice:
+    """Whether an update kernel's call runs its rows on numba's threads or serially: whichever way has run faster
+    per unit of work lately, on this machine, for calls of that kernel and device model on blocks of that shape
+    and that much work (its power of two).
+
+    On a quiet 2-core machine the threads pay from about 4,000 devices visited (the FCN benchmark's update blocks:
+    13 % more Analog SGD samples/s than serial); on a loaded one a parallel region also waits for every
+    worker's time slice (a 64 x 64 x 10-sample update took 0.19 ms on one thread and 4.5 ms on two). So both ways
+    are timed: each one's first call is not counted (it may compile the kernel), and the faster way by the median
+    of its last three calls' seconds per work unit runs (a median: a parallel call now and then waits for a worker
+    the OS ran elsewhere, and a mean would follow it). The slower way is tried again after ``probe_first`` calls,
+    then after twice as many each time it is still slower (at most ``probe_last``): a machine that gets busy or
+    quiet is followed, and a loaded one rarely pays for a slow parallel region.
+
+    ``forced`` (True or False) skips the measuring: every call at or above :data:`MULTITHREAD_MIN_WORK` runs that
+    way. ``clock`` gives seconds (tests pass a fake one).
+    """
+
+    def __init__(
+        self, forced: bool | None = None, probe_first: int = 16, probe_last: int = 1024, clock=time.perf_counter
+    ):
+        self.forced = forced
+        self.probe_first = probe_first
+        self.probe_last = probe_last
+        self.clock = clock
+        self._ways: dict[tuple, _Ways] = {}
+
+    def run(self, name: str, code: int, work: int, args: tuple) -> bool:
+        """Call kernel ``name`` of :mod:`archsim.devices.kernels` for device model ``code`` on ``args`` (the weights
+        first), the way chosen for ``work``; returns True when it ran on the threads."""
+        if work < MULTITHREAD_MIN_WORK or self.forced is not None:
+            parallel = work >= MULTITHREAD_MIN_WORK and bool(self.forced)
+            getattr(kernels, name)(code, parallel)(*args)
+            return parallel
+        key = (name, code, args[0].shape, work.bit_length())
+        ways = self._ways.get(key)
+        if ways is None:
+            ways = self._ways[key] = _Ways(self.probe_first)
+        parallel = ways.next() if numba.get_num_threads() > 1 else False
+        kernel = getattr(kernels, name)(code, parallel)
+        start = self.clock()
+        kernel(*args)
+        ways.observe(int(parallel), (self.clock() - start) / work, self.probe_first, self.probe_last)
+        return parallel
+
+
+class _Ways:
+    """What :class:`ThreadChoice` knows of one kind of call: per way (0 serial, 1 threads) the calls seen and the
+    seconds per work unit of its last three counted calls, and the calls of the faster way left before the slower
+    one is tried again."""
+
+    __slots__ = ("seen", "recent", "countdown", "interval", "probing")
+
+    def __init__(self, probe_first: int):
+        self.seen = [0, 0]
+        self.recent: tuple[list[float], list[float]] = ([], [])
+        self.interval = probe_first
+        self.countdown = probe_first
+        self.probing = False
+
+    def faster(self) -> int:
+        serial, threads = (sorted(recent)[len(recent) // 2] for recent in self.recent)
+        return 0 if serial <= threads else 1
+
+    def next(self) -> bool:
+        """The way of the next call: each way until it has a counted call, then the faster, the slower as a probe."""
+        for way in (0, 1):
+            if self.seen[way] < 2:
+                return bool(way)
+        if self.countdown <= 0:
+            self.probing = True
+            return not self.faster()
+        self.countdown -= 1
+        return bool(self.faster())
+
+    def observe(self, way: int, seconds_per_work: float, probe_first: int, probe_last: int) -> None:
+        self.seen[way] += 1
+        if self.seen[way] == 1:
+            return  # (a first call may compile)
+        probe, self.probing = self.probing, False
+        recent = self.recent[way]
+        recent.append(seconds_per_work)
+        if len(recent) > 3:
+            del recent[0]
+        if probe:  # the slower way was tried: wait twice as long if it is still slower, or start over if it won
+            self.interval = min(2 * self.interval, probe_last) if way != self.faster() else probe_first
+            self.countdown = self.interval
+
+
+#: The choice every update kernel call goes through.
+THREADS = ThreadChoice()
 
 
 def _run_kernel(name: str, model: DeviceModel, work: int, *args) -> None:
     """Run the update kernel ``name`` of :mod:`archsim.devices.kernels` built for ``model``'s device code, with
-    rows on numba's threads only for large ``work``."""
-    getattr(kernels, name)(model.code, work >= MULTITHREAD_MIN_WORK)(*args)
+    rows on numba's threads when :data:`THREADS` finds that faster for ``work``."""
+    THREADS.run(name, model.code, work, args)
 
 
 @dataclass
