@@ -265,8 +265,8 @@ def test_every_device_and_algorithm_at_extremes_trains_or_stops_in_one_line(case
         check_weights(trainer)
 
 
-# Device steps that overflow to inf/NaN are fixed on the devices branch (issue 15, item 1); until that is
-# merged these cases stop through the guard above instead of training. They pass once it lands.
+# Valid device settings whose steps once overflowed to inf/NaN (issue 15): they must train to finite weights, not stop
+# through the run-level guard.
 OVERFLOWING_DEVICES = [
     ("exponential", "ttv2", ["hw.device.w_max=0.01", "hw.device.w_min=-1.0", "hw.device.gamma_up=10",
                              "hw.device.gamma_down=10"]),
@@ -278,12 +278,9 @@ OVERFLOWING_DEVICES = [
 
 @pytest.mark.parametrize("model,algorithm,sets", OVERFLOWING_DEVICES)
 def test_valid_devices_never_go_non_finite(model, algorithm, sets):
-    try:
-        trainer = train_extreme_device(model, algorithm, sets + ["training.epochs=1", "dataset.max_train=200"])
-    except NonFiniteError as error:
-        pytest.xfail(f"needs the devices branch's finite device steps: {error}")
-    if trainer is not None:
-        check_weights(trainer)
+    trainer = train_extreme_device(model, algorithm, sets + ["training.epochs=1", "dataset.max_train=200"])
+    assert trainer is not None
+    check_weights(trainer)
 
 
 @budget(fast=2, full=60)
