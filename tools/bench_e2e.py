@@ -12,7 +12,13 @@ default is the mean); aihwkit's IO defaults otherwise. It prints archsim (with c
 the speed goals: 2x for Analog SGD, 3x for Tiki-Taka, costing overhead at most 10 %. Every figure is also given
 per CPU second of the process (keys ``*_cpu_samples_per_s``), steadier than wall time on a shared machine.
 
-    python tools/bench_e2e.py [--samples 2000] [--repeats 3] [--json] [--against-aihwkit]
+``--breakdown`` also times, in separate runs, where a step's costing goes (milliseconds per step, medians; keys
+``{algorithm}_breakdown``): the whole of it (wall with costing minus wall without), the engine
+(``Engine.run_step``), the recorder (``StepRecorder``'s methods, with the read loads they ask for), the read
+matrices' builds (their time with costing minus without: the line sums the loads need), and the rest (the read
+path's drive bookkeeping, the caches the costing's data evicts). The timers add about a microsecond per call.
+
+    python tools/bench_e2e.py [--samples 2000] [--repeats 3] [--json] [--against-aihwkit] [--breakdown]
 """
 
 from __future__ import annotations
@@ -76,6 +82,86 @@ def measure(folder: Path, algorithm: str, costing: bool, samples: int) -> tuple[
     report = execute(config, None, costing=costing)
     simulation = report["simulation"]
     return simulation["train_samples_per_s"], report["totals"]["samples"] / simulation["train_cpu_s"]
+
+
+#: What --breakdown times: (part, owner, method names); the recorder's methods nest (their time is counted once).
+def _breakdown_targets():
+    from archsim.algorithms.recorder import StepRecorder
+    from archsim.analog.array import AnalogArray
+    from archsim.engine.engine import Engine
+
+    recorder = [
+        name
+        for name in (
+            "reads",
+            "transfer_reads",
+            "updates",
+            "pulse_writes",
+            "digital",
+            "move",
+            "buffer",
+            "line_buffer",
+            "keep",
+        )
+        if hasattr(StepRecorder, name)
+    ]
+    return [
+        ("engine", Engine, ["run_step"]),
+        ("recorder", StepRecorder, recorder),
+        ("read_matrix_builds", AnalogArray, ["_build_read_matrix"]),
+    ]
+
+
+def costing_breakdown(folder: Path, algorithm: str, samples: int, repeats: int) -> dict[str, float]:
+    """Milliseconds per step of the costing's parts (see the module docstring), medians of ``repeats`` pairs of
+    runs with costing on and off, with timers wrapped around the parts' methods."""
+    spent = {part: 0.0 for part, _, _ in _breakdown_targets()}
+    depth = [0]
+    originals = []
+
+    def timed(part, method):
+        def wrapper(*args, **kwargs):
+            depth[0] += 1
+            start = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                depth[0] -= 1
+                if depth[0] == 0 or part != "recorder":
+                    spent[part] += time.perf_counter() - start
+
+        return wrapper
+
+    for part, owner, names in _breakdown_targets():
+        for name in names:
+            originals.append((owner, name, getattr(owner, name)))
+            setattr(owner, name, timed(part, getattr(owner, name)))
+    found: dict[bool, list[dict[str, float]]] = {True: [], False: []}
+    try:
+        for costing in (True, False):
+            measure(folder, algorithm, costing, 50)
+        for _ in range(repeats):
+            for costing in (True, False):
+                spent.update({part: 0.0 for part in spent})
+                wall = samples / measure(folder, algorithm, costing, samples)[0]
+                found[costing].append({"wall": wall, **spent})
+    finally:
+        for owner, name, method in originals:
+            setattr(owner, name, method)
+    steps = samples / load_run_config(ROOT / "workloads" / "fcn_mnist.yaml", None, EXTRA).training.batch_size
+
+    def per_step(costing: bool, part: str) -> float:
+        return statistics.median(run[part] for run in found[costing]) / steps * 1e3
+
+    parts = {
+        "costing": per_step(True, "wall") - per_step(False, "wall"),
+        "engine": per_step(True, "engine"),
+        "recorder": per_step(True, "recorder"),
+        "read_matrix_builds": per_step(True, "read_matrix_builds") - per_step(False, "read_matrix_builds"),
+    }
+    parts["rest"] = parts["costing"] - parts["engine"] - parts["recorder"] - parts["read_matrix_builds"]
+    parts["functional"] = per_step(False, "wall")
+    return {part: round(value, 4) for part, value in parts.items()}
 
 
 #: Speed goals this benchmark reports against: archsim with costing / aihwkit, and the costing overhead (%).
@@ -161,6 +247,9 @@ def main() -> None:
         action="store_true",
         help="also train the same network in aihwkit (when installed) and print the ratios",
     )
+    parser.add_argument(
+        "--breakdown", action="store_true", help="also time where a step's costing goes (ms per step, in extra runs)"
+    )
     args = parser.parse_args()
     EXTRA.extend(args.sets)
     against = args.against_aihwkit
@@ -189,6 +278,9 @@ def main() -> None:
                 results[f"aihwkit_{algorithm}_cpu_samples_per_s"] = cpu
                 results[f"ratio_{algorithm}"] = results[f"{algorithm}_samples_per_s"] / wall
                 results[f"cpu_ratio_{algorithm}"] = results[f"{algorithm}_cpu_samples_per_s"] / cpu
+        if args.breakdown:
+            for algorithm in ("analog_sgd", "tiki_taka"):
+                results[f"{algorithm}_breakdown"] = costing_breakdown(folder, algorithm, args.samples, args.repeats)
     if args.against_aihwkit and not against:
         results["aihwkit_skipped"] = "aihwkit is not installed"
     if args.json:
@@ -220,6 +312,13 @@ def main() -> None:
             print(
                 f"{'':>11}  by CPU time: aihwkit {results[f'aihwkit_{algorithm}_cpu_samples_per_s']:8.0f} samples/s; "
                 f"archsim with costing / aihwkit = {results[f'cpu_ratio_{algorithm}']:.2f}x"
+            )
+        if f"{algorithm}_breakdown" in results:
+            parts = results[f"{algorithm}_breakdown"]
+            print(
+                f"{'':>11}  costing per step: {parts['costing']:.3f} ms (of {parts['functional']:.3f} functional) = "
+                f"engine {parts['engine']:.3f} + recorder {parts['recorder']:.3f} + read-matrix builds "
+                f"{parts['read_matrix_builds']:.3f} + rest {parts['rest']:.3f}"
             )
     if "aihwkit_skipped" in results:
         print(f"aihwkit: skipped ({results['aihwkit_skipped']})")
