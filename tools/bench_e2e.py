@@ -293,7 +293,8 @@ def main() -> None:
         ok = "met" if overhead <= GOALS["costing_overhead_percent"] else "not met"
         print(
             f"{algorithm:>11}: {costed:8.0f} samples/s with costing, {functional:8.0f} without; "
-            f"costing adds {overhead:.1f} % to the functional time (goal <= {GOALS['costing_overhead_percent']:g} %: {ok})"
+            f"costing adds {overhead:.1f} % to the functional time "
+            f"(goal <= {GOALS['costing_overhead_percent']:g} %: {ok})"
         )
         cpu_costed = results[f"{algorithm}_cpu_samples_per_s"]
         cpu_functional = results[f"{algorithm}_functional_cpu_samples_per_s"]
