@@ -43,9 +43,9 @@ class ThreadChoice:
     per unit of work lately, on this machine, for calls of that kernel and device model on blocks of that shape
     and that much work (its power of two).
 
-    On a quiet 2-core machine the threads pay from about 4,000 devices visited (the FCN benchmark's update blocks:
-    13 % more Analog SGD samples/s than serial); on a loaded one a parallel region also waits for every
-    worker's time slice (a 64 x 64 x 10-sample update took 0.19 ms on one thread and 4.5 ms on two). So both ways
+    On the quiet 2-core development machine the threads pay from about 4,000 devices visited (the README's
+    Benchmarks give the gain); on a loaded one a parallel region also waits for every worker's time slice (a
+    64 x 64 x 10-sample update took 0.19 ms on one thread and 4.5 ms on two). So both ways
     are timed: each one's first call is not counted (it may compile the kernel), and the faster way by the median
     of its last three calls' seconds per work unit runs (a median: a parallel call now and then waits for a worker
     the OS ran elsewhere, and a mean would follow it). The slower way is tried again after ``probe_first`` calls,
@@ -72,7 +72,7 @@ class ThreadChoice:
             parallel = work >= MULTITHREAD_MIN_WORK and bool(self.forced)
             getattr(kernels, name)(code, parallel)(*args)
             return parallel
-        key = (name, code, args[0].shape, work.bit_length())
+        key = (name, code, args[0].shape, int(work).bit_length())
         ways = self._ways.get(key)
         if ways is None:
             ways = self._ways[key] = _Ways(self.probe_first)
