@@ -5,10 +5,11 @@ the file a function is defined in, so keeping callees here guarantees a cached k
 anything it calls changes. Every kernel takes arrays and scalars only; the kernels that step devices are built
 per device model code by a factory (``_stochastic_update(model, parallel)`` returns the jitted kernel), so a run
 compiles only the step formulas of the models it simulates (the update plan, the pulse total and the column
-scan are model-free and compiled once); update kernels come serial (small updates) or ``parallel=True`` over
-weight rows (outputs). Random numbers come from counter-based streams (see :mod:`archsim.devices.rng`) keyed
-by (sample, device, pulse), so results do not depend on the number of threads or on the serial/parallel
-choice. Each kernel has a slow reference in :mod:`archsim.devices.reference` that the tests compare against.
+scan are model-free and compiled once); update kernels come serial or ``parallel=True`` over weight rows
+(outputs), and :class:`archsim.devices.update.ThreadChoice` picks one per call. Random numbers come from
+counter-based streams (see :mod:`archsim.devices.rng`) keyed by (sample, device, pulse), so results do not depend
+on the number of threads or on the serial/parallel choice. Each kernel has a slow reference in
+:mod:`archsim.devices.reference` that the tests compare against.
 
 Conventions: ``w`` is (outputs, inputs); an update applies ``dW = -lr * d x^T``, so a device (i, j) gets
 *up* pulses when ``d_i * x_j < 0``. Pulse trains are bit-packed, ``n_words = ceil(BL / 64)`` uint64 words

@@ -75,23 +75,24 @@ class ThreadChoice:
         key = (name, code, args[0].shape, int(work).bit_length())
         ways = self._ways.get(key)
         if ways is None:
-            ways = self._ways[key] = _Ways(self.probe_first)
+            ways = self._ways[key] = _Ways(self.probe_first, self.probe_last)
         parallel = ways.next() if numba.get_num_threads() > 1 else False
         kernel = getattr(kernels, name)(code, parallel)
         start = self.clock()
         kernel(*args)
-        ways.observe(int(parallel), (self.clock() - start) / work, self.probe_first, self.probe_last)
+        ways.observe(int(parallel), (self.clock() - start) / work)
         return parallel
 
 
 class _Ways:
     """What :class:`ThreadChoice` knows of one kind of call: per way (0 serial, 1 threads) the calls seen and the
     seconds per work unit of its last three counted calls, and the calls of the faster way left before the slower
-    one is tried again."""
+    one is tried again (``probe_first`` to ``probe_last``)."""
 
-    __slots__ = ("seen", "recent", "countdown", "interval", "probing")
+    __slots__ = ("seen", "recent", "countdown", "interval", "probing", "probe_first", "probe_last")
 
-    def __init__(self, probe_first: int):
+    def __init__(self, probe_first: int, probe_last: int):
+        self.probe_first, self.probe_last = probe_first, probe_last
         self.seen = [0, 0]
         self.recent: tuple[list[float], list[float]] = ([], [])
         self.interval = probe_first
@@ -113,7 +114,7 @@ class _Ways:
         self.countdown -= 1
         return bool(self.faster())
 
-    def observe(self, way: int, seconds_per_work: float, probe_first: int, probe_last: int) -> None:
+    def observe(self, way: int, seconds_per_work: float) -> None:
         self.seen[way] += 1
         if self.seen[way] == 1:
             return  # (a first call may compile)
@@ -123,7 +124,7 @@ class _Ways:
         if len(recent) > 3:
             del recent[0]
         if probe:  # the slower way was tried: wait twice as long if it is still slower, or start over if it won
-            self.interval = min(2 * self.interval, probe_last) if way != self.faster() else probe_first
+            self.interval = min(2 * self.interval, self.probe_last) if way != self.faster() else self.probe_first
             self.countdown = self.interval
 
 

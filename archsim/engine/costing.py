@@ -324,20 +324,16 @@ class Costing:
         if type(op) is Mvm or type(op) is TransferRead:
             return self.read_quanta(op)
         shape = self.mapping.shape_of(op.array)
-        array_write, pulse_generator = self.write_pulse_quanta(op, shape.rows, shape.cols)
+        array_write, pulse_generator = self.write_pulse_charger(op, shape.rows, shape.cols)(op)
         charges = [("array_write", array_write), ("pulse_generator", pulse_generator)]
         if op.stochastic:
             charges.append(("digital", self.translator_quanta(op, shape.rows, shape.cols)))
         return tuple(charges)
 
-    def write_pulse_quanta(self, op, rows: int, cols: int) -> tuple[int, int]:
-        """A pulsed write's device-pulse and half-select charge and its drivers' charge (:meth:`dynamic_quanta`)
-        on a block of ``rows`` x ``cols`` active cells."""
-        return self.write_pulse_charger(op, rows, cols)(op)
-
     def write_pulse_charger(self, op, rows: int, cols: int):
-        """:meth:`write_pulse_quanta` of the pulsed writes like ``op`` (its kind and array's role) on a block of
-        ``rows`` x ``cols``, as a function of the write (the engine keeps one per write of a step shape)."""
+        """The device-pulse and half-select charge and the drivers' charge of the pulsed writes like ``op`` (its kind
+        and array's role) on a block of ``rows`` x ``cols`` active cells, as a function of the write
+        (:meth:`dynamic_quanta` calls it; the engine keeps one per write of a step shape)."""
         cells = self.crossbar_of[op.array.role]
         pulse_pj, half_pj = cells.write_pulse_pj, cells.half_selected_pj
         row_pj, col_pj = self.row_pulse_pj, self.col_pulse_pj

@@ -806,8 +806,7 @@ class Engine:
         records = self._records.get(skeleton)
         if not records:
             return None
-        unmade = self._unmade.get(sid)
-        cycles = unmade[1] if unmade is not None else [plan.cycles for plan in self._plans[sid]]
+        cycles = self._cycles_of(sid)
         for at in reversed(range(len(records))):
             record = records[at]
             if not isinstance(record, _Record):
@@ -816,6 +815,11 @@ class Engine:
             if found is not None:
                 return self._replayed_timing(sid, record, cycles, *found)
         return None
+
+    def _cycles_of(self, sid: int) -> list[int]:
+        """Structure ``sid``'s operations' cycles (without making its plans, when they are not made yet)."""
+        unmade = self._unmade.get(sid)
+        return unmade[1] if unmade is not None else [plan.cycles for plan in self._plans[sid]]
 
     def _schedule_step(self, sid: int) -> _Timing | None:
         """The timing of a step from a schedule worked out without SimPy and checked as a recorded one would be (see
@@ -834,8 +838,7 @@ class Engine:
             known = np.array([key in self._worked for key in description.resources], dtype=np.int64)
             if known.all():
                 description.known = known
-        unmade = self._unmade.get(sid)
-        cycles = unmade[1] if unmade is not None else [plan.cycles for plan in self._plans[sid]]
+        cycles = self._cycles_of(sid)
         if sum(cycles) >= _SCHEDULE_CYCLE_LIMIT:
             return None
         out = np.empty(description.out_size, dtype=np.int64)

@@ -118,22 +118,28 @@ def schedule(
     return bool(_schedule(skeleton, cycles, known, out, first_work))
 
 
+@nb.njit(cache=True, inline="always")
+def _section(skeleton, number):
+    """Section ``number`` of a skeleton (:func:`describe`): a view of its entries."""
+    offsets = skeleton[_HEADER:]
+    return skeleton[offsets[number] : offsets[number + 1]]
+
+
 @nb.njit(cache=True, error_model="numpy")
 def _schedule(skeleton, cycles, known, out, first_work):  # pragma: no cover - compiled; tested against SimPy
     n, n_resources, n_phases, n_working = skeleton[0], skeleton[1], skeleton[2], skeleton[3]
-    s = skeleton[_HEADER:]
-    dep_ptr = skeleton[s[_DEP_PTR] : s[_DEP_PTR + 1]]
-    res_ptr = skeleton[s[_RES_PTR] : s[_RES_PTR + 1]]
-    res_id = skeleton[s[_RES_ID] : s[_RES_ID + 1]]
-    capacity = skeleton[s[_CAPACITY] : s[_CAPACITY + 1]]
-    ranks = skeleton[s[_RANKS] : s[_RANKS + 1]]
-    root = skeleton[s[_ROOT] : s[_ROOT + 1]]
-    order = skeleton[s[_ORDER] : s[_ORDER + 1]]
-    dependants_ptr = skeleton[s[_DEPENDANTS_PTR] : s[_DEPENDANTS_PTR + 1]]
-    dependants_idx = skeleton[s[_DEPENDANTS_IDX] : s[_DEPENDANTS_IDX + 1]]
-    phase_of = skeleton[s[_PHASE_OF] : s[_PHASE_OF + 1]]
-    workers_ptr = skeleton[s[_WORKERS_PTR] : s[_WORKERS_PTR + 1]]
-    workers_idx = skeleton[s[_WORKERS_IDX] : s[_WORKERS_IDX + 1]]
+    dep_ptr = _section(skeleton, _DEP_PTR)
+    res_ptr = _section(skeleton, _RES_PTR)
+    res_id = _section(skeleton, _RES_ID)
+    capacity = _section(skeleton, _CAPACITY)
+    ranks = _section(skeleton, _RANKS)
+    root = _section(skeleton, _ROOT)
+    order = _section(skeleton, _ORDER)
+    dependants_ptr = _section(skeleton, _DEPENDANTS_PTR)
+    dependants_idx = _section(skeleton, _DEPENDANTS_IDX)
+    phase_of = _section(skeleton, _PHASE_OF)
+    workers_ptr = _section(skeleton, _WORKERS_PTR)
+    workers_idx = _section(skeleton, _WORKERS_IDX)
     spans = out[1 : 1 + 2 * n_phases]
     busy = out[1 + 2 * n_phases : 1 + 2 * n_phases + n_working]
     starts = out[1 + 2 * n_phases + n_working : 1 + 2 * n_phases + n_working + n]
