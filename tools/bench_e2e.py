@@ -84,8 +84,9 @@ def measure(folder: Path, algorithm: str, costing: bool, samples: int) -> tuple[
     return simulation["train_samples_per_s"], report["totals"]["samples"] / simulation["train_cpu_s"]
 
 
-#: What --breakdown times: (part, owner, method names); the recorder's methods nest (their time is counted once).
 def _breakdown_targets():
+    """What --breakdown times: (part, owner, method names); the recorder's methods nest (their time is counted
+    once)."""
     from archsim.algorithms.recorder import StepRecorder
     from archsim.analog.array import AnalogArray
     from archsim.engine.engine import Engine
