@@ -176,3 +176,22 @@ def test_bad_inputs_leave_the_state_alone():
     assert empty.samples == 0 and empty.device_pulses.dtype == np.int64
     with pytest.raises(ValueError):
         update_management(np.array([-1.0]), np.array([1.0]), 0.1, 0.01, UpdateConfig())
+
+
+@pytest.mark.parametrize("trains", [True, False])
+def test_the_plan_on_threads_is_the_serial_plan_to_the_bit(trains):
+    """A large batch's plan may draw its samples' trains on numba's threads: it must be the serial plan, every
+    output the same (the kernels' scratch outputs aside), with BL from 1 to several words, zero rows and a
+    sample that is not finite."""
+    rng = np.random.default_rng(11)
+    serial, threaded = kernels._update_plan_kernel(False), kernels._update_plan_kernel(True)
+    for n_samples, bl, ublm in ((300, 31, True), (97, 200, False), (64, 1, False)):
+        x, d = batch(rng, n_samples, 40, 23, 0.3)
+        for inputs in ((x, d), (x, np.where(np.arange(n_samples)[:, None] == 5, np.nan, d))):
+            args = (*inputs, 0.2, 0.004, bl, True, ublm, np.uint64(31), 7, trains)
+            want, got = serial(*args), threaded(*args)
+            for index in range(12):
+                np.testing.assert_array_equal(got[index], want[index], err_msg=f"output {index}")
+            assert want[0] is (inputs[1] is d)
+            if trains and want[0]:
+                assert want[11] > 0 and want[7].shape[2] == -(-int(want[2].max()) // 64)

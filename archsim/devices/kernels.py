@@ -442,6 +442,12 @@ def _pulse_device(w, n, up, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_d
 # ---------------------------------------------------------------------------------------------
 # update plan: management, signs and pulse trains of a batch (one kernel, whatever the device model)
 # ---------------------------------------------------------------------------------------------
+def _row_loop(parallel: bool):
+    """The loop a kernel spreads over numba's threads when ``parallel`` (weight rows of an update driver, samples of an
+    update plan): ``prange``, or ``range``."""
+    return nb.prange if parallel else range
+
+
 @nb.njit(cache=True, inline="always")
 def _management(x_max, d_max, lr, dw0, bl_max, update_management, update_bl_management):
     """(BL, scale_d, scale_x) of one sample from its largest |x| and |d| (aihwkit's performUpdateManagement,
@@ -514,79 +520,97 @@ def _pulse_train(bits, b, v, p, length, sample_key, salt):
     return fired
 
 
-@nb.njit(cache=True, error_model="numpy")
+@functools.cache
+def _update_plan_kernel(parallel: bool):
+    """The update plan (:func:`_update_plan`), its samples' pulse trains drawn on numba's threads (``parallel``) or
+    serially: a sample's trains come from its own streams, so both give the same plan."""
+    samples = _row_loop(parallel)
+
+    @_specialised(f"plan_{'parallel' if parallel else 'serial'}", error_model="numpy", parallel=parallel)
+    def update_plan(x, d, lr, dw0, bl_max, update_management, update_bl_management, block_key, first_sample, trains):
+        """The plan (:func:`_update_plan` says what it holds)."""
+        n_samples, n_in = x.shape
+        n_out = d.shape[1]
+        keys = np.empty(n_samples, dtype=np.uint64)
+        bl = np.empty(n_samples, dtype=np.int64)
+        scale_d = np.empty(n_samples)
+        scale_x = np.empty(n_samples)
+        d_sign = np.empty((n_samples, n_out), dtype=np.int8)
+        x_sign = np.empty((n_samples, n_in), dtype=np.int8)
+        sample_finite = np.empty(n_samples, dtype=np.bool_)
+        for b in samples(n_samples):
+            keys[b] = _stream(block_key, first_sample + b)
+            x_max, x_finite = _abs_max_and_signs(x, b, x_sign)
+            d_max, d_finite = _abs_max_and_signs(d, b, d_sign)
+            sample_finite[b] = x_finite and d_finite
+            bl[b], scale_d[b], scale_x[b] = _management(
+                x_max, d_max, lr, dw0, bl_max, update_management, update_bl_management
+            )
+        finite = True
+        longest = 0
+        for b in range(n_samples):
+            finite &= sample_finite[b]
+            longest = max(longest, bl[b])
+        row_pulses = np.zeros(n_samples, dtype=np.int64)
+        col_pulses = np.zeros(n_samples, dtype=np.int64)
+        work = 0
+        if trains and finite:
+            n_words = max(1, (longest + 63) // 64)
+            row_bits = np.zeros((n_samples, n_out, n_words), dtype=np.uint64)
+            col_bits = np.zeros((n_samples, n_in, n_words), dtype=np.uint64)
+            for b in samples(n_samples):  # each sample's trains are its own
+                lines_product = 1
+                for side in range(2):  # rows (d), then columns (x): one loop, compiled once
+                    values, bits, pulses = (d, row_bits, row_pulses) if side == 0 else (x, col_bits, col_pulses)
+                    scale, salt = (scale_d[b], _ROW_SALT) if side == 0 else (scale_x[b], _COL_SALT)
+                    lines_fired = 0
+                    for v in range(values.shape[1]):
+                        fired = _pulse_train(bits, b, v, abs(values[b, v]) * scale, bl[b], keys[b], salt)
+                        pulses[b] += fired
+                        lines_fired += fired > 0
+                    lines_product *= lines_fired
+                work += lines_product
+        else:
+            row_bits = np.zeros((n_samples, 0, 1), dtype=np.uint64)
+            col_bits = np.zeros((n_samples, 0, 1), dtype=np.uint64)
+        device_pulses = np.empty((n_out, n_samples), dtype=np.int64)
+        sample_pulses = np.empty(n_samples, dtype=np.int64)
+        return (
+            finite,
+            keys,
+            bl,
+            scale_d,
+            scale_x,
+            d_sign,
+            x_sign,
+            row_bits,
+            col_bits,
+            row_pulses,
+            col_pulses,
+            work,
+            device_pulses,
+            sample_pulses,
+        )
+
+    return update_plan
+
+
 def _update_plan(x, d, lr, dw0, bl_max, update_management, update_bl_management, block_key, first_sample, trains):
-    """What a batch's pulsed update needs before any device moves, in one pass (the update kernels' Python
-    glue cost more than a small block's update): per sample b, its key (stream ``block_key``, number
-    ``first_sample + b``), BL and probability scales (:func:`_management`), the signs of x and d, whether x
-    and d are finite, and, when ``trains``, the bit-packed pulse trains of rows (d side) and columns (x side):
-    ``n_words = max(1, ceil(max BL / 64))`` words per line, row i firing in a slot with probability
+    """The serial :func:`_update_plan_kernel`: what a batch's pulsed update needs before any device moves, in one pass
+    (the update kernels' Python glue cost more than a small block's update): per sample b, its key (stream
+    ``block_key``, number ``first_sample + b``), BL and probability scales (:func:`_management`), the signs of x and
+    d, whether x and d are finite, and, when ``trains``, the bit-packed pulse trains of rows (d side) and columns (x
+    side): ``n_words = max(1, ceil(max BL / 64))`` words per line, row i firing in a slot with probability
     ``min(|d_i| scale_d, 1)``, column j with ``min(|x_j| scale_x, 1)``.
 
-    Returns ``(finite, keys, bl, scale_d, scale_x, d_sign, x_sign, row_bits, col_bits, row_pulses,
-    col_pulses, work, device_pulses, sample_pulses)``: ``row_pulses``/``col_pulses`` are the slots fired per
-    sample, ``work`` the devices on a fired row and a fired column summed over samples (what the stochastic
-    kernel visits), ``device_pulses`` (outputs, samples) and ``sample_pulses`` (samples,) uninitialised
-    outputs of the update kernels. Trains are skipped (empty) when an input is not finite.
+    Returns ``(finite, keys, bl, scale_d, scale_x, d_sign, x_sign, row_bits, col_bits, row_pulses, col_pulses, work,
+    device_pulses, sample_pulses)``: ``row_pulses``/``col_pulses`` are the slots fired per sample, ``work`` the
+    devices on a fired row and a fired column summed over samples (what the stochastic kernel visits),
+    ``device_pulses`` (outputs, samples) and ``sample_pulses`` (samples,) uninitialised outputs of the update
+    kernels. Trains are skipped (empty) when an input is not finite.
     """
-    n_samples, n_in = x.shape
-    n_out = d.shape[1]
-    keys = np.empty(n_samples, dtype=np.uint64)
-    bl = np.empty(n_samples, dtype=np.int64)
-    scale_d = np.empty(n_samples)
-    scale_x = np.empty(n_samples)
-    d_sign = np.empty((n_samples, n_out), dtype=np.int8)
-    x_sign = np.empty((n_samples, n_in), dtype=np.int8)
-    finite = True
-    longest = 0
-    for b in range(n_samples):
-        keys[b] = _stream(block_key, first_sample + b)
-        x_max, x_finite = _abs_max_and_signs(x, b, x_sign)
-        d_max, d_finite = _abs_max_and_signs(d, b, d_sign)
-        finite &= x_finite and d_finite
-        bl[b], scale_d[b], scale_x[b] = _management(
-            x_max, d_max, lr, dw0, bl_max, update_management, update_bl_management
-        )
-        longest = max(longest, bl[b])
-    row_pulses = np.zeros(n_samples, dtype=np.int64)
-    col_pulses = np.zeros(n_samples, dtype=np.int64)
-    work = 0
-    if trains and finite:
-        n_words = max(1, (longest + 63) // 64)
-        row_bits = np.zeros((n_samples, n_out, n_words), dtype=np.uint64)
-        col_bits = np.zeros((n_samples, n_in, n_words), dtype=np.uint64)
-        for b in range(n_samples):
-            lines_product = 1
-            for side in range(2):  # rows (d), then columns (x): one loop, compiled once
-                values, bits, pulses = (d, row_bits, row_pulses) if side == 0 else (x, col_bits, col_pulses)
-                scale, salt = (scale_d[b], _ROW_SALT) if side == 0 else (scale_x[b], _COL_SALT)
-                lines_fired = 0
-                for v in range(values.shape[1]):
-                    fired = _pulse_train(bits, b, v, abs(values[b, v]) * scale, bl[b], keys[b], salt)
-                    pulses[b] += fired
-                    lines_fired += fired > 0
-                lines_product *= lines_fired
-            work += lines_product
-    else:
-        row_bits = np.zeros((n_samples, 0, 1), dtype=np.uint64)
-        col_bits = np.zeros((n_samples, 0, 1), dtype=np.uint64)
-    device_pulses = np.empty((n_out, n_samples), dtype=np.int64)
-    sample_pulses = np.empty(n_samples, dtype=np.int64)
-    return (
-        finite,
-        keys,
-        bl,
-        scale_d,
-        scale_x,
-        d_sign,
-        x_sign,
-        row_bits,
-        col_bits,
-        row_pulses,
-        col_pulses,
-        work,
-        device_pulses,
-        sample_pulses,
+    return _update_plan_kernel(False)(
+        x, d, lr, dw0, bl_max, update_management, update_bl_management, block_key, first_sample, trains
     )
 
 
@@ -661,11 +685,6 @@ def _fire(
 #: Row chunks of a parallel stochastic update (each allocates its scratch once); numba hands each thread an
 #: equal share of them.
 _PARALLEL_CHUNKS = 64
-
-
-def _row_loop(parallel: bool):
-    """The loop over weight rows of a driver: ``prange`` (rows on numba's threads) or ``range``."""
-    return nb.prange if parallel else range
 
 
 @nb.njit(cache=True)

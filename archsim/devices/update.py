@@ -68,20 +68,25 @@ class ThreadChoice:
     def run(self, name: str, code: int, work: int, args: tuple) -> bool:
         """Call kernel ``name`` of :mod:`archsim.devices.kernels` for device model ``code`` on ``args`` (the weights
         first), the way chosen for ``work``; returns True when it ran on the threads."""
+        return self.call((name, code), lambda parallel: getattr(kernels, name)(code, parallel), work, args)[1]
+
+    def call(self, kind: tuple, kernel_of, work: int, args: tuple) -> tuple:
+        """Call ``kernel_of(parallel)`` (a kernel that runs on numba's threads when ``parallel``) on ``args`` (its
+        first argument's shape and ``kind`` tell calls of one kind apart), the way chosen for ``work``; returns the
+        kernel's result and whether it ran on the threads."""
         if work < MULTITHREAD_MIN_WORK or self.forced is not None:
             parallel = work >= MULTITHREAD_MIN_WORK and bool(self.forced)
-            getattr(kernels, name)(code, parallel)(*args)
-            return parallel
-        key = (name, code, args[0].shape, int(work).bit_length())
+            return kernel_of(parallel)(*args), parallel
+        key = (*kind, args[0].shape, int(work).bit_length())
         ways = self._ways.get(key)
         if ways is None:
             ways = self._ways[key] = _Ways(self.probe_first, self.probe_last)
         parallel = ways.next() if numba.get_num_threads() > 1 else False
-        kernel = getattr(kernels, name)(code, parallel)
+        kernel = kernel_of(parallel)
         start = self.clock()
-        kernel(*args)
+        result = kernel(*args)
         ways.observe(int(parallel), (self.clock() - start) / work)
-        return parallel
+        return result, parallel
 
 
 class _Ways:
@@ -246,8 +251,7 @@ def pulsed_update(
     """
     x, d = _check_update_inputs(state, x, d)
     # one kernel plans the batch: keys, management, signs, the stochastic trains and the finiteness check
-    (finite, keys, bl, scale_d, scale_x, d_sign, x_sign, row_bits, col_bits, row_pulses, col_pulses, work,
-     device_pulses, sample_pulses) = kernels._update_plan(
+    plan_args = (
         x,
         d,
         float(lr),
@@ -258,7 +262,12 @@ def pulsed_update(
         np.uint64(block_key),
         first_sample,
         cfg.mode == "stochastic",
-    )  # fmt: skip
+    )
+    # its work: the x and d values it looks at (a large batch's samples' trains are drawn on both cores when faster)
+    (finite, keys, bl, scale_d, scale_x, d_sign, x_sign, row_bits, col_bits, row_pulses, col_pulses, work,
+     device_pulses, sample_pulses) = THREADS.call(
+        ("_update_plan",), kernels._update_plan_kernel, x.shape[0] * (x.shape[1] + d.shape[1]), plan_args
+    )[0]  # fmt: skip
     if not finite:
         raise NonFiniteValues("x and d")
     if not 0.0 <= lr < math.inf:
