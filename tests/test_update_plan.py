@@ -195,3 +195,20 @@ def test_the_plan_on_threads_is_the_serial_plan_to_the_bit(trains):
             assert want[0] is (inputs[1] is d)
             if trains and want[0]:
                 assert want[11] > 0 and want[7].shape[2] == -(-int(want[2].max()) // 64)
+
+
+def test_plan_maxima_and_signs_over_extreme_values():
+    """The plan takes each sample's largest |x| and |d| on their IEEE bits: over subnormals, -0.0, 1e150 and mixed
+    signs its management must be the reference's on NumPy's maxima, to the bit, and its signs NumPy's."""
+    rng = np.random.default_rng(21)
+    x = rng.choice([0.0, -0.0, 5e-324, -2.5e-310, 1e-300, -3.0, 7.5, 1e150, -1e150], size=(40, 13))
+    d = rng.normal(0, 1, (40, 9)) * 10.0 ** rng.integers(-320, 60, (40, 9))
+    x[3] = -0.0
+    cfg = UpdateConfig(bl=31, update_management=True, update_bl_management=True)
+    plan = kernels._update_plan(x, d, 1e-3, 0.002, 31, True, True, np.uint64(3), 0, False)
+    assert plan[0] is True
+    want = reference.ref_management_batch(np.abs(x).max(axis=1), np.abs(d).max(axis=1), 1e-3, 0.002, cfg)
+    for got, expected in zip(plan[2:5], want, strict=True):
+        np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(plan[5], np.sign(d).astype(np.int8))
+    np.testing.assert_array_equal(plan[6], np.sign(x).astype(np.int8))

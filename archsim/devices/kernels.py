@@ -472,18 +472,51 @@ def _management(x_max, d_max, lr, dw0, bl_max, update_management, update_bl_mana
     return bl, scale_d, scale_x
 
 
+@intrinsic
+def _bits_of(typingctx, value):
+    """The IEEE 754 bits of a float64, as an int64 (one bit cast)."""
+    if value != nb.types.float64:
+        return None
+    sig = nb.types.int64(nb.types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(nb.types.int64))
+
+    return sig, codegen
+
+
+@intrinsic
+def _float_of(typingctx, bits):
+    """The float64 whose IEEE 754 bits are ``bits`` (an int64; one bit cast)."""
+    if bits != nb.types.int64:
+        return None
+    sig = nb.types.float64(nb.types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(nb.types.float64))
+
+    return sig, codegen
+
+
+_MAGNITUDE_BITS = np.int64(0x7FFFFFFFFFFFFFFF)  # all but the sign bit
+_INFINITY_BITS = np.int64(0x7FF0000000000000)  # +inf; NaNs lie above it
+
+
 @nb.njit(cache=True, inline="always")
 def _abs_max_and_signs(v, b, signs):
-    """Largest |v[b, k]| over k, whether every v[b, k] is finite; writes sign(v[b, k]) (-1, 0, 1) to signs."""
-    largest = 0.0
-    finite = True
+    """Largest |v[b, k]| over k, whether every v[b, k] is finite; writes sign(v[b, k]) (-1, 0, 1) to signs.
+
+    On IEEE bits: a float's magnitude bits order as its magnitude does, so the largest magnitude is an integer
+    maximum (which vectorises, where a float maximum must keep NaN's order), and inf and NaN are the magnitudes at
+    or above +inf's bits. For finite values these are the float comparisons' results exactly (-0.0 has sign 0); a
+    batch that is not finite is refused whatever its signs and maximum."""
+    largest = np.int64(0)
     for k in range(v.shape[1]):
-        value = v[b, k]
-        magnitude = abs(value)
-        finite &= magnitude < math.inf  # false for inf and NaN
-        largest = magnitude if magnitude > largest else largest
-        signs[b, k] = np.int8(value > 0.0) - np.int8(value < 0.0)
-    return largest, finite
+        word = _bits_of(v[b, k])
+        magnitude = word & _MAGNITUDE_BITS
+        largest = max(largest, magnitude)
+        signs[b, k] = np.int8(word > 0) - np.int8((word < 0) & (magnitude != 0))
+    return _float_of(largest), largest < _INFINITY_BITS
 
 
 @nb.njit(cache=True, inline="always")
