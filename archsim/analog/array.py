@@ -284,7 +284,8 @@ class AnalogArray:
         weights = self._states[key].apparent()
         rows, cols = weights.shape
         written = self._written_inputs.get(key)
-        lines = None if written is None else np.flatnonzero(written)
+        # the written lines, listed only when few (the partial conversion below): counting is cheaper than listing
+        lines = None if written is None or not _few(np.count_nonzero(written), cols) else np.flatnonzero(written)
         previous = self._previous.get(key)
         summed = self._summed.get(key, 0)
         if previous is not None:  # sums the previous matrix had and no load used: no longer asked for
@@ -299,7 +300,7 @@ class AnalogArray:
         free = (
             previous is not None and (sys.getrefcount(previous), sys.getrefcount(previous.values)) == _FREE_REFERENCES
         )
-        if previous is not None and lines is not None and _few(lines.size, cols):
+        if previous is not None and lines is not None:
             # only a few input lines changed since the previous matrix (a transfer's column): convert just those, and
             # carry its per-input sums over
             values = previous.values if free else previous.values.copy()
