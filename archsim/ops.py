@@ -16,8 +16,9 @@ dozens of them: a frozen dataclass takes five times as long to build (its ``__in
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal, NamedTuple, get_args
+from typing import Any, Literal, NamedTuple, get_args
 
 #: The part of a training step an operation belongs to.
 Phase = Literal["forward", "backward", "update", "transfer"]
@@ -153,3 +154,87 @@ class BufferAccess:
 
 
 Operation = Mvm | PulseUpdate | TransferRead | TransferWrite | Digital | Move | BufferAccess
+
+# ---------------------------------------------------------------------------------------------
+# a step as recorded: its calls' templates and the data of its data-dependent operations
+# ---------------------------------------------------------------------------------------------
+#: Operations whose counts depend on data (the rest of a step is fixed by its structure), and their data records:
+#: a read's (retries, drive_fraction); a pulsed write's (bl, samples or columns, then its pulses). The first item is
+#: the count that sets the operation's cycles.
+DATA_OPERATIONS = (Mvm, TransferRead, PulseUpdate, TransferWrite)
+
+
+def data_of(op: Any) -> tuple:
+    """The data record of a data-dependent operation (:data:`DATA_OPERATIONS`)."""
+    kind = type(op)
+    if kind is Mvm or kind is TransferRead:
+        return (op.retries, op.drive_fraction)
+    if kind is PulseUpdate:
+        return (op.bl, op.samples, op.row_pulses, op.col_pulses, op.device_pulses)
+    assert kind is TransferWrite
+    return (op.bl, op.columns, op.device_pulses, op.row_pulses, op.col_pulses)
+
+
+def with_data(op: Any, record: tuple) -> Operation:
+    """``op`` (a data-dependent operation) with the data ``record`` (:func:`data_of`) instead of its own."""
+    kind = type(op)
+    if kind is Mvm:
+        return Mvm(op.array, op.direction, op.vectors, op.active_rows, op.active_cols, op.in_bits, op.out_bits,
+                   record[0], op.phase, op.deps, record[1])  # fmt: skip
+    if kind is TransferRead:
+        return TransferRead(op.array, op.columns, op.active_rows, op.in_bits, op.out_bits, record[0], op.phase, op.deps,
+                            record[1])  # fmt: skip
+    if kind is PulseUpdate:
+        return PulseUpdate(op.array, record[1], record[0], record[2], record[3], record[4], op.phase, op.deps,
+                           op.stochastic)  # fmt: skip
+    assert kind is TransferWrite
+    return TransferWrite(op.array, record[1], record[0], record[2], op.phase, op.deps, record[3], record[4],
+                         op.stochastic)  # fmt: skip
+
+
+class CallTemplate:
+    """What one call of the step recorder, with given arguments at a given place in its step, records: its
+    operations (those that carry data with the data of the step that first made them), the positions among them
+    of the data-dependent ones, and what the call returned. Compared by identity: two steps made of the same
+    templates in the same order have operations that differ only in their data."""
+
+    __slots__ = ("ops", "dynamic", "returned")
+
+    def __init__(self, ops: tuple[Operation, ...], returned):
+        self.ops = ops
+        self.dynamic = tuple(index for index, op in enumerate(ops) if type(op) in DATA_OPERATIONS)
+        self.returned = returned
+
+
+class RecordedStep(Sequence):
+    """One training step's operations as recorded: ``signature``, its calls' templates in order, and ``records``,
+    the data of its data-dependent operations in program order. A sequence of the operations (made on first use);
+    the engine costs a step whose signature it has seen from the records alone."""
+
+    __slots__ = ("signature", "records", "_ops")
+
+    def __init__(self, signature: tuple[CallTemplate, ...], records: list[tuple]):
+        self.signature = signature
+        self.records = records
+        self._ops: list[Operation] | None = None
+
+    def operations(self) -> list[Operation]:
+        if self._ops is None:
+            ops: list[Operation] = []
+            records = iter(self.records)
+            for template in self.signature:
+                start = len(ops)
+                ops.extend(template.ops)
+                for position in template.dynamic:
+                    ops[start + position] = with_data(template.ops[position], next(records))
+            self._ops = ops
+        return self._ops
+
+    def __getitem__(self, index):
+        return self.operations()[index]
+
+    def __len__(self) -> int:
+        return len(self.operations())
+
+    def __iter__(self) -> Iterator[Operation]:
+        return iter(self.operations())

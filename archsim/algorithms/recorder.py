@@ -27,6 +27,7 @@ from archsim.ops import (
     ArrayId,
     BufferAccess,
     BufferKind,
+    CallTemplate,
     Digital,
     Direction,
     Location,
@@ -35,10 +36,16 @@ from archsim.ops import (
     Operation,
     Phase,
     PulseUpdate,
+    RecordedStep,
     Role,
     TransferRead,
     TransferWrite,
+    data_of,
 )
+
+#: Call templates a recorder's calls keep before they are forgotten (a bound on memory, far above what the steps of
+#: one network need).
+MAX_CALL_TEMPLATES = 100_000
 
 
 def count_bits(largest: int) -> int:
@@ -52,6 +59,12 @@ class StepRecorder:
     ``blocks`` (the network's :class:`~archsim.mapping.blocks.BlockLayout`) lets the recorder size what it
     adds per block (x and d sent to an updated block, update management's abs-max); without it those are
     not recorded.
+
+    ``calls`` (a dict the recorders of one training run share; None: operations are made as they are recorded)
+    keeps a :class:`~archsim.ops.CallTemplate` per call, by its place in the step and the arguments that fix its
+    operations but their data. A call met before only notes its operations' data records, and the step comes out
+    as a :class:`~archsim.ops.RecordedStep` (:attr:`step`), whose operations are made when first asked for: the
+    engine costs a step of a signature it has seen from the records alone.
     """
 
     def __init__(
@@ -61,17 +74,69 @@ class StepRecorder:
         digital_bits: int = 32,
         transfer_bits: int | None = None,
         blocks: BlockLayout | None = None,
+        calls: dict | None = None,
     ):
         self.in_bits = in_bits  # DAC resolution (bits per driven input value)
         self.out_bits = out_bits  # ADC resolution (bits per converted output value)
         self.transfer_bits = transfer_bits or out_bits  # ADC resolution of transfer reads (bits)
         self.digital_bits = digital_bits  # word size of digital values moved around (bits)
         self.blocks = blocks
-        self.ops: list[Operation] = []
+        self._calls = calls
+        if calls is not None and len(calls) > MAX_CALL_TEMPLATES:
+            calls.clear()
+        self._made: list[Operation] = []  # operations made so far (all of them unless calls are kept)
+        self._out = self._made  # where the call being made puts its operations ...
+        self._base = 0  # ... and the step index of the first of them
+        self._templates: list[CallTemplate] = []  # with calls kept: the step's calls ...
+        self._records: list[tuple] = []  # ... and its data-dependent operations' data records
+        self._size = 0  # operations recorded so far
+
+    @property
+    def ops(self) -> list[Operation]:
+        """The step's operations."""
+        if self._calls is None:
+            return self._made
+        return RecordedStep(tuple(self._templates), self._records).operations()
+
+    @property
+    def step(self) -> RecordedStep | list[Operation]:
+        """The step: a :class:`~archsim.ops.RecordedStep` when calls are kept, else the list of its operations."""
+        if self._calls is None:
+            return self._made
+        return RecordedStep(tuple(self._templates), self._records)
 
     def add(self, op: Operation) -> int:
-        self.ops.append(op)
-        return len(self.ops) - 1
+        self._out.append(op)
+        return self._base + len(self._out) - 1
+
+    def _recalled(self, key: tuple):
+        """The call ``key`` (its place in the step first) if met before: its data records are the caller's to add;
+        None when it must be made (:meth:`_make`)."""
+        template = self._calls.get(key)  # type: ignore[union-attr]
+        if template is None:
+            return None
+        self._templates.append(template)
+        self._size += len(template.ops)
+        return template
+
+    def _make(self, key: tuple | None, make, *args):
+        """Make call ``key`` with ``make(*args)`` (which records through :meth:`add`), keep its template and note its
+        data; returns what ``make`` returned."""
+        if self._calls is None:
+            returned = make(*args)
+            self._size = len(self._made)
+            return returned
+        self._out, self._base = [], self._size
+        try:
+            returned = make(*args)
+        finally:
+            made, self._out = self._out, self._made
+        template = CallTemplate(tuple(made), returned)
+        self._calls[key] = template
+        self._templates.append(template)
+        self._size += len(made)
+        self._records.extend([data_of(made[position]) for position in template.dynamic])
+        return _copy(returned)
 
     # -- analog reads ------------------------------------------------------------------------
     def reads(
@@ -87,18 +152,30 @@ class StepRecorder:
         """Inputs move to each block, the block reads, its partial outputs move to the digital unit, where the
         partial sums of blocks that share outputs are added."""
         deps = tuple(deps)
-        ops = self.ops
+        blocks = stats.blocks
+        key = None
+        if self._calls is not None:
+            shape = tuple([(b.row_block, b.col_block, b.vectors, b.active_rows, b.active_cols) for b in blocks])
+            key = (self._size, "reads", layer, role, direction, phase, deps, source, shape)
+            template = self._recalled(key)
+            if template is not None:
+                self._records.extend([(b.retries, b.drive_fraction) for b in blocks])
+                return list(template.returned)
+        return self._make(key, self._reads, layer, role, blocks, direction, phase, deps, source)
+
+    def _reads(self, layer, role, blocks, direction, phase, deps, source) -> list[int]:
+        out, base = self._out, self._base
         forward = direction == "forward"
         in_bits, out_bits = self.in_bits, self.out_bits
         arrivals: dict[int, list[int]] = {}  # output block -> moves of its partial sums
         values: dict[int, int] = {}  # output block -> values per partial sum
-        for block in stats.blocks:
+        for block in blocks:
             array = ArrayId(layer, role, block.row_block, block.col_block)
             vectors, rows, cols = block.vectors, block.active_rows, block.active_cols
             driven, read, out_block = (rows, cols, block.col_block) if forward else (cols, rows, block.row_block)
-            move_in = len(ops)
-            ops.append(Move(source, array, vectors * driven * in_bits, phase, deps))
-            ops.append(
+            move_in = base + len(out)
+            out.append(Move(source, array, vectors * driven * in_bits, phase, deps))
+            out.append(
                 Mvm(
                     array,
                     direction,
@@ -113,7 +190,7 @@ class StepRecorder:
                     block.drive_fraction,
                 )
             )
-            ops.append(Move(array, "digital", vectors * read * out_bits, phase, (move_in + 1,)))
+            out.append(Move(array, "digital", vectors * read * out_bits, phase, (move_in + 1,)))
             moves = arrivals.get(out_block)
             if moves is None:
                 arrivals[out_block] = [move_in + 2]
@@ -135,8 +212,20 @@ class StepRecorder:
 
         Returns, per (row_block, col_block), the read's op index and the bits of values it produced."""
         deps = tuple(deps)
+        blocks = stats.blocks
+        key = None
+        if self._calls is not None:
+            shape = tuple([(b.row_block, b.col_block, b.vectors, b.active_rows, b.active_cols) for b in blocks])
+            key = (self._size, "transfer_reads", layer, role, direction, deps, shape)
+            template = self._recalled(key)
+            if template is not None:
+                self._records.extend([(b.retries, b.drive_fraction) for b in blocks])
+                return dict(template.returned)
+        return self._make(key, self._transfer_reads, layer, role, blocks, direction, deps)
+
+    def _transfer_reads(self, layer, role, blocks, direction, deps) -> dict[tuple[int, int], tuple[int, int]]:
         done = {}
-        for block in stats.blocks:
+        for block in blocks:
             array = ArrayId(layer, role, block.row_block, block.col_block)
             outputs = block.active_cols if direction == "column" else block.active_rows
             op = self.add(
@@ -162,19 +251,33 @@ class StepRecorder:
         Update management first finds the abs-max of x and of d of every sample; outside transfers, x and d
         then travel from the digital unit to each updated block."""
         deps = tuple(deps)
-        if not stats.blocks:
+        blocks = stats.blocks
+        if not blocks:
             return []
+        key = None
+        if self._calls is not None:
+            key = (self._size, "updates", layer, role, deps, phase,
+                   tuple([(b.row_block, b.col_block, b.samples, b.stochastic) for b in blocks]))  # fmt: skip
+            template = self._recalled(key)
+            if template is not None:
+                transfer = phase == "transfer"
+                self._records.extend([_write_record(b, transfer, b.stochastic) for b in blocks])
+                return list(template.returned)
+        return self._make(key, self._updates, layer, role, blocks, deps, phase)
+
+    def _updates(self, layer, role, blocks, deps, phase) -> list[int]:
         if self.blocks is not None:
             out_size, in_size = self.blocks.size(layer, role)
-            samples = max(b.samples for b in stats.blocks)
-            deps = (self.digital("max", samples * (out_size + in_size), phase, deps),)
+            samples = max(b.samples for b in blocks)
+            deps = (self.add(Digital("max", int(samples * (out_size + in_size)), phase, deps)),)
         done = []
-        for block in stats.blocks:
+        for block in blocks:
             array = ArrayId(layer, role, block.row_block, block.col_block)
             ready = deps
             if self.blocks is not None and phase != "transfer":
                 rows, cols = self.blocks.shape(*array)
-                ready = (self.move("digital", array, block.samples * (rows + cols) * self.digital_bits, phase, deps),)
+                bits = int(block.samples * (rows + cols) * self.digital_bits)
+                ready = (self.add(Move("digital", array, bits, phase, deps)),)
             # deterministic pulse counts (hw.update.mode mean_count or expected) need no random numbers
             done.append(self._write(array, block, phase, ready, stochastic=block.stochastic))
         return done
@@ -197,15 +300,31 @@ class StepRecorder:
         deps = tuple(deps)
         counts = np.asarray(counts)
         width = count_bits(int(np.abs(counts).max(initial=0)))
-        done = []
-        for block in stats.blocks:
-            array = ArrayId(layer, role, block.row_block, block.col_block)
-            ready = deps
-            if self.blocks is not None:
+        blocks = stats.blocks
+        written: list[int | None] = [None] * len(blocks)
+        if self.blocks is not None:
+            for number, block in enumerate(blocks):
                 rows = block_slices(counts.shape[1], self.blocks.tile_rows)[block.row_block]
                 cols = block_slices(counts.shape[0], self.blocks.tile_cols)[block.col_block]
-                written = int(np.count_nonzero(counts[cols, rows]))
-                ready = (self.move(source, array, written * width, phase, deps),)
+                written[number] = int(np.count_nonzero(counts[cols, rows]))
+        key = None
+        if self._calls is not None:
+            key = (self._size, "pulse_writes", layer, role, deps, phase, source, width,
+                   tuple([(b.row_block, b.col_block, n) for b, n in zip(blocks, written, strict=True)]))  # fmt: skip
+            template = self._recalled(key)
+            if template is not None:
+                transfer = phase == "transfer"
+                self._records.extend([_write_record(b, transfer, False) for b in blocks])
+                return list(template.returned)
+        return self._make(key, self._pulse_writes, layer, role, blocks, written, width, deps, phase, source)
+
+    def _pulse_writes(self, layer, role, blocks, written, width, deps, phase, source) -> list[int]:
+        done = []
+        for block, writes in zip(blocks, written, strict=True):
+            array = ArrayId(layer, role, block.row_block, block.col_block)
+            ready = deps
+            if writes is not None:
+                ready = (self.add(Move(source, array, int(writes * width), phase, deps)),)
             done.append(self._write(array, block, phase, ready, stochastic=False))
         return done
 
@@ -236,14 +355,27 @@ class StepRecorder:
         )
 
     # -- digital and data movement -----------------------------------------------------------
+    def _single(self, key: tuple, op_of, *args) -> int:
+        """A call that records one operation without data, ``op_of(*args)``."""
+        if self._calls is None:
+            self._size += 1
+            return self.add(op_of(*args))
+        template = self._recalled(key)
+        if template is not None:
+            return template.returned
+        return self._make(key, lambda: self.add(op_of(*args)))
+
     def digital(self, kind: str, count: int, phase: Phase, deps: Iterable[int]) -> int:
-        return self.add(Digital(kind, int(count), phase, tuple(deps)))
+        count, deps = int(count), tuple(deps)
+        return self._single((self._size, "digital", kind, count, phase, deps), Digital, kind, count, phase, deps)
 
     def move(self, src: Location, dst: Location, bits: int, phase: Phase, deps: Iterable[int]) -> int:
-        return self.add(Move(src, dst, int(bits), phase, tuple(deps)))
+        bits, deps = int(bits), tuple(deps)
+        return self._single((self._size, "move", src, dst, bits, phase, deps), Move, src, dst, bits, phase, deps)
 
     def buffer(self, kind: BufferKind, bits: int, phase: Phase, deps: Iterable[int]) -> int:
-        return self.add(BufferAccess(kind, int(bits), phase, tuple(deps)))
+        bits, deps = int(bits), tuple(deps)
+        return self._single((self._size, "buffer", kind, bits, phase, deps), BufferAccess, kind, bits, phase, deps)
 
     def line_buffer(
         self, kind: BufferKind, layer: int, bits: int, footprint: int, phase: Phase, deps: Iterable[int]
@@ -251,10 +383,32 @@ class StepRecorder:
         """Traffic of conv layer ``layer``'s input line buffer, which sits in the layer's own tiles
         (``hw.line_buffer``): ``footprint`` is what it must hold at once (k input rows of one sample); reads
         beyond its capacity come from the global buffer."""
-        return self.add(BufferAccess(kind, int(bits), phase, tuple(deps), layer=layer, footprint=int(footprint)))
+        bits, footprint, deps = int(bits), int(footprint), tuple(deps)
+        key = (self._size, "line_buffer", kind, layer, bits, footprint, phase, deps)
+        return self._single(key, BufferAccess, kind, bits, phase, deps, layer, footprint)
 
     def keep(self, bits: int, phase: Phase = "forward") -> int:
         """Declare ``bits`` of state resident in the buffer during this step (TTv2's H, mixed precision's
         accumulator): it takes capacity first, so what does not fit spills to DRAM and its accesses are charged
         there."""
-        return self.add(BufferAccess("keep", int(bits), phase, ()))
+        bits = int(bits)
+        return self._single((self._size, "keep", bits, phase), BufferAccess, "keep", bits, phase, ())
+
+
+def _write_record(block, transfer: bool, stochastic: bool) -> tuple:
+    """The data record (:func:`archsim.ops.data_of`) of the pulsed write :meth:`StepRecorder._write` makes of
+    ``block``."""
+    if transfer:
+        if stochastic:
+            return (block.bl, block.samples, block.device_pulses, None, None)
+        return (block.bl, block.samples, block.device_pulses, block.row_pulses, block.col_pulses)
+    return (block.bl, block.samples, block.row_pulses, block.col_pulses, block.device_pulses)
+
+
+def _copy(returned):
+    """A call's result as its caller may keep and change it (a template keeps the original)."""
+    if isinstance(returned, list):
+        return list(returned)
+    if isinstance(returned, dict):
+        return dict(returned)
+    return returned

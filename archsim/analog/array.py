@@ -285,7 +285,7 @@ class AnalogArray:
         rows, cols = weights.shape
         written = self._written_inputs.get(key)
         # the written lines, listed only when few (the partial conversion below): counting is cheaper than listing
-        lines = None if written is None or not _few(np.count_nonzero(written), cols) else np.flatnonzero(written)
+        lines = None if written is None or not _few(int(np.count_nonzero(written)), cols) else np.flatnonzero(written)
         previous = self._previous.get(key)
         summed = self._summed.get(key, 0)
         if previous is not None:  # sums the previous matrix had and no load used: no longer asked for

@@ -25,6 +25,7 @@ from archsim.ops import (
     PulseUpdate,
     TransferRead,
     TransferWrite,
+    data_of,
 )
 
 #: Resource kinds in the global order in which an operation acquires them (ordered acquisition: no deadlock).
@@ -324,7 +325,7 @@ class Costing:
         if type(op) is Mvm or type(op) is TransferRead:
             return self.read_quanta(op)
         shape = self.mapping.shape_of(op.array)
-        array_write, pulse_generator = self.write_pulse_charger(op, shape.rows, shape.cols)(op)
+        array_write, pulse_generator = self.write_pulse_charger(op, shape.rows, shape.cols)(data_of(op))
         charges = [("array_write", array_write), ("pulse_generator", pulse_generator)]
         if op.stochastic:
             charges.append(("digital", self.translator_quanta(op, shape.rows, shape.cols)))
@@ -332,8 +333,9 @@ class Costing:
 
     def write_pulse_charger(self, op, rows: int, cols: int):
         """The device-pulse and half-select charge and the drivers' charge of the pulsed writes like ``op`` (its kind
-        and array's role) on a block of ``rows`` x ``cols`` active cells, as a function of the write
-        (:meth:`dynamic_quanta` calls it; the engine keeps one per write of a step shape)."""
+        and array's role) on a block of ``rows`` x ``cols`` active cells, as a function of the write's data record
+        (:func:`archsim.ops.data_of`; :meth:`dynamic_quanta` calls it; the engine keeps one per write of a step
+        shape)."""
         cells = self.crossbar_of[op.array.role]
         pulse_pj, half_pj = cells.write_pulse_pj, cells.half_selected_pj
         row_pj, col_pj = self.row_pulse_pj, self.col_pulse_pj
@@ -346,15 +348,18 @@ class Costing:
                 to_quanta(row_pulses * row_pj + col_pulses * col_pj),
             )
 
-        if type(op) is PulseUpdate:
-            return lambda write: charges(write.row_pulses, write.col_pulses, write.device_pulses)
+        if type(op) is PulseUpdate:  # (bl, samples, row pulses, column pulses, device pulses)
+            return lambda record: charges(record[2], record[3], record[4])
 
-        def transfer_write(write) -> tuple[int, int]:
-            # None: one row pulse per device pulse (a one-column write drives a row only where it writes) and one
-            # column pulse per BL slot
-            row_pulses = write.device_pulses if write.row_pulses is None else write.row_pulses
-            col_pulses = write.bl if write.col_pulses is None else write.col_pulses
-            return charges(row_pulses, col_pulses, write.device_pulses)
+        def transfer_write(record: tuple) -> tuple[int, int]:
+            # (bl, columns, device pulses, row pulses, column pulses). None: one row pulse per device pulse (a
+            # one-column write drives a row only where it writes) and one column pulse per BL slot
+            bl, _, device_pulses, row_pulses, col_pulses = record
+            return charges(
+                device_pulses if row_pulses is None else row_pulses,
+                bl if col_pulses is None else col_pulses,
+                device_pulses,
+            )
 
         return transfer_write
 

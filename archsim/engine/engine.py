@@ -100,8 +100,11 @@ from archsim.ops import (
     Operation,
     Phase,
     PulseUpdate,
+    RecordedStep,
     TransferRead,
     TransferWrite,
+    data_of,
+    with_data,
 )
 
 TRANSFER_POLICIES = ("inline", "background")
@@ -318,6 +321,8 @@ class Engine:
         self.leak_pj_per_cycle = self.static_power_w * self.cycle_ns * 1e3  # W * ns = nJ; x1e3 -> pJ
         # shape and structure interning and compiled plans
         self._shapes: dict[tuple, _Shape] = {}
+        # a recorded step's signature -> its shape, and where each of its operations comes from (_sources)
+        self._recorded: dict[tuple, tuple[_Shape, list[tuple[Operation, int]]]] = {}
         self._last_shape: tuple[int, tuple, _Shape] | None = None  # the last step's: samples, operation keys, shape
         self._structures = 0  # structures made since the tables were last cleared
         self._plans: dict[int, list[OpPlan]] = _PlanTable(self)  # the operations the timeline runs (pipelined: per
@@ -377,7 +382,16 @@ class Engine:
         """Cost one training step: simulate (or recall) its timing, charge its energy, advance the timeline.
 
         ``samples``: the batch the step trains on; the pipelined schedule streams them one by one (sequential
-        ignores it)."""
+        ignores it). A :class:`~archsim.ops.RecordedStep` of a signature seen before is costed from its data records
+        alone: its shape is its signature's, its counts the records' first items."""
+        recorded = ops if type(ops) is RecordedStep and self.schedule == "sequential" else None
+        if recorded is not None:
+            known = self._recorded.get(recorded.signature)
+            if known is not None:
+                shape, sources = known
+                records = recorded.records
+                counts = tuple([record[0] for record in records])
+                return self._cost(shape, counts, _RecordedOps(sources, records), 1)
         ops = list(ops)
         if self.schedule == "pipelined":
             if samples is None or samples < 1:
@@ -397,6 +411,13 @@ class Engine:
             shape = self._shapes.get(shape_key_) or self._compile_shape(ops, streamed, shape_key_)
             self._last_shape = (streamed, keys, shape)
         counts = tuple([count(ops[index]) for index, count in shape.counted])
+        if recorded is not None:
+            self._recorded[recorded.signature] = (shape, _sources(recorded))
+        return self._cost(shape, counts, ops, streamed)
+
+    def _cost(self, shape: _Shape, counts: tuple[int, ...], ops: Sequence[Operation], streamed: int) -> StepCost:
+        """Cost a step of ``shape`` with ``counts`` (its operations' cycle counts, program order): time, charges,
+        the timeline."""
         sid = shape.structures.get(counts)
         if sid is None:
             sid = self._structure(shape, ops, counts, streamed)
@@ -569,7 +590,7 @@ class Engine:
         self._shapes[key] = shape
         return shape
 
-    def _structure(self, shape: _Shape, ops: list[Operation], counts: tuple[int, ...], samples: int) -> int:
+    def _structure(self, shape: _Shape, ops: Sequence[Operation], counts: tuple[int, ...], samples: int) -> int:
         """Register the structure of ``shape`` with ``counts``; returns its id."""
         if self._structures >= MAX_REMEMBERED_STRUCTURES:
             self._forget()
@@ -595,7 +616,7 @@ class Engine:
         shape.structures[counts] = sid
         return sid
 
-    def _ledger(self, shape: _Shape, ops: list[Operation], counts: tuple[int, ...]) -> tuple[dict, tuple, tuple]:
+    def _ledger(self, shape: _Shape, ops: Sequence[Operation], counts: tuple[int, ...]) -> tuple[dict, tuple, tuple]:
         """A sequential structure's charges but the data's share, keyed in the order the generic accounting of
         run_step adds them (assuming every read charges its cells), and the terms of that share."""
         base = dict(shape.charges[0])
@@ -610,7 +631,7 @@ class Engine:
             (reads if part[2] else writes).append(part[1])
         return base, tuple(reads), tuple(writes)
 
-    def _first_quanta(self, shape: _Shape, ops: list[Operation], counts: tuple[int, ...]) -> dict | None:
+    def _first_quanta(self, shape: _Shape, ops: Sequence[Operation], counts: tuple[int, ...]) -> dict | None:
         """A sequential step's charges from its shape's ledger (that of the structure that compiled the shape) with
         what its own counts change (as :meth:`_ledger` then :func:`_fast_quanta` would work them out), or None when
         a count changes which charges an operation makes, or a read charges its cells nothing (the generic
@@ -660,7 +681,7 @@ class Engine:
             keyed += ((("digital", phase), self.costing.translator_quanta(op, block.rows, block.cols)),)
         return keyed, (index, written, driven, self.costing.write_pulse_charger(op, block.rows, block.cols)), False
 
-    def _compile(self, sid: int, ops: list[Operation], samples: int) -> None:
+    def _compile(self, sid: int, ops: Sequence[Operation], samples: int) -> None:
         keys = [structure_key(op) for op in ops]
         plans = self._compile_plans(ops, keys)
         charges = [plan.static_quanta for plan in plans]
@@ -706,6 +727,7 @@ class Engine:
         self._descriptions.clear()
         self._skeleton_ids.clear()
         self._shapes.clear()
+        self._recorded.clear()
         self._last_shape = None
         self._structures = 0
         self._op_plans.clear()
@@ -1148,6 +1170,42 @@ class Engine:
         self._unfolded_quanta.clear()
 
 
+def _sources(step: RecordedStep) -> list[tuple[Operation, int]]:
+    """Per operation of a recorded step's signature, in program order: its template's operation and the number of
+    its data record (-1: it carries no data)."""
+    sources = []
+    number = 0
+    for template in step.signature:
+        dynamic = set(template.dynamic)
+        for position, op in enumerate(template.ops):
+            if position in dynamic:
+                sources.append((op, number))
+                number += 1
+            else:
+                sources.append((op, -1))
+    return sources
+
+
+class _RecordedOps(Sequence):
+    """A recorded step's operations made one at a time, as the costing asks for them (most never are)."""
+
+    __slots__ = ("sources", "records")
+
+    def __init__(self, sources: list[tuple[Operation, int]], records: list[tuple]):
+        self.sources, self.records = sources, records
+
+    def __getitem__(self, index):
+        op, number = self.sources[index]
+        return op if number < 0 else with_data(op, self.records[number])
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    def record(self, index: int) -> tuple:
+        """The data record of data-dependent operation ``index``."""
+        return self.records[self.sources[index][1]]
+
+
 def _static_charges(ops: Sequence[Operation], static: Sequence[tuple | None]) -> tuple[tuple, tuple[int, ...]]:
     """A structure's charges that no data changes, summed by (component, phase) from its operations' ``static``
     charges, and the indices of the operations without them (reads and pulsed writes, charged per step)."""
@@ -1158,19 +1216,20 @@ def _static_charges(ops: Sequence[Operation], static: Sequence[tuple | None]) ->
     return tuple(totals.items()), tuple(index for index, charges in enumerate(static) if charges is None)
 
 
-def _fast_quanta(ledger: tuple[dict, Sequence, Sequence], ops: list[Operation], copy: bool = True) -> dict | None:
+def _fast_quanta(ledger: tuple[dict, Sequence, Sequence], ops: Sequence[Operation], copy: bool = True) -> dict | None:
     """A sequential structure's step charges from its ledger (:meth:`Engine._ledger`; ``copy`` False: its charges
     are the step's to keep), or None when a read charges its cells nothing (its key would come later in the
     ledger's order: the generic accounting does it)."""
     base, reads, writes = ledger
     quanta = dict(base) if copy else base
+    record = ops.record if type(ops) is _RecordedOps else lambda index: data_of(ops[index])
     for index, key, cell_passes, read_pj in reads:
-        q = to_quanta(read_pj(cell_passes, ops[index].drive_fraction))
+        q = to_quanta(read_pj(cell_passes, record(index)[1]))  # (a read's record: retries, drive fraction)
         if not q:
             return None
         quanta[key] += q
     for index, written, driven, charger in writes:
-        written_q, driven_q = charger(ops[index])
+        written_q, driven_q = charger(record(index))
         quanta[written] += written_q
         quanta[driven] += driven_q
     return quanta

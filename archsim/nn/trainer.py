@@ -32,7 +32,8 @@ class EpochResult:
 
 @dataclass
 class Trainer:
-    """Trains ``config``'s workload; ``on_step(ops)`` receives each step's operations when recording."""
+    """Trains ``config``'s workload; ``on_step(ops, samples, loss)`` receives each step's operations (a sequence:
+    an :class:`archsim.ops.RecordedStep`) when recording."""
 
     config: RunConfig
     source: str = "workload"
@@ -60,6 +61,8 @@ class Trainer:
         self.transfer_bits = hw.adc.transfer_bits or hw.adc.bits
         self.digital_bits = hw.digital.word_bits
         self.blocks = BlockLayout(hw.tile.rows, hw.tile.cols, self.network.arrays())
+        # the recorders' call templates (StepRecorder): a step like an earlier one is recorded as its data alone
+        self._calls: dict = {}
         self.max_steps = self.config.training.max_steps
         # time spent in training steps (functional work and on_step, i.e. costing), setup and evaluation excluded
         self.train_wall_s = 0.0
@@ -115,7 +118,9 @@ class Trainer:
             wall, cpu = time.perf_counter(), time.process_time()
             index = order[start : start + batch]
             rec = (
-                StepRecorder(self.in_bits, self.out_bits, self.digital_bits, self.transfer_bits, blocks=self.blocks)
+                StepRecorder(
+                    self.in_bits, self.out_bits, self.digital_bits, self.transfer_bits, self.blocks, self._calls
+                )
                 if self.record
                 else None
             )
@@ -133,7 +138,7 @@ class Trainer:
             if not np.isfinite(loss):
                 raise NonFiniteError(non_finite_array(self.network) or "the training loss", epoch, steps)
             if on_step is not None:
-                on_step(rec.ops if rec is not None else None, len(index), loss)
+                on_step(rec.step if rec is not None else None, len(index), loss)
             self.train_wall_s += time.perf_counter() - wall
             self.train_cpu_s += time.process_time() - cpu
         broken = non_finite_array(self.network)  # e.g. a hidden array that does not reach the loss yet
