@@ -36,7 +36,7 @@ def steps_of(workload, sets, keep_calls, steps=12):
     config = load_run_config(workload, None, [f"training.max_steps={steps}", "dataset.max_train=200", *sets])
     trainer = Trainer(config)
     if not keep_calls:
-        trainer._calls = None  # (each recorder then makes every operation as it records it)
+        trainer.call_templates = None  # (each recorder then makes every operation as it records it)
     got = []
     trainer.run_epoch(0, lambda ops, samples, loss: got.append((ops, samples)))
     return config, trainer, got
@@ -112,7 +112,7 @@ def test_a_run_costs_the_same_with_and_without_kept_calls(monkeypatch):
 
     def without_templates(self):
         original(self)
-        self._calls = None
+        self.call_templates = None
 
     monkeypatch.setattr(Trainer, "__post_init__", without_templates)
     made = execute(config, None)

@@ -55,12 +55,12 @@ def time_archsim(workload: str, steps: int, costing: bool) -> dict:
         # the recorder the trainer makes (archsim.nn.trainer.Trainer.run_epoch)
         rec = (
             StepRecorder(trainer.in_bits, trainer.out_bits, trainer.digital_bits, trainer.transfer_bits,
-                         blocks=trainer.blocks)
+                         trainer.blocks, trainer.call_templates)
             if costing else None
         )
         loss = trainer.network.train_step(x, trainer.loss_grad(y), rec)
         if cost is not None:
-            cost.cost_step(rec.ops, len(x))
+            cost.cost_step(rec.step, len(x))
         if step:   # the first step compiles and warms caches
             times.append(time.perf_counter() - wall)
             cpu.append(time.process_time() - proc)

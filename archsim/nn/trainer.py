@@ -61,8 +61,9 @@ class Trainer:
         self.transfer_bits = hw.adc.transfer_bits or hw.adc.bits
         self.digital_bits = hw.digital.word_bits
         self.blocks = BlockLayout(hw.tile.rows, hw.tile.cols, self.network.arrays())
-        # the recorders' call templates (StepRecorder): a step like an earlier one is recorded as its data alone
-        self._calls: dict = {}
+        # the recorders' call templates (StepRecorder; None: keep none): a step like an earlier one is recorded as
+        # its data alone
+        self.call_templates: dict | None = {}
         self.max_steps = self.config.training.max_steps
         # time spent in training steps (functional work and on_step, i.e. costing), setup and evaluation excluded
         self.train_wall_s = 0.0
@@ -119,7 +120,7 @@ class Trainer:
             index = order[start : start + batch]
             rec = (
                 StepRecorder(
-                    self.in_bits, self.out_bits, self.digital_bits, self.transfer_bits, self.blocks, self._calls
+                    self.in_bits, self.out_bits, self.digital_bits, self.transfer_bits, self.blocks, self.call_templates
                 )
                 if self.record
                 else None
