@@ -164,15 +164,30 @@ Operation = Mvm | PulseUpdate | TransferRead | TransferWrite | Digital | Move | 
 DATA_OPERATIONS = (Mvm, TransferRead, PulseUpdate, TransferWrite)
 
 
+def read_record(retries: int, drive_fraction: float | None) -> tuple:
+    """The data record of a read (:class:`Mvm`, :class:`TransferRead`)."""
+    return (retries, drive_fraction)
+
+
+def write_record(
+    transfer: bool, bl: int, samples: int, row_pulses: int | None, col_pulses: int | None, device_pulses: int
+) -> tuple:
+    """The data record of a pulsed write: a :class:`TransferWrite` (``transfer``; ``samples`` are its columns) or a
+    :class:`PulseUpdate`."""
+    if transfer:
+        return (bl, samples, device_pulses, row_pulses, col_pulses)
+    return (bl, samples, row_pulses, col_pulses, device_pulses)
+
+
 def data_of(op: Any) -> tuple:
     """The data record of a data-dependent operation (:data:`DATA_OPERATIONS`)."""
     kind = type(op)
     if kind is Mvm or kind is TransferRead:
-        return (op.retries, op.drive_fraction)
+        return read_record(op.retries, op.drive_fraction)
     if kind is PulseUpdate:
-        return (op.bl, op.samples, op.row_pulses, op.col_pulses, op.device_pulses)
+        return write_record(False, op.bl, op.samples, op.row_pulses, op.col_pulses, op.device_pulses)
     assert kind is TransferWrite
-    return (op.bl, op.columns, op.device_pulses, op.row_pulses, op.col_pulses)
+    return write_record(True, op.bl, op.columns, op.row_pulses, op.col_pulses, op.device_pulses)
 
 
 def with_data(op: Any, record: tuple) -> Operation:

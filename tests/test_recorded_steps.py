@@ -131,3 +131,25 @@ def test_cost_model_takes_recorded_steps():
     for step, samples in recorded:
         model.cost_step(step, samples)
     assert model.engine.totals().steps == 4
+
+
+def test_forgetting_templates_and_signatures_changes_nothing(monkeypatch):
+    """With the recorders' templates and the engine's signatures cleared every few steps (their memory bounds),
+    the operations and the costs are still those of steps recorded operation by operation."""
+    import archsim.algorithms.recorder as recorder_module
+    import archsim.engine.engine as engine_module
+
+    monkeypatch.setattr(recorder_module, "MAX_CALL_TEMPLATES", 30)
+    monkeypatch.setattr(engine_module, "MAX_RECORDED_SIGNATURES", 2)
+    sets = ["algorithm.name=tiki_taka", "algorithm.transfer_every=1"]
+    config, trainer, recorded = steps_of("fcn_digits", sets, keep_calls=True)
+    _, _, made = steps_of("fcn_digits", sets, keep_calls=False)
+    arch = Architecture(config.hw)
+    mapping = Mapping.build(arch, trainer.network.arrays())
+    from_records, from_lists = Engine(arch, mapping), Engine(arch, mapping)
+    for (step, samples), (ops, _) in zip(recorded, made, strict=True):
+        assert list(step) == ops
+        from_records.run_step(step, samples)
+        from_lists.run_step(ops, samples)
+    assert len(from_records._recorded) <= 2
+    assert from_records.totals() == from_lists.totals()

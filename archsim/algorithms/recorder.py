@@ -41,11 +41,13 @@ from archsim.ops import (
     TransferRead,
     TransferWrite,
     data_of,
+    read_record,
+    write_record,
 )
 
-#: Call templates a recorder's calls keep before they are forgotten (a bound on memory, far above what the steps of
-#: one network need).
-MAX_CALL_TEMPLATES = 100_000
+#: Call templates the recorders of a run keep before they are forgotten (a bound on memory: steps whose calls never
+#: repeat, e.g. TTv2's writes of data-dependent sizes, would otherwise add templates every step).
+MAX_CALL_TEMPLATES = 20_000
 
 
 def count_bits(largest: int) -> int:
@@ -159,7 +161,7 @@ class StepRecorder:
             key = (self._size, "reads", layer, role, direction, phase, deps, source, shape)
             template = self._recalled(key)
             if template is not None:
-                self._records.extend([(b.retries, b.drive_fraction) for b in blocks])
+                self._records.extend([read_record(b.retries, b.drive_fraction) for b in blocks])
                 return list(template.returned)
         return self._make(key, self._reads, layer, role, blocks, direction, phase, deps, source)
 
@@ -219,7 +221,7 @@ class StepRecorder:
             key = (self._size, "transfer_reads", layer, role, direction, deps, shape)
             template = self._recalled(key)
             if template is not None:
-                self._records.extend([(b.retries, b.drive_fraction) for b in blocks])
+                self._records.extend([read_record(b.retries, b.drive_fraction) for b in blocks])
                 return dict(template.returned)
         return self._make(key, self._transfer_reads, layer, role, blocks, direction, deps)
 
@@ -396,13 +398,11 @@ class StepRecorder:
 
 
 def _write_record(block, transfer: bool, stochastic: bool) -> tuple:
-    """The data record (:func:`archsim.ops.data_of`) of the pulsed write :meth:`StepRecorder._write` makes of
-    ``block``."""
-    if transfer:
-        if stochastic:
-            return (block.bl, block.samples, block.device_pulses, None, None)
-        return (block.bl, block.samples, block.device_pulses, block.row_pulses, block.col_pulses)
-    return (block.bl, block.samples, block.row_pulses, block.col_pulses, block.device_pulses)
+    """The data record of the pulsed write :meth:`StepRecorder._write` makes of ``block``: a stochastic transfer write
+    leaves its driver pulses to the engine."""
+    drivers = transfer and stochastic
+    row_pulses, col_pulses = (None, None) if drivers else (block.row_pulses, block.col_pulses)
+    return write_record(transfer, block.bl, block.samples, row_pulses, col_pulses, block.device_pulses)
 
 
 def _copy(returned):

@@ -111,6 +111,9 @@ TRANSFER_POLICIES = ("inline", "background")
 SCHEDULES = ("sequential", "pipelined")
 #: Structures remembered before the tables are cleared (bounds memory when BL or retries vary every step).
 MAX_REMEMBERED_STRUCTURES = 20000
+#: Recorded steps' signatures remembered before they are forgotten (steps whose signatures never repeat would
+#: otherwise add one every step).
+MAX_RECORDED_SIGNATURES = 4096
 #: Steps whose windows are summed into the totals at once (the totals are brought up to date when read).
 _FOLD_EVERY = 256
 #: Recorded SimPy runs kept per skeleton (the most recent are tried first when replaying a step).
@@ -321,8 +324,9 @@ class Engine:
         self.leak_pj_per_cycle = self.static_power_w * self.cycle_ns * 1e3  # W * ns = nJ; x1e3 -> pJ
         # shape and structure interning and compiled plans
         self._shapes: dict[tuple, _Shape] = {}
-        # a recorded step's signature -> its shape, and where each of its operations comes from (_sources)
-        self._recorded: dict[tuple, tuple[_Shape, list[tuple[Operation, int]]]] = {}
+        # a recorded step's signature -> its shape, and where each of its operations comes from (_sources; None
+        # until the signature comes again)
+        self._recorded: dict[tuple, tuple[_Shape, list[tuple[Operation, int]] | None]] = {}
         self._last_shape: tuple[int, tuple, _Shape] | None = None  # the last step's: samples, operation keys, shape
         self._structures = 0  # structures made since the tables were last cleared
         self._plans: dict[int, list[OpPlan]] = _PlanTable(self)  # the operations the timeline runs (pipelined: per
@@ -389,6 +393,9 @@ class Engine:
             known = self._recorded.get(recorded.signature)
             if known is not None:
                 shape, sources = known
+                if sources is None:  # (worked out when a signature comes a second time: many never do)
+                    sources = _sources(recorded)
+                    self._recorded[recorded.signature] = (shape, sources)
                 records = recorded.records
                 counts = tuple([record[0] for record in records])
                 return self._cost(shape, counts, _RecordedOps(sources, records), 1)
@@ -412,7 +419,9 @@ class Engine:
             self._last_shape = (streamed, keys, shape)
         counts = tuple([count(ops[index]) for index, count in shape.counted])
         if recorded is not None:
-            self._recorded[recorded.signature] = (shape, _sources(recorded))
+            if len(self._recorded) >= MAX_RECORDED_SIGNATURES:
+                self._recorded.clear()
+            self._recorded[recorded.signature] = (shape, None)
         return self._cost(shape, counts, ops, streamed)
 
     def _cost(self, shape: _Shape, counts: tuple[int, ...], ops: Sequence[Operation], streamed: int) -> StepCost:
