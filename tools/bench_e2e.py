@@ -12,6 +12,10 @@ default is the mean); aihwkit's IO defaults otherwise. It prints archsim (with c
 the speed goals: 2x for Analog SGD, 3x for Tiki-Taka, costing overhead at most 10 %. Every figure is also given
 per CPU second of the process (keys ``*_cpu_samples_per_s``), steadier than wall time on a shared machine.
 
+The runs with costing, without it and (with ``--against-aihwkit``) aihwkit's are made in turns (:func:`interleaved`),
+so that a machine that slows down or speeds up during the benchmark does not favour one of them; the costing
+overhead (key ``{algorithm}_costing_overhead_percent``) is the median over the turns of each turn's pair of runs.
+
 ``--breakdown`` also times, in separate runs, where a step's costing goes (milliseconds per step, medians; keys
 ``{algorithm}_breakdown``): the whole of it (wall with costing minus wall without), the engine
 (``Engine.run_step``), the recorder (``StepRecorder``'s methods, with the read loads they ask for), the read
@@ -237,6 +241,20 @@ def measure_aihwkit(folder: Path, algorithm: str, samples: int) -> tuple[float, 
     return samples / (time.perf_counter() - start), samples / (time.process_time() - cpu)
 
 
+def interleaved(contenders: dict, samples: int, repeats: int) -> dict[str, list[tuple[float, float]]]:
+    """``repeats`` runs of each contender (key -> ``run(samples)`` returning (samples/s of wall time, of CPU time)),
+    made in turns, the first contender of a turn rotating, after one short warm-up run of each (numba compilation,
+    caches): a machine whose speed drifts during the benchmark slows all of them alike."""
+    for run in contenders.values():
+        run(50)
+    keys = list(contenders)
+    runs: dict[str, list[tuple[float, float]]] = {key: [] for key in keys}
+    for repeat in range(repeats):
+        for key in keys[repeat % len(keys) :] + keys[: repeat % len(keys)]:
+            runs[key].append(contenders[key](samples))
+    return runs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--samples", type=int, default=2000, help="training samples per measurement")
@@ -264,19 +282,26 @@ def main() -> None:
         synthetic_mnist(folder, args.samples)
         results = {}
         for algorithm in ("analog_sgd", "tiki_taka"):
-            for costing in (True, False):
-                measure(folder, algorithm, costing, 50)  # warm-up: numba compilation and caches
-                runs = [measure(folder, algorithm, costing, args.samples) for _ in range(args.repeats)]
-                key = f"{algorithm}_samples_per_s" if costing else f"{algorithm}_functional_samples_per_s"
-                results[key] = statistics.median(wall for wall, _ in runs)
-                results[key.replace("samples_per_s", "cpu_samples_per_s")] = statistics.median(cpu for _, cpu in runs)
+            contenders = {
+                f"{algorithm}_samples_per_s": lambda n, a=algorithm: measure(folder, a, True, n),
+                f"{algorithm}_functional_samples_per_s": lambda n, a=algorithm: measure(folder, a, False, n),
+            }
             if against:
-                measure_aihwkit(folder, algorithm, 50)
-                runs = [measure_aihwkit(folder, algorithm, args.samples) for _ in range(args.repeats)]
-                wall = statistics.median(wall for wall, _ in runs)
-                cpu = statistics.median(cpu for _, cpu in runs)
-                results[f"aihwkit_{algorithm}_samples_per_s"] = wall
-                results[f"aihwkit_{algorithm}_cpu_samples_per_s"] = cpu
+                contenders[f"aihwkit_{algorithm}_samples_per_s"] = lambda n, a=algorithm: measure_aihwkit(folder, a, n)
+            runs = interleaved(contenders, args.samples, args.repeats)
+            for key, measured in runs.items():
+                results[key] = statistics.median(wall for wall, _ in measured)
+                results[key.replace("samples_per_s", "cpu_samples_per_s")] = statistics.median(
+                    cpu for _, cpu in measured
+                )
+            # the overhead from each repeat's pair of runs, made one after the other (the machine's drift cancels)
+            pairs = zip(runs[f"{algorithm}_samples_per_s"], runs[f"{algorithm}_functional_samples_per_s"], strict=True)
+            results[f"{algorithm}_costing_overhead_percent"] = statistics.median(
+                100 * (functional / costed - 1) for (costed, _), (functional, _) in pairs
+            )
+            if against:
+                wall = results[f"aihwkit_{algorithm}_samples_per_s"]
+                cpu = results[f"aihwkit_{algorithm}_cpu_samples_per_s"]
                 results[f"ratio_{algorithm}"] = results[f"{algorithm}_samples_per_s"] / wall
                 results[f"cpu_ratio_{algorithm}"] = results[f"{algorithm}_cpu_samples_per_s"] / cpu
         if args.breakdown:
@@ -290,7 +315,7 @@ def main() -> None:
     for algorithm in ("analog_sgd", "tiki_taka"):
         costed = results[f"{algorithm}_samples_per_s"]
         functional = results[f"{algorithm}_functional_samples_per_s"]
-        overhead = 100 * (functional / costed - 1)
+        overhead = results[f"{algorithm}_costing_overhead_percent"]
         ok = "met" if overhead <= GOALS["costing_overhead_percent"] else "not met"
         print(
             f"{algorithm:>11}: {costed:8.0f} samples/s with costing, {functional:8.0f} without; "
