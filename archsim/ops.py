@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, Literal, NamedTuple, get_args
 
 #: The part of a training step an operation belongs to.
@@ -158,40 +159,36 @@ Operation = Mvm | PulseUpdate | TransferRead | TransferWrite | Digital | Move | 
 # ---------------------------------------------------------------------------------------------
 # a step as recorded: its calls' templates and the data of its data-dependent operations
 # ---------------------------------------------------------------------------------------------
-#: Operations whose counts depend on data (the rest of a step is fixed by its structure), and their data records:
-#: a read's (retries, drive_fraction); a pulsed write's (bl, samples or columns, then its pulses). The first item is
-#: the count that sets the operation's cycles.
-DATA_OPERATIONS = (Mvm, TransferRead, PulseUpdate, TransferWrite)
+#: Operations whose counts depend on data (the rest of a step is fixed by its structure), and the fields of their
+#: data records, in order: first the count that sets the operation's cycles, then what only scales its energy.
+DATA_FIELDS: dict[type, tuple[str, ...]] = {
+    Mvm: ("retries", "drive_fraction"),
+    TransferRead: ("retries", "drive_fraction"),
+    PulseUpdate: ("bl", "samples", "row_pulses", "col_pulses", "device_pulses"),
+    TransferWrite: ("bl", "columns", "row_pulses", "col_pulses", "device_pulses"),
+}
+DATA_OPERATIONS = tuple(DATA_FIELDS)
+_DATA_GETTERS = {kind: attrgetter(*fields) for kind, fields in DATA_FIELDS.items()}
 
 
 def read_record(retries: int, drive_fraction: float | None) -> tuple:
-    """The data record of a read (:class:`Mvm`, :class:`TransferRead`)."""
+    """The data record of a read (:class:`Mvm`, :class:`TransferRead`; :data:`DATA_FIELDS`)."""
     return (retries, drive_fraction)
 
 
-def write_record(
-    transfer: bool, bl: int, samples: int, row_pulses: int | None, col_pulses: int | None, device_pulses: int
-) -> tuple:
-    """The data record of a pulsed write: a :class:`TransferWrite` (``transfer``; ``samples`` are its columns) or a
-    :class:`PulseUpdate`."""
-    if transfer:
-        return (bl, samples, device_pulses, row_pulses, col_pulses)
+def write_record(bl: int, samples: int, row_pulses: int | None, col_pulses: int | None, device_pulses: int) -> tuple:
+    """The data record of a pulsed write (:class:`PulseUpdate`; a :class:`TransferWrite`, whose samples are its
+    columns; :data:`DATA_FIELDS`)."""
     return (bl, samples, row_pulses, col_pulses, device_pulses)
 
 
 def data_of(op: Any) -> tuple:
-    """The data record of a data-dependent operation (:data:`DATA_OPERATIONS`)."""
-    kind = type(op)
-    if kind is Mvm or kind is TransferRead:
-        return read_record(op.retries, op.drive_fraction)
-    if kind is PulseUpdate:
-        return write_record(False, op.bl, op.samples, op.row_pulses, op.col_pulses, op.device_pulses)
-    assert kind is TransferWrite
-    return write_record(True, op.bl, op.columns, op.row_pulses, op.col_pulses, op.device_pulses)
+    """The data record of a data-dependent operation (:data:`DATA_FIELDS`)."""
+    return _DATA_GETTERS[type(op)](op)
 
 
 def with_data(op: Any, record: tuple) -> Operation:
-    """``op`` (a data-dependent operation) with the data ``record`` (:func:`data_of`) instead of its own."""
+    """``op`` (a data-dependent operation) with the data ``record`` (:data:`DATA_FIELDS`) instead of its own."""
     kind = type(op)
     if kind is Mvm:
         return Mvm(op.array, op.direction, op.vectors, op.active_rows, op.active_cols, op.in_bits, op.out_bits,
@@ -199,11 +196,12 @@ def with_data(op: Any, record: tuple) -> Operation:
     if kind is TransferRead:
         return TransferRead(op.array, op.columns, op.active_rows, op.in_bits, op.out_bits, record[0], op.phase, op.deps,
                             record[1])  # fmt: skip
+    bl, samples, row_pulses, col_pulses, device_pulses = record
     if kind is PulseUpdate:
-        return PulseUpdate(op.array, record[1], record[0], record[2], record[3], record[4], op.phase, op.deps,
+        return PulseUpdate(op.array, samples, bl, row_pulses, col_pulses, device_pulses, op.phase, op.deps,
                            op.stochastic)  # fmt: skip
     assert kind is TransferWrite
-    return TransferWrite(op.array, record[1], record[0], record[2], op.phase, op.deps, record[3], record[4],
+    return TransferWrite(op.array, samples, bl, device_pulses, op.phase, op.deps, row_pulses, col_pulses,
                          op.stochastic)  # fmt: skip
 
 

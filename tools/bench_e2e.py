@@ -35,6 +35,7 @@ import struct
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -96,19 +97,15 @@ def _breakdown_targets():
     from archsim.engine.engine import Engine
 
     recorder = [
-        name
-        for name in (
-            "reads",
-            "transfer_reads",
-            "updates",
-            "pulse_writes",
-            "digital",
-            "move",
-            "buffer",
-            "line_buffer",
-            "keep",
-        )
-        if hasattr(StepRecorder, name)
+        "reads",
+        "transfer_reads",
+        "updates",
+        "pulse_writes",
+        "digital",
+        "move",
+        "buffer",
+        "line_buffer",
+        "keep",
     ]
     return [
         ("engine", Engine, ["run_step"]),
@@ -141,15 +138,13 @@ def costing_breakdown(folder: Path, algorithm: str, samples: int, repeats: int) 
         for name in names:
             originals.append((owner, name, getattr(owner, name)))
             setattr(owner, name, timed(part, getattr(owner, name)))
-    found: dict[bool, list[dict[str, float]]] = {True: [], False: []}
+
+    def timed_run(costing: bool, n: int) -> dict[str, float]:
+        spent.update({part: 0.0 for part in spent})
+        return {"wall": n / measure(folder, algorithm, costing, n)[0], **spent}
+
     try:
-        for costing in (True, False):
-            measure(folder, algorithm, costing, 50)
-        for _ in range(repeats):
-            for costing in (True, False):
-                spent.update({part: 0.0 for part in spent})
-                wall = samples / measure(folder, algorithm, costing, samples)[0]
-                found[costing].append({"wall": wall, **spent})
+        found = interleaved({costing: partial(timed_run, costing) for costing in (True, False)}, samples, repeats)
     finally:
         for owner, name, method in originals:
             setattr(owner, name, method)
@@ -241,14 +236,14 @@ def measure_aihwkit(folder: Path, algorithm: str, samples: int) -> tuple[float, 
     return samples / (time.perf_counter() - start), samples / (time.process_time() - cpu)
 
 
-def interleaved(contenders: dict, samples: int, repeats: int) -> dict[str, list[tuple[float, float]]]:
-    """``repeats`` runs of each contender (key -> ``run(samples)`` returning (samples/s of wall time, of CPU time)),
+def interleaved(contenders: dict, samples: int, repeats: int) -> dict:
+    """``repeats`` results of each contender (key -> ``run(samples)``: e.g. (samples/s of wall time, of CPU time)),
     made in turns, the first contender of a turn rotating, after one short warm-up run of each (numba compilation,
     caches): a machine whose speed drifts during the benchmark slows all of them alike."""
     for run in contenders.values():
         run(50)
     keys = list(contenders)
-    runs: dict[str, list[tuple[float, float]]] = {key: [] for key in keys}
+    runs: dict = {key: [] for key in keys}
     for repeat in range(repeats):
         for key in keys[repeat % len(keys) :] + keys[: repeat % len(keys)]:
             runs[key].append(contenders[key](samples))

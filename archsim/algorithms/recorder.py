@@ -305,9 +305,10 @@ class StepRecorder:
         blocks = stats.blocks
         written: list[int | None] = [None] * len(blocks)
         if self.blocks is not None:
+            row_slices = block_slices(counts.shape[1], self.blocks.tile_rows)
+            col_slices = block_slices(counts.shape[0], self.blocks.tile_cols)
             for number, block in enumerate(blocks):
-                rows = block_slices(counts.shape[1], self.blocks.tile_rows)[block.row_block]
-                cols = block_slices(counts.shape[0], self.blocks.tile_cols)[block.col_block]
+                rows, cols = row_slices[block.row_block], col_slices[block.col_block]
                 written[number] = int(np.count_nonzero(counts[cols, rows]))
         key = None
         if self._calls is not None:
@@ -402,7 +403,7 @@ def _write_record(block, transfer: bool, stochastic: bool) -> tuple:
     leaves its driver pulses to the engine."""
     drivers = transfer and stochastic
     row_pulses, col_pulses = (None, None) if drivers else (block.row_pulses, block.col_pulses)
-    return write_record(transfer, block.bl, block.samples, row_pulses, col_pulses, block.device_pulses)
+    return write_record(block.bl, block.samples, row_pulses, col_pulses, block.device_pulses)
 
 
 def _copy(returned):

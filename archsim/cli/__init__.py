@@ -16,7 +16,9 @@ import typing
 from archsim.errors import ArchsimError, one_line
 
 
-def add_set_option(parser: argparse.ArgumentParser, help: str) -> None:
+def add_set_option(
+    parser: argparse.ArgumentParser, help: str = "override one field, e.g. --set hw.adc.bits=6 (repeatable)"
+) -> None:
     """The repeatable ``--set KEY.PATH=VALUE`` override a command takes (into ``args.sets``); ``help`` says what
     it overrides, with an example."""
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY.PATH=VALUE", help=help)
@@ -66,7 +68,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, workload: bool = True)
             "written by an earlier run also works",
         )
     parser.add_argument("--hw", default=None, help="hardware YAML (default: hw_configs/default.yaml)")
-    add_set_option(parser, "override one field, e.g. --set hw.adc.bits=6 (repeatable)")
+    add_set_option(parser)
 
 
 def main(argv: list[str] | None = None) -> int:

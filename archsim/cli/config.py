@@ -466,7 +466,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "file", nargs="?", default=None, help="workload YAML (default: workloads/fcn_digits.yaml) or a hardware YAML"
     )
     show.add_argument("--hw", default=None, help="hardware YAML (default: hw_configs/default.yaml)")
-    add_set_option(show, "override one field, e.g. --set hw.adc.bits=6 (repeatable)")
+    add_set_option(show)
     explain = commands.add_parser(
         "explain", help="type, unit, default, allowed values, description and source of one key or section"
     )

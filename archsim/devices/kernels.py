@@ -472,31 +472,24 @@ def _management(x_max, d_max, lr, dw0, bl_max, update_management, update_bl_mana
     return bl, scale_d, scale_x
 
 
-@intrinsic
-def _bits_of(typingctx, value):
-    """The IEEE 754 bits of a float64, as an int64 (one bit cast)."""
-    if value != nb.types.float64:
-        return None
-    sig = nb.types.int64(nb.types.float64)
+def _bit_cast(source, target):
+    """A jitted function returning its ``source``-typed argument's bits as a ``target`` value (one bit cast)."""
 
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(nb.types.int64))
+    @intrinsic
+    def bit_cast(typingctx, value):
+        if value != source:
+            return None
 
-    return sig, codegen
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], context.get_value_type(target))
+
+        return target(source), codegen
+
+    return bit_cast
 
 
-@intrinsic
-def _float_of(typingctx, bits):
-    """The float64 whose IEEE 754 bits are ``bits`` (an int64; one bit cast)."""
-    if bits != nb.types.int64:
-        return None
-    sig = nb.types.float64(nb.types.int64)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(nb.types.float64))
-
-    return sig, codegen
-
+_bits_of = _bit_cast(nb.types.float64, nb.types.int64)  # a float64's IEEE 754 bits, as an int64
+_float_of = _bit_cast(nb.types.int64, nb.types.float64)  # the float64 whose IEEE 754 bits an int64 holds
 
 _MAGNITUDE_BITS = np.int64(0x7FFFFFFFFFFFFFFF)  # all but the sign bit
 _INFINITY_BITS = np.int64(0x7FF0000000000000)  # +inf; NaNs lie above it

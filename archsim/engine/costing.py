@@ -14,6 +14,7 @@ from archsim.engine.ledger import to_quanta
 from archsim.errors import ArchsimError
 from archsim.hw.components import DIGITAL_KINDS, CrossbarModel
 from archsim.ops import (
+    DATA_FIELDS,
     DIRECTIONS,
     PHASES,
     ArrayId,
@@ -46,8 +47,9 @@ class OpPlan:
     static_quanta: tuple[tuple[str, int], ...] | None  # charges when no data-dependent count exists
 
 
-#: The count of each kind of operation that :func:`shape_key` leaves out: it only sets the plan's cycles.
-CYCLE_COUNT_FIELDS = {Mvm: "retries", TransferRead: "retries", PulseUpdate: "bl", TransferWrite: "bl"}
+#: The count of each kind of operation that :func:`shape_key` leaves out: it only sets the plan's cycles (the first
+#: field of the operation's data record).
+CYCLE_COUNT_FIELDS = {kind: fields[0] for kind, fields in DATA_FIELDS.items()}
 
 
 def shape_key(op) -> tuple:
@@ -332,15 +334,20 @@ class Costing:
         return tuple(charges)
 
     def write_pulse_charger(self, op, rows: int, cols: int):
-        """The device-pulse and half-select charge and the drivers' charge of the pulsed writes like ``op`` (its kind
-        and array's role) on a block of ``rows`` x ``cols`` active cells, as a function of the write's data record
-        (:func:`archsim.ops.data_of`; :meth:`dynamic_quanta` calls it; the engine keeps one per write of a step
+        """The device-pulse and half-select charge and the drivers' charge of the pulsed writes on ``op``'s array (its
+        role's cells) on a block of ``rows`` x ``cols`` active cells, as a function of a write's data record
+        (:data:`archsim.ops.DATA_FIELDS`; :meth:`dynamic_quanta` calls it; the engine keeps one per write of a step
         shape)."""
         cells = self.crossbar_of[op.array.role]
         pulse_pj, half_pj = cells.write_pulse_pj, cells.half_selected_pj
         row_pj, col_pj = self.row_pulse_pj, self.col_pulse_pj
 
-        def charges(row_pulses: int, col_pulses: int, device_pulses: int) -> tuple[int, int]:
+        def charges(record: tuple) -> tuple[int, int]:
+            bl, _, row_pulses, col_pulses, device_pulses = record
+            # driver pulses None (a stochastic transfer write): one row pulse per device pulse (a one-column write
+            # drives a row only where it writes) and one column pulse per BL slot
+            row_pulses = device_pulses if row_pulses is None else row_pulses
+            col_pulses = bl if col_pulses is None else col_pulses
             # a row (column) pulse spans the block's columns (rows), as the pulse generator model counts lines
             half_selected = max(0, row_pulses * cols + col_pulses * rows - 2 * device_pulses)
             return (
@@ -348,20 +355,7 @@ class Costing:
                 to_quanta(row_pulses * row_pj + col_pulses * col_pj),
             )
 
-        if type(op) is PulseUpdate:  # (bl, samples, row pulses, column pulses, device pulses)
-            return lambda record: charges(record[2], record[3], record[4])
-
-        def transfer_write(record: tuple) -> tuple[int, int]:
-            # (bl, columns, device pulses, row pulses, column pulses). None: one row pulse per device pulse (a
-            # one-column write drives a row only where it writes) and one column pulse per BL slot
-            bl, _, device_pulses, row_pulses, col_pulses = record
-            return charges(
-                device_pulses if row_pulses is None else row_pulses,
-                bl if col_pulses is None else col_pulses,
-                device_pulses,
-            )
-
-        return transfer_write
+        return charges
 
     def translator_quanta(self, op, rows: int, cols: int) -> int:
         """A stochastic pulsed write's translators: a random number and a comparison on every line in every slot."""
