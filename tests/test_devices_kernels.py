@@ -20,8 +20,19 @@ from archsim.devices import kernels, reference
 from archsim.devices import update as update_module
 from archsim.devices.models import device_model, mean_steps, sample_device_state
 from archsim.devices.kernels import _normal
-from archsim.devices.registry import SOFT_BOUNDS
-from archsim.devices.rng import COL_SALT, NORMAL_BINS, NORMAL_TABLE, ROW_SALT, py_normal, py_stream, seed_key
+from archsim.devices.registry import BY_CODE, SOFT_BOUNDS
+from archsim.devices.rng import (
+    COL_SALT,
+    DEVICE_SALT,
+    NORMAL_BIN_BITS,
+    NORMAL_BINS,
+    NORMAL_TABLE,
+    ROW_SALT,
+    py_normal,
+    py_stream,
+    py_subkey,
+    seed_key,
+)
 from archsim.devices.update import apply_pulse_counts, pulse_protocol, pulsed_update, update_management
 
 RTOL = 1e-12
@@ -423,3 +434,54 @@ def test_kernel_specialisations_compile_to_symbols_of_their_own():
     for factory in (K._stochastic_update, K._mean_count_update, K._expected_update, K._apply_counts):
         built += [factory(model, parallel).py_func.__qualname__ for model in (2, 6) for parallel in (False, True)]
     assert len(set(built)) == len(built)
+
+
+@pytest.mark.parametrize(
+    "model, parallel",
+    [(BY_CODE[code].name, False) for code in kernels._DENSE_MODELS] + [(BY_CODE[SOFT_BOUNDS].name, True)],
+)
+def test_dense_rows_fire_the_hit_lists_pulses_to_the_bit(model, parallel):
+    """A sample most of whose columns fired has its devices' first pulses fired in vector loops over the row
+    (kernels._dense_passes); a draw that falls in a Gaussian tail stops its device there, which then fires the rest
+    of its train a device at a time, as do the devices hit more than twice. The same bits as the hit list alone
+    (the kernel built with ``dense=False``), and the reference's update: dense inputs, ~3 pulses per device, write
+    noise and both noise kinds on, and enough pulses that tail draws occur in the vector passes."""
+    cfg = make_device(model, dw_min=0.002)
+    dm = device_model(cfg)
+    rng = np.random.default_rng(11)
+    n_out, n_in, samples = 24, 160, 3
+    x = rng.uniform(0.5, 1.0, (samples, n_in)) * rng.choice([-1.0, 1.0], (samples, n_in))
+    d = rng.uniform(0.5, 1.0, (samples, n_out)) * rng.choice([-1.0, 1.0], (samples, n_out))
+    plan = kernels._update_plan(x, d, 0.02, dm.dw0, 31, True, False, np.uint64(99), 5, True)
+    keys, d_sign, x_sign, row_bits, col_bits = plan[1], plan[5], plan[6], plan[7], plan[8]
+    results = []
+    for dense in (True, False):
+        state = make_state(cfg, (n_out, n_in))
+        device_pulses, sample_pulses = np.empty((n_out, samples), dtype=np.int64), np.empty(samples, dtype=np.int64)
+        kernels._stochastic_update(dm.code, parallel, dense)(
+            state.w, state.w_apparent, state.scale_up, state.scale_down, state.bound_max, state.bound_min,
+            state.gamma_up, state.gamma_down, dm.glob, dm.piecewise_up, dm.piecewise_down, d_sign, x_sign, row_bits,
+            col_bits, keys, NORMAL_TABLE, dm.noisy, dm.write_noise, device_pulses, sample_pulses,
+        )  # fmt: skip
+        results.append((state, sample_pulses))
+    (dense_state, dense_pulses), (hits_state, hits_pulses) = results
+    assert np.array_equal(dense_state.w, hits_state.w)
+    assert np.array_equal(dense_state.w_apparent, hits_state.w_apparent)
+    assert np.array_equal(dense_pulses, hits_pulses)
+    ucfg = UpdateConfig(bl=31, mode="stochastic", update_bl_management=False)
+    slow = make_state(cfg, (n_out, n_in))
+    expected = reference.ref_pulsed_update(slow, dm, x, d, 0.02, ucfg, 99, 5)
+    assert_same_state(dense_state, slow)
+    assert list(dense_pulses) == expected["device_pulses"]
+    pulses_per_device = sum(expected["device_pulses"]) / (samples * n_out * n_in)
+    assert 2.0 < pulses_per_device < 6.0, pulses_per_device
+    # the vector passes met tail draws: pulse 0 or 1 of a device hit that often
+    tails = 0
+    for b in range(samples):
+        for i in range(n_out):
+            for j in range(n_in):
+                hits = int(row_bits[b, i, 0] & col_bits[b, j, 0]).bit_count()
+                device_key = py_subkey(int(keys[b]), i * n_in + j, DEVICE_SALT)
+                for k in range(min(hits, kernels._DENSE_PASSES)):
+                    tails += (py_stream(device_key, k) >> (64 - NORMAL_BIN_BITS)) in (0, NORMAL_BINS - 1)
+    assert tails > 0

@@ -26,6 +26,7 @@ import numba as nb
 import numpy as np
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
+from numba.np.unsafe.ndarray import to_fixed_tuple
 
 from archsim.devices.registry import (
     BY_CODE,
@@ -33,6 +34,7 @@ from archsim.devices.registry import (
     EXP_STEP,
     EXPONENTIAL,
     LINEAR_STEP,
+    N_GLOBALS,
     PIECEWISE,
     POW_STEP,
     POWER,
@@ -45,6 +47,7 @@ from archsim.devices.rng import (
     GOLDEN,
     NORMAL_BIN_BITS,
     NORMAL_BINS,
+    NORMAL_TABLE,
     ROW_SALT,
     WRITE_NOISE_DRAW,
 )
@@ -71,6 +74,10 @@ _ONE = np.uint64(1)
 _FRACTION_MASK = np.uint64((1 << FRACTION_BITS) - 1)
 _LOW32 = np.uint64(0xFFFFFFFF)
 _TOP_BIN = NORMAL_BINS - 1
+_TOP_BIN_BITS = np.uint64(_TOP_BIN)
+# The table as a constant of the compiled code (numba freezes a global array): a loop that gathers from constant
+# memory can be vectorised next to stores into the weights, which LLVM cannot tell apart from an argument array
+_TABLE = NORMAL_TABLE
 
 
 @nb.njit(cache=True, inline="always")
@@ -121,6 +128,23 @@ def _normal(key, index, table):
         return _normal_tail(h, table[_TOP_BIN])
     frac = np.float64((h >> _S12) & _FRACTION_MASK) * (1.0 / 1099511627776.0)
     return table[b] + (table[b + 1] - table[b]) * frac
+
+
+@nb.njit(cache=True, inline="always")
+def _body_normal(h):
+    """:func:`_normal`'s draw from hash ``h`` when ``h`` falls in a body bin (:func:`_in_tail` is False), the same
+    bits; branch-free (a tail bin's hash gives a clamped body value, which the caller must not use)."""
+    bin_of = np.int64(h >> _S52)
+    b = np.int64(_TOP_BIN - 1) if bin_of >= _TOP_BIN else (bin_of if bin_of >= 1 else np.int64(1))
+    frac = np.float64((h >> _S12) & _FRACTION_MASK) * (1.0 / 1099511627776.0)
+    return _TABLE[b] + (_TABLE[b + 1] - _TABLE[b]) * frac
+
+
+@nb.njit(cache=True, inline="always")
+def _in_tail(h):
+    """Whether :func:`_normal` draws hash ``h`` from a Gaussian tail (its bin is the first or the last)."""
+    bin_of = h >> _S52
+    return (bin_of == 0) | (bin_of == _TOP_BIN_BITS)
 
 
 @intrinsic
@@ -424,18 +448,26 @@ assert {code for code, spec in BY_CODE.items() if not spec.uses_gamma} == {CONST
 
 
 @nb.njit(cache=True, inline="always")
-def _pulse_device(w, n, up, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, dev_key, table, noisy):
-    """Fire ``n`` pulses in one direction at one device; returns the new (clipped) weight.
+def _pulse(w, up, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, noisy, z):
+    """One pulse in direction ``up`` at a device from weight ``w``; returns the new (clipped) weight. ``z``: the
+    pulse's standard normal draw for its cycle-to-cycle noise (unused unless ``noisy``)."""
+    step = _mean_step(model, w, up, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down)
+    if noisy:
+        step += _noise_std(step, su if up else sd, glob) * z
+    return min(max(w + (1.0 if up else -1.0) * step, bmin), bmax)
 
-    Pulse k draws normal number k of the device's stream for its cycle-to-cycle noise.
+
+@nb.njit(cache=True, inline="always")
+def _pulse_device(w, first, n, up, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, dev_key, table, noisy):
+    """Fire pulses ``first`` to ``n - 1`` of a train of ``n`` in one direction at one device; returns the new
+    (clipped) weight.
+
+    Pulse k draws normal number k of the device's stream for its cycle-to-cycle noise, so a train fired in parts
+    gives the weight it gives fired at once.
     """
-    scale = su if up else sd
-    sign = 1.0 if up else -1.0
-    for k in range(n):
-        step = _mean_step(model, w, up, su, sd, bmax, bmin, gu, gd, glob, pw_up, pw_down)
-        if noisy:
-            step += _noise_std(step, scale, glob) * _normal(dev_key, k, table)
-        w = min(max(w + sign * step, bmin), bmax)
+    for k in range(first, n):
+        w = _pulse(w, up, su, sd, bmax, bmin, gu, gd, model, glob, pw_up, pw_down, noisy,
+                   _normal(dev_key, k, table) if noisy else 0.0)  # fmt: skip
     return w
 
 
@@ -654,6 +686,7 @@ def _sum_over_rows(device_pulses, sample_pulses):
 def _fire(
     i,
     j,
+    first,
     n,
     up,
     sample_key,
@@ -674,11 +707,13 @@ def _fire(
     write_noise,
     write_std,
 ):
-    """Fire ``n`` pulses at device (i, j) of a rank-1 update keyed by ``sample_key``; write noise after."""
+    """Fire pulses ``first`` to ``n - 1`` of a train of ``n`` at device (i, j) of a rank-1 update keyed by
+    ``sample_key``; write noise after."""
     n_in = w.shape[1]
     dev_key = _subkey(sample_key, i * n_in + j, _DEVICE_SALT)
     w[i, j] = _pulse_device(
         w[i, j],
+        first,
         n,
         up,
         su[i, j],
@@ -731,6 +766,143 @@ def _active_columns(col_bits):
     return active, n_active
 
 
+#: Pulses per device fired in vector loops over a whole row by :func:`_dense_row` (the first two: at ~1 coincidence
+#: per device, the third would fire for an eighth of the devices and cost as much as the first)
+_DENSE_PASSES = 2
+
+#: The device models whose step formula LLVM vectorises (no math-library call, no loop over nodes; measured with
+#: tools/bench_pulse_floor.py's workload): :func:`_dense_row` serves these; the others take the hit list alone
+_DENSE_MODELS = (CONSTANT_STEP, SOFT_BOUNDS, LINEAR_STEP)
+
+
+@nb.njit(cache=True, inline="always")
+def _dense_passes(
+    i,
+    b,
+    w,
+    w_app,
+    su,
+    sd,
+    bmax,
+    bmin,
+    gu,
+    gd,
+    model,
+    glob,
+    pw_up,
+    pw_down,
+    d_sign,
+    x_sign,
+    row_word,
+    col_bits,
+    key,
+    table,
+    noisy,
+    write_noise,
+    counts,
+    done,
+    device_keys,
+    hit_cols,
+    hit_counts,
+    hit_firsts,
+):
+    """The first pulses of sample b on row i of a single-word (BL <= 64) stochastic update, for a sample most of
+    whose columns fired, in vector loops over the whole row; returns (the row's coincidences, how many devices have
+    pulses left), those devices listed in ``hit_cols``, ``hit_counts`` (their trains' lengths) and ``hit_firsts``
+    (their first pulse not yet fired) for :func:`_fire`. ``counts``, ``done``, the hit lists (int64) and
+    ``device_keys`` (uint64): scratch of n_in each.
+
+    Every device's coincidence count and stream key come from two vector loops; then pulse p (p < _DENSE_PASSES) of
+    every device from one vector loop each, a device with p pulses or fewer keeping its weight (a select, not a
+    branch). A draw from a tail bin (2 in 4,096) is not made there: that device stops, and fires from pulse p on
+    with the devices hit more than _DENSE_PASSES times. Pulse k of a device draws normal number k of its stream,
+    as :func:`_fire` does: the hit list's bits, without its mispredicted branch per device."""
+    n_in = w.shape[1]
+    fired: int | np.int64 = 0  # counts are int64
+    longest: int | np.int64 = 0
+    for j in range(n_in):
+        n = _popcount(row_word & col_bits[b, j, 0])
+        counts[j] = n
+        done[j] = 0
+        fired += n
+        longest = max(longest, n)
+    first_device = i * n_in
+    for j in range(n_in):
+        device_keys[j] = _subkey(key, first_device + j, _DEVICE_SALT)
+    sign_d = d_sign[b, i]
+    # the tile-wide parameters as values: loads from an array inside the loop would need checks that the weights'
+    # stores do not overlap it
+    constants = to_fixed_tuple(glob, N_GLOBALS)
+    for p in range(min(longest, _DENSE_PASSES)):
+        for j in range(n_in):
+            h = _stream(device_keys[j], p)
+            value = w[i, j]
+            moved = _pulse(
+                value,
+                sign_d * x_sign[b, j] < 0,
+                su[i, j],
+                sd[i, j],
+                bmax[i, j],
+                bmin[i, j],
+                _gamma(model, gu, i, j),
+                _gamma(model, gd, i, j),
+                model,
+                constants,
+                pw_up,
+                pw_down,
+                noisy,
+                _body_normal(h),
+            )
+            fire = (counts[j] > p) & (done[j] == p) & ~_in_tail(h)
+            w[i, j] = moved if fire else value
+            done[j] += fire
+    left = 0
+    for j in range(n_in):
+        hit_cols[left] = j
+        hit_counts[left] = counts[j]
+        hit_firsts[left] = done[j]
+        left += done[j] < counts[j]
+    if write_noise:  # the devices done here (the others' comes after their last pulse, in _fire)
+        write_std = glob[2]
+        for j in range(n_in):
+            if counts[j] != 0 and done[j] == counts[j]:
+                w_app[i, j] = w[i, j] + write_std * _normal(device_keys[j], WRITE_NOISE_DRAW, table)
+    return fired, left
+
+
+@nb.njit(cache=True, inline="always")
+def _hit_list(i, b, row_bits, col_bits, active_cols, n_active, hit_cols, hit_counts, hit_firsts):
+    """The devices of row i that sample b's trains hit, in ``hit_cols`` with their coincidences in ``hit_counts``
+    (and 0, their first pulse, in ``hit_firsts``); returns (the row's coincidences, how many devices were hit).
+    Branch-free: every device on a column that fired at all (``active_cols[b, :n_active[b]]``, ascending) is
+    counted and written, and the list's end moves on only past a hit."""
+    n_words = row_bits.shape[2]
+    fired: int | np.int64 = 0  # counts are int64
+    hits = 0
+    if n_words == 1:
+        row_word = row_bits[b, i, 0]
+        for a in range(n_active[b]):
+            j = active_cols[b, a]
+            n = _popcount(row_word & col_bits[b, j, 0])
+            hit_cols[hits] = j
+            hit_counts[hits] = n
+            hit_firsts[hits] = 0
+            fired += n
+            hits += n != 0
+    else:
+        for a in range(n_active[b]):
+            j = active_cols[b, a]
+            n = 0
+            for q in range(n_words):
+                n += _popcount(row_bits[b, i, q] & col_bits[b, j, q])
+            hit_cols[hits] = j
+            hit_counts[hits] = n
+            hit_firsts[hits] = 0
+            fired += n
+            hits += n != 0
+    return fired, hits
+
+
 @nb.njit(cache=True, inline="always")
 def _stochastic_row(
     i,
@@ -757,21 +929,26 @@ def _stochastic_row(
     device_pulses,
     active_cols,
     n_active,
-    hit_cols,
-    hit_counts,
+    scratch,
+    device_keys,
+    dense_rows,
 ):
-    """Row i of the bit-packed stochastic update, samples in order (``hit_cols``, ``hit_counts``: scratch of
-    n_in int64 each).
+    """Row i of the bit-packed stochastic update, samples in order (``scratch``: (5, n_in) int64, ``device_keys``:
+    n_in uint64; ``dense_rows``: a compile-time constant, whether dense samples take :func:`_dense_passes`).
 
-    A first branch-free pass counts the coincidences of every device on a column that fired at all in sample b
-    (``active_cols[b, :n_active[b]]``, ascending) and compacts the devices that got any; a second pass pulses
-    only those (random zero/non-zero patterns would otherwise cost a mispredicted branch per device). Sparse
-    inputs (zero pixels, one-hot transfer writes) thus cost only their firing columns. ``device_pulses[i, b]``
-    receives row i's coincidences in sample b.
+    Per sample, a branch-free pass lists the devices its trains hit (:func:`_hit_list`: every device on a column
+    that fired at all, so sparse inputs, zero pixels or one-hot transfer writes, cost only their firing columns), and
+    a second pass pulses only those (a random zero/non-zero pattern would otherwise cost a mispredicted branch per
+    device). A sample most of whose columns fired, with single-word trains (and ``dense_rows``), has its
+    devices' first pulses fired in vector loops over the row first (:func:`_dense_passes`), and lists only the
+    devices with pulses left. ``device_pulses[i, b]`` receives row i's coincidences in sample b.
     """
     n_samples = keys.shape[0]
+    n_in = w.shape[1]
     n_words = row_bits.shape[2]
     write_std = glob[2]
+    hit_cols, hit_counts, hit_firsts = scratch[0], scratch[1], scratch[2]
+    dense_counts, dense_done = scratch[3], scratch[4]
     for b in range(n_samples):
         device_pulses[i, b] = 0
         any_bit = np.uint64(0)
@@ -779,34 +956,48 @@ def _stochastic_row(
             any_bit |= row_bits[b, i, q]
         if any_bit == 0:
             continue
-        hits = 0
-        if n_words == 1:
-            row_word = row_bits[b, i, 0]
-            for a in range(n_active[b]):
-                j = active_cols[b, a]
-                n = _popcount(row_word & col_bits[b, j, 0])
-                hit_cols[hits] = j
-                hit_counts[hits] = n
-                hits += n != 0
+        if dense_rows and n_words == 1 and 2 * n_active[b] >= n_in:
+            fired, hits = _dense_passes(
+                i,
+                b,
+                w,
+                w_app,
+                su,
+                sd,
+                bmax,
+                bmin,
+                gu,
+                gd,
+                model,
+                glob,
+                pw_up,
+                pw_down,
+                d_sign,
+                x_sign,
+                row_bits[b, i, 0],
+                col_bits,
+                keys[b],
+                table,
+                noisy,
+                write_noise,
+                dense_counts,
+                dense_done,
+                device_keys,
+                hit_cols,
+                hit_counts,
+                hit_firsts,
+            )
         else:
-            for a in range(n_active[b]):
-                j = active_cols[b, a]
-                n = 0
-                for q in range(n_words):
-                    n += _popcount(row_bits[b, i, q] & col_bits[b, j, q])
-                hit_cols[hits] = j
-                hit_counts[hits] = n
-                hits += n != 0
+            fired, hits = _hit_list(i, b, row_bits, col_bits, active_cols, n_active, hit_cols, hit_counts, hit_firsts)
         key = keys[b]
         sign_d = d_sign[b, i]
-        fired: int | np.int64 = 0  # n is an int64
         for h in range(hits):
             j = hit_cols[h]
-            n = hit_counts[h]
             _fire(
                 i,
                 j,
-                n,
+                hit_firsts[h],
+                hit_counts[h],
                 sign_d * x_sign[b, j] < 0,
                 key,
                 w,
@@ -826,16 +1017,20 @@ def _stochastic_row(
                 write_noise,
                 write_std,
             )
-            fired += n
         device_pulses[i, b] = fired
 
 
 @functools.cache
-def _stochastic_update(model: int, parallel: bool):
-    """One bit-packed stochastic rank-1 update per sample (:func:`_stochastic_row`), samples in order."""
+def _stochastic_update(model: int, parallel: bool, dense: bool = True):
+    """One bit-packed stochastic rank-1 update per sample (:func:`_stochastic_row`), samples in order. ``dense``:
+    dense samples of a model in _DENSE_MODELS take :func:`_dense_passes` (False: the hit list alone; the same bits,
+    for tests and benchmarks)."""
     rows = _row_loop(parallel)
+    dense_rows = dense and model in _DENSE_MODELS
 
-    @_specialised(_tag(model, parallel), parallel=parallel)
+    # NumPy's error model: a division whose divisor a select guards may be computed before the select (a vector
+    # loop computes both sides), which Python's error model would turn into a branch that raises
+    @_specialised(f"{_tag(model, parallel)}{'' if dense_rows else '_hits'}", parallel=parallel, error_model="numpy")
     def stochastic_update(
         w,
         w_app,
@@ -871,8 +1066,8 @@ def _stochastic_update(model: int, parallel: bool):
         # than a small update), a few per thread when parallel
         n_chunks = min(n_rows, _PARALLEL_CHUNKS) if parallel else 1
         for c in rows(n_chunks):
-            hit_cols = np.empty(n_in, dtype=np.int64)
-            hit_counts = np.empty(n_in, dtype=np.int64)
+            scratch = np.empty((5, n_in), dtype=np.int64)
+            device_keys = np.empty(n_in, dtype=np.uint64)
             for i in range(c * n_rows // n_chunks, (c + 1) * n_rows // n_chunks):
                 _stochastic_row(
                     i,
@@ -899,8 +1094,9 @@ def _stochastic_update(model: int, parallel: bool):
                     device_pulses,
                     active_cols,
                     n_active,
-                    hit_cols,
-                    hit_counts,
+                    scratch,
+                    device_keys,
+                    dense_rows,
                 )
         _sum_over_rows(device_pulses, sample_pulses)
 
@@ -951,6 +1147,7 @@ def _mean_count_row(
             _fire(
                 i,
                 j,
+                0,
                 n,
                 d_sign[b, i] * x_sign[b, j] < 0,
                 key,
@@ -1145,6 +1342,7 @@ def _counts_row(
         dev_key = _subkey(key, i * n_in + j, _DEVICE_SALT)
         w[i, j] = _pulse_device(
             w[i, j],
+            0,
             abs(c),
             c > 0,
             su[i, j],
@@ -1253,6 +1451,7 @@ def _pulse_protocol(model: int):
                 dev_key = _subkey(key, k, _DEVICE_SALT)
                 w[k] = _pulse_device(
                     w[k],
+                    0,
                     1,
                     up,
                     su[k],

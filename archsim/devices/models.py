@@ -43,20 +43,26 @@ import numpy as np
 
 from archsim.config.device import DeviceConfig
 from archsim.devices.kernels import _alternating_fixed_points, _mean_steps, _simulate_alternating
-from archsim.devices.registry import (
+from archsim.devices.registry import (  # the glob layout (G_*, N_GLOBALS) is the registry's; imported from here too
     BY_NAME,
     CONSTANT_STEP,
+    G_ES_A,
+    G_ES_A_DOWN,
+    G_ES_A_UP,
+    G_ES_B,
+    G_STD_ADD,
+    G_STD_MULT,
+    G_W_MAX,
+    G_W_MIN,
+    G_WRITE_STD,
     LINEAR_STEP,
+    N_GLOBALS,
     POW_STEP,
     POWER,
     SOFT_BOUNDS,
 )
 
 MODEL_CODES = {name: spec.code for name, spec in BY_NAME.items()}
-
-#: Indices into the ``glob`` vector of tile-wide parameters the kernels take.
-G_STD_MULT, G_STD_ADD, G_WRITE_STD, G_W_MAX, G_W_MIN, G_ES_A, G_ES_B, G_ES_A_UP, G_ES_A_DOWN = range(9)
-N_GLOBALS = 9
 
 
 @dataclass

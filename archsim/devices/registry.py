@@ -8,7 +8,7 @@ jitted formula in ``_FORMULAS``, under its code). Pure Python: the configuration
 A reference returns the *uncapped* mean step magnitude of one pulse in the direction ``up`` from weight ``w``
 of a device with step scale ``scale`` (dw_min times gain and up/down asymmetry), bounds ``b_max``/``b_min``
 and shape parameter ``gamma`` of that direction; ``glob`` is the tile-wide parameter vector
-(:data:`archsim.devices.models.N_GLOBALS` entries: w_max, w_min and the exp-step fit at indices 3..8) and
+(:data:`N_GLOBALS` entries, laid out by the ``G_*`` indices below: w_max, w_min and the exp-step fit at 3..8) and
 ``nodes`` the piecewise nodes of that direction.
 """
 
@@ -18,8 +18,9 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-# Indices into the tile-wide ``glob`` vector the references read (kept in step with archsim.devices.models).
-_W_MAX, _W_MIN, _ES_A, _ES_B, _ES_A_UP, _ES_A_DOWN = 3, 4, 5, 6, 7, 8
+#: Indices into the ``glob`` vector of tile-wide parameters the kernels and the references take, and its length.
+G_STD_MULT, G_STD_ADD, G_WRITE_STD, G_W_MAX, G_W_MIN, G_ES_A, G_ES_B, G_ES_A_UP, G_ES_A_DOWN = range(9)
+N_GLOBALS = 9
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ def _constant(w, up, scale, b_max, b_min, gamma, glob, nodes):
 
 
 def _linear(w, up, scale, b_max, b_min, gamma, glob, nodes):
-    w_ref = glob[_W_MAX] if up else glob[_W_MIN]  # aihwkit mean_bound_reference: the nominal bound
+    w_ref = glob[G_W_MAX] if up else glob[G_W_MIN]  # aihwkit mean_bound_reference: the nominal bound
     return scale * (1.0 - gamma * w / w_ref) if w_ref != 0 else scale
 
 
@@ -69,10 +70,10 @@ def _exp_step(w, up, scale, b_max, b_min, gamma, glob, nodes):
     span = b_max - b_min
     if span <= 0:
         return 0.0
-    z = 2.0 * w / span * glob[_ES_A] + glob[_ES_B]
+    z = 2.0 * w / span * glob[G_ES_A] + glob[G_ES_B]
     if up:
-        return scale * max(1.0 - glob[_ES_A_UP] * math.exp(gamma * z), 0.0)
-    return scale * max(1.0 - glob[_ES_A_DOWN] * math.exp(-gamma * z), 0.0)
+        return scale * max(1.0 - glob[G_ES_A_UP] * math.exp(gamma * z), 0.0)
+    return scale * max(1.0 - glob[G_ES_A_DOWN] * math.exp(-gamma * z), 0.0)
 
 
 def _pow_step(w, up, scale, b_max, b_min, gamma, glob, nodes):
