@@ -766,12 +766,15 @@ def _active_columns(col_bits):
     return active, n_active
 
 
-#: Pulses per device fired in vector loops over a whole row by :func:`_dense_row` (the first two: at ~1 coincidence
+#: Pulses per device fired in vector loops over a whole row by :func:`_dense_passes` (the first two: at ~1 coincidence
 #: per device, the third would fire for an eighth of the devices and cost as much as the first)
 _DENSE_PASSES = 2
 
-#: The device models whose step formula LLVM vectorises (no math-library call, no loop over nodes; measured with
-#: tools/bench_pulse_floor.py's workload): :func:`_dense_row` serves these; the others take the hit list alone
+#: The device models whose step formula LLVM vectorises (no math-library call, no loop over nodes), which
+#: :func:`_dense_passes` serves; the others take the hit list alone. Measured, one dense 512 x 512 sample (ns per
+#: device, hit list -> vector loops): constant 11.1 -> 8.2, linear 12.7 -> 9.6, soft bounds 14.2 -> 9.6;
+#: exp_step 23.2 -> 22.2 and pow_step 72.8 -> 60.9 (their exp and pow stay scalar calls); power, exponential and
+#: piecewise lose
 _DENSE_MODELS = (CONSTANT_STEP, SOFT_BOUNDS, LINEAR_STEP)
 
 
