@@ -485,3 +485,61 @@ def test_dense_rows_fire_the_hit_lists_pulses_to_the_bit(model, parallel):
                 for k in range(min(hits, kernels._DENSE_PASSES)):
                     tails += (py_stream(device_key, k) >> (64 - NORMAL_BIN_BITS)) in (0, NORMAL_BINS - 1)
     assert tails > 0
+
+
+def test_only_calls_past_dense_min_work_use_the_kernel_with_vector_loops(monkeypatch):
+    """The kernel with vector loops compiles longer: a call below DENSE_MIN_WORK devices visited (every call of the
+    default run) uses the kernel without them, so a first run does not compile them."""
+    built = []
+    original = kernels._stochastic_update
+
+    def recording(model, parallel, dense=True):
+        built.append(dense)
+        return original(model, parallel, dense)
+
+    monkeypatch.setattr(kernels, "_stochastic_update", recording)
+    cfg = make_device("soft_bounds")
+    dm = device_model(cfg)
+    ucfg = UpdateConfig(bl=31, mode="stochastic", update_bl_management=False)
+    rng = np.random.default_rng(3)
+    for n, expect_dense in ((16, False), (256, True)):
+        state = make_state(cfg, (n, n))
+        x, d = rng.uniform(0.5, 1.0, (2, n)), rng.uniform(0.5, 1.0, (2, n))
+        built.clear()
+        pulsed_update(state, dm, x, d, 0.05, ucfg, 1, 0)
+        assert built and set(built) == {expect_dense}, (n, built)
+    assert 2 * 16 * 16 < update_module.DENSE_MIN_WORK <= 2 * 256 * 256 // 4
+
+
+_UPDATE_CACHE_PROBE = """
+import numpy as np
+from archsim.config.device import DeviceConfig, UpdateConfig
+from archsim.devices import kernels
+from archsim.devices.models import device_model, sample_device_state
+from archsim.devices.registry import SOFT_BOUNDS
+from archsim.devices.update import pulsed_update
+cfg = DeviceConfig(model="soft_bounds", dw_min=0.02)
+dm = device_model(cfg)
+ucfg = UpdateConfig(bl=31, mode="stochastic", update_bl_management=False)
+for n in (8, 256):  # below and past DENSE_MIN_WORK: the kernels without and with vector loops
+    state = sample_device_state(cfg, (n, n), np.random.default_rng(0))
+    pulsed_update(state, dm, np.full((2, n), 0.9), np.full((2, n), 0.9), 0.05, ucfg, 1, 0)
+for dense in (False, True):
+    print(dense, sum(kernels._stochastic_update(SOFT_BOUNDS, False, dense).stats.cache_hits.values()))
+"""
+
+
+def test_stochastic_kernels_with_and_without_vector_loops_are_loaded_from_the_cache(tmp_path):
+    """Both stochastic update kernels a run uses come from numba's cache in the next process: what a kernel's
+    closure holds must be keyed by value (a captured function would key each process's kernel apart)."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    env["NUMBA_NUM_THREADS"] = "1"  # serial kernels only
+
+    def probe():
+        run = subprocess.run(
+            [sys.executable, "-c", _UPDATE_CACHE_PROBE], env=env, capture_output=True, text=True, check=True
+        )
+        return {line.split()[0]: int(line.split()[1]) for line in run.stdout.splitlines()}
+
+    assert probe() == {"False": 0, "True": 0}  # compiled
+    assert all(hits > 0 for hits in probe().values())  # loaded

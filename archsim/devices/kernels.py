@@ -778,8 +778,8 @@ _DENSE_PASSES = 2
 _DENSE_MODELS = (CONSTANT_STEP, SOFT_BOUNDS, LINEAR_STEP)
 
 
-@nb.njit(cache=True, inline="always")
 def _dense_passes(
+    dense,
     i,
     b,
     w,
@@ -796,8 +796,9 @@ def _dense_passes(
     pw_down,
     d_sign,
     x_sign,
-    row_word,
+    row_bits,
     col_bits,
+    n_active,
     key,
     table,
     noisy,
@@ -810,10 +811,11 @@ def _dense_passes(
     hit_firsts,
 ):
     """The first pulses of sample b on row i of a single-word (BL <= 64) stochastic update, for a sample most of
-    whose columns fired, in vector loops over the whole row; returns (the row's coincidences, how many devices have
-    pulses left), those devices listed in ``hit_cols``, ``hit_counts`` (their trains' lengths) and ``hit_firsts``
-    (their first pulse not yet fired) for :func:`_fire`. ``counts``, ``done``, the hit lists (int64) and
-    ``device_keys`` (uint64): scratch of n_in each.
+    whose columns fired (``n_active[b]``), in vector loops over the whole row; returns (the row's coincidences, how
+    many devices have pulses left), those devices listed in ``hit_cols``, ``hit_counts`` (their trains' lengths) and
+    ``hit_firsts`` (their first pulse not yet fired) for :func:`_fire`; (0, -1) for another sample, which it leaves
+    to :func:`_hit_list`. ``counts``, ``done``, the hit lists (int64) and ``device_keys`` (uint64): scratch of n_in
+    each.
 
     Every device's coincidence count and stream key come from two vector loops; then pulse p (p < _DENSE_PASSES) of
     every device from one vector loop each, a device with p pulses or fewer keeping its weight (a select, not a
@@ -821,6 +823,9 @@ def _dense_passes(
     with the devices hit more than _DENSE_PASSES times. Pulse k of a device draws normal number k of its stream,
     as :func:`_fire` does: the hit list's bits, without its mispredicted branch per device."""
     n_in = w.shape[1]
+    if row_bits.shape[2] != 1 or 2 * n_active[b] < n_in:
+        return 0, -1  # multi-word trains, or a sparse sample: the hit list alone
+    row_word = row_bits[b, i, 0]
     fired: int | np.int64 = 0  # counts are int64
     longest: int | np.int64 = 0
     for j in range(n_in):
@@ -871,6 +876,118 @@ def _dense_passes(
             if counts[j] != 0 and done[j] == counts[j]:
                 w_app[i, j] = w[i, j] + write_std * _normal(device_keys[j], WRITE_NOISE_DRAW, table)
     return fired, left
+
+
+def _no_dense_passes(
+    dense,
+    i,
+    b,
+    w,
+    w_app,
+    su,
+    sd,
+    bmax,
+    bmin,
+    gu,
+    gd,
+    model,
+    glob,
+    pw_up,
+    pw_down,
+    d_sign,
+    x_sign,
+    row_bits,
+    col_bits,
+    n_active,
+    key,
+    table,
+    noisy,
+    write_noise,
+    counts,
+    done,
+    device_keys,
+    hit_cols,
+    hit_counts,
+    hit_firsts,
+):
+    """:func:`_dense_passes` for a kernel without vector loops: every sample to :func:`_hit_list`."""
+    return 0, -1
+
+
+def _first_pulses(
+    dense,
+    i,
+    b,
+    w,
+    w_app,
+    su,
+    sd,
+    bmax,
+    bmin,
+    gu,
+    gd,
+    model,
+    glob,
+    pw_up,
+    pw_down,
+    d_sign,
+    x_sign,
+    row_bits,
+    col_bits,
+    n_active,
+    key,
+    table,
+    noisy,
+    write_noise,
+    counts,
+    done,
+    device_keys,
+    hit_cols,
+    hit_counts,
+    hit_firsts,
+):
+    """:func:`_dense_passes` when ``dense`` (a compile-time constant, 1 or 0), else :func:`_no_dense_passes`: a kernel
+    without vector loops does not compile them. Jitted code only (resolved by numba, like :func:`_step_formula`;
+    the kernel's closure holds an integer, which numba's cache keys by value, not a function)."""
+    raise NotImplementedError("_first_pulses is resolved by numba at compile time")
+
+
+@overload(_first_pulses, prefer_literal=True)
+def _overload_first_pulses(
+    dense,
+    i,
+    b,
+    w,
+    w_app,
+    su,
+    sd,
+    bmax,
+    bmin,
+    gu,
+    gd,
+    model,
+    glob,
+    pw_up,
+    pw_down,
+    d_sign,
+    x_sign,
+    row_bits,
+    col_bits,
+    n_active,
+    key,
+    table,
+    noisy,
+    write_noise,
+    counts,
+    done,
+    device_keys,
+    hit_cols,
+    hit_counts,
+    hit_firsts,
+):
+    if not isinstance(dense, nb.types.IntegerLiteral):
+        raise nb.core.errors.TypingError("whether a kernel has vector loops must be a compile-time constant")
+    return _dense_passes if dense.literal_value else _no_dense_passes
 
 
 @nb.njit(cache=True, inline="always")
@@ -934,20 +1051,20 @@ def _stochastic_row(
     n_active,
     scratch,
     device_keys,
-    dense_rows,
+    dense,
 ):
     """Row i of the bit-packed stochastic update, samples in order (``scratch``: (5, n_in) int64, ``device_keys``:
-    n_in uint64; ``dense_rows``: a compile-time constant, whether dense samples take :func:`_dense_passes`).
+    n_in uint64; ``dense``: a compile-time constant, 1 when dense samples take :func:`_dense_passes`, 0 for a kernel
+    without vector loops, which then does not compile them).
 
     Per sample, a branch-free pass lists the devices its trains hit (:func:`_hit_list`: every device on a column
     that fired at all, so sparse inputs, zero pixels or one-hot transfer writes, cost only their firing columns), and
     a second pass pulses only those (a random zero/non-zero pattern would otherwise cost a mispredicted branch per
-    device). A sample most of whose columns fired, with single-word trains (and ``dense_rows``), has its
+    device). A sample most of whose columns fired, with single-word trains (and ``dense``), has its
     devices' first pulses fired in vector loops over the row first (:func:`_dense_passes`), and lists only the
     devices with pulses left. ``device_pulses[i, b]`` receives row i's coincidences in sample b.
     """
     n_samples = keys.shape[0]
-    n_in = w.shape[1]
     n_words = row_bits.shape[2]
     write_std = glob[2]
     hit_cols, hit_counts, hit_firsts = scratch[0], scratch[1], scratch[2]
@@ -959,38 +1076,39 @@ def _stochastic_row(
             any_bit |= row_bits[b, i, q]
         if any_bit == 0:
             continue
-        if dense_rows and n_words == 1 and 2 * n_active[b] >= n_in:
-            fired, hits = _dense_passes(
-                i,
-                b,
-                w,
-                w_app,
-                su,
-                sd,
-                bmax,
-                bmin,
-                gu,
-                gd,
-                model,
-                glob,
-                pw_up,
-                pw_down,
-                d_sign,
-                x_sign,
-                row_bits[b, i, 0],
-                col_bits,
-                keys[b],
-                table,
-                noisy,
-                write_noise,
-                dense_counts,
-                dense_done,
-                device_keys,
-                hit_cols,
-                hit_counts,
-                hit_firsts,
-            )
-        else:
+        fired, hits = _first_pulses(
+            dense,
+            i,
+            b,
+            w,
+            w_app,
+            su,
+            sd,
+            bmax,
+            bmin,
+            gu,
+            gd,
+            model,
+            glob,
+            pw_up,
+            pw_down,
+            d_sign,
+            x_sign,
+            row_bits,
+            col_bits,
+            n_active,
+            keys[b],
+            table,
+            noisy,
+            write_noise,
+            dense_counts,
+            dense_done,
+            device_keys,
+            hit_cols,
+            hit_counts,
+            hit_firsts,
+        )
+        if hits < 0:
             fired, hits = _hit_list(i, b, row_bits, col_bits, active_cols, n_active, hit_cols, hit_counts, hit_firsts)
         key = keys[b]
         sign_d = d_sign[b, i]
@@ -1029,7 +1147,7 @@ def _stochastic_update(model: int, parallel: bool, dense: bool = True):
     dense samples of a model in _DENSE_MODELS take :func:`_dense_passes` (False: the hit list alone; the same bits,
     for tests and benchmarks)."""
     rows = _row_loop(parallel)
-    dense_rows = dense and model in _DENSE_MODELS
+    dense_rows = int(dense and model in _DENSE_MODELS)
 
     # NumPy's error model: a division whose divisor a select guards may be computed before the select (a vector
     # loop computes both sides), which Python's error model would turn into a branch that raises

@@ -37,6 +37,12 @@ _DUMMY_FLAT = np.zeros(1)
 #: choice (counter-based random streams).
 MULTITHREAD_MIN_WORK = 1 << 13
 
+#: From this much work (devices visited) a stochastic update's kernel may fire the first pulses of a sample most of
+#: whose columns fired in vector loops (``kernels._dense_passes``; same bits). That kernel compiles ~2.5 s longer for
+#: a gain of ~3 ns per dense device: smaller calls (every call of the default run: at most ~5,000) keep the kernel
+#: without them, so a first run compiles none; an FCN's 256 x 128 layer at batch 10 (~330,000) uses them.
+DENSE_MIN_WORK = 1 << 15
+
 
 class ThreadChoice:
     """Whether an update kernel's call runs its rows on numba's threads or serially: whichever way has run faster
@@ -278,19 +284,23 @@ def pulsed_update(
         return SampleStats(bl, row_pulses, col_pulses, sample_pulses)
     args = _state_args(state, model)
     if cfg.mode == "stochastic":
-        _run_kernel(
-            "_stochastic_update",
-            model,
+        # a call this large may fire dense samples' first pulses in vector loops (a kernel that compiles longer)
+        dense = work >= DENSE_MIN_WORK
+        THREADS.call(
+            ("_stochastic_update", model.code, dense),
+            lambda parallel: kernels._stochastic_update(model.code, parallel, dense),
             work,
-            *args,
-            d_sign,
-            x_sign,
-            row_bits,
-            col_bits,
-            keys,
-            *_noise_args(model),
-            device_pulses,
-            sample_pulses,
+            (
+                *args,
+                d_sign,
+                x_sign,
+                row_bits,
+                col_bits,
+                keys,
+                *_noise_args(model),
+                device_pulses,
+                sample_pulses,
+            ),
         )
         return SampleStats(bl, row_pulses, col_pulses, sample_pulses)
     work = state.w.size * x.shape[0]
