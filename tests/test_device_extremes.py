@@ -10,7 +10,10 @@ import pytest
 
 from archsim.config.device import (DEVICE_MODELS, MAX_GAMMA, MAX_MAGNITUDE, MAX_SPREAD, MAX_WRITE_NOISE,
                                    DeviceConfig, UpdateConfig)
+from archsim.devices import kernels
+from archsim.devices import update as update_module
 from archsim.devices.models import device_model, mean_steps, sample_device_state, symmetric_points
+from archsim.devices.registry import BY_CODE
 from archsim.devices.update import apply_pulse_counts, pulse_protocol, pulsed_update
 
 CORNERS = {
@@ -91,3 +94,27 @@ def test_every_model_stays_finite_at_extreme_valid_parameters(model):
         mean, std = pulse_protocol(flat, dm, np.array([1] * 5 + [-1] * 5), 9)
         assert np.isfinite(mean).all() and np.isfinite(std).all()
         assert_in_bounds(flat)
+
+
+@pytest.mark.parametrize("model", [BY_CODE[code].name for code in kernels._DENSE_MODELS])
+def test_the_vector_loops_give_the_hit_lists_bits_at_extreme_valid_parameters(model, monkeypatch):
+    """The stochastic kernel with vector loops computes every device's pulse, selecting the fired ones: a lane's
+    inf or NaN (a zero bound, a huge step) must not leak into a device that did not fire, nor change a fired one."""
+    sets = draw_sets(model, 12, 100 + DEVICE_MODELS.index(model)) + [k for k in KNOWN if k["model"] == model]
+    rng = np.random.default_rng(4)
+    x = rng.uniform(-1.0, 1.0, (3, 8))
+    d = rng.uniform(-1.0, 1.0, (3, 5))
+    for fields in sets:
+        cfg = DeviceConfig(**fields)
+        dm = device_model(cfg)
+        states = []
+        for dense_min_work in (1 << 62, 0):  # the hit list alone, then the vector loops for every call
+            monkeypatch.setattr(update_module, "DENSE_MIN_WORK", dense_min_work)
+            state = sample_device_state(cfg, (5, 8), np.random.default_rng(1))
+            for lr in (1e-3, 1.0, 1e6):
+                pulsed_update(state, dm, x, d, lr, UpdateConfig(mode="stochastic"), 3, 0)
+                assert_in_bounds(state)
+            states.append(state)
+        assert np.array_equal(states[0].w, states[1].w), fields
+        if states[0].w_apparent is not None:
+            assert np.array_equal(states[0].w_apparent, states[1].w_apparent), fields
