@@ -47,6 +47,7 @@ from archsim.config import load_hw_config
 from archsim.devices import kernels
 from archsim.devices.registry import SOFT_BOUNDS
 from archsim.devices.rng import NORMAL_TABLE
+from archsim.devices.update import _noise_args, _state_args  # the arguments pulsed_update gives the kernel
 from bench_devices import GOALS, LR, SETTINGS, SIZE
 
 _mix64, _subkey, _normal, _popcount = kernels._mix64, kernels._subkey, kernels._normal, kernels._popcount
@@ -190,28 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     def run_archsim(dense=True):
         state.w[...] = start_w
         kernels._stochastic_update(SOFT_BOUNDS, False, dense)(
-            state.w,
-            state.w_apparent if state.w_apparent is not None else np.zeros((1, 1)),
-            state.scale_up,
-            state.scale_down,
-            state.bound_max,
-            state.bound_min,
-            state.gamma_up,
-            state.gamma_down,
-            model.glob,
-            model.piecewise_up,
-            model.piecewise_down,
-            d_sign,
-            x_sign,
-            row_bits,
-            col_bits,
-            keys,
-            NORMAL_TABLE,
-            model.noisy,
-            False,
-            device_pulses,
+            *_state_args(state, model), d_sign, x_sign, row_bits, col_bits, keys, *_noise_args(model), device_pulses,
             sample_pulses,
-        )
+        )  # fmt: skip
 
     floor_w = start_w.copy()
 

@@ -778,38 +778,8 @@ _DENSE_PASSES = 2
 _DENSE_MODELS = (CONSTANT_STEP, SOFT_BOUNDS, LINEAR_STEP)
 
 
-def _dense_passes(
-    dense,
-    i,
-    b,
-    w,
-    w_app,
-    su,
-    sd,
-    bmax,
-    bmin,
-    gu,
-    gd,
-    model,
-    glob,
-    pw_up,
-    pw_down,
-    d_sign,
-    x_sign,
-    row_bits,
-    col_bits,
-    n_active,
-    key,
-    table,
-    noisy,
-    write_noise,
-    counts,
-    done,
-    device_keys,
-    hit_cols,
-    hit_counts,
-    hit_firsts,
-):
+@nb.njit(cache=True, inline="always")
+def _dense_passes(arguments):
     """The first pulses of sample b on row i of a single-word (BL <= 64) stochastic update, for a sample most of
     whose columns fired (``n_active[b]``), in vector loops over the whole row; returns (the row's coincidences, how
     many devices have pulses left), those devices listed in ``hit_cols``, ``hit_counts`` (their trains' lengths) and
@@ -822,6 +792,38 @@ def _dense_passes(
     branch). A draw from a tail bin (2 in 4,096) is not made there: that device stops, and fires from pulse p on
     with the devices hit more than _DENSE_PASSES times. Pulse k of a device draws normal number k of its stream,
     as :func:`_fire` does: the hit list's bits, without its mispredicted branch per device."""
+    (
+        i,
+        b,
+        w,
+        w_app,
+        su,
+        sd,
+        bmax,
+        bmin,
+        gu,
+        gd,
+        model,
+        glob,
+        pw_up,
+        pw_down,
+        d_sign,
+        x_sign,
+        row_bits,
+        col_bits,
+        n_active,
+        key,
+        table,
+        noisy,
+        write_noise,
+        counts,
+        done,
+        device_keys,
+        hit_cols,
+        hit_counts,
+        hit_firsts,
+    ) = arguments
+
     n_in = w.shape[1]
     if row_bits.shape[2] != 1 or 2 * n_active[b] < n_in:
         return 0, -1  # multi-word trains, or a sparse sample: the hit list alone
@@ -878,116 +880,21 @@ def _dense_passes(
     return fired, left
 
 
-def _no_dense_passes(
-    dense,
-    i,
-    b,
-    w,
-    w_app,
-    su,
-    sd,
-    bmax,
-    bmin,
-    gu,
-    gd,
-    model,
-    glob,
-    pw_up,
-    pw_down,
-    d_sign,
-    x_sign,
-    row_bits,
-    col_bits,
-    n_active,
-    key,
-    table,
-    noisy,
-    write_noise,
-    counts,
-    done,
-    device_keys,
-    hit_cols,
-    hit_counts,
-    hit_firsts,
-):
-    """:func:`_dense_passes` for a kernel without vector loops: every sample to :func:`_hit_list`."""
-    return 0, -1
-
-
-def _first_pulses(
-    dense,
-    i,
-    b,
-    w,
-    w_app,
-    su,
-    sd,
-    bmax,
-    bmin,
-    gu,
-    gd,
-    model,
-    glob,
-    pw_up,
-    pw_down,
-    d_sign,
-    x_sign,
-    row_bits,
-    col_bits,
-    n_active,
-    key,
-    table,
-    noisy,
-    write_noise,
-    counts,
-    done,
-    device_keys,
-    hit_cols,
-    hit_counts,
-    hit_firsts,
-):
-    """:func:`_dense_passes` when ``dense`` (a compile-time constant, 1 or 0), else :func:`_no_dense_passes`: a kernel
-    without vector loops does not compile them. Jitted code only (resolved by numba, like :func:`_step_formula`;
-    the kernel's closure holds an integer, which numba's cache keys by value, not a function)."""
+def _first_pulses(dense, arguments):
+    """:func:`_dense_passes` of the tuple ``arguments`` when ``dense`` (a compile-time constant, 1 or 0); else
+    (0, -1), every sample to :func:`_hit_list`: a kernel without vector loops does not compile them. Jitted code only
+    (resolved by numba, like :func:`_step_formula`; the kernel's closure holds an integer, which numba's cache keys
+    by value, where a function it held would key each process's kernel apart)."""
     raise NotImplementedError("_first_pulses is resolved by numba at compile time")
 
 
 @overload(_first_pulses, prefer_literal=True)
-def _overload_first_pulses(
-    dense,
-    i,
-    b,
-    w,
-    w_app,
-    su,
-    sd,
-    bmax,
-    bmin,
-    gu,
-    gd,
-    model,
-    glob,
-    pw_up,
-    pw_down,
-    d_sign,
-    x_sign,
-    row_bits,
-    col_bits,
-    n_active,
-    key,
-    table,
-    noisy,
-    write_noise,
-    counts,
-    done,
-    device_keys,
-    hit_cols,
-    hit_counts,
-    hit_firsts,
-):
+def _overload_first_pulses(dense, arguments):
     if not isinstance(dense, nb.types.IntegerLiteral):
         raise nb.core.errors.TypingError("whether a kernel has vector loops must be a compile-time constant")
-    return _dense_passes if dense.literal_value else _no_dense_passes
+    if dense.literal_value:
+        return lambda dense, arguments: _dense_passes(arguments)
+    return lambda dense, arguments: (0, -1)
 
 
 @nb.njit(cache=True, inline="always")
@@ -1078,35 +985,37 @@ def _stochastic_row(
             continue
         fired, hits = _first_pulses(
             dense,
-            i,
-            b,
-            w,
-            w_app,
-            su,
-            sd,
-            bmax,
-            bmin,
-            gu,
-            gd,
-            model,
-            glob,
-            pw_up,
-            pw_down,
-            d_sign,
-            x_sign,
-            row_bits,
-            col_bits,
-            n_active,
-            keys[b],
-            table,
-            noisy,
-            write_noise,
-            dense_counts,
-            dense_done,
-            device_keys,
-            hit_cols,
-            hit_counts,
-            hit_firsts,
+            (
+                i,
+                b,
+                w,
+                w_app,
+                su,
+                sd,
+                bmax,
+                bmin,
+                gu,
+                gd,
+                model,
+                glob,
+                pw_up,
+                pw_down,
+                d_sign,
+                x_sign,
+                row_bits,
+                col_bits,
+                n_active,
+                keys[b],
+                table,
+                noisy,
+                write_noise,
+                dense_counts,
+                dense_done,
+                device_keys,
+                hit_cols,
+                hit_counts,
+                hit_firsts,
+            ),
         )
         if hits < 0:
             fired, hits = _hit_list(i, b, row_bits, col_bits, active_cols, n_active, hit_cols, hit_counts, hit_firsts)
