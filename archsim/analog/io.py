@@ -24,6 +24,7 @@ orders of magnitude above float32 rounding), results float64.
 
 from __future__ import annotations
 
+import functools
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -126,6 +127,14 @@ class IOModel:
         """ADC quantisation step (normalised output units)."""
         return self.out_bound / self.out_levels
 
+    @functools.cached_property
+    def adc_float32(self) -> tuple[np.float32, np.float32]:
+        """``(out_bound, out_step)`` as the float32 scalars the jitted ADC compares and rounds with. A bound beyond
+        float32's range is inf there, as it is meant to be (it never clips), without NumPy's overflow warning: a
+        configuration's one-line error must stay one line."""
+        with np.errstate(over="ignore"):
+            return np.float32(self.out_bound), np.float32(self.out_step)
+
 
 def quantise(values: np.ndarray, step: float, levels: int) -> np.ndarray:
     """Mid-tread quantiser: nearest multiple of ``step``, clipped to ``+-levels * step`` (a new array)."""
@@ -189,9 +198,7 @@ def _multi_level_read(
     )
     y = _noisy_mvm(x_q, matrix, io, rng)
     saturated = np.empty(n_vectors, dtype=np.bool_)
-    any_saturated = _adc_outputs(
-        y, np.float32(io.out_bound), np.float32(io.out_step), io.out_levels, scale, io.inp_bound, y_out, saturated
-    )
+    any_saturated = _adc_outputs(y, *io.adc_float32, io.out_levels, scale, io.inp_bound, y_out, saturated)
     if not (any_saturated and io.bound_management and io.max_retries > 0):
         return y_out, retries
     pending = np.flatnonzero(saturated)
