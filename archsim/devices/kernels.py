@@ -126,6 +126,13 @@ def _normal(key, index, table):
         return -_normal_tail(h, table[_TOP_BIN])
     if b == _TOP_BIN:
         return _normal_tail(h, table[_TOP_BIN])
+    return _in_bin(table, b, h)
+
+
+@nb.njit(cache=True, inline="always")
+def _in_bin(table, b, h):
+    """The draw of hash ``h`` inside body bin ``b``: the next 40 bits of ``h`` place it between the bin's quantiles
+    (linear interpolation of the quantile function)."""
     frac = np.float64((h >> _S12) & _FRACTION_MASK) * (1.0 / 1099511627776.0)
     return table[b] + (table[b + 1] - table[b]) * frac
 
@@ -136,8 +143,7 @@ def _body_normal(h):
     bits; branch-free (a tail bin's hash gives a clamped body value, which the caller must not use)."""
     bin_of = np.int64(h >> _S52)
     b = np.int64(_TOP_BIN - 1) if bin_of >= _TOP_BIN else (bin_of if bin_of >= 1 else np.int64(1))
-    frac = np.float64((h >> _S12) & _FRACTION_MASK) * (1.0 / 1099511627776.0)
-    return _TABLE[b] + (_TABLE[b + 1] - _TABLE[b]) * frac
+    return _in_bin(_TABLE, b, h)
 
 
 @nb.njit(cache=True, inline="always")
@@ -779,13 +785,19 @@ _DENSE_MODELS = (CONSTANT_STEP, SOFT_BOUNDS, LINEAR_STEP)
 
 
 @nb.njit(cache=True, inline="always")
+def _dense_sample(n_words, columns_fired, n_in):
+    """Whether a sample's stochastic update fires its devices' first pulses in vector loops (:func:`_dense_passes`):
+    single-word trains (BL <= 64) and at least half of the block's columns fired."""
+    return n_words == 1 and 2 * columns_fired >= n_in
+
+
+@nb.njit(cache=True, inline="always")
 def _dense_passes(arguments):
     """The first pulses of sample b on row i of a single-word (BL <= 64) stochastic update, for a sample most of
-    whose columns fired (``n_active[b]``), in vector loops over the whole row; returns (the row's coincidences, how
-    many devices have pulses left), those devices listed in ``hit_cols``, ``hit_counts`` (their trains' lengths) and
-    ``hit_firsts`` (their first pulse not yet fired) for :func:`_fire`; (0, -1) for another sample, which it leaves
-    to :func:`_hit_list`. ``counts``, ``done``, the hit lists (int64) and ``device_keys`` (uint64): scratch of n_in
-    each.
+    whose columns fired, in vector loops over the whole row; returns (the row's coincidences, how many devices have
+    pulses left), those devices listed in ``hit_cols``, ``hit_counts`` (their trains' lengths) and ``hit_firsts``
+    (their first pulse not yet fired) for :func:`_fire`. ``arguments``: the tuple unpacked below; ``counts``,
+    ``done``, the hit lists (int64) and ``device_keys`` (uint64): scratch of n_in each.
 
     Every device's coincidence count and stream key come from two vector loops; then pulse p (p < _DENSE_PASSES) of
     every device from one vector loop each, a device with p pulses or fewer keeping its weight (a select, not a
@@ -811,7 +823,6 @@ def _dense_passes(arguments):
         x_sign,
         row_bits,
         col_bits,
-        n_active,
         key,
         table,
         noisy,
@@ -825,8 +836,6 @@ def _dense_passes(arguments):
     ) = arguments
 
     n_in = w.shape[1]
-    if row_bits.shape[2] != 1 or 2 * n_active[b] < n_in:
-        return 0, -1  # multi-word trains, or a sparse sample: the hit list alone
     row_word = row_bits[b, i, 0]
     fired: int | np.int64 = 0  # counts are int64
     longest: int | np.int64 = 0
@@ -882,52 +891,19 @@ def _dense_passes(arguments):
 
 def _first_pulses(dense, arguments):
     """:func:`_dense_passes` of the tuple ``arguments`` when ``dense`` (a compile-time constant, 1 or 0); else
-    (0, -1), every sample to :func:`_hit_list`: a kernel without vector loops does not compile them. Jitted code only
+    (0, -1), every sample to the hit list: a kernel without vector loops does not compile them. Jitted code only
     (resolved by numba, like :func:`_step_formula`; the kernel's closure holds an integer, which numba's cache keys
     by value, where a function it held would key each process's kernel apart)."""
     raise NotImplementedError("_first_pulses is resolved by numba at compile time")
 
 
-@overload(_first_pulses, prefer_literal=True)
+@overload(_first_pulses, prefer_literal=True, inline="always")
 def _overload_first_pulses(dense, arguments):
     if not isinstance(dense, nb.types.IntegerLiteral):
         raise nb.core.errors.TypingError("whether a kernel has vector loops must be a compile-time constant")
     if dense.literal_value:
         return lambda dense, arguments: _dense_passes(arguments)
     return lambda dense, arguments: (0, -1)
-
-
-@nb.njit(cache=True, inline="always")
-def _hit_list(i, b, row_bits, col_bits, active_cols, n_active, hit_cols, hit_counts, hit_firsts):
-    """The devices of row i that sample b's trains hit, in ``hit_cols`` with their coincidences in ``hit_counts``
-    (and 0, their first pulse, in ``hit_firsts``); returns (the row's coincidences, how many devices were hit).
-    Branch-free: every device on a column that fired at all (``active_cols[b, :n_active[b]]``, ascending) is
-    counted and written, and the list's end moves on only past a hit."""
-    n_words = row_bits.shape[2]
-    fired: int | np.int64 = 0  # counts are int64
-    hits = 0
-    if n_words == 1:
-        row_word = row_bits[b, i, 0]
-        for a in range(n_active[b]):
-            j = active_cols[b, a]
-            n = _popcount(row_word & col_bits[b, j, 0])
-            hit_cols[hits] = j
-            hit_counts[hits] = n
-            hit_firsts[hits] = 0
-            fired += n
-            hits += n != 0
-    else:
-        for a in range(n_active[b]):
-            j = active_cols[b, a]
-            n = 0
-            for q in range(n_words):
-                n += _popcount(row_bits[b, i, q] & col_bits[b, j, q])
-            hit_cols[hits] = j
-            hit_counts[hits] = n
-            hit_firsts[hits] = 0
-            fired += n
-            hits += n != 0
-    return fired, hits
 
 
 @nb.njit(cache=True, inline="always")
@@ -964,14 +940,17 @@ def _stochastic_row(
     n_in uint64; ``dense``: a compile-time constant, 1 when dense samples take :func:`_dense_passes`, 0 for a kernel
     without vector loops, which then does not compile them).
 
-    Per sample, a branch-free pass lists the devices its trains hit (:func:`_hit_list`: every device on a column
-    that fired at all, so sparse inputs, zero pixels or one-hot transfer writes, cost only their firing columns), and
-    a second pass pulses only those (a random zero/non-zero pattern would otherwise cost a mispredicted branch per
-    device). A sample most of whose columns fired, with single-word trains (and ``dense``), has its
-    devices' first pulses fired in vector loops over the row first (:func:`_dense_passes`), and lists only the
-    devices with pulses left. ``device_pulses[i, b]`` receives row i's coincidences in sample b.
+    Per sample, a branch-free pass lists the devices its trains hit (every device on a column that fired at all is
+    counted and written, the list's end moving on only past a hit, so sparse inputs, zero pixels or one-hot transfer
+    writes, cost only their firing columns), and a second pass pulses only those (a random zero/non-zero pattern
+    would otherwise cost a mispredicted branch per device). A dense sample (:func:`_dense_sample`; and ``dense``) has
+    its devices' first pulses fired in vector loops over the row instead (:func:`_dense_passes`), which list only the
+    devices with pulses left. ``device_pulses[i, b]`` receives row i's coincidences in sample b. (The hit list is
+    written out here rather than in a function of its own: numba's inlined function with a tuple result made the
+    sparse update ~15 % slower.)
     """
     n_samples = keys.shape[0]
+    n_in = w.shape[1]
     n_words = row_bits.shape[2]
     write_std = glob[2]
     hit_cols, hit_counts, hit_firsts = scratch[0], scratch[1], scratch[2]
@@ -983,42 +962,61 @@ def _stochastic_row(
             any_bit |= row_bits[b, i, q]
         if any_bit == 0:
             continue
-        fired, hits = _first_pulses(
-            dense,
-            (
-                i,
-                b,
-                w,
-                w_app,
-                su,
-                sd,
-                bmax,
-                bmin,
-                gu,
-                gd,
-                model,
-                glob,
-                pw_up,
-                pw_down,
-                d_sign,
-                x_sign,
-                row_bits,
-                col_bits,
-                n_active,
-                keys[b],
-                table,
-                noisy,
-                write_noise,
-                dense_counts,
-                dense_done,
-                device_keys,
-                hit_cols,
-                hit_counts,
-                hit_firsts,
-            ),
-        )
-        if hits < 0:
-            fired, hits = _hit_list(i, b, row_bits, col_bits, active_cols, n_active, hit_cols, hit_counts, hit_firsts)
+        # ``dense`` folds this away in a kernel without vector loops
+        from_dense = dense and _dense_sample(n_words, n_active[b], n_in)
+        if from_dense:
+            fired, hits = _first_pulses(
+                dense,
+                (
+                    i,
+                    b,
+                    w,
+                    w_app,
+                    su,
+                    sd,
+                    bmax,
+                    bmin,
+                    gu,
+                    gd,
+                    model,
+                    glob,
+                    pw_up,
+                    pw_down,
+                    d_sign,
+                    x_sign,
+                    row_bits,
+                    col_bits,
+                    keys[b],
+                    table,
+                    noisy,
+                    write_noise,
+                    dense_counts,
+                    dense_done,
+                    device_keys,
+                    hit_cols,
+                    hit_counts,
+                    hit_firsts,
+                ),
+            )
+        else:  # the hit list alone: every listed device fires from its first pulse
+            fired, hits = 0, 0
+            if n_words == 1:
+                row_word = row_bits[b, i, 0]
+                for a in range(n_active[b]):
+                    j = active_cols[b, a]
+                    n = _popcount(row_word & col_bits[b, j, 0])
+                    hit_cols[hits] = j
+                    hit_counts[hits] = n
+                    hits += n != 0
+            else:
+                for a in range(n_active[b]):
+                    j = active_cols[b, a]
+                    n = 0
+                    for q in range(n_words):
+                        n += _popcount(row_bits[b, i, q] & col_bits[b, j, q])
+                    hit_cols[hits] = j
+                    hit_counts[hits] = n
+                    hits += n != 0
         key = keys[b]
         sign_d = d_sign[b, i]
         for h in range(hits):
@@ -1026,7 +1024,7 @@ def _stochastic_row(
             _fire(
                 i,
                 j,
-                hit_firsts[h],
+                hit_firsts[h] if from_dense else 0,
                 hit_counts[h],
                 sign_d * x_sign[b, j] < 0,
                 key,
@@ -1047,6 +1045,8 @@ def _stochastic_row(
                 write_noise,
                 write_std,
             )
+            if not from_dense:  # (the vector loops counted every coincidence of the row)
+                fired += hit_counts[h]
         device_pulses[i, b] = fired
 
 

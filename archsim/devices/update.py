@@ -37,10 +37,11 @@ _DUMMY_FLAT = np.zeros(1)
 #: choice (counter-based random streams).
 MULTITHREAD_MIN_WORK = 1 << 13
 
-#: From this much work (devices visited) a stochastic update's kernel may fire the first pulses of a sample most of
-#: whose columns fired in vector loops (``kernels._dense_passes``; same bits). That kernel compiles ~2.5 s longer for
-#: a gain of ~3 ns per dense device: smaller calls (every call of the default run: at most ~5,000) keep the kernel
-#: without them, so a first run compiles none; an FCN's 256 x 128 layer at batch 10 (~330,000) uses them.
+#: From this much work (devices visited) a stochastic update runs the kernel that fires the first pulses of its dense
+#: samples (``kernels._dense_sample``) in vector loops (``kernels._dense_passes``; same bits). That kernel compiles
+#: ~2.5 s longer for a gain of ~3 ns per dense device: smaller calls (every call of the default run: at most ~5,000)
+#: keep the kernel without them, so a first run compiles none; an FCN's 256 x 128 layer at batch 10 (~330,000) uses
+#: them.
 DENSE_MIN_WORK = 1 << 15
 
 
