@@ -233,14 +233,9 @@ class RecordedStep(Sequence):
 
     def operations(self) -> list[Operation]:
         if self._ops is None:
-            ops: list[Operation] = []
-            records = iter(self.records)
-            for template in self.signature:
-                start = len(ops)
-                ops.extend(template.ops)
-                for position in template.dynamic:
-                    ops[start + position] = with_data(template.ops[position], next(records))
-            self._ops = ops
+            records = self.records
+            found = recorded_sources(self.signature)
+            self._ops = [op if number < 0 else with_data(op, records[number]) for op, number in found]
         return self._ops
 
     def __getitem__(self, index):
@@ -251,3 +246,19 @@ class RecordedStep(Sequence):
 
     def __iter__(self) -> Iterator[Operation]:
         return iter(self.operations())
+
+
+def recorded_sources(signature: tuple[CallTemplate, ...]) -> list[tuple[Operation, int]]:
+    """Per operation of a step of ``signature`` (its calls' templates), in program order: its template's operation and
+    the number of its data record among the step's ``records`` (-1: it carries no data)."""
+    found = []
+    number = 0
+    for template in signature:
+        dynamic = set(template.dynamic)
+        for position, op in enumerate(template.ops):
+            if position in dynamic:
+                found.append((op, number))
+                number += 1
+            else:
+                found.append((op, -1))
+    return found

@@ -121,6 +121,24 @@ class StepRecorder:
         self._size += len(template.ops)
         return template
 
+    def _recalled_reads(self, key: tuple, blocks):
+        """:meth:`_recalled` for a call of block reads, their data records noted."""
+        template = self._recalled(key)
+        if template is not None:
+            self._records.extend([read_record(b.retries, b.drive_fraction) for b in blocks])
+        return template
+
+    def _recalled_writes(self, key: tuple, blocks, phase: Phase, stochastic: bool | None):
+        """:meth:`_recalled` for a call of pulsed writes (stochastic each as its block says when ``stochastic`` is
+        None), their data records noted."""
+        template = self._recalled(key)
+        if template is not None:
+            transfer = phase == "transfer"
+            self._records.extend(
+                [_write_record(b, transfer, b.stochastic if stochastic is None else stochastic) for b in blocks]
+            )
+        return template
+
     def _make(self, key: tuple | None, make, *args):
         """Make call ``key`` with ``make(*args)`` (which records through :meth:`add`), keep its template and note its
         data; returns what ``make`` returned."""
@@ -157,11 +175,9 @@ class StepRecorder:
         blocks = stats.blocks
         key = None
         if self._calls is not None:
-            shape = tuple([(b.row_block, b.col_block, b.vectors, b.active_rows, b.active_cols) for b in blocks])
-            key = (self._size, "reads", layer, role, direction, phase, deps, source, shape)
-            template = self._recalled(key)
+            key = (self._size, "reads", layer, role, direction, phase, deps, source, _read_shape(blocks))
+            template = self._recalled_reads(key, blocks)
             if template is not None:
-                self._records.extend([read_record(b.retries, b.drive_fraction) for b in blocks])
                 return list(template.returned)
         return self._make(key, self._reads, layer, role, blocks, direction, phase, deps, source)
 
@@ -217,11 +233,9 @@ class StepRecorder:
         blocks = stats.blocks
         key = None
         if self._calls is not None:
-            shape = tuple([(b.row_block, b.col_block, b.vectors, b.active_rows, b.active_cols) for b in blocks])
-            key = (self._size, "transfer_reads", layer, role, direction, deps, shape)
-            template = self._recalled(key)
+            key = (self._size, "transfer_reads", layer, role, direction, deps, _read_shape(blocks))
+            template = self._recalled_reads(key, blocks)
             if template is not None:
-                self._records.extend([read_record(b.retries, b.drive_fraction) for b in blocks])
                 return dict(template.returned)
         return self._make(key, self._transfer_reads, layer, role, blocks, direction, deps)
 
@@ -260,10 +274,8 @@ class StepRecorder:
         if self._calls is not None:
             key = (self._size, "updates", layer, role, deps, phase,
                    tuple([(b.row_block, b.col_block, b.samples, b.stochastic) for b in blocks]))  # fmt: skip
-            template = self._recalled(key)
+            template = self._recalled_writes(key, blocks, phase, None)
             if template is not None:
-                transfer = phase == "transfer"
-                self._records.extend([_write_record(b, transfer, b.stochastic) for b in blocks])
                 return list(template.returned)
         return self._make(key, self._updates, layer, role, blocks, deps, phase)
 
@@ -314,10 +326,8 @@ class StepRecorder:
         if self._calls is not None:
             key = (self._size, "pulse_writes", layer, role, deps, phase, source, width,
                    tuple([(b.row_block, b.col_block, n) for b, n in zip(blocks, written, strict=True)]))  # fmt: skip
-            template = self._recalled(key)
+            template = self._recalled_writes(key, blocks, phase, False)
             if template is not None:
-                transfer = phase == "transfer"
-                self._records.extend([_write_record(b, transfer, False) for b in blocks])
                 return list(template.returned)
         return self._make(key, self._pulse_writes, layer, role, blocks, written, width, deps, phase, source)
 
@@ -332,25 +342,23 @@ class StepRecorder:
         return done
 
     def _write(self, array: ArrayId, block, phase: Phase, ready: tuple[int, ...], stochastic: bool) -> int:
-        """One block's pulsed write: a transfer write in the transfer phase, else a pulsed update. A stochastic
-        transfer write leaves its driver pulses to the engine's one-row-pulse-per-device-pulse rule."""
+        """One block's pulsed write, its data from :func:`_write_record`: a transfer write in the transfer phase, else
+        a pulsed update."""
+        bl, samples, row_pulses, col_pulses, device_pulses = _write_record(block, phase == "transfer", stochastic)
         if phase == "transfer":
-            drivers: tuple[int | None, int | None] = (
-                (None, None) if stochastic else (block.row_pulses, block.col_pulses)
-            )
             return self.add(
                 TransferWrite(
-                    array, block.samples, block.bl, block.device_pulses, phase, ready, *drivers, stochastic=stochastic
+                    array, samples, bl, device_pulses, phase, ready, row_pulses, col_pulses, stochastic=stochastic
                 )
             )
         return self.add(
             PulseUpdate(
                 array,
-                block.samples,
-                block.bl,
-                block.row_pulses,
-                block.col_pulses,
-                block.device_pulses,
+                samples,
+                bl,
+                row_pulses,
+                col_pulses,
+                device_pulses,
                 phase,
                 ready,
                 stochastic=stochastic,
@@ -396,6 +404,11 @@ class StepRecorder:
         there."""
         bits = int(bits)
         return self._single((self._size, "keep", bits, phase), BufferAccess, "keep", bits, phase, ())
+
+
+def _read_shape(blocks) -> tuple:
+    """What of a call's block reads fixes their operations (the rest is their data records)."""
+    return tuple([(b.row_block, b.col_block, b.vectors, b.active_rows, b.active_cols) for b in blocks])
 
 
 def _write_record(block, transfer: bool, stochastic: bool) -> tuple:

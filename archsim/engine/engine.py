@@ -104,6 +104,7 @@ from archsim.ops import (
     TransferRead,
     TransferWrite,
     data_of,
+    recorded_sources,
     with_data,
 )
 
@@ -394,7 +395,7 @@ class Engine:
             if known is not None:
                 shape, sources = known
                 if sources is None:  # (worked out when a signature comes a second time: many never do)
-                    sources = _sources(recorded)
+                    sources = recorded_sources(recorded.signature)
                     self._recorded[recorded.signature] = (shape, sources)
                 records = recorded.records
                 counts = tuple([record[0] for record in records])
@@ -1177,22 +1178,6 @@ class Engine:
         for quanta in self._unfolded_quanta:
             add_into(self._total_quanta, quanta)
         self._unfolded_quanta.clear()
-
-
-def _sources(step: RecordedStep) -> list[tuple[Operation, int]]:
-    """Per operation of a recorded step's signature, in program order: its template's operation and the number of
-    its data record (-1: it carries no data)."""
-    sources = []
-    number = 0
-    for template in step.signature:
-        dynamic = set(template.dynamic)
-        for position, op in enumerate(template.ops):
-            if position in dynamic:
-                sources.append((op, number))
-                number += 1
-            else:
-                sources.append((op, -1))
-    return sources
 
 
 class _RecordedOps(Sequence):
